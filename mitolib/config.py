@@ -1,0 +1,112 @@
+"""The study configuration (``studies.yml``): defaults, profiles, studies, and resolved parameters.
+
+Parameters are one flat ``dict`` of scalars.  ``resolve_params`` applies, in
+order: ``defaults``, a profile, extra settings (a study's), then overrides; it
+rejects unknown keys and casts overrides (strings from the command line) to
+the type of the default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+CONFIG_NAME = "studies.yml"
+CONFIG_ENV = "MITOLIB_CONFIG"
+
+
+class ConfigError(ValueError):
+    """A configuration file or a parameter is wrong; the message says how to fix it."""
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The folder holding ``studies.yml``: ``$MITOLIB_CONFIG``'s folder, else the nearest above ``start``/cwd, else the package's parent."""
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV]).resolve().parent
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_NAME).is_file():
+            return folder
+    return Path(__file__).resolve().parent.parent
+
+
+def config_path() -> Path:
+    """Path of the active ``studies.yml``."""
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV]).resolve()
+    return project_root() / CONFIG_NAME
+
+
+def load_config(path: str | Path | None = None) -> dict:
+    """Read and check ``studies.yml``; returns ``{"defaults", "profiles", "studies"}``."""
+    path = Path(path) if path else config_path()
+    if not path.is_file():
+        raise ConfigError(f"configuration file {path} not found; run from the project folder or set {CONFIG_ENV}")
+    with open(path, encoding="utf-8") as handle:
+        config = yaml.safe_load(handle) or {}
+    for section in ("defaults", "profiles", "studies"):
+        if not isinstance(config.get(section), dict):
+            raise ConfigError(f"{path}: section {section!r} is missing or not a mapping")
+    for name, profile in config["profiles"].items():
+        _check_keys(profile or {}, config["defaults"], f"{path}: profile {name!r}")
+    return config
+
+
+def _check_keys(values: Mapping[str, Any], defaults: Mapping[str, Any], where: str) -> None:
+    unknown = sorted(set(values) - set(defaults))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown parameter(s) {', '.join(unknown)}; valid keys are the 'defaults' of {CONFIG_NAME}"
+        )
+
+
+def cast_value(key: str, value: Any, default: Any) -> Any:
+    """Cast ``value`` to the type of ``default`` (bool, int, float or str)."""
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"parameter {key!r} expects true or false, got {value!r}")
+    try:
+        if isinstance(default, int):
+            as_float = float(value)
+            if as_float != int(as_float):
+                raise ValueError
+            return int(as_float)
+        if isinstance(default, float):
+            return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"parameter {key!r} expects a {type(default).__name__}, got {value!r}") from None
+    return "" if value is None else str(value)
+
+
+def resolve_params(
+    profile: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    extra: Mapping[str, Any] | None = None,
+    config: Mapping | None = None,
+) -> dict:
+    """Flat parameters: defaults <- profile <- extra (study settings) <- overrides, type-checked."""
+    config = config or load_config()
+    defaults = config["defaults"]
+    params = dict(defaults)
+    layers = []
+    if profile:
+        if profile not in config["profiles"]:
+            raise ConfigError(f"unknown profile {profile!r}; choose one of: {', '.join(config['profiles'])}")
+        layers.append((config["profiles"][profile] or {}, f"profile {profile!r}"))
+    layers += [(extra or {}, "study settings"), (overrides or {}, "overrides")]
+    for values, where in layers:
+        _check_keys(values, defaults, where)
+        for key, value in values.items():
+            params[key] = cast_value(key, value, defaults[key])
+    params["profile"] = profile or ""
+    return params

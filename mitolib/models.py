@@ -1,0 +1,105 @@
+"""The three U-Nets of the study behind one builder.
+
+``build_model(name, ...)`` returns an uncompiled ``keras.Model`` mapping images
+``(B, H, W, C)`` float32 in [0, 1] to foreground probabilities ``(B, H, W, 1)``.
+The architectures differ only in the block used (plain or residual) and in
+whether skips pass through an attention gate; everything else is shared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+from keras import layers
+
+from mitolib import blocks
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What distinguishes one U-Net variant from another."""
+
+    block: str  # "conv" or "residual"
+    attention: bool
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "unet": Architecture(block="conv", attention=False),
+    "attention_unet": Architecture(block="conv", attention=True),
+    "attention_resunet": Architecture(block="residual", attention=True),
+}
+MODEL_NAMES = tuple(ARCHITECTURES)
+
+_BLOCKS = {"conv": blocks.conv_block, "residual": blocks.residual_block}
+
+
+def check_model_settings(name: str, input_shape, depth: int, base_filters: int) -> None:
+    """Raise ``ValueError`` with the fix for settings no model can be built with."""
+    if name not in ARCHITECTURES:
+        raise ValueError(
+            f"unknown model name {name!r}; choose one of: {', '.join(MODEL_NAMES)}"
+        )
+    if depth < 1:
+        raise ValueError(f"depth must be at least 1, got {depth}")
+    if base_filters < 1:
+        raise ValueError(f"base_filters must be at least 1, got {base_filters}")
+    if len(input_shape) != 3:
+        raise ValueError(f"input_shape must be (height, width, channels), got {tuple(input_shape)}")
+    factor = 2**depth
+    for axis, size in zip(("height", "width"), input_shape[:2]):
+        if size is not None and size % factor:
+            raise ValueError(
+                f"input {axis} {size} is not divisible by 2**depth = {factor} (depth={depth}); "
+                f"use a patch size that is a multiple of {factor} or a smaller depth"
+            )
+
+
+def build_model(
+    name: str,
+    input_shape=(256, 256, 1),
+    base_filters: int = 64,
+    depth: int = 4,
+    batch_norm: bool = True,
+    dropout: float = 0.0,
+    head_batch_norm: bool = True,
+) -> keras.Model:
+    """Build ``unet``, ``attention_unet`` or ``attention_resunet``.
+
+    The encoder has ``depth`` levels of widths ``base_filters * 2**i`` each
+    followed by 2x2 max pooling, then a bottleneck of ``base_filters * 2**depth``.
+    The decoder upsamples (nearest neighbour), concatenates the (optionally
+    attention-gated) skip and applies a block of the skip's width.  The head is
+    a 1x1 convolution to one channel, an optional batch norm (the original's
+    choice) and a sigmoid.  Height and width must be divisible by ``2**depth``.
+    """
+    check_model_settings(name, input_shape, depth, base_filters)
+    arch = ARCHITECTURES[name]
+    block = _BLOCKS[arch.block]
+    opts = {"batch_norm": batch_norm, "dropout": dropout}
+
+    inputs = keras.Input(shape=tuple(input_shape), name=f"{name}_input")
+    x = inputs
+    skips = []
+    for level in range(depth):
+        x = block(x, base_filters * 2**level, f"{name}_enc{level}", **opts)
+        skips.append(x)
+        x = layers.MaxPooling2D(2, name=f"{name}_enc{level}_pool")(x)
+    x = block(x, base_filters * 2**depth, f"{name}_bottleneck", **opts)
+
+    for level in reversed(range(depth)):
+        skip = skips[level]
+        width = base_filters * 2**level
+        prefix = f"{name}_dec{level}"
+        if arch.attention:
+            gate = blocks.gating_signal(x, width, f"{prefix}_gate", batch_norm=batch_norm)
+            skip = blocks.attention_gate(skip, gate, f"{prefix}_att", batch_norm=batch_norm)
+        x = layers.UpSampling2D(2, name=f"{prefix}_up")(x)
+        x = layers.Concatenate(axis=-1, name=f"{prefix}_concat")([x, skip])
+        x = block(x, width, prefix, **opts)
+
+    x = layers.Conv2D(1, 1, name=f"{name}_head_conv")(x)
+    if head_batch_norm:
+        x = layers.BatchNormalization(axis=-1, name=f"{name}_head_bn")(x)
+    outputs = layers.Activation("sigmoid", dtype="float32", name=f"{name}_head_sigmoid")(x)
+    return keras.Model(inputs, outputs, name=name)
