@@ -1,0 +1,534 @@
+"""What the book's pages call: where results live, loading them, labels, notices, glue and tables.
+
+The book reads ``results/<profile>/<study>/`` (written by ``mitolib study collect``):
+``runs.csv`` (one row per run), ``history.csv`` (tidy: ``run_id, epoch, metric, split,
+value``), ``test_slices.csv`` (``run_id, slice, iou, dice``), ``provenance.json`` and,
+optionally, ``predictions/<run_id>/test_XXX.png``.  The results root is
+``$MITOLIB_RESULTS`` (default ``<project root>/results``) and the profile
+``$MITOLIB_BOOK_PROFILE`` (default ``cpu``, the reference study on the EPFL data).
+
+A page that needs a study's results calls :func:`load_study`; when they are missing it
+raises :class:`ResultsMissing` naming the commands that produce them, so the build fails.
+The metric chapter's lessons are computed live on controlled inputs by the functions at
+the end of this module (:func:`disk_masks`, :func:`confidence_sweep`, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from mitolib.config import load_config, project_root
+
+RESULTS_ENV = "MITOLIB_RESULTS"
+PROFILE_ENV = "MITOLIB_BOOK_PROFILE"
+DEFAULT_PROFILE = "cpu"
+BOOK_DATA = Path(__file__).resolve().parent.parent / "book" / "data"
+
+RUNS_FILE, HISTORY_FILE, SLICES_FILE, PROVENANCE_FILE = (
+    "runs.csv", "history.csv", "test_slices.csv", "provenance.json")
+RUN_METRICS = ("status", "best_epoch", "best_val_iou", "best_val_monitor", "test_iou", "test_dice",
+               "train_seconds", "epochs_run", "images_per_second")
+HISTORY_COLUMNS = ("run_id", "epoch", "metric", "split", "value")
+SLICE_COLUMNS = ("run_id", "slice", "iou", "dice")
+
+ARCHITECTURE_LABELS = {
+    "unet": "U-Net",
+    "attention_unet": "Attention U-Net",
+    "attention_resunet": "Attention ResU-Net",
+}
+METRIC_LABELS = {
+    "loss": "loss",
+    "soft_jaccard": "soft Jaccard (legacy, per batch)",
+    "thresholded_jaccard": "thresholded Jaccard (per batch)",
+    "iou": "IoU (whole set)",
+    "learning_rate": "learning rate",
+    "epoch_seconds": "seconds per epoch",
+}
+JACCARD_METRICS = ("soft_jaccard", "thresholded_jaccard", "iou")
+
+
+class ResultsMissing(FileNotFoundError):
+    """A study's collected results are absent or incomplete; the message names the fix."""
+
+
+# --------------------------------------------------------------------------- locations
+def results_root() -> Path:
+    """``$MITOLIB_RESULTS`` if set, else ``<project root>/results``."""
+    value = os.environ.get(RESULTS_ENV, "").strip()
+    return Path(value).expanduser().resolve() if value else project_root() / "results"
+
+
+def book_profile() -> str:
+    """The profile whose results the book shows: ``$MITOLIB_BOOK_PROFILE``, default ``cpu``."""
+    return os.environ.get(PROFILE_ENV, "").strip() or DEFAULT_PROFILE
+
+
+def study_dir(study: str, profile: str | None = None) -> Path:
+    """``<results root>/<profile>/<study>``."""
+    return results_root() / (profile or book_profile()) / study
+
+
+def produce_command(study: str, profile: str) -> str:
+    """The shell commands that run a study and collect its results."""
+    return f"mitolib study run {study} --profile {profile} && mitolib study collect {study} --profile {profile}"
+
+
+# --------------------------------------------------------------------------- loading
+@dataclass
+class StudyResults:
+    """One collected study: its tables, its provenance and where it was read from."""
+
+    study: str
+    profile: str
+    path: Path
+    runs: pd.DataFrame
+    history: pd.DataFrame
+    test_slices: pd.DataFrame
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def done(self) -> pd.DataFrame:
+        """Runs whose status is ``done``."""
+        return self.runs[self.runs["status"] == "done"]
+
+    @property
+    def failed(self) -> pd.DataFrame:
+        """Runs whose status is not ``done``."""
+        return self.runs[self.runs["status"] != "done"]
+
+    def history_with(self, *columns: str) -> pd.DataFrame:
+        """``history`` joined with run parameters ``columns`` (e.g. ``architecture``, ``seed``)."""
+        return self.history.merge(self.runs[["run_id", *columns]], on="run_id", how="left")
+
+    def predictions_dir(self, run_id: str) -> Path:
+        """Folder of a run's saved test predictions (may not exist)."""
+        return self.path / "predictions" / run_id
+
+
+def _missing(study: str, profile: str, what: str) -> ResultsMissing:
+    return ResultsMissing(
+        f"{what} for study {study!r}, profile {profile!r} (looked in {study_dir(study, profile)}). "
+        f"Produce them with:\n    {produce_command(study, profile)}\n"
+        f"or build the book from another profile: {PROFILE_ENV}=smoke jupyter-book build book/ "
+        f"(results root: ${RESULTS_ENV}, default <project root>/results)"
+    )
+
+
+def _read_csv(path: Path, columns: Sequence[str], study: str, profile: str) -> pd.DataFrame:
+    if not path.is_file():
+        raise _missing(study, profile, f"no {path.name}")
+    frame = pd.read_csv(path, keep_default_na=True)
+    absent = [c for c in columns if c not in frame.columns]
+    if absent:
+        raise _missing(study, profile, f"{path.name} lacks column(s) {', '.join(absent)}")
+    return frame
+
+
+def load_study(study: str, profile: str | None = None, *, min_done: int = 1) -> StudyResults:
+    """Read ``results/<profile>/<study>/``; raise :class:`ResultsMissing` if absent or empty.
+
+    ``min_done`` is the number of runs with status ``done`` the page needs.
+    """
+    profile = profile or book_profile()
+    path = study_dir(study, profile)
+    runs = _read_csv(path / RUNS_FILE, ("run_id", *RUN_METRICS), study, profile)
+    history = _read_csv(path / HISTORY_FILE, HISTORY_COLUMNS, study, profile)
+    slices = _read_csv(path / SLICES_FILE, SLICE_COLUMNS, study, profile)
+    history["split"] = history["split"].fillna("")
+    provenance = {}
+    if (path / PROVENANCE_FILE).is_file():
+        provenance = json.loads((path / PROVENANCE_FILE).read_text(encoding="utf-8"))
+    results = StudyResults(study, profile, path, runs, history, slices, provenance)
+    if len(results.done) < min_done:
+        raise _missing(study, profile, f"{len(results.done)} completed run(s), {min_done} needed,")
+    return results
+
+
+def collected_studies(profile: str | None = None) -> list[str]:
+    """Names of the studies collected for ``profile`` (folders holding a ``runs.csv``)."""
+    root = results_root() / (profile or book_profile())
+    return sorted(p.parent.name for p in root.glob(f"*/{RUNS_FILE}"))
+
+
+def load_csv(name: str) -> pd.DataFrame:
+    """A table shipped with the book (``book/data/<name>.csv``)."""
+    return pd.read_csv(BOOK_DATA / f"{name}.csv")
+
+
+# --------------------------------------------------------------------------- provenance notice
+def data_source(results: StudyResults) -> str:
+    """``synthetic`` or ``epfl`` (from the provenance, else the runs' ``data_source`` column)."""
+    for key in ("data_source",):
+        if results.provenance.get(key):
+            return str(results.provenance[key])
+        params = results.provenance.get("params") or {}
+        if params.get(key):
+            return str(params[key])
+    if "data_source" in results.runs and results.runs["data_source"].notna().any():
+        return ", ".join(sorted(results.runs["data_source"].dropna().astype(str).unique()))
+    return "unknown"
+
+
+def notice_text(results: StudyResults) -> str:
+    """The MyST admonition every results page opens with, generated from the provenance."""
+    source = data_source(results)
+    commit = results.provenance.get("git_commit") or results.provenance.get("commit") or "unknown"
+    when = results.provenance.get("collected_at") or results.provenance.get("created") or "unknown"
+    where = (f"`results/{results.profile}/{results.study}` ({len(results.runs)} runs, "
+             f"code at commit `{str(commit)[:12]}`, collected {when})")
+    if results.provenance.get("fixture"):
+        return (":::{danger} Test fixture\nThese numbers are generated test fixtures, not measurements: "
+                f"they only exercise the book's code. Source: {where}.\n:::")
+    if source != "epfl" or results.profile == "smoke":
+        return (f":::{{warning}} Not the science\nThese results come from the {results.profile} profile "
+                f"on {source} data; they demonstrate the pipeline, not the science. Source: {where}.\n:::")
+    return f":::{{note}} Provenance\nMeasured with the {results.profile} profile on the EPFL data. Source: {where}.\n:::"
+
+
+def notice(results: StudyResults):
+    """:func:`notice_text` as a Markdown display object (rendered by myst-nb)."""
+    from IPython.display import Markdown
+
+    return Markdown(notice_text(results))
+
+
+def profile_notice(profile: str | None = None):
+    """The notice of the first collected study of ``profile``; raises if none is collected."""
+    profile = profile or book_profile()
+    studies = collected_studies(profile)
+    if not studies:
+        raise _missing("seeds", profile, "no collected study")
+    return notice(load_study(studies[0], profile, min_done=0))
+
+
+# --------------------------------------------------------------------------- labels and summaries
+def arch_label(name: str) -> str:
+    """Display name of an architecture."""
+    return ARCHITECTURE_LABELS.get(name, name)
+
+
+def metric_label(name: str) -> str:
+    """Display name of a history metric."""
+    return METRIC_LABELS.get(name, name.replace("_", " "))
+
+
+def ordered_architectures(names: Iterable[str]) -> list[str]:
+    """Architectures in the study's order (unknown names last, sorted)."""
+    names = set(names)
+    known = [n for n in ARCHITECTURE_LABELS if n in names]
+    return known + sorted(names - set(known))
+
+
+def summarise(frame: pd.DataFrame, by: str | Sequence[str], value: str) -> pd.DataFrame:
+    """Mean, standard deviation (ddof 1), min, max and count of ``value`` per group."""
+    groups = frame.groupby(by, sort=False)[value]
+    out = groups.agg(["mean", "std", "min", "max", "count"]).reset_index()
+    return out.rename(columns={"count": "n"})
+
+
+def metrics_at_best_epoch(results: StudyResults, split: str = "val",
+                          metrics: Sequence[str] = JACCARD_METRICS) -> pd.DataFrame:
+    """Tidy ``run_id, metric, value``: each Jaccard variant at the run's best epoch."""
+    done = results.done[["run_id", "best_epoch"]]
+    hist = results.history[(results.history["split"] == split) & results.history["metric"].isin(metrics)]
+    merged = hist.merge(done, on="run_id")
+    return merged[merged["epoch"] == merged["best_epoch"]][["run_id", "metric", "value"]].reset_index(drop=True)
+
+
+def format_mean_sd(mean: float, sd: float, digits: int = 3) -> str:
+    """``0.812 ± 0.014``; the spread is omitted when it is undefined (one run)."""
+    if sd is None or not np.isfinite(sd):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
+def markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f", index: bool = False):
+    """A Markdown display object for ``frame`` (numbers formatted, pipes escaped)."""
+    from IPython.display import Markdown
+
+    return Markdown(markdown_table_text(frame, floatfmt, index))
+
+
+def markdown_table_text(frame: pd.DataFrame, floatfmt: str = ".3f", index: bool = False) -> str:
+    """The Markdown source of :func:`markdown_table`."""
+    if index:
+        frame = frame.reset_index()
+
+    def cell(value) -> str:
+        if isinstance(value, (float, np.floating)):
+            return "–" if not np.isfinite(value) else format(value, floatfmt)
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    head = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *rows])
+
+
+def glue(name: str, value, display: bool = False) -> None:
+    """``myst_nb.glue``: numbers are glued as numbers, strings as inline Markdown (``{glue:md}``)."""
+    from myst_nb import glue as _glue
+
+    if isinstance(value, str):
+        from IPython.display import Markdown
+
+        value = Markdown(value)
+    _glue(name, value, display=display)
+
+
+def glue_figure(name: str, fig) -> None:
+    """Glue a Matplotlib figure for ``{glue:figure}`` and close it (so it is shown once)."""
+    import matplotlib.pyplot as plt
+
+    glue(name, fig)
+    plt.close(fig)
+
+
+def variant_settings(study: str = "bug_ablation") -> pd.DataFrame:
+    """``variant, settings``: each named run of a study and what it changes, from ``studies.yml``."""
+    runs = load_config()["studies"][study].get("runs") or {}
+    rows = [{"variant": name, "settings": ", ".join(f"`{k}: {v}`" for k, v in (over or {}).items())
+             or "(the corrected recipe)"} for name, over in runs.items()]
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- figure registry
+@dataclass(frozen=True)
+class FigureSource:
+    """A figure of the book and the results it is drawn from."""
+
+    name: str  # the figure's MyST label
+    page: str  # the page (document name) that draws it
+    study: str | None  # None: computed live, from no study
+    runs: Callable[[pd.DataFrame], pd.DataFrame] | None = None  # selects the runs drawn (default: all done)
+    what: str = ""
+
+
+def _all_done(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs[runs["status"] == "done"]
+
+
+def _all_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs
+
+
+def example_run(runs: pd.DataFrame) -> pd.DataFrame:
+    """The run whose predictions the test chapter shows: the best test IoU among completed runs."""
+    done = _all_done(runs).dropna(subset=["test_iou"])
+    return done.sort_values(["test_iou", "run_id"], ascending=[False, True]).head(1)
+
+
+FIGURES: tuple[FigureSource, ...] = (
+    FigureSource("fig-soft-vs-threshold", "metric_lesson", None, what="Jaccard variants vs confidence"),
+    FigureSource("fig-empty-patches", "metric_lesson", None, what="per-batch means vs empty patches"),
+    FigureSource("fig-reliability", "metric_lesson", None, what="reliability of focal and BCE heads"),
+    FigureSource("fig-bn-head", "metric_lesson", None, what="a batch-normalised head on rare foreground"),
+    FigureSource("fig-ablation", "what_broke", "bug_ablation", _all_done, "each defect alone"),
+    FigureSource("fig-ablation-curves", "what_broke", "bug_ablation", _all_done, "validation curves per variant"),
+    FigureSource("fig-curves", "training_dynamics", "seeds", _all_done, "curves per architecture"),
+    FigureSource("fig-best-epochs", "training_dynamics", "seeds", _all_done, "best epochs"),
+    FigureSource("fig-heatmaps", "hyperparameters", "hyperparameter_optimization", _all_runs,
+                 "validation IoU over learning rate x batch size"),
+    FigureSource("fig-convergence", "hyperparameters", "hyperparameter_optimization", _all_done,
+                 "best epoch over the grid"),
+    FigureSource("fig-test-scores", "test_results", "seeds", _all_done, "test IoU per architecture"),
+    FigureSource("fig-slices", "test_results", "seeds", _all_done, "per-slice test IoU"),
+    FigureSource("fig-predictions", "test_results", "seeds", example_run, "predictions with errors"),
+)
+
+
+def figure_sources(profile: str | None = None) -> pd.DataFrame:
+    """``figure, page, study, runs, results``: what every registered figure is drawn from.
+
+    Studies not collected for ``profile`` raise :class:`ResultsMissing`.
+    """
+    profile = profile or book_profile()
+    cache: dict[str, StudyResults] = {}
+    rows = []
+    for fig in FIGURES:
+        if fig.study is None:
+            rows.append({"figure": f"{{numref}}`{fig.name}`", "page": f"{{doc}}`{fig.page}`",
+                         "study": "(computed live)", "runs": "none: no training results",
+                         "results": "–"})
+            continue
+        if fig.study not in cache:
+            cache[fig.study] = load_study(fig.study, profile, min_done=0)
+        res = cache[fig.study]
+        ids = list((fig.runs or _all_done)(res.runs)["run_id"])
+        listed = ", ".join(f"`{i}`" for i in ids) if len(ids) <= 3 else f"{len(ids)} runs"
+        rows.append({"figure": f"{{numref}}`{fig.name}`", "page": f"{{doc}}`{fig.page}`",
+                     "study": f"`{fig.study}`", "runs": listed,
+                     "results": f"`results/{profile}/{fig.study}/`"})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- the metric lesson
+# Controlled inputs for the metric chapter: binary masks of disks and probability maps
+# around them.  Every value shown is computed with mitolib.metrics at build time.
+def disk_masks(n: int, size: int = 64, *, disks: int = 3, empty_fraction: float = 0.0,
+               shift: float = 0.0, width: float = 1.5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of random disks and a probability map for them.
+
+    Returns ``truth`` uint8 ``(n, size, size)`` in {0, 1} and ``prob`` float32 of the
+    same shape: a sigmoid of the signed distance to disks whose centres are moved by
+    ``shift`` pixels (so thresholded predictions are imperfect), with edge ``width``
+    in pixels.  The first ``round(empty_fraction * n)`` patches hold no disk.
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    truth = np.zeros((n, size, size), np.uint8)
+    logit = np.full((n, size, size), -50.0, np.float32)
+    for i in range(int(round(empty_fraction * n)), n):
+        for _ in range(rng.integers(1, disks + 1)):
+            cy, cx = rng.uniform(0.2 * size, 0.8 * size, 2)
+            radius = rng.uniform(0.06 * size, 0.16 * size)
+            truth[i] |= ((yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2).astype(np.uint8)
+            angle = rng.uniform(0, 2 * np.pi)
+            py, px = cy + shift * np.sin(angle), cx + shift * np.cos(angle)
+            inside = radius - np.sqrt((yy - py) ** 2 + (xx - px) ** 2)
+            logit[i] = np.maximum(logit[i], inside / width)
+    return truth, (1.0 / (1.0 + np.exp(-logit))).astype(np.float32)
+
+
+def squeeze(prob: np.ndarray, factor: float) -> np.ndarray:
+    """Move probabilities toward 0.5: ``0.5 + factor * (p - 0.5)``; the mask ``p >= 0.5`` is unchanged."""
+    return (0.5 + factor * (np.asarray(prob, np.float32) - 0.5)).astype(np.float32)
+
+
+def _as_batch(a: np.ndarray) -> np.ndarray:
+    return np.asarray(a, np.float32)[..., None]
+
+
+def jaccard_variants(truth: np.ndarray, prob: np.ndarray, batch_size: int | None = None) -> dict:
+    """The three metrics as Keras reports them for one pass over ``(n, H, W)`` arrays.
+
+    ``soft_jaccard`` and ``thresholded_jaccard`` are averaged over batches of ``batch_size``
+    patches (``None``: one batch), as Keras averages a function metric; ``iou`` is
+    ``keras.metrics.BinaryIoU`` accumulated over all batches.
+    """
+    import keras
+
+    from mitolib import metrics
+
+    batch_size = batch_size or len(truth)
+    soft = keras.metrics.MeanMetricWrapper(metrics.soft_jaccard)
+    hard = keras.metrics.MeanMetricWrapper(metrics.thresholded_jaccard)
+    iou = metrics.dataset_iou()
+    for start in range(0, len(truth), batch_size):
+        y, p = _as_batch(truth[start:start + batch_size]), _as_batch(prob[start:start + batch_size])
+        for metric in (soft, hard, iou):
+            metric.update_state(y, p)
+    return {"soft_jaccard": float(soft.result()), "thresholded_jaccard": float(hard.result()),
+            "iou": float(iou.result())}
+
+
+def confidence_sweep(truth: np.ndarray, prob: np.ndarray, factors: Iterable[float]) -> pd.DataFrame:
+    """Tidy ``factor, metric, value``: the metrics of ``squeeze(prob, factor)`` in one batch."""
+    rows = []
+    for factor in factors:
+        for metric, value in jaccard_variants(truth, squeeze(prob, factor)).items():
+            rows.append({"factor": float(factor), "metric": metric, "value": value})
+    return pd.DataFrame(rows)
+
+
+def empty_patch_sweep(fractions: Iterable[float], n: int = 64, size: int = 32, batch_size: int = 4,
+                      seed: int = 0, **masks) -> pd.DataFrame:
+    """Tidy ``empty_fraction, metric, value``: per-batch means vs whole-set IoU as empty patches grow.
+
+    Patches are shuffled before batching, as a training pipeline does.
+    """
+    rows = []
+    for fraction in fractions:
+        truth, prob = disk_masks(n, size, empty_fraction=fraction, seed=seed, **masks)
+        order = np.random.default_rng(seed).permutation(n)
+        for metric, value in jaccard_variants(truth[order], prob[order], batch_size).items():
+            rows.append({"empty_fraction": float(fraction), "metric": metric, "value": value})
+    return pd.DataFrame(rows)
+
+
+def batch_size_sweep(truth: np.ndarray, prob: np.ndarray, batch_sizes: Iterable[int]) -> pd.DataFrame:
+    """Tidy ``batch_size, metric, value``: the same predictions averaged over batches of each size."""
+    rows = []
+    for size in batch_sizes:
+        for metric, value in jaccard_variants(truth, prob, int(size)).items():
+            rows.append({"batch_size": int(size), "metric": metric, "value": value})
+    return pd.DataFrame(rows)
+
+
+def loss_optimum(frequencies: Iterable[float], loss: str = "focal", gamma: float = 2.0,
+                 grid: int = 2001) -> pd.DataFrame:
+    """``frequency, prediction``: the probability minimising the expected loss, per true frequency.
+
+    For pixels that are foreground with frequency ``q``, the expected loss of predicting
+    ``p`` is ``q L(1, p) + (1 - q) L(0, p)``; a calibrated loss is minimised at ``p = q``.
+    Uses the library's loss (:func:`mitolib.metrics.make_loss`).
+    """
+    import keras
+
+    from mitolib import metrics
+
+    fn = metrics.make_loss(loss, gamma)
+    p = np.linspace(1e-4, 1 - 1e-4, grid, dtype=np.float32)[:, None]
+    pos = keras.ops.convert_to_numpy(fn.call(np.ones_like(p), p))
+    neg = keras.ops.convert_to_numpy(fn.call(np.zeros_like(p), p))
+    rows = [{"frequency": float(q), "prediction": float(p[np.argmin(q * pos + (1 - q) * neg), 0])}
+            for q in frequencies]
+    return pd.DataFrame(rows)
+
+
+def bn_head_probabilities(foreground: float, scale: float = 1.0, shift: float = 0.0) -> tuple[float, float]:
+    """Foreground and background probabilities of a perfectly separating logit after batch norm.
+
+    A batch norm standardises the logits over the batch: a two-valued logit with a
+    fraction ``foreground`` of high values becomes ``sqrt((1 - f) / f)`` and
+    ``-sqrt(f / (1 - f))`` whatever its spread, then ``scale * z + shift`` goes
+    through the sigmoid.
+    """
+    f = float(foreground)
+    z_fg, z_bg = np.sqrt((1 - f) / f), -np.sqrt(f / (1 - f))
+    sig = lambda z: float(1 / (1 + np.exp(-(scale * z + shift))))  # noqa: E731
+    return sig(z_fg), sig(z_bg)
+
+
+def bn_head_sweep(foregrounds: Iterable[float], scales: Iterable[float] = (1.0,)) -> pd.DataFrame:
+    """Tidy ``foreground, scale, metric, value`` for a perfectly separating batch-normalised head.
+
+    ``metric`` is ``p_foreground``, ``p_background``, ``soft_jaccard`` (the library's, on
+    one 256x256 patch with that foreground fraction) and ``iou`` (1 whenever
+    ``p_background < 0.5 <= p_foreground``: the thresholded mask is then perfect).
+    """
+    from mitolib import metrics
+
+    pixels = 256 * 256
+    rows = []
+    for scale in scales:
+        for f in foregrounds:
+            p_fg, p_bg = bn_head_probabilities(f, scale)
+            truth = (np.arange(pixels) < round(f * pixels)).astype(np.float32)
+            prob = np.where(truth > 0, p_fg, p_bg).astype(np.float32)
+            values = {"p_foreground": p_fg, "p_background": p_bg,
+                      "soft_jaccard": float(metrics.soft_jaccard(truth, prob)),
+                      "iou": metrics.iou(truth, prob)}
+            rows += [{"foreground": float(f), "scale": float(scale), "metric": m, "value": v}
+                     for m, v in values.items()]
+    return pd.DataFrame(rows)
+
+
+def reliability_table(truth: np.ndarray, prob: np.ndarray, bins: int = 10) -> pd.DataFrame:
+    """``bin, predicted, observed, count``: mean probability and foreground frequency per probability bin."""
+    p = np.asarray(prob, np.float64).ravel()
+    y = np.asarray(truth, np.float64).ravel()
+    index = np.minimum((p * bins).astype(int), bins - 1)
+    rows = []
+    for b in range(bins):
+        sel = index == b
+        if sel.any():
+            rows.append({"bin": b, "predicted": p[sel].mean(), "observed": y[sel].mean(), "count": int(sel.sum())})
+    return pd.DataFrame(rows)

@@ -1,0 +1,320 @@
+"""Figure functions for the book and the notebooks.
+
+Every function takes tidy ``pandas.DataFrame`` s (or arrays, for images) and an optional
+Matplotlib ``ax`` (or ``axes``), draws without a title (captions live in the book's
+MyST), and returns the ``Figure``.  Colours follow the Okabe-Ito palette, which stays
+distinct for colour-blind readers.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.rcParams.setdefault("figure.dpi", 100)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.colors import ListedColormap  # noqa: E402
+
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+ERROR_COLOURS = {"tp": "#009E73", "fp": "#D55E00", "fn": "#0072B2"}  # true positive, false positive, false negative
+
+
+def colours(keys: Sequence) -> dict:
+    """A stable colour per key, in order."""
+    return {key: OKABE_ITO[i % len(OKABE_ITO)] for i, key in enumerate(keys)}
+
+
+def _axes(ax=None, ncols: int = 1, nrows: int = 1, size=(4.2, 3.2), **kwargs):
+    """The figure and a flat list of axes: the given ones, or new ones."""
+    if ax is None:
+        fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows),
+                                 squeeze=False, layout="constrained", **kwargs)
+        return fig, list(axes.ravel())
+    axes = list(np.ravel(ax))
+    return axes[0].figure, axes
+
+
+def _label(labels: Mapping | None, key) -> str:
+    return str((labels or {}).get(key, key))
+
+
+def metric_lines(frame: pd.DataFrame, x: str, *, y: str = "value", hue: str = "metric",
+                 labels: Mapping | None = None, xlabel: str | None = None, ylabel: str = "value",
+                 logx: bool = False, reference: float | None = None, ax=None):
+    """One line (with markers) per ``hue`` value of ``y`` against ``x``.
+
+    ``reference`` draws a dotted horizontal line (e.g. a value the text refers to).
+    """
+    fig, (ax,) = _axes(ax)
+    keys = list(dict.fromkeys(frame[hue]))
+    palette = colours(keys)
+    for key in keys:
+        part = frame[frame[hue] == key].sort_values(x)
+        ax.plot(part[x], part[y], marker="o", ms=4, color=palette[key], label=_label(labels, key))
+    if reference is not None:
+        ax.axhline(reference, color="grey", ls=":", lw=1)
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel or x.replace("_", " "))
+    ax.set_ylabel(ylabel)
+    ax.legend(frameon=False, fontsize="small")
+    return fig
+
+
+def reliability_diagram(frame: pd.DataFrame, *, hue: str = "condition", labels: Mapping | None = None,
+                        axes=None):
+    """Left: observed foreground frequency against mean predicted probability per bin, one
+    line per ``hue`` (columns ``predicted``, ``observed``, ``count``), with the diagonal of
+    perfect calibration.  Right: how many pixels fall in each bin (log scale)."""
+    fig, (left, right) = _axes(axes, ncols=2)
+    keys = list(dict.fromkeys(frame[hue]))
+    palette = colours(keys)
+    left.plot([0, 1], [0, 1], color="grey", ls=":", lw=1, label="calibrated")
+    for key in keys:
+        part = frame[frame[hue] == key].sort_values("predicted")
+        left.plot(part["predicted"], part["observed"], marker="o", ms=4, color=palette[key],
+                  label=_label(labels, key))
+        right.plot(part["predicted"], part["count"], marker="o", ms=4, color=palette[key])
+    left.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean predicted probability", ylabel="observed foreground frequency")
+    left.set_aspect("equal")
+    left.legend(frameon=False, fontsize="small")
+    right.set(yscale="log", xlim=(0, 1), xlabel="predicted probability (bin)", ylabel="pixels")
+    return fig
+
+
+def ablation_bars(frame: pd.DataFrame, *, order: Sequence[str] | None = None, metrics: Sequence[str] | None = None,
+                  labels: Mapping | None = None, band: tuple[float, float] | None = None,
+                  band_label: str = "", ax=None):
+    """Horizontal grouped bars: one group per ``variant``, one bar per ``metric`` (column ``value``).
+
+    ``band`` shades a range of values (e.g. the original report's) across the plot.
+    When a variant has several runs, the bar is their mean and the dots the runs.
+    """
+    order = list(order or dict.fromkeys(frame["variant"]))
+    metrics = list(metrics or dict.fromkeys(frame["metric"]))
+    fig, (ax,) = _axes(ax, size=(6.4, 0.45 * len(order) * max(1, len(metrics) / 2) + 1.2))
+    palette = colours(metrics)
+    height = 0.8 / len(metrics)
+    if band is not None:
+        ax.axvspan(*band, color="#999999", alpha=0.3, lw=0, label=band_label or None)
+    for j, metric in enumerate(metrics):
+        part = frame[frame["metric"] == metric]
+        for i, variant in enumerate(order):
+            values = part.loc[part["variant"] == variant, "value"].dropna()
+            y = i + (j - (len(metrics) - 1) / 2) * height
+            if len(values):
+                ax.barh(y, values.mean(), height=height, color=palette[metric],
+                        label=_label(labels, metric) if i == 0 else None)
+                if len(values) > 1:
+                    ax.plot(values, [y] * len(values), "k.", ms=3)
+            else:
+                ax.text(0.005, y, "failed", va="center", fontsize="x-small")
+    ax.set_yticks(range(len(order)), [_label(labels, v) for v in order])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("value at the best epoch")
+    ax.legend(frameon=False, fontsize="small", loc="lower right")
+    return fig
+
+
+def training_curves(history: pd.DataFrame, *, metrics: Sequence[str], hue: str = "architecture",
+                    split: str = "val", unit: str = "run_id", labels: Mapping | None = None,
+                    best_epochs: pd.DataFrame | None = None, axes=None):
+    """One panel per metric: a line per run (``unit``), coloured by ``hue``, for ``split``.
+
+    ``history`` is tidy (``run_id, epoch, metric, split, value`` plus the ``hue`` column).
+    Metrics logged without a split (learning rate, epoch time) are drawn whatever
+    ``split`` is.  ``best_epochs`` (``run_id, best_epoch``) marks each run's best epoch.
+    """
+    fig, axes = _axes(axes, ncols=len(metrics), size=(3.4, 2.9))
+    keys = list(dict.fromkeys(history[hue]))
+    palette = colours(keys)
+    best = dict(zip(best_epochs["run_id"], best_epochs["best_epoch"])) if best_epochs is not None else {}
+    for ax, metric in zip(axes, metrics):
+        part = history[(history["metric"] == metric) & history["split"].isin([split, ""])]
+        for (key, run), run_part in part.groupby([hue, unit], sort=False):
+            run_part = run_part.sort_values("epoch")
+            ax.plot(run_part["epoch"], run_part["value"], color=palette[key], lw=1.2, alpha=0.85)
+            if run in best:
+                at = run_part[run_part["epoch"] == best[run]]
+                ax.plot(at["epoch"], at["value"], "o", mfc="white", color=palette[key], ms=4)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(_label(labels, metric))
+    for key in keys:
+        axes[0].plot([], [], color=palette[key], label=_label(labels, key))
+    axes[0].legend(frameon=False, fontsize="small")
+    return fig
+
+
+def heatmaps(runs: pd.DataFrame, *, value: str = "best_val_iou", row: str = "batch_size",
+             col: str = "learning_rate", by: str = "architecture", labels: Mapping | None = None,
+             fmt: str = ".2f", vmin: float | None = None, vmax: float | None = None, axes=None):
+    """One annotated heatmap of ``value`` over ``row`` x ``col`` per ``by`` group, on a shared
+    colour scale.  Cells whose run failed (``status`` not ``done``) show a cross."""
+    groups = list(dict.fromkeys(runs[by]))
+    fig, axes = _axes(axes, ncols=len(groups), size=(3.6, 3.0))
+    rows, cols = sorted(runs[row].unique()), sorted(runs[col].unique())
+    done = runs[runs["status"] == "done"]
+    vmin = done[value].min() if vmin is None else vmin
+    vmax = done[value].max() if vmax is None else vmax
+    image = None
+    for ax, group in zip(axes, groups):
+        part = runs[runs[by] == group]
+        grid = np.full((len(rows), len(cols)), np.nan)
+        for _, r in part.iterrows():
+            i, j = rows.index(r[row]), cols.index(r[col])
+            if r["status"] == "done":
+                grid[i, j] = r[value]
+            else:
+                ax.plot(j, i, "x", color="#D55E00", ms=12, mew=2)
+        image = ax.imshow(grid, cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
+        for (i, j), v in np.ndenumerate(grid):
+            if np.isfinite(v):
+                light = (v - vmin) / ((vmax - vmin) or 1) < 0.6
+                ax.text(j, i, format(v, fmt), ha="center", va="center", fontsize="small",
+                        color="white" if light else "black")
+        ax.set_xticks(range(len(cols)), [f"{c:g}" for c in cols], rotation=45)
+        ax.set_yticks(range(len(rows)), [f"{r:g}" for r in rows])
+        ax.set_xlabel(f"{col.replace('_', ' ')}\n{_label(labels, group)}")
+        ax.set_ylabel(row.replace("_", " "))
+    fig.colorbar(image, ax=axes, shrink=0.8, label=_label(labels, value))
+    return fig
+
+
+def dot_plot(frame: pd.DataFrame, *, x: str, y: str, hue: str | None = None, labels: Mapping | None = None,
+             xlabel: str | None = None, ylabel: str | None = None, order: Sequence | None = None, logx: bool = False,
+             jitter: float = 0.08, ax=None):
+    """Runs as dots of ``y`` at categorical or numeric ``x``, coloured by ``hue``, with the
+    group mean as a short bar (e.g. best epoch per learning rate and architecture)."""
+    fig, (ax,) = _axes(ax)
+    keys = list(dict.fromkeys(frame[hue])) if hue else [None]
+    palette = colours(keys)
+    cats = list(order or sorted(frame[x].unique()))
+    positions = {c: i for i, c in enumerate(cats)}
+    width = 0.7 / len(keys)
+    for k, key in enumerate(keys):
+        part = frame if key is None else frame[frame[hue] == key]
+        offset = (k - (len(keys) - 1) / 2) * width
+        for cat, cat_part in part.groupby(x):
+            base = positions[cat] + offset
+            vals = cat_part[y].dropna()
+            spread = np.linspace(-jitter, jitter, len(vals)) if len(vals) > 1 else [0.0]
+            ax.plot(base + np.asarray(spread) * width, vals, "o", ms=4, color=palette[key], alpha=0.8)
+            if len(vals):
+                ax.plot([base - width / 2.5, base + width / 2.5], [vals.mean()] * 2, color=palette[key], lw=2)
+        if key is not None:
+            ax.plot([], [], "o", color=palette[key], label=_label(labels, key))
+    ax.set_xticks(range(len(cats)), [f"{c:g}" if isinstance(c, (int, float, np.number)) else _label(labels, c)
+                                     for c in cats])
+    ax.set_xlabel(xlabel or x.replace("_", " "))
+    ax.set_ylabel(ylabel or y.replace("_", " "))
+    if hue:
+        ax.legend(frameon=False, fontsize="small")
+    return fig
+
+
+def score_summary(ours: pd.DataFrame, published: pd.DataFrame | None = None, *, value: str = "test_iou",
+                  by: str = "architecture", labels: Mapping | None = None, xlabel: str = "foreground IoU",
+                  ax=None):
+    """Rows of scores: ours (a dot per run, mean and ± one standard deviation per ``by``) and
+    published figures (``label, value`` columns; one diamond each, in grey, below a rule)."""
+    groups = list(dict.fromkeys(ours[by]))
+    n_pub = 0 if published is None else len(published)
+    fig, (ax,) = _axes(ax, size=(6.4, 0.42 * (len(groups) + n_pub) + 1.2))
+    palette = colours(groups)
+    ticks = []
+    for i, group in enumerate(groups):
+        vals = ours.loc[ours[by] == group, value].dropna()
+        ax.plot(vals, [i] * len(vals), "o", color=palette[group], alpha=0.6, ms=5)
+        if len(vals) > 1:
+            ax.errorbar(vals.mean(), i, xerr=vals.std(ddof=1), fmt="|", color="black", ms=14, capsize=4)
+        elif len(vals):
+            ax.plot(vals.mean(), i, "|", color="black", ms=14)
+        ticks.append(_label(labels, group))
+    if n_pub:
+        ax.axhline(len(groups) - 0.5, color="grey", lw=0.8)
+        for k, (_, r) in enumerate(published.iterrows()):
+            ax.plot(r["value"], len(groups) + k, "D", color="#666666", ms=5)
+            ticks.append(str(r["label"]))
+    ax.set_yticks(range(len(ticks)), ticks)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    return fig
+
+
+def slice_scores(slices: pd.DataFrame, *, value: str = "iou", hue: str = "architecture",
+                 labels: Mapping | None = None, ax=None):
+    """Per-slice ``value`` along the test volume: the mean over runs per ``hue`` value,
+    with the range over runs shaded."""
+    fig, (ax,) = _axes(ax, size=(6.4, 3.0))
+    keys = list(dict.fromkeys(slices[hue]))
+    palette = colours(keys)
+    for key in keys:
+        stats = slices[slices[hue] == key].groupby("slice")[value].agg(["mean", "min", "max"])
+        ax.plot(stats.index, stats["mean"], color=palette[key], lw=1.2, label=_label(labels, key))
+        ax.fill_between(stats.index, stats["min"], stats["max"], color=palette[key], alpha=0.2, lw=0)
+    ax.set_xlabel("test slice")
+    ax.set_ylabel(f"slice {value.upper() if value == 'iou' else value.capitalize()}")
+    ax.legend(frameon=False, fontsize="small")
+    return fig
+
+
+def error_overlay(image: np.ndarray, truth: np.ndarray, pred: np.ndarray, *, ax=None):
+    """A grayscale slice with true positives, false positives and false negatives coloured.
+
+    ``image`` ``(H, W)`` any numeric dtype; ``truth`` and ``pred`` ``(H, W)`` binary.
+    """
+    fig, (ax,) = _axes(ax, size=(4.0, 3.2))
+    truth, pred = np.asarray(truth) > 0, np.asarray(pred) > 0
+    ax.imshow(image, cmap="gray", interpolation="nearest")
+    codes = np.zeros(truth.shape, np.uint8)
+    codes[truth & pred], codes[~truth & pred], codes[truth & ~pred] = 1, 2, 3
+    cmap = ListedColormap(["#00000000", ERROR_COLOURS["tp"], ERROR_COLOURS["fp"], ERROR_COLOURS["fn"]])
+    ax.imshow(np.ma.masked_equal(codes, 0), cmap=cmap, vmin=0, vmax=3, alpha=0.55, interpolation="nearest")
+    ax.set_axis_off()
+    return fig
+
+
+def error_legend(ax) -> None:
+    """Add the legend of :func:`error_overlay` colours to ``ax``."""
+    from matplotlib.patches import Patch
+
+    names = {"tp": "true positive", "fp": "false positive", "fn": "false negative"}
+    ax.legend(handles=[Patch(color=c, label=names[k]) for k, c in ERROR_COLOURS.items()],
+              frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+
+
+def slice_gallery(images: Sequence[np.ndarray], masks: Sequence[np.ndarray] | None = None, *,
+                  titles: Sequence[str] | None = None, axes=None):
+    """Slices side by side, with mask outlines when ``masks`` are given (exploration)."""
+    fig, axes = _axes(axes, ncols=len(images), size=(3.0, 2.6))
+    for i, (ax, image) in enumerate(zip(axes, images)):
+        ax.imshow(image, cmap="gray", interpolation="nearest")
+        if masks is not None:
+            ax.contour(np.asarray(masks[i]) > 0, levels=[0.5], colors=[ERROR_COLOURS["fp"]], linewidths=0.8)
+        if titles is not None:
+            ax.set_xlabel(titles[i], fontsize="small")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return fig
+
+
+def histogram(frame: pd.DataFrame, *, value: str, hue: str | None = None, bins: int = 30,
+              labels: Mapping | None = None, xlabel: str | None = None, ax=None):
+    """Overlaid step histograms of ``value``, one per ``hue`` value (exploration)."""
+    fig, (ax,) = _axes(ax)
+    keys = list(dict.fromkeys(frame[hue])) if hue else [None]
+    palette = colours(keys)
+    edges = np.histogram_bin_edges(frame[value].dropna(), bins=bins)
+    for key in keys:
+        part = frame if key is None else frame[frame[hue] == key]
+        ax.hist(part[value].dropna(), bins=edges, histtype="step", lw=1.5, color=palette[key],
+                label=None if key is None else _label(labels, key))
+    ax.set_xlabel(xlabel or value.replace("_", " "))
+    ax.set_ylabel("count")
+    if hue:
+        ax.legend(frameon=False, fontsize="small")
+    return fig
