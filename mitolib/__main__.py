@@ -1,0 +1,5 @@
+import sys
+
+from mitolib.cli import main
+
+sys.exit(main())

@@ -1,0 +1,69 @@
+"""The ``mitolib`` command: ``train``, ``data check``, ``study plan|run|status|collect|submit``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mitolib.config import ConfigError
+
+
+def parse_overrides(pairs: list[list[str]] | None) -> dict:
+    """``[["lr", "0.1"], ...]`` from repeated ``-p KEY VALUE`` into a dict (cast later by the config)."""
+    return {key: value for key, value in (pairs or [])}
+
+
+def add_override_argument(parser: argparse.ArgumentParser) -> None:
+    """The ``-p KEY VALUE`` option shared by every command that resolves parameters."""
+    parser.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"),
+                        help="override one parameter of studies.yml (repeatable)")
+
+
+def _train(args) -> int:
+    from mitolib import rundir
+    from mitolib.config import resolve_params
+    from mitolib.runner import run_notebook
+    from mitolib.train import default_run_dir
+
+    params = resolve_params(args.profile, parse_overrides(args.param))
+    run_dir = params["out_dir"] or default_run_dir(params)
+    print(f"run directory: {run_dir}", flush=True)
+    metrics = run_notebook(params, run_dir, progress=True)
+    if metrics.get("status") != rundir.STATUS_DONE:
+        print(f"run failed: {metrics.get('error')}", file=sys.stderr)
+        return 1
+    shown = {key: metrics.get(key) for key in ("best_epoch", "best_val_iou", "test_iou", "test_dice",
+                                                 "train_seconds")}
+    print("result: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))
+    print(f"run directory: {run_dir}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``mitolib`` command."""
+    parser = argparse.ArgumentParser(prog="mitolib", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train one run through the papermill notebook")
+    train.add_argument("--profile", default="smoke", help="profile of studies.yml (default: smoke)")
+    add_override_argument(train)
+    train.set_defaults(func=_train)
+    for module in ("mitolib.data", "mitolib.study"):
+        try:
+            __import__(module, fromlist=["add_parser"]).add_parser(sub)
+        except (ImportError, AttributeError):
+            continue
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``mitolib`` command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, ValueError, FileNotFoundError) as error:
+        print(f"mitolib: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

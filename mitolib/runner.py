@@ -1,0 +1,64 @@
+"""Run ``notebooks/train.py`` through papermill for one parameter set.
+
+The jupytext source is converted to an ``.ipynb`` in the run directory,
+executed with the parameters injected after its ``parameters`` cell, saved as
+``train.ipynb``; only then is ``metrics.json`` put in place, so a complete
+run directory always holds its executed notebook.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mitolib import rundir
+from mitolib.config import project_root
+
+NOTEBOOK_SOURCE = Path("notebooks") / "train.py"
+KERNEL = "python3"
+
+
+def notebook_source() -> Path:
+    """The training notebook's jupytext source under the project root."""
+    path = project_root() / NOTEBOOK_SOURCE
+    if not path.is_file():
+        raise FileNotFoundError(f"training notebook {path} not found; run from the project folder")
+    return path
+
+
+def run_notebook(params: dict, run_dir: str | Path, *, progress: bool = False, log_output: bool = False) -> dict:
+    """Execute the training notebook for ``params`` into ``run_dir``; return the run's metrics.
+
+    A failing training does not raise: its ``metrics.json`` has ``status: failed``
+    with the error.  Only a broken installation (no kernel, no notebook) raises.
+    """
+    import jupytext
+    import nbformat
+    import papermill
+
+    run_dir = Path(run_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for name in (rundir.METRICS, rundir.PENDING_METRICS):
+        (run_dir / name).unlink(missing_ok=True)
+    source = run_dir / ".train.source.ipynb"
+    executed = run_dir / ".train.executed.ipynb"
+    notebook = jupytext.read(notebook_source())
+    notebook.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, source)
+    parameters = {**params, "out_dir": str(run_dir)}
+    error = None
+    try:
+        papermill.execute_notebook(str(source), str(executed), parameters=parameters, kernel_name=KERNEL,
+                                   cwd=str(project_root()), progress_bar=progress, log_output=log_output)
+    except papermill.PapermillExecutionError as exc:
+        error = exc
+    finally:
+        source.unlink(missing_ok=True)
+    if executed.exists():
+        os.replace(executed, run_dir / rundir.NOTEBOOK)
+    metrics = rundir.finalize(run_dir)
+    if metrics is None:
+        detail = f"{error.ename}: {error.evalue}" if error else "the notebook wrote no metrics"
+        metrics = {"status": rundir.STATUS_FAILED, "error": detail}
+        rundir.atomic_write_json(run_dir / rundir.METRICS, metrics)
+    return metrics

@@ -1,0 +1,195 @@
+"""Training one run: from flat parameters to a complete run directory.
+
+``train(params)`` builds the data, the model and the callbacks, trains, keeps
+the best checkpoint by the monitored validation metric, evaluates it on the
+whole test volume and writes the run directory of ARCHITECTURE.md.  Every epoch
+logs, for train and validation, the loss, the legacy soft Jaccard, the
+per-batch thresholded Jaccard and the dataset-level IoU side by side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+import traceback
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from mitolib import metrics, rundir
+from mitolib.config import project_root
+from mitolib.models import build_model
+from mitolib.provenance import array_fingerprint, environment, git_commit
+
+MONITORS = (metrics.IOU, metrics.THRESHOLDED_JACCARD, metrics.SOFT_JACCARD)
+CHECKPOINT = "checkpoint.keras"
+HISTORY_COLUMNS = ["epoch", "loss", "val_loss", "soft_jaccard", "val_soft_jaccard", "thresholded_jaccard",
+                   "val_thresholded_jaccard", "iou", "val_iou", "learning_rate", "epoch_seconds"]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and TensorFlow's random generators."""
+    keras.utils.set_random_seed(int(seed))
+
+
+def default_run_dir(params: dict) -> Path:
+    """``runs/<profile>/adhoc/<architecture>-<hash of the parameters>`` under the project root."""
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
+    runs_root = Path(os.environ.get("MITOLIB_RUNS") or project_root() / "runs")
+    return runs_root / (params.get("profile") or "default") / "adhoc" / f"{params['architecture']}-{digest}"
+
+
+def check_params(params: dict) -> None:
+    """Raise ``ValueError`` naming the parameter and the fix for settings that cannot train."""
+    if params["monitor"] not in MONITORS:
+        raise ValueError(f"monitor {params['monitor']!r} is not one of {', '.join(MONITORS)}")
+    if params["channels"] not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {params['channels']}")
+    for key in ("batch_size", "epochs", "patch_size"):
+        if params[key] < 1:
+            raise ValueError(f"{key} must be at least 1, got {params[key]}")
+    if not 0 < params["scale"] <= 1:
+        raise ValueError(f"scale must be in (0, 1], got {params['scale']}")
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Writes ``history.csv`` atomically after every epoch and shows an epoch progress bar."""
+
+    def __init__(self, path: Path, epochs: int, progress: bool = True):
+        super().__init__()
+        self.path, self.rows = path, []
+        self.bar = tqdm(total=epochs, desc="train", unit="epoch", disable=not progress)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        row = {key: logs.get(key, math.nan) for key in HISTORY_COLUMNS}
+        row.update(epoch=epoch + 1, epoch_seconds=time.perf_counter() - self.started,
+                   learning_rate=float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+        self.rows.append(row)
+        rundir.atomic_write_csv(self.path, pd.DataFrame(self.rows, columns=HISTORY_COLUMNS))
+        self.bar.set_postfix(loss=f"{row['loss']:.4f}", val_iou=f"{row['val_iou']:.4f}")
+        self.bar.update(1)
+
+    def on_train_end(self, logs=None):
+        self.bar.close()
+
+
+def make_callbacks(params: dict, run_dir: Path, progress: bool) -> list:
+    """Checkpoint, early stopping and learning-rate schedule on ``val_<monitor>``, NaN guard, log."""
+    monitor = f"val_{params['monitor']}"
+    callbacks = [
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.ModelCheckpoint(run_dir / CHECKPOINT, monitor=monitor, mode="max", save_best_only=True),
+        EpochLog(run_dir / rundir.HISTORY, params["epochs"], progress),
+    ]
+    if params["early_stopping_patience"] > 0:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max",
+                                                       patience=params["early_stopping_patience"]))
+    if params["reduce_lr_patience"] > 0:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor=monitor, mode="max", factor=params["reduce_lr_factor"],
+            patience=params["reduce_lr_patience"], min_lr=params["min_learning_rate"]))
+    return callbacks
+
+
+def compile_model(params: dict) -> keras.Model:
+    """The architecture of ``params``, compiled with Adam, the loss and the three metric variants."""
+    model = build_model(params["architecture"], input_shape=(params["patch_size"], params["patch_size"],
+                                                             params["channels"]),
+                        base_filters=params["base_filters"], depth=params["depth"], batch_norm=params["batch_norm"],
+                        dropout=params["dropout"], head_batch_norm=params["head_batch_norm"])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=params["learning_rate"]),
+                  loss=metrics.make_loss(params["loss"], params["gamma"]),
+                  metrics=metrics.training_metrics(params["threshold"]),
+                  jit_compile=bool(params["jit_compile"]))
+    return model
+
+
+def _best_epoch(history: pd.DataFrame, monitor: str) -> tuple[int, float, float]:
+    column = f"val_{monitor}"
+    valid = history.dropna(subset=[column])
+    if valid.empty:
+        return 0, math.nan, math.nan
+    best = valid.loc[valid[column].idxmax()]
+    return int(best["epoch"]), float(best["val_iou"]), float(best[column])
+
+
+def train(params: dict, run_dir: str | Path | None = None, *, finalize: bool = True, progress: bool = True) -> Path:
+    """Train and evaluate one run; return its run directory.
+
+    ``params`` is the flat dict of :func:`mitolib.config.resolve_params`.  With
+    ``finalize=False`` the metrics are written as ``metrics.pending.json`` (the
+    notebook runner renames it after saving the executed notebook).  On failure
+    the metrics record ``status: failed`` with the error and traceback, the
+    partial history is kept, and the exception is raised again.
+    """
+    from mitolib.data import resolve_volumes, training_arrays
+    from mitolib.evaluate import evaluate_volume
+    from mitolib.pipeline import make_dataset
+
+    run_dir = Path(run_dir or params.get("out_dir") or default_run_dir(params))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    metrics_name = rundir.METRICS if finalize else rundir.PENDING_METRICS
+    (run_dir / rundir.METRICS).unlink(missing_ok=True)
+    result = {"status": "running"}
+    try:
+        check_params(params)
+        seed_everything(params["seed"])
+        keras.mixed_precision.set_global_policy(params["mixed_precision"] or "float32")
+        train_volume = resolve_volumes(params, "train")
+        record = {"params": params, "data_fingerprint": array_fingerprint(*train_volume),
+                  "git_commit": git_commit(project_root()), **environment()}
+        rundir.atomic_write_json(run_dir / rundir.PARAMS, record)
+
+        arrays = training_arrays(params)
+        (x_train, y_train), (x_val, y_val) = arrays["train"], arrays["val"]
+        samples = params["samples_per_epoch"] or len(x_train)
+        steps = max(1, math.ceil(samples / params["batch_size"]))
+        common = {"channels": params["channels"], "seed": params["seed"]}
+        train_ds = make_dataset(x_train, y_train, params["batch_size"], shuffle=True,
+                                augment=params["augmentation"], repeat=True, **common)
+        val_ds = make_dataset(x_val, y_val, params["batch_size"], **common)
+
+        model = compile_model(params)
+        started = time.perf_counter()
+        model.fit(train_ds, validation_data=val_ds, epochs=params["epochs"], steps_per_epoch=steps,
+                  callbacks=make_callbacks(params, run_dir, progress), verbose=0)
+        train_seconds = time.perf_counter() - started
+        history = pd.read_csv(run_dir / rundir.HISTORY)
+        best_epoch, best_val_iou, best_val_monitor = _best_epoch(history, params["monitor"])
+        result = {"best_epoch": best_epoch, "best_val_iou": best_val_iou, "best_val_monitor": best_val_monitor,
+                  "monitor": params["monitor"], "epochs_run": len(history), "train_seconds": train_seconds,
+                  "images_per_second": len(history) * steps * params["batch_size"] / train_seconds,
+                  "train_patches": len(x_train), "val_patches": len(x_val)}
+        checkpoint = run_dir / CHECKPOINT
+        if not checkpoint.exists():
+            raise RuntimeError(f"no checkpoint was saved: {result['monitor']} was never finite on validation")
+        best = keras.models.load_model(checkpoint)
+        os.replace(checkpoint, run_dir / rundir.MODEL)
+
+        if params["evaluate_test"]:
+            test_images, test_masks = resolve_volumes(params, "test")
+            summary, per_slice = evaluate_volume(
+                best, test_images, test_masks, scale=params["scale"],
+                window=params["eval_window"] or params["patch_size"], overlap=params["eval_overlap"],
+                tta=params["tta"], batch_size=params["eval_batch_size"], threshold=params["threshold"],
+                predictions_dir=run_dir / "predictions" if params["save_predictions"] else None, progress=progress)
+            rundir.atomic_write_csv(run_dir / rundir.TEST_SLICES, per_slice)
+            result.update(summary)
+        result["status"] = rundir.STATUS_DONE
+        return run_dir
+    except BaseException as error:  # noqa: BLE001 - recorded, then raised again
+        result.update(status=rundir.STATUS_FAILED, error=f"{type(error).__name__}: {error}",
+                      traceback=traceback.format_exc())
+        raise
+    finally:
+        rundir.atomic_write_json(run_dir / metrics_name, result)

@@ -1,0 +1,84 @@
+"""Parameter counts of the original models, shapes, save/load round trips and setting errors."""
+
+import keras
+import numpy as np
+import pytest
+
+from mitolib.models import MODEL_NAMES, build_model
+
+# The original study's models at base 64, depth 4, batch norm on, dropout 0.
+ORIGINAL_COUNTS = {
+    ("unet", 1): 31_401_349,
+    ("unet", 3): 31_402_501,
+    ("attention_unet", 1): 37_333_513,
+    ("attention_unet", 3): 37_334_665,
+    ("attention_resunet", 1): 39_089_097,
+    ("attention_resunet", 3): 39_090_377,
+}
+
+
+@pytest.fixture(autouse=True)
+def _clear_session():
+    yield
+    keras.backend.clear_session()
+
+
+@pytest.mark.parametrize(("name", "channels"), list(ORIGINAL_COUNTS))
+def test_parameter_counts_match_the_original_models(name, channels):
+    model = build_model(name, input_shape=(256, 256, channels))
+    assert model.count_params() == ORIGINAL_COUNTS[(name, channels)]
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize(("shape", "depth"), [((32, 32, 1), 2), ((48, 64, 1), 3), ((64, 32, 3), 4)])
+def test_forward_shapes(name, shape, depth):
+    model = build_model(name, input_shape=shape, base_filters=2, depth=depth)
+    x = np.random.default_rng(0).random((2, *shape), dtype="float32")
+    y = model.predict(x, verbose=0)
+    assert y.shape == (2, shape[0], shape[1], 1)
+    assert np.all((y >= 0) & (y <= 1))
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_every_layer_carries_the_model_prefix(name):
+    model = build_model(name, input_shape=(32, 32, 1), base_filters=2, depth=2, dropout=0.1)
+    assert all(layer.name.startswith(f"{name}_") for layer in model.layers)
+    assert not any(isinstance(layer, keras.layers.Lambda) for layer in model.layers)
+
+
+def test_head_batch_norm_and_dropout_switches():
+    with_bn = build_model("unet", (32, 32, 1), base_filters=2, depth=2, head_batch_norm=True)
+    without = build_model("unet", (32, 32, 1), base_filters=2, depth=2, head_batch_norm=False)
+    assert with_bn.count_params() - without.count_params() == 4  # gamma, beta, moving mean, variance
+    dropped = build_model("unet", (32, 32, 1), base_filters=2, depth=2, dropout=0.2)
+    assert sum(isinstance(layer, keras.layers.Dropout) for layer in dropped.layers) == 5  # 2 + 1 + 2 blocks
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_keras_round_trip(tmp_path, name):
+    model = build_model(name, input_shape=(32, 32, 1), base_filters=2, depth=2)
+    x = np.random.default_rng(1).random((2, 32, 32, 1), dtype="float32")
+    before = model.predict(x, verbose=0)
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), before, rtol=1e-6, atol=1e-6)
+
+
+def test_unknown_model_name_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="unet, attention_unet, attention_resunet"):
+        build_model("segnet")
+
+
+def test_input_size_must_divide_by_the_pooling_factor():
+    with pytest.raises(ValueError, match=r"height 100 is not divisible by 2\*\*depth = 16"):
+        build_model("unet", input_shape=(100, 128, 1))
+    with pytest.raises(ValueError, match=r"width 36 is not divisible by 2\*\*depth = 8"):
+        build_model("attention_unet", input_shape=(64, 36, 1), depth=3)
+
+
+def test_other_impossible_settings():
+    with pytest.raises(ValueError, match="depth must be at least 1"):
+        build_model("unet", depth=0)
+    with pytest.raises(ValueError, match="input_shape must be"):
+        build_model("unet", input_shape=(64, 64))
