@@ -88,7 +88,9 @@ pd.Series(params, name="value").to_frame()
 
 # %%
 images, masks = resolve_volumes(params, "train")
-fig = plots.slices_with_masks(images, masks, count=3)
+shown = [0, len(images) // 2, len(images) - 1]
+fig = plots.slice_gallery([images[i] for i in shown], [masks[i] for i in shown],
+                          titles=[f"training slice {i}" for i in shown])
 
 # %% [markdown]
 # ## Training
@@ -106,7 +108,9 @@ history.tail()
 # dataset-level IoU, for training and validation, from the same epochs.
 
 # %%
-fig = plots.training_curves(history)
+fig, axes = plt.subplots(1, 4, figsize=(14, 3))
+for ax, metric in zip(axes, ["loss", "soft_jaccard", "thresholded_jaccard", "iou"]):
+    history.plot(x="epoch", y=[metric, f"val_{metric}"], ax=ax, marker="o", ylabel=metric)
 
 # %% [markdown]
 # ## Result
