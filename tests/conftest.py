@@ -1,0 +1,32 @@
+"""Shared fixtures.  Real-data tests use ``epfl_root`` and skip, with the reason, where the data are absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+FALLBACK_EPFL = PROJECT_ROOT.parent / "shared" / "data" / "epfl_mito"
+
+
+@pytest.fixture(scope="session")
+def epfl_root() -> Path:
+    """Folder of the EPFL data: ``$MITOLIB_DATA``, else ``../shared/data/epfl_mito`` beside the project."""
+    setting = os.environ.get("MITOLIB_DATA")
+    root = Path(setting) if setting else FALLBACK_EPFL
+    if not root.is_absolute():
+        root = PROJECT_ROOT / root
+    if not root.is_dir():
+        pytest.skip(f"EPFL data not found: set MITOLIB_DATA to the data folder (tried {root}); see data/README.md")
+    return root
+
+
+@pytest.fixture(scope="session")
+def epfl_volumes(epfl_root):
+    """``{"train": (images, masks), "test": (images, masks)}`` of the real data, loaded once (read-only)."""
+    from mitolib.data import resolve_volumes
+
+    params = {"data_source": "epfl", "data_root": str(epfl_root)}
+    return {split: resolve_volumes(params, split) for split in ("train", "test")}
