@@ -1,0 +1,190 @@
+"""Collecting a study's complete runs into tidy tables under ``<results root>/<profile>/<study>/``.
+
+* ``runs.csv`` — one row per complete run: ``run_id``, ``study``, ``profile``,
+  ``variant`` (``runs`` studies only), every resolved parameter, then the
+  ``metrics.json`` fields of ``METRIC_FIELDS``; sorted by ``run_id``.
+* ``history.csv`` — long: ``run_id, epoch, metric, split, value``.  A run's wide
+  column ``val_X`` becomes metric ``X``, split ``val``; ``X`` in ``TRAIN_METRICS``
+  becomes split ``train``; any other column (``learning_rate``,
+  ``epoch_seconds``) gets split ``""``.
+* ``test_slices.csv`` — ``run_id`` and the run's per-slice rows.
+* ``provenance.json`` — git commit, study, profile, data fingerprints and git
+  commits found in the runs' ``params.json``, library versions, collection time,
+  counts and the ids of the incomplete runs.
+
+Only complete runs (``metrics.json`` with status done) are collected; the others
+are counted.  Files are written atomically and only when their content changes
+(``provenance.json`` ignores the collection time in that comparison), so the same
+runs give byte-identical outputs.  The results root is ``$MITOLIB_RESULTS`` or
+``<project root>/results``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from mitolib.config import project_root
+from mitolib.provenance import git_commit, library_versions
+from mitolib.rundir import HISTORY, PARAMS, STATUS_DONE, STATUS_FAILED, TEST_SLICES, atomic_write_text, read_json, read_metrics
+
+RESULTS_ENV = "MITOLIB_RESULTS"
+RESULTS_DIR = "results"
+RUNS_TABLE = "runs.csv"
+HISTORY_TABLE = "history.csv"
+SLICES_TABLE = "test_slices.csv"
+PROVENANCE = "provenance.json"
+METRIC_FIELDS = ("status", "best_epoch", "best_val_iou", "best_val_monitor", "test_iou", "test_dice",
+                 "train_seconds", "eval_seconds", "epochs_run", "images_per_second")
+TRAIN_METRICS = ("loss", "soft_jaccard", "thresholded_jaccard", "iou")
+VAL_PREFIX = "val_"
+SPLIT_TRAIN, SPLIT_VAL, SPLIT_NONE = "train", "val", ""
+EPOCH = "epoch"
+HISTORY_COLUMNS = ["run_id", EPOCH, "metric", "split", "value"]
+SLICE_COLUMNS = ["run_id", "slice", "iou", "dice", "tp", "fp", "fn"]
+NOT_PARAMETERS = ("profile", "out_dir")  # a column already, and a machine-specific path
+VOLATILE = ("collected_at",)
+
+
+@dataclass
+class Collection:
+    """What ``collect`` wrote: the folder, the counts and the ids of runs left out."""
+
+    out_dir: Path
+    planned: int
+    collected: int
+    failed: list[str] = field(default_factory=list)
+    unfinished: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """One line for the command line."""
+        ignored = len(self.failed) + len(self.unfinished)
+        text = f"collected {self.collected} of {self.planned} runs into {self.out_dir}"
+        if ignored:
+            text += f"; ignored {ignored} incomplete ({len(self.failed)} failed, {len(self.unfinished)} not finished)"
+        return text
+
+
+def results_root() -> Path:
+    """Root of the collected results: ``$MITOLIB_RESULTS``, else ``<project root>/results``."""
+    value = os.environ.get(RESULTS_ENV)
+    return Path(value).resolve() if value else project_root() / RESULTS_DIR
+
+
+def long_history(wide: pd.DataFrame, run_id: str) -> pd.DataFrame:
+    """A run's wide ``history.csv`` (one row per epoch) as long rows ``run_id, epoch, metric, split, value``."""
+    rows = []
+    for column in wide.columns:
+        if column == EPOCH:
+            continue
+        if column.startswith(VAL_PREFIX):
+            metric, split = column[len(VAL_PREFIX):], SPLIT_VAL
+        else:
+            metric, split = column, SPLIT_TRAIN if column in TRAIN_METRICS else SPLIT_NONE
+        part = pd.DataFrame({"run_id": run_id, EPOCH: wide[EPOCH], "metric": metric, "split": split, "value": wide[column]})
+        rows.append(part.dropna(subset=["value"]))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=HISTORY_COLUMNS)
+
+
+def _run_row(run, metrics: dict) -> dict:
+    row = {"run_id": run.run_id, "study": run.study, "profile": run.profile}
+    if run.variant is not None:
+        row["variant"] = run.variant
+    row |= {key: value for key, value in run.params.items() if key not in NOT_PARAMETERS}
+    row |= {key: metrics.get(key) for key in METRIC_FIELDS}
+    return row
+
+
+def _find(obj: Any, wanted) -> list:
+    """Values of every key (at any depth) for which ``wanted(key)`` is true."""
+    found = []
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if wanted(str(key)):
+                found.append(value if isinstance(value, str) else json.dumps(value, sort_keys=True))
+            else:
+                found += _find(value, wanted)
+    return found
+
+
+def _csv(frame: pd.DataFrame) -> str:
+    return frame.to_csv(index=False, lineterminator="\n")
+
+
+def _write_if_changed(path: Path, text: str, same=lambda old, new: old == new) -> None:
+    try:
+        old = path.read_text(encoding="utf-8")
+    except OSError:
+        old = None
+    if old is None or not same(old, text):
+        atomic_write_text(path, text)
+
+
+def _same_provenance(old: str, new: str) -> bool:
+    try:
+        old_obj, new_obj = json.loads(old), json.loads(new)
+    except json.JSONDecodeError:
+        return False
+    for key in VOLATILE:
+        old_obj.pop(key, None)
+        new_obj.pop(key, None)
+    return old_obj == new_obj
+
+
+def collect(runs: Sequence, out_root: Path | None = None) -> Collection:
+    """Write the tidy tables of the complete ``runs`` (one study, one profile); see the module docstring."""
+    if not runs:
+        raise ValueError("no runs to collect")
+    study, profile = runs[0].study, runs[0].profile
+    out_dir = (out_root or results_root()) / profile / study
+    summary = Collection(out_dir, planned=len(runs), collected=0)
+    rows, histories, slices, fingerprints, commits = [], [], [], set(), set()
+    for run in sorted(runs, key=lambda r: r.run_id):
+        metrics = read_metrics(run.run_dir) or {}
+        if metrics.get("status") != STATUS_DONE:
+            (summary.failed if metrics.get("status") == STATUS_FAILED else summary.unfinished).append(run.run_id)
+            continue
+        summary.collected += 1
+        rows.append(_run_row(run, metrics))
+        if (run.run_dir / HISTORY).is_file():
+            histories.append(long_history(pd.read_csv(run.run_dir / HISTORY), run.run_id))
+        if (run.run_dir / TEST_SLICES).is_file():
+            table = pd.read_csv(run.run_dir / TEST_SLICES)
+            slices.append(table.drop(columns="run_id", errors="ignore").assign(run_id=run.run_id))
+        params_file = read_json(run.run_dir / PARAMS) or {}
+        fingerprints.update(_find(params_file, lambda key: "fingerprint" in key))
+        commits.update(_find(params_file, lambda key: key == "git_commit"))
+
+    runs_table = pd.DataFrame(rows, columns=list(rows[0]) if rows else ["run_id", "study", "profile", *METRIC_FIELDS])
+    history = pd.concat(histories, ignore_index=True) if histories else pd.DataFrame(columns=HISTORY_COLUMNS)
+    history = history.sort_values(["run_id", "metric", "split", EPOCH], kind="stable")
+    slice_table = pd.concat(slices, ignore_index=True) if slices else pd.DataFrame(columns=SLICE_COLUMNS)
+    slice_table = slice_table[["run_id", *[c for c in slice_table.columns if c != "run_id"]]]
+    if "slice" in slice_table.columns:
+        slice_table = slice_table.sort_values(["run_id", "slice"], kind="stable")
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_if_changed(out_dir / RUNS_TABLE, _csv(runs_table))
+    _write_if_changed(out_dir / HISTORY_TABLE, _csv(history))
+    _write_if_changed(out_dir / SLICES_TABLE, _csv(slice_table))
+    provenance = {
+        "study": study,
+        "profile": profile,
+        "git_commit": git_commit(project_root()),
+        "run_git_commits": sorted(commits),
+        "data_fingerprints": sorted(fingerprints),
+        "libraries": library_versions(),
+        "collected_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "counts": {"planned": summary.planned, "collected": summary.collected,
+                   "failed": len(summary.failed), "unfinished": len(summary.unfinished)},
+        "incomplete": {"failed": summary.failed, "unfinished": summary.unfinished},
+        "tables": [RUNS_TABLE, HISTORY_TABLE, SLICES_TABLE],
+    }
+    _write_if_changed(out_dir / PROVENANCE, json.dumps(provenance, indent=2, sort_keys=True) + "\n", _same_provenance)
+    return summary

@@ -1,0 +1,295 @@
+"""Studies: the runs a named study of ``studies.yml`` stands for, their state, and ``mitolib study``.
+
+A study has either ``grid`` (the cartesian product of its value lists, in the
+order the keys are written, the last key varying fastest) or ``runs`` (named
+variants, each a mapping of parameters), and optionally ``settings`` (applied to
+every run before the grid values or the variant).  Parameters resolve as
+defaults <- profile <- settings <- grid point / variant <- overrides.
+
+Run ids (the run folder's name) are derived from parameters, so a re-run finds
+its folder:
+
+* grid studies: ``key-value`` for every grid key in the grid's order, joined
+  by ``_`` (``architecture-unet_learning_rate-0.001_batch_size-8``);
+* ``runs`` studies: the variant's name (``mispaired``);
+* overrides that change a parameter add ``+key-value`` in key order
+  (``architecture-unet+epochs-5``); an override equal to the value the run
+  would have anyway adds nothing, so the same parameters give the same id.
+
+Values are written in a short stable form: ``true``/``false``, integers as
+digits, floats as Python's shortest ``repr`` (``0.0005``, ``1e-05``), ``""`` as
+``none``, and any character outside ``[A-Za-z0-9._+-]`` as ``-``.  An id longer
+than ``ID_MAX_LENGTH`` characters is cut and ends with ``-`` and the first
+``ID_HASH_LENGTH`` hex digits of the SHA-1 of the full id.
+
+Run folders are ``<runs root>/<profile>/<study>/<run_id>`` with the runs root
+``$MITOLIB_RUNS`` or ``<project root>/runs``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from mitolib.cli import add_override_argument, parse_overrides
+from mitolib.config import ConfigError, load_config, project_root, resolve_params
+
+RUNS_ENV = "MITOLIB_RUNS"
+RUNS_DIR = "runs"
+DEFAULT_PROFILE = "cpu"
+CLUSTER_PROFILE = "gpu"
+PAIR_SEP = "_"
+KEY_VALUE_SEP = "-"
+OVERRIDE_SEP = "+"
+EMPTY_VALUE = "none"
+ID_MAX_LENGTH = 120
+ID_HASH_LENGTH = 8
+UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._+-]")
+STUDY_KEYS = {"description", "grid", "runs", "settings"}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of a study: its plan index, id, resolved parameters and folder."""
+
+    index: int
+    run_id: str
+    params: dict
+    run_dir: Path
+    study: str
+    profile: str
+    variant: str | None = None
+    varying: dict = field(default_factory=dict)
+
+
+def runs_root() -> Path:
+    """Root of all run folders: ``$MITOLIB_RUNS``, else ``<project root>/runs``."""
+    value = os.environ.get(RUNS_ENV)
+    return Path(value).resolve() if value else project_root() / RUNS_DIR
+
+
+def study_names(config: Mapping | None = None) -> list[str]:
+    """Names of the studies in ``studies.yml``, in file order."""
+    return list((config or load_config())["studies"])
+
+
+def get_study(name: str, config: Mapping | None = None) -> dict:
+    """The study called ``name``, checked; ``ConfigError`` lists the valid names otherwise."""
+    config = config or load_config()
+    studies = config["studies"]
+    if name not in studies:
+        raise ConfigError(f"unknown study {name!r}; choose one of: {', '.join(studies)}")
+    study = studies[name] or {}
+    unknown = sorted(set(study) - STUDY_KEYS)
+    if unknown:
+        raise ConfigError(f"study {name!r}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(STUDY_KEYS))}")
+    if ("grid" in study) == ("runs" in study):
+        raise ConfigError(f"study {name!r} needs exactly one of 'grid' or 'runs'")
+    for key in ("grid", "runs", "settings"):
+        if key in study and not isinstance(study[key], dict):
+            raise ConfigError(f"study {name!r}: {key!r} must be a mapping")
+    if not study.get("grid") and not study.get("runs"):
+        raise ConfigError(f"study {name!r} has no runs")
+    for key, values in (study.get("grid") or {}).items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"study {name!r}: grid values of {key!r} must be a non-empty list")
+    return study
+
+
+def format_value(value: Any) -> str:
+    """Short, stable, filesystem-safe text for a parameter value (see the module docstring)."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, float):
+        text = repr(value)
+    elif value is None or value == "":
+        text = EMPTY_VALUE
+    else:
+        text = str(value)
+    return UNSAFE_CHARS.sub("-", text)
+
+
+def _pairs(values: Mapping[str, Any], sep: str) -> str:
+    return sep.join(f"{key}{KEY_VALUE_SEP}{format_value(value)}" for key, value in values.items())
+
+
+def _shorten(run_id: str) -> str:
+    if len(run_id) <= ID_MAX_LENGTH:
+        return run_id
+    digest = hashlib.sha1(run_id.encode("utf-8")).hexdigest()[:ID_HASH_LENGTH]
+    return f"{run_id[: ID_MAX_LENGTH - ID_HASH_LENGTH - 1]}-{digest}"
+
+
+def _points(name: str, study: Mapping) -> list[tuple[str | None, dict]]:
+    """``(variant, values)`` for every run, in plan order."""
+    if "runs" in study:
+        return [(variant, dict(values or {})) for variant, values in study["runs"].items()]
+    grid = study["grid"]
+    return [(None, dict(zip(grid, combo))) for combo in itertools.product(*grid.values())]
+
+
+def plan(
+    study: str,
+    profile: str = DEFAULT_PROFILE,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    config: Mapping | None = None,
+) -> list[Run]:
+    """The runs of ``study`` under ``profile`` with command-line ``overrides``, in a stable order."""
+    config = config or load_config()
+    spec = get_study(study, config)
+    overrides = dict(overrides or {})
+    points = _points(study, spec)
+    varied = set().union(*(values for _, values in points))
+    clash = sorted(varied & set(overrides))
+    if clash:
+        raise ConfigError(f"study {study!r} varies {', '.join(clash)}; an override cannot fix it")
+    root = runs_root() / profile / study
+    runs, seen = [], {}
+    for index, (variant, values) in enumerate(points):
+        extra = {**(spec.get("settings") or {}), **values}
+        try:
+            base = resolve_params(profile, None, extra=extra, config=config)
+            params = resolve_params(profile, overrides, extra=extra, config=config)
+        except ConfigError as error:
+            raise ConfigError(f"study {study!r}, run {variant or values}: {error}") from None
+        run_id = variant if variant is not None else _pairs({k: params[k] for k in values}, PAIR_SEP)
+        run_id = UNSAFE_CHARS.sub("-", run_id) or EMPTY_VALUE
+        changed = {key: params[key] for key in sorted(overrides) if params[key] != base[key]}
+        if changed:
+            run_id += OVERRIDE_SEP + _pairs(changed, OVERRIDE_SEP)
+        run_id = _shorten(run_id)
+        if run_id in seen:
+            raise ConfigError(f"study {study!r}: runs {seen[run_id]} and {index} share the id {run_id!r}")
+        seen[run_id] = index
+        varying = {key: params[key] for key in values} | changed
+        runs.append(Run(index, run_id, params, root / run_id, study, profile, variant, varying))
+    return runs
+
+
+# --- the command line -----------------------------------------------------------------------
+
+
+def _plan_from(args: argparse.Namespace) -> list[Run]:
+    return plan(args.study, args.profile, parse_overrides(args.param))
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    runs = _plan_from(args)
+    width = max(len(run.run_id) for run in runs)
+    for run in runs:
+        values = " ".join(f"{key}={format_value(value)}" for key, value in run.varying.items())
+        print(f"{run.index:>4}  {run.run_id:<{width}}  {values}")
+    print(f"{len(runs)} runs; array size {len(runs)} (qsub -J 0-{len(runs) - 1}); folders under {runs[0].run_dir.parent}")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from mitolib.scheduler import STATES, run_state
+
+    runs = _plan_from(args)
+    states = [run_state(run) for run in runs]
+    width = max(len(run.run_id) for run in runs)
+    for run, (state, detail) in zip(runs, states):
+        print(f"{run.index:>4}  {run.run_id:<{width}}  {state:<8} {detail}")
+    counts = {state: sum(s == state for s, _ in states) for state in STATES}
+    print(", ".join(f"{counts[state]} {state}" for state in STATES) + f" (of {len(runs)})")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from mitolib.scheduler import run_local
+
+    summary = run_local(_plan_from(args), jobs=args.jobs, attempts=args.retries)
+    return 1 if summary.get("failed") else 0
+
+
+def _cmd_run_index(args: argparse.Namespace) -> int:
+    from mitolib.scheduler import OK_OUTCOMES, execute_run
+
+    runs = _plan_from(args)
+    if not 0 <= args.index < len(runs):
+        print(f"index {args.index} out of range: study {args.study!r} has {len(runs)} runs (0-{len(runs) - 1})", file=sys.stderr)
+        return 2
+    outcome = execute_run(runs[args.index], attempts=args.retries)
+    print(f"{runs[args.index].run_id}: {outcome}")
+    return 0 if outcome in OK_OUTCOMES else 1
+
+
+def _cmd_collect(args: argparse.Namespace) -> int:
+    from mitolib.results import collect
+
+    summary = collect(_plan_from(args))
+    print(summary.describe())
+    return 0
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    from mitolib.scheduler import submit_pbs
+
+    runs = _plan_from(args)
+    submit_pbs(args.study, args.profile, len(runs), parse_overrides(args.param), dry_run=args.dry_run, qsub_args=args.qsub_args)
+    return 0
+
+
+def _guard(handler):
+    def run(args: argparse.Namespace) -> int:
+        from mitolib.scheduler import SchedulerError
+
+        try:
+            return handler(args)
+        except (ConfigError, SchedulerError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``study plan|run|run-index|status|collect|submit`` on an argparse ``subparsers``."""
+    study = subparsers.add_parser("study", help="plan, run, follow and collect a named study of studies.yml")
+    commands = study.add_subparsers(dest="study_command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("study", help="study name in studies.yml")
+        default = CLUSTER_PROFILE if name == "submit" else DEFAULT_PROFILE
+        sub.add_argument("--profile", default=default, help=f"profile of studies.yml (default {default})")
+        add_override_argument(sub)
+        sub.set_defaults(func=_guard(handler))
+        return sub
+
+    command("plan", _cmd_plan, "list the runs of a study and the array size")
+    run = command("run", _cmd_run, "run the study locally: skip done runs, redo failed or partial ones")
+    run.add_argument("--jobs", type=int, default=1, help="runs at the same time (default 1)")
+    run.add_argument("--retries", type=int, default=1, metavar="K", help="attempts per run in this invocation (default 1)")
+    one = command("run-index", _cmd_run_index, "run the run at one plan index (a PBS array task); skip it if done")
+    one.add_argument("index", type=int, help="plan index (0-based)")
+    one.add_argument("--retries", type=int, default=1, metavar="K", help="attempts (default 1)")
+    command("status", _cmd_status, "count done, failed, running and missing runs")
+    command("collect", _cmd_collect, "write results/<profile>/<study>/ tidy tables from the complete runs")
+    submit = command("submit", _cmd_submit, "submit the study as a PBS array and a dependent collection job")
+    submit.add_argument("--scheduler", choices=["pbs"], default="pbs", help="batch system (default pbs)")
+    submit.add_argument("--dry-run", action="store_true", help="print the qsub commands instead of running them")
+    submit.add_argument("--qsub-args", default="", metavar="ARGS",
+                        help="extra qsub options for both jobs, one string (e.g. \"-q gpu -A project\")")
+    return study
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mitolib.study ...``: the ``study`` subcommand on its own."""
+    parser = argparse.ArgumentParser(prog="python -m mitolib.study")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["study", *(sys.argv[1:] if argv is None else argv)])
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

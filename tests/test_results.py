@@ -1,0 +1,121 @@
+"""Collection on hand-made run folders: tidy shapes, idempotence, incomplete runs left out and counted."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from mitolib.results import METRIC_FIELDS, collect, long_history
+from mitolib.study import plan
+
+EPOCHS = 3
+SLICES = 4
+WIDE_COLUMNS = ["epoch", "loss", "val_loss", "soft_jaccard", "val_soft_jaccard", "thresholded_jaccard",
+                "val_thresholded_jaccard", "iou", "val_iou", "learning_rate", "epoch_seconds"]
+
+
+def make_run_dir(run, status="done", fingerprint="abc123"):
+    """Write a run folder following the contract, with made-up numbers."""
+    run.run_dir.mkdir(parents=True)
+    (run.run_dir / "params.json").write_text(json.dumps(
+        {"params": run.params, "data_fingerprint": fingerprint, "git_commit": "0" * 40}))
+    wide = pd.DataFrame({column: [i / 10 + run.index for i in range(EPOCHS)] for column in WIDE_COLUMNS})
+    wide["epoch"] = range(1, EPOCHS + 1)
+    wide.to_csv(run.run_dir / "history.csv", index=False)
+    pd.DataFrame({"slice": range(SLICES), "iou": 0.5, "dice": 0.6, "tp": 1, "fp": 2, "fn": 3}).to_csv(
+        run.run_dir / "test_slices.csv", index=False)
+    metrics = {key: run.index + 0.25 for key in METRIC_FIELDS} | {"status": status, "best_epoch": 2}
+    if status == "failed":
+        metrics = {"status": "failed", "error": "ValueError: boom"}
+    (run.run_dir / "metrics.json").write_text(json.dumps(metrics))
+
+
+@pytest.fixture
+def roots(tmp_path, monkeypatch):
+    monkeypatch.setenv("MITOLIB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("MITOLIB_RESULTS", str(tmp_path / "results"))
+    return tmp_path
+
+
+def test_long_history_splits_metrics():
+    wide = pd.DataFrame({column: [1.0, 2.0] for column in WIDE_COLUMNS} | {"epoch": [1, 2]})
+    long = long_history(wide, "r")
+    assert list(long.columns) == ["run_id", "epoch", "metric", "split", "value"]
+    assert len(long) == 2 * (len(WIDE_COLUMNS) - 1)
+    pairs = set(zip(long["metric"], long["split"]))
+    assert {("iou", "val"), ("iou", "train"), ("loss", "train"), ("loss", "val"),
+            ("soft_jaccard", "val"), ("thresholded_jaccard", "train")} <= pairs
+    assert ("learning_rate", "") in pairs and ("epoch_seconds", "") in pairs
+
+
+def test_collect_tidy_tables(roots):
+    runs = plan("architectures", "smoke")
+    for run in runs:
+        make_run_dir(run)
+    summary = collect(runs)
+    out = roots / "results" / "smoke" / "architectures"
+    assert summary.out_dir == out and summary.collected == 3
+    table = pd.read_csv(out / "runs.csv", keep_default_na=False)
+    assert len(table) == 3 and table["run_id"].is_monotonic_increasing
+    assert list(table.columns[:3]) == ["run_id", "study", "profile"]
+    assert "variant" not in table.columns
+    for column in ("architecture", "learning_rate", "seed", *METRIC_FIELDS):
+        assert column in table.columns
+    assert "out_dir" not in table.columns
+    assert set(table["status"]) == {"done"}
+    history = pd.read_csv(out / "history.csv", keep_default_na=False)
+    assert list(history.columns) == ["run_id", "epoch", "metric", "split", "value"]
+    assert len(history) == 3 * EPOCHS * (len(WIDE_COLUMNS) - 1)
+    slices = pd.read_csv(out / "test_slices.csv")
+    assert list(slices.columns) == ["run_id", "slice", "iou", "dice", "tp", "fp", "fn"]
+    assert len(slices) == 3 * SLICES
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert provenance["counts"] == {"planned": 3, "collected": 3, "failed": 0, "unfinished": 0}
+    assert provenance["data_fingerprints"] == ["abc123"]
+    assert provenance["study"] == "architectures" and provenance["profile"] == "smoke"
+    assert "pandas" in provenance["libraries"] and provenance["collected_at"]
+
+
+def test_collect_is_idempotent(roots):
+    runs = plan("architectures", "smoke")
+    for run in runs:
+        make_run_dir(run)
+    out = collect(runs).out_dir
+    first = {path.name: path.read_bytes() for path in out.iterdir()}
+    collect(list(reversed(runs)))
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == first
+
+
+def test_incomplete_runs_are_left_out_and_counted(roots):
+    runs = plan("bug_ablation", "smoke")
+    make_run_dir(runs[0])
+    make_run_dir(runs[1], status="failed")
+    runs[2].run_dir.mkdir(parents=True)  # interrupted: no metrics.json
+    (runs[2].run_dir / "history.csv").write_text("epoch,loss\n1,0.5\n")
+    summary = collect(runs)
+    assert (summary.collected, len(summary.failed), len(summary.unfinished)) == (1, 1, 7)
+    assert "ignored 8 incomplete (1 failed, 7 not finished)" in summary.describe()
+    table = pd.read_csv(summary.out_dir / "runs.csv")
+    assert list(table["run_id"]) == ["corrected"] and list(table["variant"]) == ["corrected"]
+    history = pd.read_csv(summary.out_dir / "history.csv")
+    assert set(history["run_id"]) == {"corrected"}
+    provenance = json.loads((summary.out_dir / "provenance.json").read_text())
+    assert provenance["incomplete"]["failed"] == ["legacy_soft_metric"]
+
+
+def test_collect_with_no_complete_run_writes_empty_tables(roots):
+    runs = plan("architectures", "smoke")
+    summary = collect(runs)
+    assert summary.collected == 0 and len(summary.unfinished) == 3
+    assert pd.read_csv(summary.out_dir / "runs.csv").empty
+
+
+def test_collect_command(roots, capsys):
+    from mitolib.cli import main
+
+    runs = plan("architectures", "smoke")
+    make_run_dir(runs[1])
+    assert main(["study", "collect", "architectures", "--profile", "smoke"]) == 0
+    assert "collected 1 of 3 runs" in capsys.readouterr().out

@@ -1,0 +1,138 @@
+"""Study planning: sizes, ids, order, overrides, errors, and the ``plan`` command."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from mitolib.config import ConfigError, load_config
+from mitolib.study import ID_MAX_LENGTH, format_value, plan, runs_root, study_names
+
+SAFE_ID = re.compile(r"^[A-Za-z0-9._+-]+$")
+
+
+@pytest.fixture(autouse=True)
+def temporary_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("MITOLIB_RUNS", str(tmp_path / "runs"))
+
+
+def test_study_sizes():
+    assert len(plan("hyperparameter_optimization", "cpu")) == 36
+    assert len(plan("bug_ablation", "cpu")) == 9
+    assert len(plan("architectures", "smoke")) == 3
+    assert len(plan("seeds", "cpu")) == 9
+
+
+def test_grid_order_and_ids():
+    runs = plan("hyperparameter_optimization", "cpu")
+    assert [run.index for run in runs] == list(range(36))
+    assert runs[0].run_id == "architecture-unet_learning_rate-0.0001_batch_size-8"
+    assert runs[1].run_id == "architecture-unet_learning_rate-0.0001_batch_size-16"
+    assert runs[-1].run_id == "architecture-attention_resunet_learning_rate-0.005_batch_size-32"
+    assert runs[5].params["learning_rate"] == 0.0005 and runs[5].params["batch_size"] == 32
+    assert runs[5].varying == {"architecture": "unet", "learning_rate": 0.0005, "batch_size": 32}
+    ids = [run.run_id for run in runs]
+    assert len(set(ids)) == len(ids)
+    assert all(SAFE_ID.match(run_id) for run_id in ids)
+
+
+def test_ids_are_stable_and_folders_follow_the_profile(tmp_path):
+    first = plan("hyperparameter_optimization", "gpu")
+    again = plan("hyperparameter_optimization", "gpu")
+    assert [r.run_id for r in first] == [r.run_id for r in again]
+    assert [r.params for r in first] == [r.params for r in again]
+    run = first[7]
+    assert run.run_dir == tmp_path / "runs" / "gpu" / "hyperparameter_optimization" / run.run_id
+    assert runs_root() == tmp_path / "runs"
+
+
+def test_runs_study_uses_variant_names():
+    runs = plan("bug_ablation", "smoke")
+    assert [run.variant for run in runs][:3] == ["corrected", "legacy_soft_metric", "per_batch_metric"]
+    assert all(run.run_id == run.variant for run in runs)
+    by_id = {run.run_id: run for run in runs}
+    assert by_id["mispaired"].params["mispair"] is True
+    assert by_id["corrected"].params["mispair"] is False
+    assert by_id["original_recipe"].params["learning_rate"] == 0.01
+    assert by_id["original_recipe"].params["data_source"] == "synthetic"  # the profile still applies
+
+
+def test_profile_and_overrides_apply():
+    plain = plan("architectures", "smoke")
+    changed = plan("architectures", "smoke", {"epochs": "3", "seed": 1})
+    assert all(run.params["epochs"] == 3 and run.params["seed"] == 1 for run in changed)
+    assert changed[0].run_id == "architecture-unet+epochs-3+seed-1"
+    assert {r.run_id for r in changed}.isdisjoint({r.run_id for r in plain})
+    assert changed[0].varying == {"architecture": "unet", "epochs": 3, "seed": 1}
+    # an override equal to the value the run has anyway changes nothing, so the id is the same
+    same = plan("architectures", "smoke", {"epochs": plain[0].params["epochs"]})
+    assert [r.run_id for r in same] == [r.run_id for r in plain]
+
+
+def test_override_of_a_varied_key_is_rejected():
+    with pytest.raises(ConfigError, match="varies architecture"):
+        plan("architectures", "smoke", {"architecture": "unet"})
+
+
+def test_unknown_study_lists_valid_ones():
+    with pytest.raises(ConfigError) as error:
+        plan("no_such_study", "smoke")
+    for name in study_names():
+        assert name in str(error.value)
+
+
+def test_unknown_parameter_and_bad_value_are_reported():
+    with pytest.raises(ConfigError, match="learning_rat"):
+        plan("architectures", "smoke", {"learning_rat": 0.1})
+    with pytest.raises(ConfigError, match="epochs"):
+        plan("architectures", "smoke", {"epochs": "many"})
+
+
+def _config_with(study: dict) -> dict:
+    config = load_config()
+    return {**config, "studies": {"custom": study}}
+
+
+def test_settings_apply_before_grid_values():
+    config = _config_with({"settings": {"seed": 5, "epochs": 4}, "grid": {"epochs": [1, 2]}})
+    runs = plan("custom", "smoke", config=config)
+    assert [run.params["epochs"] for run in runs] == [1, 2]
+    assert all(run.params["seed"] == 5 for run in runs)
+    assert [run.run_id for run in runs] == ["epochs-1", "epochs-2"]
+
+
+def test_malformed_studies_are_rejected():
+    with pytest.raises(ConfigError, match="exactly one"):
+        plan("custom", "smoke", config=_config_with({"grid": {"seed": [1]}, "runs": {"a": {}}}))
+    with pytest.raises(ConfigError, match="non-empty list"):
+        plan("custom", "smoke", config=_config_with({"grid": {"seed": 1}}))
+    with pytest.raises(ConfigError, match="share the id"):
+        plan("custom", "smoke", config=_config_with({"grid": {"seed": [1, 1]}}))
+
+
+def test_value_formatting_is_short_and_safe():
+    assert format_value(True) == "true"
+    assert format_value(0.0005) == "0.0005"
+    assert format_value(1e-05) == "1e-05"
+    assert format_value(32) == "32"
+    assert format_value("") == "none"
+    assert format_value("a/b c") == "a-b-c"
+
+
+def test_long_ids_are_cut_with_a_hash():
+    config = _config_with({"grid": {"data_root": ["x" * 200, "x" * 199 + "y"]}})
+    ids = [run.run_id for run in plan("custom", "smoke", config=config)]
+    assert all(len(run_id) == ID_MAX_LENGTH for run_id in ids)
+    assert len(set(ids)) == 2
+
+
+def test_plan_command_prints_runs_and_array_size(capsys):
+    from mitolib.cli import main
+
+    assert main(["study", "plan", "hyperparameter_optimization", "--profile", "smoke"]) == 0
+    out = capsys.readouterr().out
+    assert "36 runs; array size 36 (qsub -J 0-35)" in out
+    assert "architecture-unet_learning_rate-0.0001_batch_size-8" in out
+    assert main(["study", "plan", "no_such_study"]) == 2
+    assert "choose one of" in capsys.readouterr().err
