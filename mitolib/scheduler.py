@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -160,9 +161,10 @@ class RunLock:
 def discard(run_dir: Path) -> Path:
     """Move a leftover run folder into ``.discarded/`` beside it; returns the new path."""
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    target = run_dir.parent / DISCARDED_DIR / f"{run_dir.name}-{stamp}-{os.getpid()}"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(run_dir, target)
+    bin_dir = run_dir.parent / DISCARDED_DIR
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    target = Path(tempfile.mkdtemp(prefix=f"{run_dir.name}-{stamp}-", dir=bin_dir))
+    os.replace(run_dir, target)  # a folder may replace an empty one
     return target
 
 
