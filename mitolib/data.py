@@ -51,6 +51,7 @@ BINARY_VALUES = ({0, 1}, {0, 255})
 UINT8_MAX = 255
 READ_THREADS = 4
 VOLUME_CACHE_SIZE = 4
+SHOWN_IN_MESSAGES = 6  # names or values listed in an error message
 
 
 class DataError(ValueError):
@@ -99,7 +100,7 @@ def _load(root: Path, split: str, threshold, convert):
             _same_shape(image_path, image, mask_path, mask)
             _same_shape(first, raw[0][0], image_path, image, what="slice of this volume")
             if image.dtype != np.uint8 and not convert:
-                _as_uint8(image, image_path, convert)
+                raise _dtype_error(image_path, image.dtype)
             mask, values = _binarize(mask, mask_path, threshold, values)
             image_list.append(image)
             mask_list.append(mask)
@@ -157,7 +158,7 @@ def _pair(image_dir: Path, mask_dir: Path) -> list:
     if len(images) != len(masks):
         spare = [images[k].name for k in lonely_images] + [masks[k].name for k in lonely_masks]
         raise DataError(f"{image_dir.parent}: {len(images)} images but {len(masks)} masks (unpaired: "
-                        f"{', '.join(spare[:5])}); every image needs exactly one mask")
+                        f"{', '.join(spare[:SHOWN_IN_MESSAGES])}); every image needs exactly one mask")
     if lonely_images:
         raise DataError(f"{images[lonely_images[0]]}: no mask with the same name (or mask_<n> for image_<n>) in "
                         f"{mask_dir}; rename or add the mask")
@@ -199,12 +200,16 @@ def _same_shape(path_a: Path, a: np.ndarray, path_b: Path, b: np.ndarray, what: 
         raise DataError(f"{path_b}: shape {b.shape} differs from {what} {path_a.name} {a.shape}; crop or resample them to one shape")
 
 
+def _dtype_error(where: Path, dtype) -> DataError:
+    return DataError(f"{where}: images are {dtype}, expected uint8; pass convert=True "
+                     "(`mitolib data check --convert`) to rescale them to uint8")
+
+
 def _as_uint8(images: np.ndarray, where: Path, convert: bool) -> np.ndarray:
     if images.dtype == np.uint8:
         return images
     if not convert:
-        raise DataError(f"{where}: images are {images.dtype}, expected uint8; pass convert=True "
-                        "(`mitolib data check --convert`) to rescale them to uint8")
+        raise _dtype_error(where, images.dtype)
     low, high = float(images.min()), float(images.max())
     if images.dtype.kind == "f" and low >= 0.0 and high <= 1.0:
         low, high, how = 0.0, 1.0, "multiplied by 255 (float values in [0, 1])"
@@ -231,7 +236,7 @@ def _binarize(mask: np.ndarray, where: Path, threshold, seen: set):
     values = _values(mask)
     union = seen | values
     if not any(union <= allowed for allowed in BINARY_VALUES):
-        shown = ", ".join(str(v) for v in sorted(values)[:6])
+        shown = ", ".join(str(v) for v in sorted(values)[:SHOWN_IN_MESSAGES])
         mixed = " (mixed with earlier masks' values)" if any(values <= allowed for allowed in BINARY_VALUES) else ""
         raise DataError(f"{where}: mask values {{{shown}}}{mixed} are not binary {{0, 1}} or {{0, 255}}; "
                         "fix the masks or pass threshold=T (mask = value > T)")

@@ -30,6 +30,7 @@ WANDER_PERIOD = (40.0, 120.0)       # slices per full wander cycle
 VORONOI_STEP = 4                    # cell outlines are computed on a grid this much coarser, then upsampled
 MEMBRANE_WIDTH = 5.0                # pixels
 TEXTURE_STEP = 8                    # cytoplasm texture grain (pixels)
+TEXTURE_SMOOTHING = (1.0, 0.7, 0.7)  # Gaussian sigma of the coarse texture (slices, grains, grains)
 MITO_LONG_RADIUS = (16.0, 40.0)     # semi-axis along the mitochondrion (pixels)
 MITO_SHORT_RADIUS = (8.0, 14.0)     # semi-axis across it (pixels)
 MITO_HALF_DEPTH = (3, 9)            # slices from the middle to either end
@@ -120,7 +121,7 @@ def _texture(rng, shape):
     """Smooth zero-mean, unit-variance texture, float32 (S, H, W), correlated across slices."""
     n_slices, height, width = shape
     coarse = rng.normal(size=(n_slices, height // TEXTURE_STEP + 2, width // TEXTURE_STEP + 2)).astype(np.float32)
-    coarse = ndimage.gaussian_filter(coarse, sigma=(1.0, 0.7, 0.7))
+    coarse = ndimage.gaussian_filter(coarse, sigma=TEXTURE_SMOOTHING)
     coarse /= coarse.std() + np.finfo(np.float32).eps
     size = ((width // TEXTURE_STEP + 2) * TEXTURE_STEP, (height // TEXTURE_STEP + 2) * TEXTURE_STEP)
     return np.stack([np.asarray(Image.fromarray(c, mode="F").resize(size, Image.Resampling.BICUBIC))[:height, :width] for c in coarse])
