@@ -317,7 +317,8 @@ def submit_pbs(study: str, profile: str, n_runs: int, overrides=None, *, dry_run
         print(shlex.join(array))
         print(shlex.join(collect).replace("{array_id}", "<array job id>"))
         return None
-    (root / LOGS_DIR).mkdir(exist_ok=True)
+    if "-o" not in shlex.split(qsub_args):  # the scripts' own "#PBS -o logs/" needs the folder
+        (root / LOGS_DIR).mkdir(exist_ok=True)
     array_id = _qsub(array, root)
     collect_id = _qsub([arg.replace("{array_id}", array_id) for arg in collect], root)
     print(f"array job {array_id} ({n_runs} runs); collection job {collect_id} after it")
