@@ -145,10 +145,31 @@ def load_study(study: str, profile: str | None = None, *, min_done: int = 1) -> 
     provenance = {}
     if (path / PROVENANCE_FILE).is_file():
         provenance = json.loads((path / PROVENANCE_FILE).read_text(encoding="utf-8"))
+    runs = _with_incomplete(runs, provenance, study, profile)
     results = StudyResults(study, profile, path, runs, history, slices, provenance)
     if len(results.done) < min_done:
         raise _missing(study, profile, f"{len(results.done)} completed run(s), {min_done} needed,")
     return results
+
+
+def _with_incomplete(runs: pd.DataFrame, provenance: Mapping, study: str, profile: str) -> pd.DataFrame:
+    """``runs`` plus one row per run the provenance lists as incomplete (``status`` failed or
+    unfinished), with its parameters from the study's plan when the plan still has that run."""
+    incomplete = provenance.get("incomplete") or {}
+    rows = [{"run_id": run_id, "status": status} for status, ids in incomplete.items() for run_id in ids or []]
+    rows = [r for r in rows if r["run_id"] not in set(runs["run_id"])]
+    if not rows:
+        return runs
+    try:
+        from mitolib.study import plan
+
+        planned = {run.run_id: {**run.params, **({"variant": run.variant} if run.variant else {})}
+                   for run in plan(study, profile)}
+    except Exception:  # the plan may have changed since the runs; keep the ids and statuses
+        planned = {}
+    extra = pd.DataFrame([{**planned.get(r["run_id"], {}), "study": study, "profile": profile, **r} for r in rows])
+    extra = extra[[c for c in extra.columns if c in runs.columns or c in ("run_id", "status")]]
+    return pd.concat([runs, extra], ignore_index=True)
 
 
 def collected_studies(profile: str | None = None) -> list[str]:
@@ -157,9 +178,9 @@ def collected_studies(profile: str | None = None) -> list[str]:
     return sorted(p.parent.name for p in root.glob(f"*/{RUNS_FILE}"))
 
 
-def load_csv(name: str) -> pd.DataFrame:
-    """A table shipped with the book (``book/data/<name>.csv``)."""
-    return pd.read_csv(BOOK_DATA / f"{name}.csv")
+def load_csv(name: str, **kwargs) -> pd.DataFrame:
+    """A table shipped with the book (``book/data/<name>.csv``); ``kwargs`` go to ``pandas.read_csv``."""
+    return pd.read_csv(BOOK_DATA / f"{name}.csv", **kwargs)
 
 
 # --------------------------------------------------------------------------- provenance notice
@@ -208,6 +229,20 @@ def profile_notice(profile: str | None = None):
     return notice(load_study(studies[0], profile, min_done=0))
 
 
+def lesson_notice(profile: str | None = None):
+    """The notice of a page computed from controlled inputs: it reads no study results, and
+    the build's profile notice follows when that profile has collected results."""
+    from IPython.display import Markdown
+
+    text = (":::{note} Computed live\nEverything on this page is computed from controlled inputs "
+            "when the book is built; it reads no study results and is the same for every profile.\n:::")
+    profile = profile or book_profile()
+    studies = collected_studies(profile)
+    if studies:
+        text += "\n\n" + notice_text(load_study(studies[0], profile, min_done=0))
+    return Markdown(text)
+
+
 # --------------------------------------------------------------------------- labels and summaries
 def arch_label(name: str) -> str:
     """Display name of an architecture."""
@@ -249,26 +284,31 @@ def format_mean_sd(mean: float, sd: float, digits: int = 3) -> str:
     return f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
 
-def markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f", index: bool = False):
-    """A Markdown display object for ``frame`` (numbers formatted, pipes escaped)."""
+def markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f", index: bool = False,
+                   formats: Mapping[str, str] | None = None):
+    """A Markdown display object for ``frame`` (see :func:`markdown_table_text`)."""
     from IPython.display import Markdown
 
-    return Markdown(markdown_table_text(frame, floatfmt, index))
+    return Markdown(markdown_table_text(frame, floatfmt, index, formats))
 
 
-def markdown_table_text(frame: pd.DataFrame, floatfmt: str = ".3f", index: bool = False) -> str:
-    """The Markdown source of :func:`markdown_table`."""
+def markdown_table_text(frame: pd.DataFrame, floatfmt: str = ".3f", index: bool = False,
+                        formats: Mapping[str, str] | None = None) -> str:
+    """Markdown source of ``frame``: floats as ``floatfmt`` (or ``formats[column]``), missing
+    values as an en dash, pipes escaped."""
     if index:
         frame = frame.reset_index()
+    formats = dict(formats or {})
 
-    def cell(value) -> str:
+    def cell(value, column) -> str:
         if isinstance(value, (float, np.floating)):
-            return "–" if not np.isfinite(value) else format(value, floatfmt)
+            return "–" if not np.isfinite(value) else format(value, formats.get(column, floatfmt))
         return str(value).replace("|", "\\|").replace("\n", " ")
 
     head = "| " + " | ".join(str(c) for c in frame.columns) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    rows = ["| " + " | ".join(cell(v, c) for v, c in zip(row, frame.columns)) + " |"
+            for row in frame.itertuples(index=False)]
     return "\n".join([head, rule, *rows])
 
 
@@ -309,6 +349,7 @@ class FigureSource:
     study: str | None  # None: computed live, from no study
     runs: Callable[[pd.DataFrame], pd.DataFrame] | None = None  # selects the runs drawn (default: all done)
     what: str = ""
+    needs_predictions: bool = False  # drawn only when the selected run saved test predictions
 
 
 def _all_done(runs: pd.DataFrame) -> pd.DataFrame:
@@ -340,7 +381,8 @@ FIGURES: tuple[FigureSource, ...] = (
                  "best epoch over the grid"),
     FigureSource("fig-test-scores", "test_results", "seeds", _all_done, "test IoU per architecture"),
     FigureSource("fig-slices", "test_results", "seeds", _all_done, "per-slice test IoU"),
-    FigureSource("fig-predictions", "test_results", "seeds", example_run, "predictions with errors"),
+    FigureSource("fig-predictions", "test_results", "seeds", example_run, "predictions with errors",
+                 needs_predictions=True),
 )
 
 
@@ -363,7 +405,9 @@ def figure_sources(profile: str | None = None) -> pd.DataFrame:
         res = cache[fig.study]
         ids = list((fig.runs or _all_done)(res.runs)["run_id"])
         listed = ", ".join(f"`{i}`" for i in ids) if len(ids) <= 3 else f"{len(ids)} runs"
-        rows.append({"figure": f"{{numref}}`{fig.name}`", "page": f"{{doc}}`{fig.page}`",
+        drawn = not fig.needs_predictions or any(saved_predictions(res, i) for i in ids)
+        rows.append({"figure": f"{{numref}}`{fig.name}`" if drawn else f"`{fig.name}` (not drawn: no saved predictions)",
+                     "page": f"{{doc}}`{fig.page}`",
                      "study": f"`{fig.study}`", "runs": listed,
                      "results": f"`results/{profile}/{fig.study}/`"})
     return pd.DataFrame(rows)
@@ -532,3 +576,74 @@ def reliability_table(truth: np.ndarray, prob: np.ndarray, bins: int = 10) -> pd
         if sel.any():
             rows.append({"bin": b, "predicted": p[sel].mean(), "observed": y[sel].mean(), "count": int(sel.sum())})
     return pd.DataFrame(rows)
+
+
+
+def constant_prediction_sweep(truth: np.ndarray, values: Iterable[float]) -> pd.DataFrame:
+    """Tidy ``prediction, metric, value``: the metrics of predicting the same probability everywhere.
+
+    A model that learned nothing but the foreground rate does this; its soft Jaccard can
+    never exceed the foreground fraction (reached at ``p = 1``).
+    """
+    rows = []
+    for p in values:
+        prob = np.full(truth.shape, p, np.float32)
+        rows += [{"prediction": float(p), "metric": m, "value": v} for m, v in jaccard_variants(truth, prob).items()]
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- benchmarks
+def benchmark_report(folder: Path | None = None):
+    """``benchmarks/results/latest.md`` (headings demoted one level), else ``latest.json`` as a
+    table, else a note that no benchmark has been run; a Markdown display object."""
+    from IPython.display import Markdown
+
+    folder = folder or project_root() / "benchmarks" / "results"
+    md, js = folder / "latest.md", folder / "latest.json"
+    if md.is_file():
+        lines = md.read_text(encoding="utf-8").splitlines()
+        return Markdown("\n".join("#" + line if line.startswith("#") else line for line in lines))
+    if js.is_file():
+        data = json.loads(js.read_text(encoding="utf-8"))
+        records = data.get("results", data) if isinstance(data, dict) else data
+        frame = pd.json_normalize(records if isinstance(records, list) else [records])
+        return Markdown(f"From `{js.relative_to(project_root()) if js.is_relative_to(project_root()) else js}`:"
+                        f"\n\n{markdown_table_text(frame, floatfmt='.4g')}")
+    return Markdown(":::{note} No benchmark has been run\nThere is no `benchmarks/results/latest.md` or "
+                    "`latest.json` yet, so this page has nothing to show. The chapters do not depend on it.\n:::")
+
+
+# --------------------------------------------------------------------------- predictions
+def run_params(results: StudyResults, run_id: str) -> dict:
+    """The resolved parameters of one run (its ``runs.csv`` row; empty cells become ``""``)."""
+    row = results.runs.set_index("run_id").loc[run_id]
+    return {k: ("" if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
+
+
+def saved_predictions(results: StudyResults, run_id: str) -> dict[int, Path]:
+    """``{slice: path}`` of the test predictions a run saved (``test_XXX.png``); empty if none."""
+    folder = results.predictions_dir(run_id)
+    found = {}
+    for path in sorted(folder.glob("test_*.png")):
+        digits = path.stem.split("_")[-1]
+        if digits.isdigit():
+            found[int(digits)] = path
+    return found
+
+
+def read_mask_png(path: Path) -> np.ndarray:
+    """A saved binary mask PNG as a bool array ``(H, W)``."""
+    from PIL import Image
+
+    return np.asarray(Image.open(path)) > 0
+
+
+def example_slices(results: StudyResults, run_id: str, count: int = 3) -> list[int]:
+    """Saved test slices of a run to show: its worst, median and best by slice IoU."""
+    saved = saved_predictions(results, run_id)
+    scores = results.test_slices[(results.test_slices["run_id"] == run_id)
+                                 & results.test_slices["slice"].isin(list(saved))].sort_values("iou")
+    if scores.empty:
+        return sorted(saved)[:count]
+    picks = np.unique(np.linspace(0, len(scores) - 1, count).round().astype(int))
+    return [int(s) for s in scores["slice"].iloc[picks]]

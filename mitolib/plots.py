@@ -18,13 +18,18 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 
+LINESTYLES = ("-", "--", "-.", ":")
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 ERROR_COLOURS = {"tp": "#009E73", "fp": "#D55E00", "fn": "#0072B2"}  # true positive, false positive, false negative
 
 
 def colours(keys: Sequence) -> dict:
-    """A stable colour per key, in order."""
-    return {key: OKABE_ITO[i % len(OKABE_ITO)] for i, key in enumerate(keys)}
+    """A stable colour per key, in order (Okabe-Ito up to eight keys, else tab20)."""
+    keys = list(keys)
+    if len(keys) <= len(OKABE_ITO):
+        return {key: OKABE_ITO[i] for i, key in enumerate(keys)}
+    cmap = plt.get_cmap("tab20")
+    return {key: cmap(i % cmap.N) for i, key in enumerate(keys)}
 
 
 def _axes(ax=None, ncols: int = 1, nrows: int = 1, size=(4.2, 3.2), **kwargs):
@@ -43,17 +48,24 @@ def _label(labels: Mapping | None, key) -> str:
 
 def metric_lines(frame: pd.DataFrame, x: str, *, y: str = "value", hue: str = "metric",
                  labels: Mapping | None = None, xlabel: str | None = None, ylabel: str = "value",
-                 logx: bool = False, reference: float | None = None, ax=None):
+                 logx: bool = False, reference: float | None = None, band: tuple[float, float] | None = None,
+                 band_label: str = "", diagonal: bool = False, ax=None):
     """One line (with markers) per ``hue`` value of ``y`` against ``x``.
 
-    ``reference`` draws a dotted horizontal line (e.g. a value the text refers to).
+    ``reference`` draws a dotted horizontal line, ``band`` shades a horizontal range
+    (e.g. values quoted from a report) and ``diagonal`` draws ``y = x``.
     """
     fig, (ax,) = _axes(ax)
+    if band is not None:
+        ax.axhspan(*band, color="#999999", alpha=0.3, lw=0, label=band_label or None)
+    if diagonal:
+        ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1)
     keys = list(dict.fromkeys(frame[hue]))
     palette = colours(keys)
-    for key in keys:
+    for i, key in enumerate(keys):
         part = frame[frame[hue] == key].sort_values(x)
-        ax.plot(part[x], part[y], marker="o", ms=4, color=palette[key], label=_label(labels, key))
+        ax.plot(part[x], part[y], marker="o", ms=4, color=palette[key], ls=LINESTYLES[i % len(LINESTYLES)],
+                label=_label(labels, key))
     if reference is not None:
         ax.axhline(reference, color="grey", ls=":", lw=1)
     if logx:
@@ -122,14 +134,20 @@ def ablation_bars(frame: pd.DataFrame, *, order: Sequence[str] | None = None, me
 
 def training_curves(history: pd.DataFrame, *, metrics: Sequence[str], hue: str = "architecture",
                     split: str = "val", unit: str = "run_id", labels: Mapping | None = None,
-                    best_epochs: pd.DataFrame | None = None, axes=None):
-    """One panel per metric: a line per run (``unit``), coloured by ``hue``, for ``split``.
+                    best_epochs: pd.DataFrame | None = None, ncols: int = 3, axes=None):
+    """One panel per metric (``ncols`` per row): a line per run (``unit``), coloured by ``hue``.
 
     ``history`` is tidy (``run_id, epoch, metric, split, value`` plus the ``hue`` column).
     Metrics logged without a split (learning rate, epoch time) are drawn whatever
     ``split`` is.  ``best_epochs`` (``run_id, best_epoch``) marks each run's best epoch.
+    Unused panels of the last row are removed; the legend sits to the right.
     """
-    fig, axes = _axes(axes, ncols=len(metrics), size=(3.4, 2.9))
+    ncols = min(ncols, len(metrics))
+    nrows = -(-len(metrics) // ncols)
+    fig, axes = _axes(axes, ncols=ncols, nrows=nrows, size=(3.4, 2.8))
+    for extra in axes[len(metrics):]:
+        extra.remove()
+    axes = axes[: len(metrics)]
     keys = list(dict.fromkeys(history[hue]))
     palette = colours(keys)
     best = dict(zip(best_epochs["run_id"], best_epochs["best_epoch"])) if best_epochs is not None else {}
@@ -143,9 +161,8 @@ def training_curves(history: pd.DataFrame, *, metrics: Sequence[str], hue: str =
                 ax.plot(at["epoch"], at["value"], "o", mfc="white", color=palette[key], ms=4)
         ax.set_xlabel("epoch")
         ax.set_ylabel(_label(labels, metric))
-    for key in keys:
-        axes[0].plot([], [], color=palette[key], label=_label(labels, key))
-    axes[0].legend(frameon=False, fontsize="small")
+    handles = [plt.Line2D([], [], color=palette[key], label=_label(labels, key)) for key in keys]
+    fig.legend(handles=handles, loc="outside right upper", frameon=False, fontsize="small")
     return fig
 
 
@@ -257,7 +274,7 @@ def slice_scores(slices: pd.DataFrame, *, value: str = "iou", hue: str = "archit
         ax.plot(stats.index, stats["mean"], color=palette[key], lw=1.2, label=_label(labels, key))
         ax.fill_between(stats.index, stats["min"], stats["max"], color=palette[key], alpha=0.2, lw=0)
     ax.set_xlabel("test slice")
-    ax.set_ylabel(f"slice {value.upper() if value == 'iou' else value.capitalize()}")
+    ax.set_ylabel({"iou": "slice IoU", "dice": "slice Dice"}.get(value, f"slice {value}"))
     ax.legend(frameon=False, fontsize="small")
     return fig
 

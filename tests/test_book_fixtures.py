@@ -11,7 +11,6 @@ Nothing here is written into ``results/``.
 
 from __future__ import annotations
 
-import itertools
 import json
 import sys
 from pathlib import Path
@@ -20,20 +19,12 @@ import numpy as np
 import pandas as pd
 
 from mitolib import book
-from mitolib.config import load_config, resolve_params
+from mitolib.config import load_config
+from mitolib.study import plan
 
 STUDIES = ("bug_ablation", "seeds", "hyperparameter_optimization", "architectures")
 EPOCHS = 8
 FAILED = {"hyperparameter_optimization": 5}  # index of a run recorded as failed
-
-
-def study_points(study: str) -> list[tuple[str | None, dict]]:
-    """``(variant, settings)`` per run of a study, from ``studies.yml``."""
-    spec = load_config()["studies"][study]
-    if "runs" in spec:
-        return [(name, dict(over or {})) for name, over in spec["runs"].items()]
-    grid = spec["grid"]
-    return [(None, dict(zip(grid, values))) for values in itertools.product(*grid.values())]
 
 
 def _curve(rng, final: float, epochs: int, noise: float = 0.02) -> np.ndarray:
@@ -41,15 +32,35 @@ def _curve(rng, final: float, epochs: int, noise: float = 0.02) -> np.ndarray:
     return np.clip(final * (1 - np.exp(-steps / 2.5)) + rng.normal(0, noise, epochs), 0, 1)
 
 
-def write_study(root: Path, study: str, profile: str, seed: int = 0) -> Path:
-    """Write one study's fixture tables under ``root/<profile>/<study>``; returns the folder."""
+def _save_predictions(out: Path, run_id: str, params: dict, quality: float, rng) -> None:
+    """Test masks a run would save: the truth with pixels flipped at random, as 0/255 PNGs."""
+    from PIL import Image
+
+    from mitolib.data import resolve_volumes
+
+    _, masks = resolve_volumes(params, "test")
+    folder = out / "predictions" / run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, mask in enumerate(masks):
+        flip = rng.random(mask.shape) < (1 - quality) * 0.1
+        Image.fromarray(np.where(mask.astype(bool) ^ flip, 255, 0).astype(np.uint8)).save(folder / f"test_{index:03d}.png")
+
+
+def write_study(root: Path, study: str, profile: str, seed: int = 0, predictions: bool = True) -> Path:
+    """Write one study's fixture tables under ``root/<profile>/<study>``; returns the folder.
+
+    Like the collector, ``runs.csv`` holds completed runs only; the failed run is listed in
+    ``provenance.json``.
+    """
     rng = np.random.default_rng([seed, len(study)])
     out = root / profile / study
     out.mkdir(parents=True, exist_ok=True)
-    runs, history, slices = [], [], []
-    for i, (variant, settings) in enumerate(study_points(study)):
-        params = resolve_params(profile, extra=settings)
-        run_id = f"{study[:4]}-{i:03d}"
+    runs, history, slices, failed = [], [], [], []
+    for run in plan(study, profile):
+        params = run.params
+        if FAILED.get(study) == run.index:
+            failed.append(run.run_id)
+            continue
         quality = 0.75 + 0.05 * (params["architecture"] != "unet") + rng.normal(0, 0.02)
         if params["mispair"]:
             quality = 0.06
@@ -60,42 +71,42 @@ def write_study(root: Path, study: str, profile: str, seed: int = 0) -> Path:
         val["loss"] = 0.6 * np.exp(-np.arange(EPOCHS) / 3) + 0.05
         monitor = val[params["monitor"]]
         best = int(np.argmax(monitor)) + 1
-        row = {"run_id": run_id, "study": study, "profile": profile, **params}
-        if variant is not None:
-            row["variant"] = variant
-        failed = FAILED.get(study) == i
-        row.update(status="failed" if failed else "done", best_epoch=np.nan if failed else best,
-                   best_val_iou=np.nan if failed else val["iou"][best - 1],
-                   best_val_monitor=np.nan if failed else monitor[best - 1],
-                   test_iou=np.nan if failed else quality - 0.03, test_dice=np.nan if failed else
-                   2 * (quality - 0.03) / (1 + quality - 0.03), train_seconds=30 + rng.uniform(0, 10),
-                   epochs_run=0 if failed else EPOCHS, images_per_second=np.nan if failed else 40.0)
+        row = {"run_id": run.run_id, "study": study, "profile": profile}
+        if run.variant is not None:
+            row["variant"] = run.variant
+        row.update({k: v for k, v in params.items() if k not in ("profile", "out_dir")})
+        row.update(status="done", best_epoch=best, best_val_iou=val["iou"][best - 1],
+                   best_val_monitor=monitor[best - 1], test_iou=quality - 0.03,
+                   test_dice=2 * (quality - 0.03) / (1 + quality - 0.03), train_seconds=30 + rng.uniform(0, 10),
+                   eval_seconds=2.0, epochs_run=EPOCHS, images_per_second=40.0)
         runs.append(row)
-        if failed:
-            continue
         for e in range(EPOCHS):
             for metric, values in val.items():
-                history.append((run_id, e + 1, metric, "val", float(values[e])))
-                history.append((run_id, e + 1, metric, "train", float(np.clip(values[e] * 1.05, 0, 1))))
-            history.append((run_id, e + 1, "learning_rate", "", params["learning_rate"]))
-            history.append((run_id, e + 1, "epoch_seconds", "", 3.0))
+                history.append((run.run_id, e + 1, metric, "val", float(values[e])))
+                history.append((run.run_id, e + 1, metric, "train", float(np.clip(values[e] * 1.05, 0, 1))))
+            history.append((run.run_id, e + 1, "learning_rate", "", params["learning_rate"]))
+            history.append((run.run_id, e + 1, "epoch_seconds", "", 3.0))
         for s in range(params["synthetic_slices"]):
             iou = float(np.clip(quality - 0.03 + rng.normal(0, 0.04), 0, 1))
-            slices.append((run_id, s, iou, 2 * iou / (1 + iou)))
+            slices.append((run.run_id, s, iou, 2 * iou / (1 + iou)))
+        if predictions and study == "seeds" and params["data_source"] == "synthetic":
+            _save_predictions(out, run.run_id, params, quality, rng)
     pd.DataFrame(runs).to_csv(out / book.RUNS_FILE, index=False)
     pd.DataFrame(history, columns=book.HISTORY_COLUMNS).to_csv(out / book.HISTORY_FILE, index=False)
     pd.DataFrame(slices, columns=book.SLICE_COLUMNS).to_csv(out / book.SLICES_FILE, index=False)
-    provenance = {"study": study, "profile": profile, "fixture": True, "data_source": "synthetic",
-                  "git_commit": "fixture", "collected_at": "fixture", "runs": len(runs)}
+    provenance = {"study": study, "profile": profile, "fixture": True, "git_commit": "fixture",
+                  "collected_at": "fixture", "counts": {"planned": len(runs) + len(failed), "collected": len(runs),
+                                                        "failed": len(failed), "unfinished": 0},
+                  "incomplete": {"failed": failed, "unfinished": []}}
     (out / book.PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2), encoding="utf-8")
     return out
 
 
-def write_fixture_results(root: str | Path, profile: str = "smoke", studies=STUDIES) -> Path:
+def write_fixture_results(root: str | Path, profile: str = "smoke", studies=STUDIES, predictions: bool = True) -> Path:
     """Write every study the book reads; returns ``root``."""
     root = Path(root)
     for study in studies:
-        write_study(root, study, profile)
+        write_study(root, study, profile, predictions=predictions)
     return root
 
 
@@ -106,6 +117,7 @@ def test_fixture_studies_load(tmp_path, monkeypatch):
     assert book.collected_studies() == sorted(STUDIES)
     grid = book.load_study("hyperparameter_optimization")
     assert len(grid.runs) == 36 and len(grid.failed) == 1
+    assert grid.failed["learning_rate"].notna().all()  # parameters of the failed run come from the plan
     ablation = book.load_study("bug_ablation")
     assert set(ablation.runs["variant"]) == set(load_config()["studies"]["bug_ablation"]["runs"])
 

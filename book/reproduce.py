@@ -1,0 +1,137 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Reproduce it
+#
+# Everything in this book comes from named studies in `studies.yml`, run by one command per
+# study, collected into `results/`, and drawn by the book without training. This page says how
+# to re-run them on a laptop, on a PBS cluster or under Slurm, lists the configuration, and maps
+# every figure to the study and runs that produced it.
+#
+# **What you need:** a clone of the repository, a Python that `pyproject.toml` accepts, and, for real results,
+# the EPFL data (`mitolib data fetch`, or a folder of it in `$MITOLIB_DATA`).
+
+# %% tags=["remove-cell"]
+import pandas as pd
+from IPython.display import Markdown, display
+
+from mitolib import book
+from mitolib.config import load_config
+
+config = load_config()
+profile = book.book_profile()
+
+# %% tags=["remove-input"]
+book.profile_notice(profile)
+
+# %% [markdown]
+# ## On a laptop
+#
+# ```bash
+# python3 -m venv .venv && .venv/bin/pip install -e '.[cpu,dev]'
+# source .venv/bin/activate
+# mitolib data check                      # the EPFL data, paired and binary (or: mitolib data fetch)
+# mitolib study plan seeds --profile cpu  # the runs of a study, with their ids
+# mitolib study run seeds --profile cpu   # skips done runs, redoes failed ones
+# mitolib study collect seeds --profile cpu
+# jupyter-book build book/ -W -n --keep-going   # or: make book
+# ```
+#
+# The `smoke` profile runs every study in seconds per run on synthetic data
+# (`--profile smoke`); build the book from it with `MITOLIB_BOOK_PROFILE=smoke`. Results go to
+# `$MITOLIB_RESULTS` (default `results/`) and run folders to `$MITOLIB_RUNS` (default `runs/`).
+#
+# ## On a PBS cluster
+#
+# Build the environment once on the login node, then submit a study as a job array (one run
+# per index) and a collection job that waits for it:
+#
+# ```bash
+# mitolib study submit seeds --profile gpu            # qsub of pbs/pbs_study.sh and pbs/pbs_collect.sh
+# mitolib study submit seeds --profile gpu --dry-run  # print the qsub commands instead
+# mitolib study status seeds --profile gpu
+# ```
+#
+# The scripts in `pbs/` read the study, profile and overrides from `qsub -v`, skip runs that
+# are already done, and use the node's `$TMPDIR` for scratch.
+#
+# ## Under Slurm
+#
+# The same scripts run under Slurm through the `qsub` wrapper of `slurm-wlm-torque`
+# (`qsub -J 0-<runs-1> -v STUDY=seeds,PROFILE=gpu pbs/pbs_study.sh`); they read the array
+# index from `PBS_ARRAY_INDEX`, `PBS_ARRAYID` or `SLURM_ARRAY_TASK_ID`, whichever is set. With
+# plain `sbatch`, one array task per run works the same way:
+# `sbatch --array=0-<runs-1> --export=ALL,STUDY=seeds,PROFILE=gpu pbs/pbs_study.sh`, then
+# `mitolib study collect seeds --profile gpu` when the array has finished.
+#
+# ## The configuration
+#
+# Parameters resolve as: `defaults` ← profile ← study settings ← grid point or variant ←
+# command-line overrides (`-p key value`). The profiles change these defaults:
+
+# %% tags=["remove-input"]
+defaults = config["defaults"]
+rows = []
+for key in defaults:
+    row = {"parameter": f"`{key}`", "default": f"`{defaults[key]}`"}
+    for name, values in config["profiles"].items():
+        values = values or {}
+        row[name] = f"`{values[key]}`" if key in values else ""
+    if any(row[name] for name in config["profiles"]):
+        rows.append(row)
+book.markdown_table(pd.DataFrame(rows))
+
+# %% [markdown]
+# and the studies are:
+
+# %% tags=["remove-input"]
+from mitolib.study import plan  # noqa: E402
+
+rows = []
+for name, spec in config["studies"].items():
+    varies = ", ".join(f"`{k}`" for k in (spec.get("grid") or {})) or "named variants"
+    rows.append({"study": f"`{name}`", "runs": len(plan(name, profile)), "varies": varies,
+                 "description": spec.get("description", "")})
+book.markdown_table(pd.DataFrame(rows))
+
+# %% [markdown]
+# ## Which study and runs made each figure
+#
+# Generated from the figure registry in `mitolib/book.py` (`book.FIGURES`) and the results
+# of this build's profile:
+
+# %% tags=["remove-input"]
+book.markdown_table(book.figure_sources(profile))
+
+# %% [markdown]
+# ## Provenance of the results
+
+# %% tags=["remove-input"]
+rows = []
+for study in book.collected_studies(profile):
+    res = book.load_study(study, profile, min_done=0)
+    prov = res.provenance
+    rows.append({"study": f"`{study}`", "completed runs": len(res.done), "incomplete runs": len(res.failed),
+                 "data": book.data_source(res), "code commit": f"`{str(prov.get('git_commit', 'unknown'))[:12]}`",
+                 "collected": prov.get("collected_at", "unknown")})
+display(book.markdown_table(pd.DataFrame(rows)))
+
+# %% [markdown]
+# Each results folder also holds `provenance.json` (library versions, data fingerprints, the
+# commits the runs were made at) and every run folder its `params.json` and executed
+# `train.ipynb`.
+#
+# ## Try it yourself
+#
+# * See what a study would run without running it: `mitolib study plan hyperparameter_optimization --profile cpu`.
+# * Reproduce one figure end to end on synthetic data in minutes:
+#   `mitolib study run seeds --profile smoke && mitolib study collect seeds --profile smoke`,
+#   then `MITOLIB_BOOK_PROFILE=smoke jupyter-book build book/`.

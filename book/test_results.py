@@ -1,0 +1,157 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Results on the test volume
+#
+# What the three architectures reach on the official EPFL test volume: foreground IoU and
+# Dice over the whole volume at full resolution, as the mean and spread over seeds, next to
+# published figures for this dataset with their protocols. The runs are those of the `seeds`
+# study; each run's best checkpoint (chosen on validation data) is evaluated once.
+#
+# **What you need:** the results of the `seeds` study for the book's profile; for the example
+# predictions, runs that saved their test masks (`-p save_predictions true`) and the test data
+# (`$MITOLIB_DATA` for the EPFL volume; the synthetic volume is rebuilt).
+
+# %% tags=["remove-cell"]
+import pandas as pd
+from IPython.display import Markdown, display
+
+from mitolib import book, plots
+
+results = book.load_study("seeds")
+published = book.load_csv("published")
+labels = book.ARCHITECTURE_LABELS
+
+# %% tags=["remove-input"]
+book.notice(results)
+
+# %% [markdown]
+# ## Foreground IoU and Dice per architecture
+
+# %% tags=["hide-input"]
+done = results.done
+order = book.ordered_architectures(done["architecture"])
+rows = []
+for arch in order:
+    part = done[done["architecture"] == arch]
+    rows.append({"architecture": book.arch_label(arch), "runs (seeds)": len(part),
+                 "test IoU": book.format_mean_sd(part["test_iou"].mean(), part["test_iou"].std(ddof=1)),
+                 "test Dice": book.format_mean_sd(part["test_dice"].mean(), part["test_dice"].std(ddof=1)),
+                 "min–max IoU": f"{part['test_iou'].min():.3f}–{part['test_iou'].max():.3f}"})
+    book.glue(f"iou_{arch}", book.format_mean_sd(part["test_iou"].mean(), part["test_iou"].std(ddof=1)))
+book.markdown_table(pd.DataFrame(rows))
+
+# %% [markdown]
+# Mean ± standard deviation over seeds; IoU and Dice count every pixel of the test volume
+# (foreground class only), thresholded at one half. Test IoU: U-Net {glue:md}`iou_unet`,
+# Attention U-Net {glue:md}`iou_attention_unet`, Attention ResU-Net
+# {glue:md}`iou_attention_resunet`.
+#
+# ## Next to published figures
+#
+# Published numbers on this dataset come from different protocols (2D or 3D networks,
+# post-processing, the original or the re-annotated Lucchi++ labels, whole-volume or averaged
+# scores). The table states each one's protocol; they are citations, not measurements of
+# this book.
+
+# %% tags=["hide-input"]
+shown = published[["label", "method", "dataset", "metric", "value", "protocol", "source"]].copy()
+shown["source"] = "<" + shown["source"] + ">"
+display(book.markdown_table(shown))
+pub = published.assign(label=published["label"] + " (" + published["metric"] + ")")[["label", "value"]]
+fig = plots.score_summary(done, pub, value="test_iou", by="architecture", labels=labels,
+                          xlabel="foreground IoU (ours: test volume; published: as stated)")
+book.glue_figure("fig-test-scores", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-test-scores
+# :name: fig-test-scores
+#
+# Test-volume foreground IoU of every run of the `seeds` study (dots), with the mean ± one
+# standard deviation per architecture; below the rule, published figures (diamonds) with the
+# protocols of the table above. The results of this build's profile are only comparable
+# with the published values when the profile is a real-data one (see the box at the top).
+# ```
+#
+# Full citations:
+
+# %% tags=["remove-input"]
+Markdown("\n".join(f"* {row.citation}" for row in published.itertuples()))
+
+# %% [markdown]
+# ## Slice by slice
+
+# %% tags=["hide-input"]
+slices = results.test_slices.merge(done[["run_id", "architecture"]], on="run_id")
+fig = plots.slice_scores(slices, value="iou", hue="architecture", labels=labels)
+book.glue_figure("fig-slices", fig)
+per_slice = slices.groupby("slice")["iou"].mean()
+book.glue("worst_slice", f"{per_slice.idxmin()}")
+book.glue("worst_slice_iou", f"{per_slice.min():.2f}")
+
+# %% [markdown]
+# ```{glue:figure} fig-slices
+# :name: fig-slices
+#
+# IoU of each test slice: the mean over seeds per architecture (line) and the range over
+# seeds (band).
+# ```
+#
+# Averaged over all runs, the hardest slice is number {glue:md}`worst_slice` (IoU
+# {glue:md}`worst_slice_iou`). A slice IoU is not the volume IoU: slices with little
+# foreground weigh as much as full ones in a mean of slice values, and not at all in the
+# volume count.
+#
+# ## Example predictions
+
+# %% tags=["hide-input"]
+example = book.example_run(results.runs)
+run_id = example["run_id"].iloc[0]
+saved = book.saved_predictions(results, run_id)
+caption = ""
+if not saved:
+    display(Markdown(
+        f":::{{note}}\nRun `{run_id}` (the best test IoU of the study) saved no test predictions, so no "
+        "example is drawn. Re-run the study with `-p save_predictions true` to get them.\n:::"))
+else:
+    from mitolib import data
+
+    images, masks = data.resolve_volumes(book.run_params(results, run_id), "test")
+    picks = book.example_slices(results, run_id)
+    fig, axes = plots.plt.subplots(1, len(picks), figsize=(3.6 * len(picks), 3.2), layout="constrained",
+                                   squeeze=False)
+    scores = results.test_slices[results.test_slices["run_id"] == run_id].set_index("slice")["iou"]
+    for ax, index in zip(axes[0], picks):
+        plots.error_overlay(images[index], masks[index], book.read_mask_png(saved[index]), ax=ax)
+        ax.set_axis_on()
+        ax.set(xticks=[], yticks=[], xlabel=f"slice {index}, IoU {scores.get(index, float('nan')):.2f}")
+    plots.error_legend(axes[0][-1])
+    book.glue_figure("fig-predictions", fig)
+    arch = book.arch_label(example["architecture"].iloc[0])
+    display(Markdown(
+        "```{glue:figure} fig-predictions\n:name: fig-predictions\n\n"
+        f"Test slices of run `{run_id}` ({arch}, seed {example['seed'].iloc[0]}, the best test IoU of the "
+        "study): its worst, median and best saved slice by IoU. Green: true positives; orange: false "
+        "positives; blue: false negatives.\n```"))
+
+# %% [markdown]
+# ## Summary
+#
+# * The table gives the test IoU and Dice of each architecture with the spread over seeds;
+#   {numref}`fig-test-scores` puts them next to published figures and their protocols.
+# * {numref}`fig-slices` shows where in the volume the errors are.
+#
+# ## Try it yourself
+#
+# * Evaluate with test-time augmentation: `mitolib train --profile cpu -p tta true`.
+# * Save predictions for the examples:
+#   `mitolib study run seeds --profile cpu -p save_predictions true` (then collect), and look at
+#   them slice by slice with `notebooks/view_predictions.py`.

@@ -1,0 +1,119 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Training dynamics
+#
+# How the three architectures train under the corrected recipe: every metric variant per
+# epoch, where each run peaks, and how much of that changes with the seed alone. The data are
+# the `seeds` study: each architecture trained with several seeds, everything else equal.
+#
+# **What you need:** the metric definitions of {doc}`the introduction <introduction>`; the results of the `seeds`
+# study for the book's profile.
+
+# %% tags=["remove-cell"]
+import pandas as pd
+
+from mitolib import book, plots
+
+results = book.load_study("seeds")
+labels = {**book.ARCHITECTURE_LABELS, **book.METRIC_LABELS}
+
+# %% tags=["remove-input"]
+book.notice(results)
+
+# %% [markdown]
+# ## Curves per architecture
+#
+# One line per run (seed), coloured by architecture, for the validation loss, the three
+# Jaccard variants and the learning rate (halved on plateaus). Open circles mark each run's
+# best epoch, the one whose checkpoint is evaluated on the test volume.
+
+# %% tags=["hide-input"]
+history = results.history_with("architecture", "seed")
+metrics = ["loss", *book.JACCARD_METRICS, "learning_rate"]
+fig = plots.training_curves(history, metrics=metrics, hue="architecture", labels=labels,
+                            best_epochs=results.done[["run_id", "best_epoch"]])
+fig.axes[-1].set_yscale("log")
+book.glue_figure("fig-curves", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-curves
+# :name: fig-curves
+#
+# Validation loss, soft Jaccard, thresholded Jaccard, whole-set IoU and learning rate per
+# epoch for every run of the `seeds` study; one line per seed, coloured by architecture; open
+# circles at each run's best epoch.
+# ```
+
+# %% tags=["remove-cell"]
+at_best = book.metrics_at_best_epoch(results).merge(results.runs[["run_id", "architecture"]], on="run_id")
+gap = at_best.pivot_table(index="run_id", columns="metric", values="value")
+gap = (gap["iou"] - gap["soft_jaccard"]).agg(["min", "max"])
+book.glue("gap_min", f"{gap['min']:.2f}")
+book.glue("gap_max", f"{gap['max']:.2f}")
+book.glue("n_runs", f"{len(results.done)}")
+book.glue("n_seeds", f"{results.runs['seed'].nunique()}")
+
+# %% [markdown]
+# At the best epoch of the {glue:md}`n_runs` completed runs ({glue:md}`n_seeds` seeds per
+# architecture), the whole-set IoU minus the soft Jaccard of the same predictions ranges from
+# {glue:md}`gap_min` to {glue:md}`gap_max`. The corrected recipe has no batch normalisation
+# before the sigmoid and uses cross-entropy, so this difference is what is left of the soft
+# metric's bias once the head and the loss no longer hold probabilities near one half.
+#
+# ## Best epochs and spread over seeds
+
+# %% tags=["hide-input"]
+summary = []
+for arch in book.ordered_architectures(results.done["architecture"]):
+    part = results.done[results.done["architecture"] == arch]
+    row = {"architecture": book.arch_label(arch), "runs": len(part)}
+    for column, name in (("best_epoch", "best epoch"), ("epochs_run", "epochs run"),
+                         ("best_val_iou", "best val IoU"), ("train_seconds", "train s")):
+        digits = 3 if column == "best_val_iou" else 1
+        row[name] = book.format_mean_sd(part[column].mean(), part[column].std(ddof=1), digits)
+    summary.append(row)
+book.markdown_table(pd.DataFrame(summary))
+
+# %% [markdown]
+# Each cell is the mean ± the standard deviation over seeds.
+
+# %% tags=["hide-input"]
+fig, axes = plots.plt.subplots(1, 2, figsize=(8, 3.2), layout="constrained")
+order = book.ordered_architectures(results.done["architecture"])
+plots.dot_plot(results.done, x="architecture", y="best_epoch", order=order, labels=labels,
+               ylabel="best epoch", ax=axes[0])
+plots.dot_plot(results.done, x="architecture", y="best_val_iou", order=order, labels=labels,
+               ylabel="best validation IoU", ax=axes[1])
+book.glue_figure("fig-best-epochs", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-best-epochs
+# :name: fig-best-epochs
+#
+# Best epoch (left) and validation IoU at that epoch (right) per architecture; one dot per
+# seed, the bar is the mean.
+# ```
+#
+# ## Summary
+#
+# * {numref}`fig-curves` shows every metric variant for every run, so a curve can always be
+#   read against the IoU of the same predictions.
+# * The table and {numref}`fig-best-epochs` give best epochs and validation IoU with their
+#   spread over seeds: differences between architectures smaller than that spread are not
+#   evidence of a difference.
+#
+# ## Try it yourself
+#
+# * Add seeds: edit the `seeds` grid in `studies.yml`, then
+#   `mitolib study run seeds --profile cpu && mitolib study collect seeds --profile cpu`.
+# * Change the schedule of one run: `mitolib train --profile cpu -p reduce_lr_patience 0`
+#   (no learning-rate halving) or `-p early_stopping_patience 0` (no early stop).

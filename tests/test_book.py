@@ -1,0 +1,197 @@
+"""mitolib.book: locating and loading results, notices, tables, the figure registry, the lessons."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mitolib import book
+from test_book_fixtures import write_fixture_results
+
+SMOKE_NOTICE = ("These results come from the smoke profile on synthetic data; "
+                "they demonstrate the pipeline, not the science")
+
+
+@pytest.fixture
+def fixture_root(tmp_path, monkeypatch):
+    write_fixture_results(tmp_path, predictions=False)
+    monkeypatch.setenv(book.RESULTS_ENV, str(tmp_path))
+    monkeypatch.setenv(book.PROFILE_ENV, "smoke")
+    return tmp_path
+
+
+def test_defaults_for_profile_and_results_root(monkeypatch, tmp_path):
+    monkeypatch.delenv(book.PROFILE_ENV, raising=False)
+    monkeypatch.delenv(book.RESULTS_ENV, raising=False)
+    assert book.book_profile() == "cpu"
+    assert book.results_root().name == "results"
+    monkeypatch.setenv(book.RESULTS_ENV, str(tmp_path))
+    assert book.study_dir("seeds", "smoke") == tmp_path.resolve() / "smoke" / "seeds"
+
+
+def test_missing_results_name_the_commands(monkeypatch, tmp_path):
+    monkeypatch.setenv(book.RESULTS_ENV, str(tmp_path))
+    with pytest.raises(book.ResultsMissing) as error:
+        book.load_study("seeds", "cpu")
+    message = str(error.value)
+    assert "mitolib study run seeds --profile cpu && mitolib study collect seeds --profile cpu" in message
+    with pytest.raises(book.ResultsMissing):
+        book.profile_notice("cpu")
+
+
+def test_missing_columns_are_reported(fixture_root):
+    path = fixture_root / "smoke" / "seeds" / book.HISTORY_FILE
+    pd.read_csv(path).drop(columns="split").to_csv(path, index=False)
+    with pytest.raises(book.ResultsMissing, match="lacks column"):
+        book.load_study("seeds")
+
+
+def test_too_few_completed_runs_fail(fixture_root):
+    path = fixture_root / "smoke" / "seeds" / book.RUNS_FILE
+    pd.read_csv(path).head(0).to_csv(path, index=False)
+    with pytest.raises(book.ResultsMissing, match="0 completed"):
+        book.load_study("seeds")
+
+
+def test_failed_runs_come_back_with_their_parameters(fixture_root):
+    grid = book.load_study("hyperparameter_optimization")
+    assert len(grid.done) == 35 and len(grid.failed) == 1
+    failed = grid.failed.iloc[0]
+    assert failed["status"] == "failed" and failed["architecture"] == "unet" and failed["batch_size"] == 32
+
+
+def test_notices(fixture_root):
+    results = book.load_study("seeds")
+    assert "test fixtures, not measurements" in book.notice_text(results)
+    results.provenance.pop("fixture")
+    assert SMOKE_NOTICE in book.notice_text(results)
+    real = book.StudyResults("seeds", "cpu", results.path, results.runs.assign(data_source="epfl"),
+                             results.history, results.test_slices, {"git_commit": "abc"})
+    text = book.notice_text(real)
+    assert "EPFL" in text and "not the science" not in text
+
+
+def test_lesson_notice_without_results(monkeypatch, tmp_path):
+    monkeypatch.setenv(book.RESULTS_ENV, str(tmp_path))
+    assert "Computed live" in book.lesson_notice("cpu").data
+
+
+def test_metrics_at_best_epoch_picks_the_best_epoch(fixture_root):
+    results = book.load_study("bug_ablation")
+    at_best = book.metrics_at_best_epoch(results)
+    assert set(at_best["metric"]) == set(book.JACCARD_METRICS)
+    assert len(at_best) == 3 * len(results.done)
+    run = results.done.iloc[0]
+    iou = at_best[(at_best["run_id"] == run["run_id"]) & (at_best["metric"] == "iou")]["value"].item()
+    assert iou == pytest.approx(run["best_val_iou"])
+
+
+def test_markdown_table_formats_and_escapes():
+    frame = pd.DataFrame({"a": ["x|y"], "b": [0.12345], "c": [np.nan], "lr": [0.0005]})
+    text = book.markdown_table_text(frame, formats={"lr": "g"})
+    assert text.splitlines()[0] == "| a | b | c | lr |"
+    assert "x\\|y" in text and "0.123" in text and "–" in text and "0.0005" in text
+
+
+def test_summaries():
+    frame = pd.DataFrame({"g": ["a", "a", "b"], "v": [1.0, 3.0, 2.0]})
+    out = book.summarise(frame, "g", "v").set_index("g")
+    assert out.loc["a", "mean"] == 2 and out.loc["b", "n"] == 1 and np.isnan(out.loc["b", "std"])
+    assert book.format_mean_sd(0.5, 0.01) == "0.500 ± 0.010" and book.format_mean_sd(0.5, np.nan) == "0.500"
+
+
+def test_figure_sources_cover_the_registry(fixture_root):
+    table = book.figure_sources()
+    assert len(table) == len(book.FIGURES)
+    row = table[table["figure"].str.contains("fig-predictions")].iloc[0]
+    assert "not drawn" in row["figure"]  # no predictions were written for this fixture
+    assert all(table.loc[table["study"] != "(computed live)", "results"].str.startswith("`results/smoke/"))
+
+
+def test_predictions_are_found_and_picked(tmp_path, monkeypatch):
+    write_fixture_results(tmp_path, studies=("seeds",))
+    monkeypatch.setenv(book.RESULTS_ENV, str(tmp_path))
+    results = book.load_study("seeds", "smoke")
+    run_id = book.example_run(results.runs)["run_id"].item()
+    saved = book.saved_predictions(results, run_id)
+    assert len(saved) == results.runs["synthetic_slices"].iloc[0]
+    picks = book.example_slices(results, run_id)
+    assert len(picks) == 3 and set(picks) <= set(saved)
+    assert book.read_mask_png(saved[picks[0]]).dtype == bool
+    assert book.run_params(results, run_id)["data_root"] == ""
+
+
+def test_benchmark_report(tmp_path):
+    assert "No benchmark has been run" in book.benchmark_report(tmp_path).data
+    (tmp_path / "latest.json").write_text(json.dumps({"results": [{"case": "a", "images_per_second": 6.2}]}))
+    assert "| case | images_per_second |" in book.benchmark_report(tmp_path).data
+    (tmp_path / "latest.md").write_text("# Benchmarks\n\ntext\n")
+    assert book.benchmark_report(tmp_path).data.startswith("## Benchmarks")
+
+
+def test_variant_settings_read_the_configuration():
+    settings = book.variant_settings("bug_ablation").set_index("variant")
+    assert settings.loc["mispaired", "settings"] == "`mispair: True`"
+    assert "corrected recipe" in settings.loc["corrected", "settings"]
+
+
+# --- the metric lesson ------------------------------------------------------------------------
+
+def test_squeezing_keeps_the_thresholded_mask():
+    truth, prob = book.disk_masks(8, 32, shift=1.0, seed=3)
+    assert truth.dtype == np.uint8 and set(np.unique(truth)) <= {0, 1}
+    for factor in (1.0, 0.5, 0.05):
+        assert np.array_equal(book.squeeze(prob, factor) >= 0.5, prob >= 0.5)
+
+
+def test_confidence_sweep_moves_only_the_soft_jaccard():
+    truth, prob = book.disk_masks(8, 32, shift=1.0, seed=3)
+    sweep = book.confidence_sweep(truth, prob, [1.0, 0.5, 0.1]).pivot(index="factor", columns="metric", values="value")
+    assert sweep["iou"].nunique() == 1
+    assert sweep["soft_jaccard"].is_monotonic_increasing  # index ascending: more confidence, higher
+
+
+def test_empty_patches_inflate_per_batch_means_only():
+    sweep = book.empty_patch_sweep([0.0, 0.9], n=32, size=32, batch_size=4, shift=2.0)
+    table = sweep.pivot(index="empty_fraction", columns="metric", values="value")
+    assert table.loc[0.9, "thresholded_jaccard"] > table.loc[0.0, "thresholded_jaccard"] + 0.1
+    assert abs(table.loc[0.9, "iou"] - table.loc[0.0, "iou"]) < 0.1
+
+
+def test_one_batch_of_everything_matches_the_iou_up_to_smoothing():
+    truth, prob = book.disk_masks(8, 32, shift=1.0, seed=4)
+    sweep = book.batch_size_sweep(truth, prob, [8]).set_index("metric")["value"]
+    assert sweep["thresholded_jaccard"] == pytest.approx(sweep["iou"], abs=1e-3)
+
+
+def test_loss_optimum_bce_is_calibrated_and_focal_is_not():
+    q = [0.1, 0.5, 0.9]
+    bce = book.loss_optimum(q, "bce")["prediction"].to_numpy()
+    focal = book.loss_optimum(q, "focal", 2.0)["prediction"].to_numpy()
+    assert np.allclose(bce, q, atol=1e-3)
+    assert focal[0] > 0.15 and focal[2] < 0.85 and focal[1] == pytest.approx(0.5, abs=1e-3)
+
+
+def test_bn_head_on_rare_foreground():
+    p_fg, p_bg = book.bn_head_probabilities(0.05)
+    assert p_bg == pytest.approx(1 / (1 + np.exp(np.sqrt(0.05 / 0.95))))
+    assert 0.4 < p_bg < 0.5 < p_fg
+    sweep = book.bn_head_sweep([0.05, 0.5]).pivot(index="foreground", columns="metric", values="value")
+    assert (sweep["iou"] == 1.0).all() and sweep.loc[0.05, "soft_jaccard"] < 0.2
+
+
+def test_constant_predictions_stay_below_the_foreground_fraction():
+    truth, _ = book.disk_masks(8, 32, seed=5)
+    sweep = book.constant_prediction_sweep(truth, [0.2, 0.6, 1.0])
+    soft = sweep[sweep["metric"] == "soft_jaccard"]["value"]
+    assert (soft <= truth.mean() + 1e-3).all()
+
+
+def test_reliability_table_bins():
+    truth = np.array([0, 0, 1, 1])
+    prob = np.array([0.05, 0.15, 0.85, 0.95])
+    table = book.reliability_table(truth, prob, bins=2)
+    assert list(table["count"]) == [2, 2] and list(table["observed"]) == [0.0, 1.0]

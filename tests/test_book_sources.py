@@ -1,0 +1,148 @@
+"""Static checks of the book's sources: no hand-typed numbers in prose, a consistent table of
+contents and configuration, every figure registered, every glued name defined.
+
+These run in well under a second; the build itself (``jupyter-book build book/ -W -n``) checks
+the rest.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import jupytext
+import pytest
+import yaml
+
+from mitolib import book
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK = ROOT / "book"
+PAGES = sorted(p for p in BOOK.iterdir() if p.suffix in (".py", ".md") and not p.name.startswith("_"))
+
+# A decimal number (0.85, .5, 3.10) or a percentage (85 %, 7.5%) outside code, math and roles.
+TYPED_NUMBER = re.compile(r"(?<![\w.\-/])(\d+(?:\.\d+)?\s?%|\d*\.\d+)(?![\w.])")
+CODE_FENCE = re.compile(r"^(`{3,}|~{3,})(.*)$")
+
+
+def markdown_of(page: Path) -> list[str]:
+    """The Markdown cells of a page (the whole file for a plain .md page)."""
+    if page.suffix == ".md" and not page.read_text(encoding="utf-8").startswith("---\njupytext"):
+        return [page.read_text(encoding="utf-8")]
+    notebook = jupytext.read(page)
+    return [cell.source for cell in notebook.cells if cell.cell_type == "markdown"]
+
+
+def code_of(page: Path) -> str:
+    notebook = jupytext.read(page)
+    return "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
+
+
+def prose(markdown: str) -> str:
+    """``markdown`` without code blocks, directive options, inline code, roles, math and links."""
+    kept, fence = [], None
+    for line in markdown.splitlines():
+        match = CODE_FENCE.match(line.strip())
+        if fence is None and match:
+            directive = match.group(2).strip().startswith("{")
+            fence = (match.group(1), directive)
+            continue
+        if fence is not None and line.strip().startswith(fence[0][:3]) and line.strip().strip("`~") == "":
+            fence = None
+            continue
+        if fence is not None and not fence[1]:
+            continue  # code block: not prose
+        if fence is not None and line.strip().startswith(":"):
+            continue  # directive option (":name: ...")
+        kept.append(line)
+    text = "\n".join(kept)
+    text = re.sub(r"\$\$.*?\$\$", " ", text, flags=re.S)
+    text = re.sub(r"\{[\w:-]+\}`[^`]*`", " ", text)  # roles, glue included
+    text = re.sub(r"`[^`]*`", " ", text)  # inline code
+    text = re.sub(r"\$[^$\n]+\$", " ", text)  # inline math
+    text = re.sub(r"\]\([^)]*\)", "]", text)  # link targets
+    text = re.sub(r"<https?://[^>]+>|https?://\S+", " ", text)
+    return text
+
+
+def typed_numbers(markdown: str) -> list[str]:
+    return TYPED_NUMBER.findall(prose(markdown))
+
+
+def test_detector_flags_typed_numbers_and_spares_code_roles_and_math():
+    assert typed_numbers("The IoU is 0.85 on the test volume.") == ["0.85"]
+    assert typed_numbers("It reaches 85 % of pixels, and 7.5% more.") == ["85 %", "7.5%"]
+    assert typed_numbers("Stuck at .09 for weeks.") == [".09"]
+    clean = ("Use `learning_rate: 0.001`, {glue:md}`iou_unet` and $p \\ge 0.5$; three seeds, epoch 12;\n"
+             "```bash\nmitolib train -p learning_rate 0.01\n```\n"
+             "```{glue:figure} fig-x\n:name: fig-x\n\nCaption without numbers.\n```\n"
+             "See [the docs](https://example.org/v1.2) and https://example.org/0.5.")
+    assert typed_numbers(clean) == []
+    assert typed_numbers("```{glue:figure} fig-x\n:name: fig-x\n\nA caption with 0.9 typed.\n```") == ["0.9"]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_no_hand_typed_numbers_in_prose(page):
+    found = [(i, n) for i, cell in enumerate(markdown_of(page)) for n in typed_numbers(cell)]
+    assert not found, f"{page.name}: typed numbers in prose (glue them from results): {found}"
+
+
+def test_toc_lists_every_page_and_only_existing_ones():
+    toc = yaml.safe_load((BOOK / "_toc.yml").read_text(encoding="utf-8"))
+    files = [toc["root"]] + [ch["file"] for part in toc["parts"] for ch in part["chapters"]]
+    stems = {p.stem for p in PAGES}
+    assert sorted(files) == sorted(stems), "book/_toc.yml and the pages in book/ differ"
+    assert "appendix_benchmarks" in files
+
+
+def test_config_builds_strictly():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    assert config["only_build_toc_files"] is True
+    execute = config["execute"]
+    assert execute["execute_notebooks"] in ("force", "cache")
+    assert execute["raise_on_error"] is True and execute["allow_errors"] is False
+    assert execute["stderr_output"] == "remove" and execute["timeout"] > 0
+    sphinx = config["sphinx"]["config"]
+    assert sphinx["nb_custom_formats"][".py"][1]["fmt"] == "py:percent"
+    assert sphinx["nb_render_markdown_format"] == "myst"  # notices and tables printed by pages are MyST
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_pages_open_with_a_title_and_end_with_try_it_yourself(page):
+    cells = markdown_of(page)
+    assert cells[0].lstrip().startswith("# "), f"{page.name} must open with its title"
+    assert any(re.search(r"^## Try it yourself", c, re.M) for c in cells), f"{page.name} lacks 'Try it yourself'"
+    last_heading = [h for c in cells for h in re.findall(r"^## (.+)$", c, re.M)][-1]
+    assert last_heading == "Try it yourself", f"{page.name}: 'Try it yourself' must be the last section"
+
+
+def test_every_figure_is_registered_on_its_page():
+    named = {}
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        for name in re.findall(r":name: (fig-[\w-]+)", text):
+            named[name] = page.stem
+    registered = {fig.name: fig.page for fig in book.FIGURES}
+    assert named == registered, "figure labels in the pages and book.FIGURES differ"
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.suffix == ".py"], ids=lambda p: p.name)
+def test_every_glued_name_is_defined_on_its_page(page):
+    used = set()
+    for cell in markdown_of(page):
+        used |= set(re.findall(r"\{glue:(?:md|text|)\}`([\w-]+)", cell))
+        used |= set(re.findall(r"\{glue:figure\}\s+([\w-]+)", cell))
+    code = code_of(page) + "\n" + "\n".join(markdown_of(page))
+    literal = set(re.findall(r"glue(?:_figure)?\(\s*f?\"([\w-]+)\"", code))
+    prefixes = set(re.findall(r"glue(?:_figure)?\(\s*f\"([\w-]*)\{", code))
+    missing = [k for k in used if k not in literal and not any(k.startswith(p) for p in prefixes)]
+    assert not missing, f"{page.name}: glued names used but never glued: {missing}"
+
+
+def test_book_data_tables_have_their_columns():
+    report = book.load_csv("original_report")
+    assert list(report.columns) == ["table", "architecture", "quantity", "value", "source"]
+    assert report["source"].notna().all() and report["value"].notna().all()
+    published = book.load_csv("published")
+    for column in ("label", "citation", "protocol", "metric", "value", "source"):
+        assert published[column].notna().all(), column
