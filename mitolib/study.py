@@ -52,6 +52,7 @@ EMPTY_VALUE = "none"
 ID_MAX_LENGTH = 120
 ID_HASH_LENGTH = 8
 UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._+-]")
+INTERRUPTED_EXIT = 130
 STUDY_KEYS = {"description", "grid", "runs", "settings"}
 
 
@@ -207,17 +208,22 @@ def _cmd_status(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from mitolib.scheduler import run_local
 
-    summary = run_local(_plan_from(args), jobs=args.jobs, attempts=args.retries)
+    try:
+        summary = run_local(_plan_from(args), jobs=args.jobs, attempts=args.retries)
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)
+        return INTERRUPTED_EXIT
     return 1 if summary.get("failed") else 0
 
 
 def _cmd_run_index(args: argparse.Namespace) -> int:
-    from mitolib.scheduler import OK_OUTCOMES, execute_run
+    from mitolib.scheduler import OK_OUTCOMES, execute_run, handle_sigterm
 
     runs = _plan_from(args)
     if not 0 <= args.index < len(runs):
         print(f"index {args.index} out of range: study {args.study!r} has {len(runs)} runs (0-{len(runs) - 1})", file=sys.stderr)
         return 2
+    handle_sigterm()
     outcome = execute_run(runs[args.index], attempts=args.retries)
     print(f"{runs[args.index].run_id}: {outcome}")
     return 0 if outcome in OK_OUTCOMES else 1
@@ -281,15 +287,3 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     submit.add_argument("--qsub-args", default="", metavar="ARGS",
                         help="extra qsub options for both jobs, one string (e.g. \"-q gpu -A project\")")
     return study
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m mitolib.study ...``: the ``study`` subcommand on its own."""
-    parser = argparse.ArgumentParser(prog="python -m mitolib.study")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["study", *(sys.argv[1:] if argv is None else argv)])
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
