@@ -37,6 +37,7 @@ STALE_AFTER_S = 600.0
 EMPTY_LOCK_GRACE_S = 60.0
 STATES = ("done", "failed", "running", "missing")
 OK_OUTCOMES = ("done", "skipped", "busy")
+SIGNAL_EXIT_BASE = 128  # the shell's exit status for a process ended by a signal
 STUDY_SCRIPT = "pbs/pbs_study.sh"
 COLLECT_SCRIPT = "pbs/pbs_collect.sh"
 LOGS_DIR = "logs"
@@ -228,7 +229,7 @@ def handle_sigterm() -> None:
     """Turn SIGTERM (a scheduler's kill, walltime) into ``SystemExit`` so locks are released."""
 
     def stop(signum, frame):
-        raise SystemExit(128 + signum)
+        raise SystemExit(SIGNAL_EXIT_BASE + signum)
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, stop)

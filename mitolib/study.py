@@ -52,7 +52,7 @@ EMPTY_VALUE = "none"
 ID_MAX_LENGTH = 120
 ID_HASH_LENGTH = 8
 UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._+-]")
-INTERRUPTED_EXIT = 130
+INTERRUPTED_EXIT = 130  # the shell's status for Ctrl-C
 STUDY_KEYS = {"description", "grid", "runs", "settings"}
 
 
@@ -148,6 +148,8 @@ def plan(
     spec = get_study(study, config)
     overrides = dict(overrides or {})
     points = _points(study, spec)
+    if "out_dir" in overrides:
+        raise ConfigError(f"out_dir is set for each run of a study (under {runs_root()}; see ${RUNS_ENV})")
     varied = set().union(*(values for _, values in points))
     clash = sorted(varied & set(overrides))
     if clash:
@@ -176,6 +178,13 @@ def plan(
 
 
 # --- the command line -----------------------------------------------------------------------
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
 
 
 def _plan_from(args: argparse.Namespace) -> list[Run]:
@@ -274,11 +283,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
     command("plan", _cmd_plan, "list the runs of a study and the array size")
     run = command("run", _cmd_run, "run the study locally: skip done runs, redo failed or partial ones")
-    run.add_argument("--jobs", type=int, default=1, help="runs at the same time (default 1)")
-    run.add_argument("--retries", type=int, default=1, metavar="K", help="attempts per run in this invocation (default 1)")
+    run.add_argument("--jobs", type=_positive, default=1, help="runs at the same time (default 1)")
+    run.add_argument("--retries", type=_positive, default=1, metavar="K", help="attempts per run in this invocation (default 1)")
     one = command("run-index", _cmd_run_index, "run the run at one plan index (a PBS array task); skip it if done")
     one.add_argument("index", type=int, help="plan index (0-based)")
-    one.add_argument("--retries", type=int, default=1, metavar="K", help="attempts (default 1)")
+    one.add_argument("--retries", type=_positive, default=1, metavar="K", help="attempts (default 1)")
     command("status", _cmd_status, "count done, failed, running and missing runs")
     command("collect", _cmd_collect, "write results/<profile>/<study>/ tidy tables from the complete runs")
     submit = command("submit", _cmd_submit, "submit the study as a PBS array and a dependent collection job")

@@ -136,3 +136,8 @@ def test_plan_command_prints_runs_and_array_size(capsys):
     assert "architecture-unet_learning_rate-0.0001_batch_size-8" in out
     assert main(["study", "plan", "no_such_study"]) == 2
     assert "choose one of" in capsys.readouterr().err
+
+
+def test_out_dir_cannot_be_overridden():
+    with pytest.raises(ConfigError, match="out_dir"):
+        plan("architectures", "smoke", {"out_dir": "elsewhere"})
