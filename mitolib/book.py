@@ -620,15 +620,26 @@ def run_params(results: StudyResults, run_id: str) -> dict:
     return {k: ("" if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
 
 
-def saved_predictions(results: StudyResults, run_id: str) -> dict[int, Path]:
-    """``{slice: path}`` of the test predictions a run saved (``test_XXX.png``); empty if none."""
-    folder = results.predictions_dir(run_id)
-    found = {}
-    for path in sorted(folder.glob("test_*.png")):
-        digits = path.stem.split("_")[-1]
-        if digits.isdigit():
-            found[int(digits)] = path
-    return found
+def saved_predictions(results: StudyResults, run_id: str, include_runs: bool = False) -> dict[int, Path]:
+    """``{slice: path}`` of the test predictions a run saved (``test_XXX.png``); empty if none.
+
+    The book reads ``results/<profile>/<study>/predictions/<run_id>/`` only; with
+    ``include_runs`` (the notebooks) the run's own folder is searched when that is empty.
+    """
+    folders = [results.predictions_dir(run_id)]
+    if include_runs:
+        from mitolib.study import runs_root
+
+        folders.append(runs_root() / results.profile / results.study / run_id / "predictions")
+    for folder in folders:
+        found = {}
+        for path in sorted(folder.glob("test_*.png")):
+            digits = path.stem.split("_")[-1]
+            if digits.isdigit():
+                found[int(digits)] = path
+        if found:
+            return found
+    return {}
 
 
 def read_mask_png(path: Path) -> np.ndarray:
