@@ -22,7 +22,7 @@ from pathlib import Path
 PACKAGES = ("slurm-wlm", "munge", "slurm-wlm-torque")
 DAEMONS = ("munged", "slurmctld", "slurmd", "qsub", "sinfo", "squeue")
 MUNGE_USER = "munge"
-MUNGE_KEY = Path("/etc/munge/munge.key")
+MUNGE_KEY_BYTES = 1024
 NODE_NAME = "node0"
 CPUS = 2
 START_TIMEOUT_S = 30.0
@@ -118,7 +118,7 @@ class SlurmCluster:
         munge_dir = self.munge_socket.parent
         munge_dir.mkdir(parents=True)
         key = munge_dir / "munge.key"
-        shutil.copyfile(MUNGE_KEY, key)
+        key.write_bytes(os.urandom(MUNGE_KEY_BYTES))  # a private key: only this cluster's daemons use it
         key.chmod(0o400)
         shutil.chown(munge_dir, MUNGE_USER, MUNGE_USER)
         shutil.chown(key, MUNGE_USER, MUNGE_USER)
