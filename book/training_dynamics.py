@@ -32,14 +32,14 @@ book.notice(results)
 # %% [markdown]
 # ## Curves per architecture
 #
-# One line per run (seed), coloured by architecture, for the validation loss, the three
-# Jaccard variants and the learning rate (halved on plateaus). Open circles mark each run's
-# best epoch, the one whose checkpoint is evaluated on the test volume.
+# One line per run (seed), coloured by architecture, for the loss, the three Jaccard variants
+# and the learning rate (halved on plateaus): validation solid, training dashed. Open circles
+# mark each run's best epoch, the one whose checkpoint is evaluated on the test volume.
 
 # %% tags=["hide-input"]
 history = results.history_with("architecture", "seed")
 metrics = ["loss", *book.JACCARD_METRICS, "learning_rate"]
-fig = plots.training_curves(history, metrics=metrics, hue="architecture", labels=labels,
+fig = plots.training_curves(history, metrics=metrics, hue="architecture", labels=labels, compare="train",
                             best_epochs=results.done[["run_id", "best_epoch"]])
 fig.axes[-1].set_yscale("log")
 book.glue_figure("fig-curves", fig)
@@ -48,9 +48,9 @@ book.glue_figure("fig-curves", fig)
 # ```{glue:figure} fig-curves
 # :name: fig-curves
 #
-# Validation loss, soft Jaccard, thresholded Jaccard, whole-set IoU and learning rate per
-# epoch for every run of the `seeds` study; one line per seed, coloured by architecture; open
-# circles at each run's best epoch.
+# Loss, soft Jaccard, thresholded Jaccard, whole-set IoU and learning rate per epoch for every
+# run of the `seeds` study; one line per seed, coloured by architecture; validation solid,
+# training dashed; open circles at each run's best epoch.
 # ```
 
 # %% tags=["remove-cell"]

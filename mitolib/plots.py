@@ -134,13 +134,15 @@ def ablation_bars(frame: pd.DataFrame, *, order: Sequence[str] | None = None, me
 
 def training_curves(history: pd.DataFrame, *, metrics: Sequence[str], hue: str = "architecture",
                     split: str = "val", unit: str = "run_id", labels: Mapping | None = None,
-                    best_epochs: pd.DataFrame | None = None, ncols: int = 3, axes=None):
+                    best_epochs: pd.DataFrame | None = None, ncols: int = 3, compare: str | None = None,
+                    axes=None):
     """One panel per metric (``ncols`` per row): a line per run (``unit``), coloured by ``hue``.
 
     ``history`` is tidy (``run_id, epoch, metric, split, value`` plus the ``hue`` column).
     Metrics logged without a split (learning rate, epoch time) are drawn whatever
     ``split`` is.  ``best_epochs`` (``run_id, best_epoch``) marks each run's best epoch.
-    Unused panels of the last row are removed; the legend sits to the right.
+    ``compare`` (e.g. ``"train"``) adds that split as thin dashed lines.  Unused panels of
+    the last row are removed; the legend sits to the right.
     """
     ncols = min(ncols, len(metrics))
     nrows = -(-len(metrics) // ncols)
@@ -152,6 +154,11 @@ def training_curves(history: pd.DataFrame, *, metrics: Sequence[str], hue: str =
     palette = colours(keys)
     best = dict(zip(best_epochs["run_id"], best_epochs["best_epoch"])) if best_epochs is not None else {}
     for ax, metric in zip(axes, metrics):
+        if compare is not None:
+            other = history[(history["metric"] == metric) & (history["split"] == compare)]
+            for (key, _), run_part in other.groupby([hue, unit], sort=False):
+                run_part = run_part.sort_values("epoch")
+                ax.plot(run_part["epoch"], run_part["value"], color=palette[key], lw=0.8, ls="--", alpha=0.6)
         part = history[(history["metric"] == metric) & history["split"].isin([split, ""])]
         for (key, run), run_part in part.groupby([hue, unit], sort=False):
             run_part = run_part.sort_values("epoch")
@@ -162,6 +169,8 @@ def training_curves(history: pd.DataFrame, *, metrics: Sequence[str], hue: str =
         ax.set_xlabel("epoch")
         ax.set_ylabel(_label(labels, metric))
     handles = [plt.Line2D([], [], color=palette[key], label=_label(labels, key)) for key in keys]
+    if compare is not None:
+        handles += [plt.Line2D([], [], color="grey", label=split), plt.Line2D([], [], color="grey", ls="--", label=compare)]
     fig.legend(handles=handles, loc="outside right upper", frameon=False, fontsize="small")
     return fig
 

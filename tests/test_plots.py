@@ -93,6 +93,9 @@ def test_training_curves_one_panel_per_metric_and_one_line_per_run():
     assert len(fig.axes[0].lines) == 2 * runs  # a curve and a best-epoch marker per run
     assert len(fig.axes[2].lines) == 2 * runs  # learning rate, logged without a split
     assert len(fig.legends) == 1 and len(fig.legends[0].get_texts()) == len(ARCHS)
+    compared = plots.training_curves(history, metrics=["iou"], compare="train")
+    assert len(compared.axes[0].lines) == 2 * runs  # validation and training curves
+    assert len(compared.legends[0].get_texts()) == len(ARCHS) + 2
 
 
 def test_heatmaps_one_panel_per_group_with_failures_crossed():
