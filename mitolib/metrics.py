@@ -28,6 +28,7 @@ THRESHOLDED_JACCARD = "thresholded_jaccard"
 IOU = "iou"
 
 
+@keras.saving.register_keras_serializable(package="mitolib", name=SOFT_JACCARD)
 def soft_jaccard(y_true, y_pred):
     """Legacy soft Jaccard: (Σ y·p + 1) / (Σ y + Σ p − Σ y·p + 1) over the flattened batch.
 
@@ -41,14 +42,11 @@ def soft_jaccard(y_true, y_pred):
     return (intersection + SMOOTH) / (ops.sum(y_true) + ops.sum(y_pred) - intersection + SMOOTH)
 
 
+@keras.saving.register_keras_serializable(package="mitolib", name=THRESHOLDED_JACCARD)
 def thresholded_jaccard(y_true, y_pred, threshold: float = THRESHOLD):
     """The original report's fix: soft Jaccard on ``y_pred >= threshold``, one value per batch."""
     y_pred = ops.cast(ops.greater_equal(ops.cast(y_pred, "float32"), threshold), "float32")
     return soft_jaccard(y_true, y_pred)
-
-
-soft_jaccard.__name__ = SOFT_JACCARD
-thresholded_jaccard.__name__ = THRESHOLDED_JACCARD
 
 
 def dataset_iou(name: str = IOU, threshold: float = THRESHOLD) -> keras.metrics.BinaryIoU:

@@ -26,9 +26,17 @@ STATUS_DONE = "done"
 STATUS_FAILED = "failed"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _tmp_path(path: Path) -> Path:
+    """A new empty temporary file beside ``path``, readable as the umask allows (not mkstemp's 0600)."""
     handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
+    os.chmod(name, 0o666 & ~_umask())
     return Path(name)
 
 

@@ -162,7 +162,7 @@ def train(params: dict, run_dir: str | Path | None = None, *, finalize: bool = T
         model = compile_model(params)
         started = time.perf_counter()
         model.fit(train_ds, validation_data=val_ds, epochs=params["epochs"], steps_per_epoch=steps,
-                  callbacks=make_callbacks(params, run_dir, progress), verbose=0)
+                  callbacks=make_callbacks(params, run_dir, progress), shuffle=False, verbose=0)
         train_seconds = time.perf_counter() - started
         history = pd.read_csv(run_dir / rundir.HISTORY)
         best_epoch, best_val_iou, best_val_monitor = _best_epoch(history, params["monitor"])
