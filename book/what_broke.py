@@ -66,7 +66,10 @@ book.glue_figure("fig-ablation", fig)
 
 wide = frame.pivot_table(index="variant", columns="metric", values="value")
 wide = wide.reindex(index=order, columns=[*book.JACCARD_METRICS, "test_iou"])
-soft = wide["soft_jaccard"]
+# The original reported the best validation soft Jaccard over all epochs (its monitored metric).
+val_soft = results.history_with("variant").query("metric == 'soft_jaccard' and split == 'val'")
+wide["best_soft_jaccard"] = val_soft.groupby("variant")["value"].max()
+soft = wide["best_soft_jaccard"]
 in_band = soft[(soft >= band[0] - TOLERANCE) & (soft <= band[1] + TOLERANCE)].index.tolist()
 book.glue("in_band", ", ".join(f"`{v}`" for v in in_band) if in_band else "none of the variants")
 book.glue("band_text", f"{band[0]:.3f}–{band[1]:.3f}")
@@ -83,14 +86,16 @@ book.glue("tolerance", f"{TOLERANCE:.2f}")
 # bars were never measured.
 # ```
 #
-# The variants whose validation soft Jaccard falls within {glue:md}`tolerance` of the original
-# band ({glue:md}`band_text`) are: {glue:md}`in_band`.
+# The original report quoted the best validation soft Jaccard over all epochs. The variants
+# whose best validation soft Jaccard falls within {glue:md}`tolerance` of the original band
+# ({glue:md}`band_text`) are: {glue:md}`in_band`.
 
 # %% tags=["remove-input"]
 table = wide.reset_index()
 table["in original band"] = np.where(table["variant"].isin(in_band), "yes", "no")
 table = table.rename(columns={"soft_jaccard": "val soft Jaccard", "thresholded_jaccard": "val thresholded Jaccard",
-                              "iou": "val IoU", "test_iou": "test IoU"})
+                              "iou": "val IoU", "test_iou": "test IoU",
+                              "best_soft_jaccard": "best val soft Jaccard (any epoch)"})
 book.markdown_table(table)
 
 # %% tags=["remove-cell"]

@@ -105,6 +105,8 @@ def test_config_builds_strictly():
     sphinx = config["sphinx"]["config"]
     assert sphinx["nb_custom_formats"][".py"][1]["fmt"] == "py:percent"
     assert sphinx["nb_render_markdown_format"] == "myst"  # notices and tables printed by pages are MyST
+    extensions = config["sphinx"]["local_extensions"]
+    assert (ROOT / extensions["always_reread"] / "always_reread.py").is_file()  # pages re-run on every build
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
