@@ -38,7 +38,7 @@ book.notice(results)
 # ## Validation IoU over the grid
 
 # %% tags=["hide-input"]
-runs = results.runs.copy()
+runs = book.by_architecture(results.runs)
 fig = plots.heatmaps(runs, value="best_val_iou", row="batch_size", col="learning_rate",
                      by="architecture", labels=labels)
 book.glue_figure("fig-heatmaps", fig)
@@ -86,7 +86,7 @@ book.markdown_table(pd.DataFrame(rows))
 # ## Convergence speed
 
 # %% tags=["hide-input"]
-fig = plots.dot_plot(results.done, x="learning_rate", y="best_epoch", hue="architecture", labels=labels,
+fig = plots.dot_plot(book.by_architecture(results.done), x="learning_rate", y="best_epoch", hue="architecture", labels=labels,
                      xlabel="learning rate", ylabel="best epoch")
 book.glue_figure("fig-convergence", fig)
 speed = results.done.groupby("learning_rate")["best_epoch"].mean()

@@ -37,7 +37,7 @@ book.notice(results)
 # ## Foreground IoU and Dice per architecture
 
 # %% tags=["hide-input"]
-done = results.done
+done = book.by_architecture(results.done)
 order = book.ordered_architectures(done["architecture"])
 rows = []
 for arch in order:
@@ -90,7 +90,7 @@ Markdown("\n".join(f"* {row.citation}" for row in published.itertuples()))
 # ## Slice by slice
 
 # %% tags=["hide-input"]
-slices = results.test_slices.merge(done[["run_id", "architecture"]], on="run_id")
+slices = book.by_architecture(results.test_slices.merge(done[["run_id", "architecture"]], on="run_id"))
 fig = plots.slice_scores(slices, value="iou", hue="architecture", labels=labels)
 book.glue_figure("fig-slices", fig)
 per_slice = slices.groupby("slice")["iou"].mean()

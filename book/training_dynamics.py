@@ -37,7 +37,7 @@ book.notice(results)
 # mark each run's best epoch, the one whose checkpoint is evaluated on the test volume.
 
 # %% tags=["hide-input"]
-history = results.history_with("architecture", "seed")
+history = book.by_architecture(results.history_with("architecture", "seed"))
 metrics = ["loss", *book.JACCARD_METRICS, "learning_rate"]
 fig = plots.training_curves(history, metrics=metrics, hue="architecture", labels=labels, compare="train",
                             best_epochs=results.done[["run_id", "best_epoch"]])

@@ -202,8 +202,10 @@ def notice_text(results: StudyResults) -> str:
     source = data_source(results)
     commit = results.provenance.get("git_commit") or results.provenance.get("commit") or "unknown"
     when = results.provenance.get("collected_at") or results.provenance.get("created") or "unknown"
+    commit = str(commit)
+    short = commit[:12] + ("+dirty" if commit.endswith("+dirty") and len(commit) > 18 else "")
     where = (f"`results/{results.profile}/{results.study}` ({len(results.runs)} runs, "
-             f"code at commit `{str(commit)[:12]}`, collected {when})")
+             f"code at commit `{short}`, collected {when})")
     if results.provenance.get("fixture"):
         return (":::{danger} Test fixture\nThese numbers are generated test fixtures, not measurements: "
                 f"they only exercise the book's code. Source: {where}.\n:::")
@@ -252,6 +254,12 @@ def arch_label(name: str) -> str:
 def metric_label(name: str) -> str:
     """Display name of a history metric."""
     return METRIC_LABELS.get(name, name.replace("_", " "))
+
+
+def by_architecture(frame: pd.DataFrame, column: str = "architecture") -> pd.DataFrame:
+    """``frame`` with rows in the study's architecture order (stable), so colours match across figures."""
+    rank = {name: i for i, name in enumerate(ordered_architectures(frame[column].dropna().unique()))}
+    return frame.sort_values(column, key=lambda s: s.map(rank), kind="stable")
 
 
 def ordered_architectures(names: Iterable[str]) -> list[str]:
@@ -397,7 +405,7 @@ def figure_sources(profile: str | None = None) -> pd.DataFrame:
     for fig in FIGURES:
         if fig.study is None:
             rows.append({"figure": f"{{numref}}`{fig.name}`", "page": f"{{doc}}`{fig.page}`",
-                         "study": "(computed live)", "runs": "none: no training results",
+                         "study": "(computed live)", "runs": "none (controlled inputs)",
                          "results": "–"})
             continue
         if fig.study not in cache:

@@ -195,3 +195,10 @@ def test_reliability_table_bins():
     prob = np.array([0.05, 0.15, 0.85, 0.95])
     table = book.reliability_table(truth, prob, bins=2)
     assert list(table["count"]) == [2, 2] and list(table["observed"]) == [0.0, 1.0]
+
+
+def test_by_architecture_orders_rows_canonically():
+    frame = pd.DataFrame({"architecture": ["attention_resunet", "unet", "other", "attention_unet", "unet"],
+                          "v": range(5)})
+    assert list(book.by_architecture(frame)["architecture"]) == [
+        "unet", "unet", "attention_unet", "attention_resunet", "other"]
