@@ -61,7 +61,8 @@ book.profile_notice(profile)
 # ```
 #
 # The scripts in `pbs/` read the study, profile and overrides from `qsub -v`, skip runs that
-# are already done, and use the node's `$TMPDIR` for scratch.
+# are already done, and use the node's `$TMPDIR` for scratch; `pbs/README.md` covers the
+# environment setup, resources and resubmission.
 #
 # ## Under Slurm
 #
