@@ -16,8 +16,11 @@
 # Unlike the chapters, this page does not fail when nothing has been measured: it says so.
 
 # %% tags=["remove-input"]
+from IPython.display import display
+
 from mitolib import book
 
+display(book.build_notice())
 book.benchmark_report()
 
 # %% [markdown]

@@ -231,6 +231,16 @@ def profile_notice(profile: str | None = None):
     return notice(load_study(studies[0], profile, min_done=0))
 
 
+def build_notice(profile: str | None = None):
+    """The profile notice when ``profile`` has collected results, else nothing (pages that must
+    build without results, such as the benchmarks appendix)."""
+    from IPython.display import Markdown
+
+    profile = profile or book_profile()
+    studies = collected_studies(profile)
+    return notice(load_study(studies[0], profile, min_done=0)) if studies else Markdown("")
+
+
 def lesson_notice(profile: str | None = None):
     """The notice of a page computed from controlled inputs: it reads no study results, and
     the build's profile notice follows when that profile has collected results."""

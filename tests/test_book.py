@@ -202,3 +202,8 @@ def test_by_architecture_orders_rows_canonically():
                           "v": range(5)})
     assert list(book.by_architecture(frame)["architecture"]) == [
         "unet", "unet", "attention_unet", "attention_resunet", "other"]
+
+
+def test_build_notice_is_empty_without_results(monkeypatch, tmp_path):
+    monkeypatch.setenv(book.RESULTS_ENV, str(tmp_path))
+    assert book.build_notice("cpu").data == ""
