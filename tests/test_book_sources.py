@@ -18,7 +18,8 @@ from mitolib import book
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
-PAGES = sorted(p for p in BOOK.iterdir() if p.suffix in (".py", ".md") and not p.name.startswith("_"))
+PAGES = sorted(p for p in BOOK.iterdir()
+               if p.suffix in (".py", ".md") and not p.name.startswith("_") and p.name != "README.md")
 
 # A decimal number (0.85, .5, 3.10) or a percentage (85 %, 7.5%) outside code, math and roles.
 TYPED_NUMBER = re.compile(r"(?<![\w.\-/])(\d+(?:\.\d+)?\s?%|\d*\.\d+)(?![\w.])")
