@@ -3,8 +3,11 @@
 A study has either ``grid`` (the cartesian product of its value lists, in the
 order the keys are written, the last key varying fastest) or ``runs`` (named
 variants, each a mapping of parameters), and optionally ``settings`` (applied to
-every run before the grid values or the variant).  Parameters resolve as
-defaults <- profile <- settings <- grid point / variant <- overrides.
+every run before the grid values or the variant) and ``profile_settings``
+(``{profile: settings}``, applied after ``settings`` under that profile only, so
+a study can train longer under ``cpu`` without slowing its ``smoke`` runs).
+Parameters resolve as defaults <- profile <- settings <- profile settings <-
+grid point / variant <- overrides.
 
 Run ids (the run folder's name) are derived from parameters, so a re-run finds
 its folder:
@@ -53,7 +56,7 @@ ID_MAX_LENGTH = 120
 ID_HASH_LENGTH = 8
 UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._+-]")
 INTERRUPTED_EXIT = 130  # the shell's status for Ctrl-C
-STUDY_KEYS = {"description", "grid", "runs", "settings"}
+STUDY_KEYS = {"description", "grid", "runs", "settings", "profile_settings"}
 
 
 @dataclass(frozen=True)
@@ -93,9 +96,14 @@ def get_study(name: str, config: Mapping | None = None) -> dict:
         raise ConfigError(f"study {name!r}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(STUDY_KEYS))}")
     if ("grid" in study) == ("runs" in study):
         raise ConfigError(f"study {name!r} needs exactly one of 'grid' or 'runs'")
-    for key in ("grid", "runs", "settings"):
+    for key in ("grid", "runs", "settings", "profile_settings"):
         if key in study and not isinstance(study[key], dict):
             raise ConfigError(f"study {name!r}: {key!r} must be a mapping")
+    for profile, values in (study.get("profile_settings") or {}).items():
+        if profile not in config["profiles"]:
+            raise ConfigError(f"study {name!r}: profile_settings names unknown profile {profile!r}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"study {name!r}: profile_settings of {profile!r} must be a mapping")
     if not study.get("grid") and not study.get("runs"):
         raise ConfigError(f"study {name!r} has no runs")
     for key, values in (study.get("grid") or {}).items():
@@ -157,7 +165,7 @@ def plan(
     root = runs_root() / profile / study
     runs, seen = [], {}
     for index, (variant, values) in enumerate(points):
-        extra = {**(spec.get("settings") or {}), **values}
+        extra = {**(spec.get("settings") or {}), **(spec.get("profile_settings") or {}).get(profile, {}), **values}
         try:
             base = resolve_params(profile, None, extra=extra, config=config)
             params = resolve_params(profile, overrides, extra=extra, config=config)

@@ -141,3 +141,21 @@ def test_plan_command_prints_runs_and_array_size(capsys):
 def test_out_dir_cannot_be_overridden():
     with pytest.raises(ConfigError, match="out_dir"):
         plan("architectures", "smoke", {"out_dir": "elsewhere"})
+
+
+def test_profile_settings_apply_under_their_profile_only():
+    config = load_config()
+    config["studies"]["longer"] = {
+        "grid": {"seed": [0, 1]},
+        "settings": {"epochs": 5},
+        "profile_settings": {"cpu": {"epochs": 7, "evaluate_test": False}},
+    }
+    cpu = plan("longer", "cpu", config=config)
+    smoke = plan("longer", "smoke", config=config)
+    assert [r.params["epochs"] for r in cpu] == [7, 7]
+    assert cpu[0].params["evaluate_test"] is False
+    assert [r.params["epochs"] for r in smoke] == [5, 5]
+    assert smoke[0].params["evaluate_test"] is True
+    config["studies"]["longer"]["profile_settings"] = {"laptop": {"epochs": 3}}
+    with pytest.raises(ConfigError, match="unknown profile 'laptop'"):
+        plan("longer", "cpu", config=config)
