@@ -121,7 +121,7 @@ for study in book.collected_studies(profile):
     res = book.load_study(study, profile, min_done=0)
     prov = res.provenance
     rows.append({"study": f"`{study}`", "completed runs": len(res.done), "incomplete runs": len(res.failed),
-                 "data": book.data_source(res), "code commit": f"`{str(prov.get('git_commit', 'unknown'))[:12]}`",
+                 "data": book.data_source(res), "code commit": f"`{book.short_commit(prov.get('git_commit', 'unknown'))}`",
                  "collected": prov.get("collected_at", "unknown")})
 display(book.markdown_table(pd.DataFrame(rows)))
 

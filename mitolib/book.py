@@ -197,15 +197,19 @@ def data_source(results: StudyResults) -> str:
     return "unknown"
 
 
+def short_commit(commit) -> str:
+    """The first 12 hex digits of a commit, keeping a ``+dirty`` mark."""
+    commit = str(commit)
+    return commit[:12] + ("+dirty" if commit.endswith("+dirty") and len(commit) > 18 else "")
+
+
 def notice_text(results: StudyResults) -> str:
     """The MyST admonition every results page opens with, generated from the provenance."""
     source = data_source(results)
     commit = results.provenance.get("git_commit") or results.provenance.get("commit") or "unknown"
     when = results.provenance.get("collected_at") or results.provenance.get("created") or "unknown"
-    commit = str(commit)
-    short = commit[:12] + ("+dirty" if commit.endswith("+dirty") and len(commit) > 18 else "")
     where = (f"`results/{results.profile}/{results.study}` ({len(results.runs)} runs, "
-             f"code at commit `{short}`, collected {when})")
+             f"code at commit `{short_commit(commit)}`, collected {when})")
     if results.provenance.get("fixture"):
         return (":::{danger} Test fixture\nThese numbers are generated test fixtures, not measurements: "
                 f"they only exercise the book's code. Source: {where}.\n:::")
@@ -414,7 +418,7 @@ def figure_sources(profile: str | None = None) -> pd.DataFrame:
     rows = []
     for fig in FIGURES:
         if fig.study is None:
-            rows.append({"figure": f"{{numref}}`{fig.name}`", "page": f"{{doc}}`{fig.page}`",
+            rows.append({"figure": f"{{numref}}`{fig.name}`", "shows": fig.what, "page": f"{{doc}}`{fig.page}`",
                          "study": "(computed live)", "runs": "none (controlled inputs)",
                          "results": "–"})
             continue
@@ -425,7 +429,7 @@ def figure_sources(profile: str | None = None) -> pd.DataFrame:
         listed = ", ".join(f"`{i}`" for i in ids) if len(ids) <= 3 else f"{len(ids)} runs"
         drawn = not fig.needs_predictions or any(saved_predictions(res, i) for i in ids)
         rows.append({"figure": f"{{numref}}`{fig.name}`" if drawn else f"`{fig.name}` (not drawn: no saved predictions)",
-                     "page": f"{{doc}}`{fig.page}`",
+                     "shows": fig.what, "page": f"{{doc}}`{fig.page}`",
                      "study": f"`{fig.study}`", "runs": listed,
                      "results": f"`results/{profile}/{fig.study}/`"})
     return pd.DataFrame(rows)
