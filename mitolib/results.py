@@ -11,6 +11,9 @@
 * ``provenance.json`` — git commit, study, profile, data fingerprints and git
   commits found in the runs' ``params.json``, library versions, collection time,
   counts and the ids of the incomplete runs.
+* ``predictions/<run_id>/test_XXX.png`` — the binary test masks of the best run
+  (highest ``best_val_iou``, a validation choice) of each architecture among the
+  runs that saved predictions, so anyone can recompute the test IoU.
 
 Only complete runs (``metrics.json`` with status done) are collected; the others
 are counted.  Files are written atomically and only when their content changes
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +54,7 @@ HISTORY_COLUMNS = ["run_id", EPOCH, "metric", "split", "value"]
 SLICE_COLUMNS = ["run_id", "slice", "iou", "dice", "tp", "fp", "fn"]
 NOT_PARAMETERS = ("profile", "out_dir")  # a column already, and a machine-specific path
 VOLATILE = ("collected_at",)
+PREDICTIONS = "predictions"
 
 
 @dataclass
@@ -186,5 +191,36 @@ def collect(runs: Sequence, out_root: Path | None = None) -> Collection:
         "incomplete": {"failed": summary.failed, "unfinished": summary.unfinished},
         "tables": [RUNS_TABLE, HISTORY_TABLE, SLICES_TABLE],
     }
+    provenance["predictions"] = copy_best_predictions(runs_table, {run.run_id: run.run_dir for run in runs}, out_dir)
     _write_if_changed(out_dir / PROVENANCE, json.dumps(provenance, indent=2, sort_keys=True) + "\n", _same_provenance)
     return summary
+
+
+def copy_best_predictions(runs_table: pd.DataFrame, run_dirs: dict, out_dir: Path) -> dict[str, int]:
+    """Copy the saved test masks of the best run per architecture into ``out_dir/predictions/<run_id>``.
+
+    The best run is the one with the highest ``best_val_iou`` among the complete
+    runs that saved predictions.  Folders of runs no longer chosen are removed.
+    Returns ``{run_id: number of PNG files}``.
+    """
+    target_root = out_dir / PREDICTIONS
+    chosen = {}
+    if not runs_table.empty and "architecture" in runs_table.columns:
+        saved = runs_table[[(run_dirs[r] / PREDICTIONS).is_dir() for r in runs_table["run_id"]]]
+        saved = saved.sort_values(["best_val_iou", "run_id"], ascending=[False, True], kind="stable")
+        for run_id in saved.drop_duplicates("architecture")["run_id"]:
+            chosen[run_id] = sorted((run_dirs[run_id] / PREDICTIONS).glob("*.png"))
+    if target_root.is_dir():
+        for folder in target_root.iterdir():
+            if folder.name not in chosen:
+                shutil.rmtree(folder)
+    for run_id, files in chosen.items():
+        folder = target_root / run_id
+        folder.mkdir(parents=True, exist_ok=True)
+        for source in files:
+            target = folder / source.name
+            if not target.exists() or target.read_bytes() != source.read_bytes():
+                tmp = folder / f".{source.name}.tmp"
+                shutil.copyfile(source, tmp)
+                os.replace(tmp, target)
+    return {run_id: len(files) for run_id, files in sorted(chosen.items())}

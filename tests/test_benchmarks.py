@@ -14,11 +14,9 @@ from pathlib import Path
 import keras
 import pytest
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-if str(PROJECT_ROOT) not in sys.path:  # `benchmarks` is a folder of the project, not an installed package
-    sys.path.insert(0, str(PROJECT_ROOT))
+from benchmarks import flops, machine, plan, report, stats, summary
 
-from benchmarks import flops, machine, plan, report, stats, summary  # noqa: E402
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 QUICK_TIMEOUT_S = 900
 CPUINFO_SAMPLE = """processor\t: 0

@@ -119,3 +119,22 @@ def test_collect_command(roots, capsys):
     make_run_dir(runs[1])
     assert main(["study", "collect", "architectures", "--profile", "smoke"]) == 0
     assert "collected 1 of 3 runs" in capsys.readouterr().out
+
+
+def test_predictions_of_the_best_run_per_architecture_are_copied(roots):
+    runs = plan("seeds", "smoke")  # 3 architectures x 3 seeds
+    for run in runs:
+        make_run_dir(run)
+        if run.params["seed"] != 2:  # seed 2 has the highest best_val_iou but saved no masks
+            (run.run_dir / "predictions").mkdir()
+            (run.run_dir / "predictions" / "test_000.png").write_bytes(f"mask of {run.run_id}".encode())
+    collect(runs)
+    out = roots / "results" / "smoke" / "seeds"
+    chosen = sorted(p.name for p in (out / "predictions").iterdir())
+    # per architecture, the highest best_val_iou among runs with predictions: seed 1 (made-up index order)
+    expected = sorted(run.run_id for run in runs if run.params["seed"] == 1)
+    assert chosen == expected
+    for run_id in chosen:
+        assert (out / "predictions" / run_id / "test_000.png").read_bytes() == f"mask of {run_id}".encode()
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert provenance["predictions"] == {run_id: 1 for run_id in expected}
