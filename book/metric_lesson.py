@@ -25,7 +25,7 @@
 import numpy as np
 import pandas as pd
 
-from mitolib import book, metrics, plots, synthetic
+from mitolib import book, lesson, metrics, plots, synthetic
 
 report = book.load_csv("original_report")
 reported = report[(report["table"] == "reported_jaccard") & (report["quantity"] == "best_jaccard")]["value"]
@@ -39,14 +39,14 @@ book.lesson_notice()
 # ## Same masks, less confidence
 #
 # We draw 32 patches of random disks and a probability map whose thresholded mask is a
-# slightly shifted copy of the truth (`book.disk_masks`). Then we squeeze every probability
+# slightly shifted copy of the truth (`lesson.disk_masks`). Then we squeeze every probability
 # toward one half by a factor (1 keeps the map, 0 makes every probability one half). The
 # thresholded mask does not change, so neither the thresholded Jaccard nor the IoU can
 # change; only the soft Jaccard, which multiplies probabilities, moves.
 
 # %% tags=["hide-input"]
-truth, prob = book.disk_masks(32, 64, shift=2.0, seed=0)
-sweep = book.confidence_sweep(truth, prob, np.linspace(0.02, 1.0, 25))
+truth, prob = lesson.disk_masks(32, 64, shift=2.0, seed=0)
+sweep = lesson.confidence_sweep(truth, prob, np.linspace(0.02, 1.0, 25))
 at = sweep.pivot(index="factor", columns="metric", values="value")
 book.glue("sq_soft_full", f"{at['soft_jaccard'].iloc[-1]:.2f}")
 book.glue("sq_soft_low", f"{at['soft_jaccard'].iloc[0]:.2f}")
@@ -61,7 +61,7 @@ book.glue("sq_iou_range", f"{at['iou'].max() - at['iou'].min():.3f}")
 # %% tags=["hide-input"]
 _, masks = synthetic.make_split("train", 24, 256, 256)
 foreground = float(masks.mean())
-constant = book.constant_prediction_sweep(masks, np.linspace(0.05, 1.0, 20))
+constant = lesson.constant_prediction_sweep(masks, np.linspace(0.05, 1.0, 20))
 best_constant = constant[constant["metric"] == "soft_jaccard"]["value"].max()
 book.glue("fg_fraction", f"{100 * foreground:.1f} %")
 book.glue("const_soft_max", f"{best_constant:.3f}")
@@ -116,10 +116,10 @@ print("empty vs one false positive:", float(metrics.thresholded_jaccard(empty, o
 # with half its patches empty is averaged over batches of different sizes.
 
 # %% tags=["hide-input"]
-empties = book.empty_patch_sweep(np.linspace(0.0, 0.9, 10), n=64, size=32, batch_size=4, shift=2.0)
-truth_half, prob_half = book.disk_masks(64, 32, empty_fraction=0.5, shift=2.0, seed=1)
+empties = lesson.empty_patch_sweep(np.linspace(0.0, 0.9, 10), n=64, size=32, batch_size=4, shift=2.0)
+truth_half, prob_half = lesson.disk_masks(64, 32, empty_fraction=0.5, shift=2.0, seed=1)
 order = np.random.default_rng(1).permutation(len(truth_half))
-batches = book.batch_size_sweep(truth_half[order], prob_half[order], [1, 2, 4, 8, 16, 32, 64])
+batches = lesson.batch_size_sweep(truth_half[order], prob_half[order], [1, 2, 4, 8, 16, 32, 64])
 high = empties[empties["empty_fraction"] == empties["empty_fraction"].max()].set_index("metric")["value"]
 book.glue("empty_share", f"{100 * empties['empty_fraction'].max():.0f} %")
 book.glue("empty_batch_mean", f"{high['thresholded_jaccard']:.2f}")
@@ -166,9 +166,9 @@ book.glue_figure("fig-empty-patches", fig)
 
 # %% tags=["hide-input"]
 frequencies = np.linspace(0.01, 0.99, 50)
-optima = [book.loss_optimum(frequencies, "bce").assign(condition="binary cross-entropy")]
+optima = [lesson.loss_optimum(frequencies, "bce").assign(condition="binary cross-entropy")]
 for gamma in (1.0, 2.0, 5.0):
-    optima.append(book.loss_optimum(frequencies, "focal", gamma).assign(condition=f"focal, gamma {gamma:g}"))
+    optima.append(lesson.loss_optimum(frequencies, "focal", gamma).assign(condition=f"focal, gamma {gamma:g}"))
 optima = pd.concat(optima, ignore_index=True)
 focal2 = optima[optima["condition"] == "focal, gamma 2"].set_index("frequency")["prediction"]
 near = lambda q: focal2.iloc[int(np.argmin(np.abs(focal2.index - q)))]  # noqa: E731
@@ -206,7 +206,7 @@ book.glue_figure("fig-reliability", fig)
 
 # %% tags=["hide-input"]
 fractions = np.geomspace(0.01, 0.5, 30)
-head = book.bn_head_sweep(np.append(fractions, foreground), scales=(1.0, 2.0, 4.0))
+head = lesson.bn_head_sweep(np.append(fractions, foreground), scales=(1.0, 2.0, 4.0))
 head["condition"] = "scale " + head["scale"].map("{:g}".format)
 at_fg = head[(head["foreground"] == foreground) & (head["scale"] == 1.0)].set_index("metric")["value"]
 book.glue("bn_p_bg", f"{at_fg['p_background']:.2f}")
@@ -252,8 +252,8 @@ book.glue_figure("fig-bn-head", fig)
 #
 # ## Try it yourself
 #
-# * Open the code cells and change `shift=2.0` in `book.disk_masks` (worse masks) or the
-#   `batch_size` of `book.empty_patch_sweep`.
+# * Open the code cells and change `shift=2.0` in `lesson.disk_masks` (worse masks) or the
+#   `batch_size` of `lesson.empty_patch_sweep`.
 # * Train with the original head and loss and compare the logged `soft_jaccard` and `iou`
 #   curves in the run's `history.csv`:
 #   `mitolib train --profile cpu -p loss focal -p head_batch_norm true`.

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mitolib import book
+from mitolib import book, lesson
 from test_book_fixtures import write_fixture_results
 
 SMOKE_NOTICE = ("These results come from the smoke profile on synthetic data; "
@@ -141,51 +141,51 @@ def test_variant_settings_read_the_configuration():
 # --- the metric lesson ------------------------------------------------------------------------
 
 def test_squeezing_keeps_the_thresholded_mask():
-    truth, prob = book.disk_masks(8, 32, shift=1.0, seed=3)
+    truth, prob = lesson.disk_masks(8, 32, shift=1.0, seed=3)
     assert truth.dtype == np.uint8 and set(np.unique(truth)) <= {0, 1}
     for factor in (1.0, 0.5, 0.05):
-        assert np.array_equal(book.squeeze(prob, factor) >= 0.5, prob >= 0.5)
+        assert np.array_equal(lesson.squeeze(prob, factor) >= 0.5, prob >= 0.5)
 
 
 def test_confidence_sweep_moves_only_the_soft_jaccard():
-    truth, prob = book.disk_masks(8, 32, shift=1.0, seed=3)
-    sweep = book.confidence_sweep(truth, prob, [1.0, 0.5, 0.1]).pivot(index="factor", columns="metric", values="value")
+    truth, prob = lesson.disk_masks(8, 32, shift=1.0, seed=3)
+    sweep = lesson.confidence_sweep(truth, prob, [1.0, 0.5, 0.1]).pivot(index="factor", columns="metric", values="value")
     assert sweep["iou"].nunique() == 1
     assert sweep["soft_jaccard"].is_monotonic_increasing  # index ascending: more confidence, higher
 
 
 def test_empty_patches_inflate_per_batch_means_only():
-    sweep = book.empty_patch_sweep([0.0, 0.9], n=32, size=32, batch_size=4, shift=2.0)
+    sweep = lesson.empty_patch_sweep([0.0, 0.9], n=32, size=32, batch_size=4, shift=2.0)
     table = sweep.pivot(index="empty_fraction", columns="metric", values="value")
     assert table.loc[0.9, "thresholded_jaccard"] > table.loc[0.0, "thresholded_jaccard"] + 0.1
     assert abs(table.loc[0.9, "iou"] - table.loc[0.0, "iou"]) < 0.1
 
 
 def test_one_batch_of_everything_matches_the_iou_up_to_smoothing():
-    truth, prob = book.disk_masks(8, 32, shift=1.0, seed=4)
-    sweep = book.batch_size_sweep(truth, prob, [8]).set_index("metric")["value"]
+    truth, prob = lesson.disk_masks(8, 32, shift=1.0, seed=4)
+    sweep = lesson.batch_size_sweep(truth, prob, [8]).set_index("metric")["value"]
     assert sweep["thresholded_jaccard"] == pytest.approx(sweep["iou"], abs=1e-3)
 
 
 def test_loss_optimum_bce_is_calibrated_and_focal_is_not():
     q = [0.1, 0.5, 0.9]
-    bce = book.loss_optimum(q, "bce")["prediction"].to_numpy()
-    focal = book.loss_optimum(q, "focal", 2.0)["prediction"].to_numpy()
+    bce = lesson.loss_optimum(q, "bce")["prediction"].to_numpy()
+    focal = lesson.loss_optimum(q, "focal", 2.0)["prediction"].to_numpy()
     assert np.allclose(bce, q, atol=1e-3)
     assert focal[0] > 0.15 and focal[2] < 0.85 and focal[1] == pytest.approx(0.5, abs=1e-3)
 
 
 def test_bn_head_on_rare_foreground():
-    p_fg, p_bg = book.bn_head_probabilities(0.05)
+    p_fg, p_bg = lesson.bn_head_probabilities(0.05)
     assert p_bg == pytest.approx(1 / (1 + np.exp(np.sqrt(0.05 / 0.95))))
     assert 0.4 < p_bg < 0.5 < p_fg
-    sweep = book.bn_head_sweep([0.05, 0.5]).pivot(index="foreground", columns="metric", values="value")
+    sweep = lesson.bn_head_sweep([0.05, 0.5]).pivot(index="foreground", columns="metric", values="value")
     assert (sweep["iou"] == 1.0).all() and sweep.loc[0.05, "soft_jaccard"] < 0.2
 
 
 def test_constant_predictions_stay_below_the_foreground_fraction():
-    truth, _ = book.disk_masks(8, 32, seed=5)
-    sweep = book.constant_prediction_sweep(truth, [0.2, 0.6, 1.0])
+    truth, _ = lesson.disk_masks(8, 32, seed=5)
+    sweep = lesson.constant_prediction_sweep(truth, [0.2, 0.6, 1.0])
     soft = sweep[sweep["metric"] == "soft_jaccard"]["value"]
     assert (soft <= truth.mean() + 1e-3).all()
 
@@ -193,7 +193,7 @@ def test_constant_predictions_stay_below_the_foreground_fraction():
 def test_reliability_table_bins():
     truth = np.array([0, 0, 1, 1])
     prob = np.array([0.05, 0.15, 0.85, 0.95])
-    table = book.reliability_table(truth, prob, bins=2)
+    table = lesson.reliability_table(truth, prob, bins=2)
     assert list(table["count"]) == [2, 2] and list(table["observed"]) == [0.0, 1.0]
 
 
