@@ -12,44 +12,52 @@ import keras
 from keras import layers
 
 KERNEL = 3  # 3x3 'same' convolutions throughout
+BN_MOMENTUM = 0.99  # Keras' default, the original models' setting
 
 
-def _norm_act(x, prefix: str, batch_norm: bool, activation: bool = True):
+def batch_norm_layer(name: str, momentum: float = BN_MOMENTUM) -> layers.BatchNormalization:
+    """Batch normalisation over channels with the given moving-average momentum."""
+    return layers.BatchNormalization(axis=-1, momentum=momentum, name=name)
+
+
+def _norm_act(x, prefix: str, batch_norm: bool, activation: bool = True, momentum: float = BN_MOMENTUM):
     if batch_norm:
-        x = layers.BatchNormalization(axis=-1, name=f"{prefix}_bn")(x)
+        x = batch_norm_layer(f"{prefix}_bn", momentum)(x)
     if activation:
         x = layers.Activation("relu", name=f"{prefix}_relu")(x)
     return x
 
 
-def conv_block(x, filters: int, prefix: str, *, batch_norm: bool = True, dropout: float = 0.0):
+def conv_block(x, filters: int, prefix: str, *, batch_norm: bool = True, dropout: float = 0.0,
+               momentum: float = BN_MOMENTUM):
     """(3x3 conv, BN, ReLU) twice, then optional dropout. Spatial size is kept."""
     for i in (1, 2):
         x = layers.Conv2D(filters, KERNEL, padding="same", name=f"{prefix}_conv{i}")(x)
-        x = _norm_act(x, f"{prefix}_conv{i}", batch_norm)
+        x = _norm_act(x, f"{prefix}_conv{i}", batch_norm, momentum=momentum)
     if dropout > 0:
         x = layers.Dropout(dropout, name=f"{prefix}_dropout")(x)
     return x
 
 
-def residual_block(x, filters: int, prefix: str, *, batch_norm: bool = True, dropout: float = 0.0):
+def residual_block(x, filters: int, prefix: str, *, batch_norm: bool = True, dropout: float = 0.0,
+                   momentum: float = BN_MOMENTUM):
     """Main path conv-BN-ReLU-conv-BN plus a 1x1 conv-BN shortcut, added, then ReLU."""
     shortcut = layers.Conv2D(filters, 1, padding="same", name=f"{prefix}_shortcut")(x)
-    shortcut = _norm_act(shortcut, f"{prefix}_shortcut", batch_norm, activation=False)
+    shortcut = _norm_act(shortcut, f"{prefix}_shortcut", batch_norm, activation=False, momentum=momentum)
     y = layers.Conv2D(filters, KERNEL, padding="same", name=f"{prefix}_conv1")(x)
-    y = _norm_act(y, f"{prefix}_conv1", batch_norm)
+    y = _norm_act(y, f"{prefix}_conv1", batch_norm, momentum=momentum)
     y = layers.Conv2D(filters, KERNEL, padding="same", name=f"{prefix}_conv2")(y)
-    y = _norm_act(y, f"{prefix}_conv2", batch_norm, activation=False)
+    y = _norm_act(y, f"{prefix}_conv2", batch_norm, activation=False, momentum=momentum)
     if dropout > 0:
         y = layers.Dropout(dropout, name=f"{prefix}_dropout")(y)
     y = layers.Add(name=f"{prefix}_add")([shortcut, y])
     return layers.Activation("relu", name=f"{prefix}_relu")(y)
 
 
-def gating_signal(x, filters: int, prefix: str, *, batch_norm: bool = True):
+def gating_signal(x, filters: int, prefix: str, *, batch_norm: bool = True, momentum: float = BN_MOMENTUM):
     """1x1 conv to ``filters`` channels, BN, ReLU: the gate for an attention gate."""
     x = layers.Conv2D(filters, 1, padding="same", name=f"{prefix}_conv")(x)
-    return _norm_act(x, prefix, batch_norm)
+    return _norm_act(x, prefix, batch_norm, momentum=momentum)
 
 
 @keras.saving.register_keras_serializable(package="mitolib")
@@ -68,7 +76,7 @@ class ChannelBroadcastMultiply(layers.Layer):
         return input_shapes[1]
 
 
-def attention_gate(x, gate, prefix: str, *, batch_norm: bool = True):
+def attention_gate(x, gate, prefix: str, *, batch_norm: bool = True, momentum: float = BN_MOMENTUM):
     """Additive attention gate of the original models.
 
     ``x`` is the skip tensor ``(B, H, W, C)``, ``gate`` the coarser decoder tensor
@@ -87,5 +95,5 @@ def attention_gate(x, gate, prefix: str, *, batch_norm: bool = True):
     y = ChannelBroadcastMultiply(name=f"{prefix}_multiply")([psi, x])
     y = layers.Conv2D(channels, 1, padding="same", name=f"{prefix}_out")(y)
     if batch_norm:
-        y = layers.BatchNormalization(axis=-1, name=f"{prefix}_out_bn")(y)
+        y = batch_norm_layer(f"{prefix}_out_bn", momentum)(y)
     return y

@@ -63,6 +63,7 @@ def build_model(
     batch_norm: bool = True,
     dropout: float = 0.0,
     head_batch_norm: bool = True,
+    bn_momentum: float = blocks.BN_MOMENTUM,
 ) -> keras.Model:
     """Build ``unet``, ``attention_unet`` or ``attention_resunet``.
 
@@ -72,11 +73,14 @@ def build_model(
     attention-gated) skip and applies a block of the skip's width.  The head is
     a 1x1 convolution to one channel, an optional batch norm (the original's
     choice) and a sigmoid.  Height and width must be divisible by ``2**depth``.
+    ``bn_momentum`` is the batch-norm moving-average momentum: Keras' 0.99 (the
+    original's) needs thousands of steps before inference-mode statistics are
+    right; short CPU trainings use 0.9.
     """
     check_model_settings(name, input_shape, depth, base_filters)
     arch = ARCHITECTURES[name]
     block = _BLOCKS[arch.block]
-    opts = {"batch_norm": batch_norm, "dropout": dropout}
+    opts = {"batch_norm": batch_norm, "dropout": dropout, "momentum": bn_momentum}
 
     inputs = keras.Input(shape=tuple(input_shape), name=f"{name}_input")
     x = inputs
@@ -92,14 +96,14 @@ def build_model(
         width = base_filters * 2**level
         prefix = f"{name}_dec{level}"
         if arch.attention:
-            gate = blocks.gating_signal(x, width, f"{prefix}_gate", batch_norm=batch_norm)
-            skip = blocks.attention_gate(skip, gate, f"{prefix}_att", batch_norm=batch_norm)
+            gate = blocks.gating_signal(x, width, f"{prefix}_gate", batch_norm=batch_norm, momentum=bn_momentum)
+            skip = blocks.attention_gate(skip, gate, f"{prefix}_att", batch_norm=batch_norm, momentum=bn_momentum)
         x = layers.UpSampling2D(2, name=f"{prefix}_up")(x)
         x = layers.Concatenate(axis=-1, name=f"{prefix}_concat")([x, skip])
         x = block(x, width, prefix, **opts)
 
     x = layers.Conv2D(1, 1, name=f"{name}_head_conv")(x)
     if head_batch_norm:
-        x = layers.BatchNormalization(axis=-1, name=f"{name}_head_bn")(x)
+        x = blocks.batch_norm_layer(f"{name}_head_bn", bn_momentum)(x)
     outputs = layers.Activation("sigmoid", dtype="float32", name=f"{name}_head_sigmoid")(x)
     return keras.Model(inputs, outputs, name=name)

@@ -106,7 +106,8 @@ def compile_model(params: dict) -> keras.Model:
     model = build_model(params["architecture"], input_shape=(params["patch_size"], params["patch_size"],
                                                              params["channels"]),
                         base_filters=params["base_filters"], depth=params["depth"], batch_norm=params["batch_norm"],
-                        dropout=params["dropout"], head_batch_norm=params["head_batch_norm"])
+                        dropout=params["dropout"], head_batch_norm=params["head_batch_norm"],
+                        bn_momentum=params["bn_momentum"])
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=params["learning_rate"]),
                   loss=metrics.make_loss(params["loss"], params["gamma"]),
                   metrics=metrics.training_metrics(params["threshold"]),

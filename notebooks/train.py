@@ -33,6 +33,7 @@ architecture = "unet"
 base_filters = 16
 depth = 4
 batch_norm = True
+bn_momentum = 0.9
 dropout = 0.0
 head_batch_norm = False
 data_source = "synthetic"

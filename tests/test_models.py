@@ -82,3 +82,11 @@ def test_other_impossible_settings():
         build_model("unet", depth=0)
     with pytest.raises(ValueError, match="input_shape must be"):
         build_model("unet", input_shape=(64, 64))
+
+
+def test_batch_norm_momentum_is_a_setting():
+    model = build_model("attention_resunet", (32, 32, 1), base_filters=2, depth=2, bn_momentum=0.9)
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms and all(layer.momentum == 0.9 for layer in norms)
+    default = build_model("unet", (32, 32, 1), base_filters=2, depth=2)
+    assert {layer.momentum for layer in default.layers if isinstance(layer, keras.layers.BatchNormalization)} == {0.99}

@@ -1,0 +1,76 @@
+"""Training runs: the notebook's parameters, a smoke run through papermill, and failure records."""
+
+import json
+
+import jupytext
+import keras
+import pandas as pd
+import pytest
+
+from mitolib import rundir
+from mitolib.config import load_config, resolve_params
+from mitolib.runner import notebook_source, run_notebook
+from mitolib.train import HISTORY_COLUMNS, train
+
+
+def notebook_parameters() -> dict:
+    notebook = jupytext.read(notebook_source())
+    cells = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1, "the training notebook needs exactly one cell tagged 'parameters'"
+    values = {}
+    exec(cells[0].source, {}, values)  # flat literals only
+    return values
+
+
+def test_notebook_parameters_are_the_configuration_keys_with_their_types():
+    values = notebook_parameters()
+    defaults = load_config()["defaults"]
+    assert set(values) == set(defaults) | {"profile"}
+    for key, default in defaults.items():
+        assert type(values[key]) is type(default), key
+
+
+@pytest.mark.slow
+def test_smoke_run_through_papermill_writes_a_complete_run_directory(tmp_path):
+    params = resolve_params("smoke", {"save_predictions": True})
+    run_dir = tmp_path / "run"
+    metrics = run_notebook(params, run_dir)
+    assert metrics["status"] == "done", metrics.get("error")
+    names = {p.name for p in run_dir.iterdir()}
+    assert {"params.json", "history.csv", "metrics.json", "test_slices.csv", "model.keras", "train.ipynb",
+            "predictions"} <= names
+    assert not any(name.endswith((".tmp", ".pending.json")) or name.startswith(".train") for name in names)
+    assert json.loads((run_dir / "metrics.json").read_text()) == metrics
+    history = pd.read_csv(run_dir / "history.csv")
+    assert list(history.columns) == HISTORY_COLUMNS
+    assert list(history["epoch"]) == list(range(1, params["epochs"] + 1))
+    slices = pd.read_csv(run_dir / "test_slices.csv")
+    assert len(slices) == params["synthetic_slices"]
+    assert len(list((run_dir / "predictions").glob("test_*.png"))) == params["synthetic_slices"]
+    recorded = json.loads((run_dir / "params.json").read_text())
+    assert recorded["params"]["out_dir"] == str(run_dir.resolve())
+    assert recorded["params"]["architecture"] == params["architecture"]
+    assert {"data_fingerprint", "git_commit", "versions", "host", "started"} <= set(recorded)
+    assert 0.0 <= metrics["test_iou"] <= 1.0 and metrics["best_epoch"] >= 1
+    keras.models.load_model(run_dir / "model.keras")  # the saved model loads without custom code
+    executed = (run_dir / "train.ipynb").read_text()
+    assert "injected-parameters" in executed
+
+
+def test_a_failing_run_records_its_error_and_keeps_its_files(tmp_path):
+    params = resolve_params("smoke", {"architecture": "segnet"})
+    with pytest.raises(ValueError, match="unknown model name 'segnet'"):
+        train(params, tmp_path, progress=False)
+    metrics = rundir.read_metrics(tmp_path)
+    assert metrics["status"] == "failed"
+    assert "unknown model name" in metrics["error"]
+    assert "Traceback" in metrics["traceback"]
+    assert (tmp_path / "params.json").exists()
+    assert not rundir.is_complete(tmp_path)
+
+
+def test_impossible_settings_are_refused_before_training(tmp_path):
+    params = resolve_params("smoke", {"monitor": "accuracy"})
+    with pytest.raises(ValueError, match="monitor 'accuracy' is not one of iou"):
+        train(params, tmp_path, progress=False)
+    assert rundir.read_metrics(tmp_path)["status"] == "failed"
