@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # The results the book shows: smoke (synthetic, committed) until the reference study is complete.
 export MITOLIB_BOOK_PROFILE ?= smoke
 
-.PHONY: install test test-fast book smoke clean
+.PHONY: install test test-fast book smoke smoke-results reference bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,26 @@ test-fast: $(STAMP)
 
 smoke: $(STAMP)
 	$(BIN)/mitolib train --profile smoke
+
+# The studies the book reads, on synthetic data (minutes) or on the EPFL data (hours, resumable).
+BOOK_STUDIES := bug_ablation seeds hyperparameter_optimization architectures
+REFERENCE_STUDIES := bug_ablation seeds hyperparameter_optimization
+JOBS ?= 1
+
+smoke-results: $(STAMP)
+	for study in $(BOOK_STUDIES); do \
+	  $(BIN)/mitolib study run $$study --profile smoke --jobs $(JOBS); \
+	  $(BIN)/mitolib study collect $$study --profile smoke || exit 1; \
+	done
+
+reference: $(STAMP)
+	for study in $(REFERENCE_STUDIES); do \
+	  $(BIN)/mitolib study run $$study --profile cpu --jobs $(JOBS); \
+	  $(BIN)/mitolib study collect $$study --profile cpu --readme README.md || exit 1; \
+	done
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
 
 book: $(STAMP)
 	$(BIN)/jupyter-book build book/ -W -n --keep-going

@@ -251,6 +251,15 @@ def _cmd_collect(args: argparse.Namespace) -> int:
 
     summary = collect(_plan_from(args))
     print(summary.describe())
+    if args.readme:
+        from mitolib.headline import STUDY, update_readme
+
+        if args.study != STUDY:
+            print(f"--readme: the headline table comes from the {STUDY!r} study; README left as it is")
+        elif update_readme(args.readme, args.profile):
+            print(f"updated the headline table in {args.readme}")
+        else:
+            print(f"--readme: {args.readme} has no headline markers; left as it is", file=sys.stderr)
     return 0
 
 
@@ -297,7 +306,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     one.add_argument("index", type=int, help="plan index (0-based)")
     one.add_argument("--retries", type=_positive, default=1, metavar="K", help="attempts (default 1)")
     command("status", _cmd_status, "count done, failed, running and missing runs")
-    command("collect", _cmd_collect, "write results/<profile>/<study>/ tidy tables from the complete runs")
+    collect = command("collect", _cmd_collect, "write results/<profile>/<study>/ tidy tables from the complete runs")
+    collect.add_argument("--readme", metavar="PATH", help="also regenerate the headline table in this README "
+                         "(the seeds study)")
     submit = command("submit", _cmd_submit, "submit the study as a PBS array and a dependent collection job")
     submit.add_argument("--scheduler", choices=["pbs"], default="pbs", help="batch system (default pbs)")
     submit.add_argument("--dry-run", action="store_true", help="print the qsub commands instead of running them")
