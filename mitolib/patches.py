@@ -129,7 +129,8 @@ def training_arrays(params: Mapping) -> dict:
 
     ``x`` and ``y`` are uint8 ``(N, P, P)`` with ``P = patch_size``; ``y`` in {0, 1}.  Uses
     ``data_source`` (``resolve_volumes``), ``scale``, ``patch_size``, ``patch_stride`` (0 = patch
-    size), ``split``, ``val_fraction``, ``mispair`` and ``seed``.  With ``mispair`` the masks are
+    size; with the official split it applies to the training slices, validation tiles never
+    overlap), ``split``, ``val_fraction``, ``mispair`` and ``seed``.  With ``mispair`` the masks are
     permuted against the images before the split (random_patches, as the original) or within each
     side (official); the test volume is never touched.
     """
@@ -141,8 +142,9 @@ def training_arrays(params: Mapping) -> dict:
     images, masks = rescale(images, params["scale"], "image"), rescale(masks, params["scale"], "mask")
     size, stride, seed = params["patch_size"], params["patch_stride"] or None, params["seed"]
     if params["split"] == "official":
-        sides = split_official(images, masks, params["val_fraction"])
-        sides = [(tile(x, size, stride), tile(y, size, stride)) for x, y in sides]
+        (x_train, y_train), (x_val, y_val) = split_official(images, masks, params["val_fraction"])
+        # Overlapping tiles add training samples; validation tiles never overlap (no pixel counted twice).
+        sides = [(tile(x_train, size, stride), tile(y_train, size, stride)), (tile(x_val, size), tile(y_val, size))]
         if params["mispair"]:
             sides = [(x, mispair(y, seed)) for x, y in sides]
         return dict(zip(("train", "val"), sides))

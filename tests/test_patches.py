@@ -94,6 +94,13 @@ def test_training_arrays_official():
     assert x[y == 1].mean() + 20 < x[y == 0].mean()
 
 
+def test_official_stride_overlaps_training_tiles_only():
+    arrays = training_arrays(smoke_params(patch_stride=16))
+    # training: 6 slices x 3 rows x 5 columns of 32-pixel tiles at stride 16; validation: 2 x 2 x 3, no overlap
+    assert arrays["train"][0].shape == (6 * 3 * 5, 32, 32)
+    assert arrays["val"][0].shape == (2 * 2 * 3, 32, 32)
+
+
 def test_training_arrays_random_patches_scale_stride_and_mispair():
     arrays = training_arrays(smoke_params(split="random_patches", val_fraction=0.1, scale=0.5, patch_size=16,
                                           patch_stride=8))
