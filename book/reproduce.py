@@ -99,7 +99,9 @@ from mitolib.study import plan  # noqa: E402
 rows = []
 for name, spec in config["studies"].items():
     varies = ", ".join(f"`{k}`" for k in (spec.get("grid") or {})) or "named variants"
+    settings = {**(spec.get("settings") or {}), **(spec.get("profile_settings") or {}).get(profile, {})}
     rows.append({"study": f"`{name}`", "runs": len(plan(name, profile)), "varies": varies,
+                 "settings": ", ".join(f"`{k}: {v}`" for k, v in settings.items()),
                  "description": spec.get("description", "")})
 book.markdown_table(pd.DataFrame(rows))
 
@@ -120,12 +122,19 @@ rows = []
 for study in book.collected_studies(profile):
     res = book.load_study(study, profile, min_done=0)
     prov = res.provenance
+    seconds = res.done["train_seconds"].fillna(0) + res.done["eval_seconds"].fillna(0)
     rows.append({"study": f"`{study}`", "completed runs": len(res.done), "incomplete runs": len(res.failed),
+                 "compute (hours)": f"{seconds.sum() / 3600:.2f}",
+                 "per run (minutes)": f"{seconds.mean() / 60:.1f}" if len(seconds) else "",
                  "data": book.data_source(res), "code commit": f"`{book.short_commit(prov.get('git_commit', 'unknown'))}`",
                  "collected": prov.get("collected_at", "unknown")})
 display(book.markdown_table(pd.DataFrame(rows)))
 
 # %% [markdown]
+# The compute columns add up each completed run's training and test-volume evaluation time
+# (`train_seconds` and `eval_seconds` of `runs.csv`), as measured on the machine that ran it;
+# the `cpu` profile is sized so that the reference studies fit in about six hours of a 2-core CPU.
+#
 # Each results folder also holds `provenance.json` (library versions, data fingerprints, the
 # commits the runs were made at) and every run folder its `params.json` and executed
 # `train.ipynb`.
