@@ -16,7 +16,10 @@
   runs that saved predictions, so anyone can recompute the test IoU.
 
 Only complete runs (``metrics.json`` with status done) are collected; the others
-are counted.  Files are written atomically and only when their content changes
+are counted.  A run collected earlier whose folder is no longer here (a fresh
+clone, another machine) keeps its rows, provided its parameters are unchanged
+(``params_hash``): the collected tables are the durable record of a study, and
+``mitolib study run`` treats such a run as done.  Files are written atomically and only when their content changes
 (``provenance.json`` ignores the collection time in that comparison), so the same
 runs give byte-identical outputs.  The results root is ``$MITOLIB_RESULTS`` or
 ``<project root>/results``.
@@ -24,6 +27,7 @@ runs give byte-identical outputs.  The results root is ``$MITOLIB_RESULTS`` or
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -53,6 +57,7 @@ EPOCH = "epoch"
 HISTORY_COLUMNS = ["run_id", EPOCH, "metric", "split", "value"]
 SLICE_COLUMNS = ["run_id", "slice", "iou", "dice", "tp", "fp", "fn"]
 NOT_PARAMETERS = ("profile", "out_dir")  # a column already, and a machine-specific path
+HASH_DIGITS = 16
 VOLATILE = ("collected_at",)
 PREDICTIONS = "predictions"
 
@@ -66,11 +71,14 @@ class Collection:
     collected: int
     failed: list[str] = field(default_factory=list)
     unfinished: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         """One line for the command line."""
         ignored = len(self.failed) + len(self.unfinished)
         text = f"collected {self.collected} of {self.planned} runs into {self.out_dir}"
+        if self.kept:
+            text += f" ({len(self.kept)} kept from an earlier collection, their folders being absent)"
         if ignored:
             text += f"; ignored {ignored} incomplete ({len(self.failed)} failed, {len(self.unfinished)} not finished)"
         return text
@@ -80,6 +88,29 @@ def results_root() -> Path:
     """Root of the collected results: ``$MITOLIB_RESULTS``, else ``<project root>/results``."""
     value = os.environ.get(RESULTS_ENV)
     return Path(value).resolve() if value else project_root() / RESULTS_DIR
+
+
+def params_hash(params: dict) -> str:
+    """A short SHA-256 of a run's parameters (without ``profile`` and ``out_dir``)."""
+    kept = {key: value for key, value in params.items() if key not in NOT_PARAMETERS}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:HASH_DIGITS]
+
+
+def collected_runs(study: str, profile: str, root: Path | None = None) -> dict[str, str]:
+    """``{run_id: params_hash}`` of the runs collected as done in ``results/<profile>/<study>/runs.csv``."""
+    path = (root or results_root()) / profile / study / RUNS_TABLE
+    if not path.is_file():
+        return {}
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if "params_hash" not in table.columns:
+        return {}
+    done = table[table["status"] == STATUS_DONE]
+    return dict(zip(done["run_id"], done["params_hash"]))
+
+
+def _previous(out_dir: Path, name: str) -> pd.DataFrame | None:
+    path = out_dir / name
+    return pd.read_csv(path, keep_default_na=False, na_values=[""]) if path.is_file() else None
 
 
 def long_history(wide: pd.DataFrame, run_id: str) -> pd.DataFrame:
@@ -103,6 +134,7 @@ def _run_row(run, metrics: dict) -> dict:
         row["variant"] = run.variant
     row |= {key: value for key, value in run.params.items() if key not in NOT_PARAMETERS}
     row |= {key: metrics.get(key) for key in METRIC_FIELDS}
+    row["params_hash"] = params_hash(run.params)
     return row
 
 
@@ -150,8 +182,19 @@ def collect(runs: Sequence, out_root: Path | None = None) -> Collection:
     out_dir = (out_root or results_root()) / profile / study
     summary = Collection(out_dir, planned=len(runs), collected=0)
     rows, histories, slices, fingerprints, commits = [], [], [], set(), set()
+    earlier = collected_runs(study, profile, out_root)
+    previous = {name: _previous(out_dir, name) for name in (RUNS_TABLE, HISTORY_TABLE, SLICES_TABLE)}
     for run in sorted(runs, key=lambda r: r.run_id):
         metrics = read_metrics(run.run_dir) or {}
+        if metrics.get("status") != STATUS_DONE and earlier.get(run.run_id) == params_hash(run.params):
+            summary.collected += 1
+            summary.kept.append(run.run_id)
+            for name, target in ((RUNS_TABLE, rows), (HISTORY_TABLE, histories), (SLICES_TABLE, slices)):
+                table = previous[name]
+                if table is not None:
+                    part = table[table["run_id"].astype(str) == run.run_id]
+                    target.extend(part.to_dict("records") if name == RUNS_TABLE else [part])
+            continue
         if metrics.get("status") != STATUS_DONE:
             (summary.failed if metrics.get("status") == STATUS_FAILED else summary.unfinished).append(run.run_id)
             continue
@@ -166,7 +209,9 @@ def collect(runs: Sequence, out_root: Path | None = None) -> Collection:
         fingerprints.update(_find(params_file, lambda key: "fingerprint" in key))
         commits.update(_find(params_file, lambda key: key == "git_commit"))
 
-    runs_table = pd.DataFrame(rows, columns=list(rows[0]) if rows else ["run_id", "study", "profile", *METRIC_FIELDS])
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    runs_table = pd.DataFrame(rows, columns=columns or ["run_id", "study", "profile", *METRIC_FIELDS, "params_hash"])
+    runs_table = runs_table.sort_values("run_id", kind="stable")
     history = pd.concat(histories, ignore_index=True) if histories else pd.DataFrame(columns=HISTORY_COLUMNS)
     history = history.sort_values(["run_id", "metric", "split", EPOCH], kind="stable")
     slice_table = pd.concat(slices, ignore_index=True) if slices else pd.DataFrame(columns=SLICE_COLUMNS)
@@ -186,7 +231,7 @@ def collect(runs: Sequence, out_root: Path | None = None) -> Collection:
         "data_fingerprints": sorted(fingerprints),
         "libraries": library_versions(),
         "collected_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "counts": {"planned": summary.planned, "collected": summary.collected,
+        "counts": {"planned": summary.planned, "collected": summary.collected, "kept": len(summary.kept),
                    "failed": len(summary.failed), "unfinished": len(summary.unfinished)},
         "incomplete": {"failed": summary.failed, "unfinished": summary.unfinished},
         "tables": [RUNS_TABLE, HISTORY_TABLE, SLICES_TABLE],
@@ -204,12 +249,19 @@ def copy_best_predictions(runs_table: pd.DataFrame, run_dirs: dict, out_dir: Pat
     Returns ``{run_id: number of PNG files}``.
     """
     target_root = out_dir / PREDICTIONS
+
+    def source(run_id: str) -> Path | None:
+        for folder in (run_dirs[run_id] / PREDICTIONS, target_root / run_id):
+            if folder.is_dir() and any(folder.glob("*.png")):
+                return folder
+        return None
+
     chosen = {}
     if not runs_table.empty and "architecture" in runs_table.columns:
-        saved = runs_table[[(run_dirs[r] / PREDICTIONS).is_dir() for r in runs_table["run_id"]]]
+        saved = runs_table[[source(r) is not None for r in runs_table["run_id"]]]
         saved = saved.sort_values(["best_val_iou", "run_id"], ascending=[False, True], kind="stable")
         for run_id in saved.drop_duplicates("architecture")["run_id"]:
-            chosen[run_id] = sorted((run_dirs[run_id] / PREDICTIONS).glob("*.png"))
+            chosen[run_id] = sorted(source(run_id).glob("*.png"))
     if target_root.is_dir():
         for folder in target_root.iterdir():
             if folder.name not in chosen:
@@ -217,10 +269,10 @@ def copy_best_predictions(runs_table: pd.DataFrame, run_dirs: dict, out_dir: Pat
     for run_id, files in chosen.items():
         folder = target_root / run_id
         folder.mkdir(parents=True, exist_ok=True)
-        for source in files:
-            target = folder / source.name
-            if not target.exists() or target.read_bytes() != source.read_bytes():
-                tmp = folder / f".{source.name}.tmp"
-                shutil.copyfile(source, tmp)
+        for png in files:
+            target = folder / png.name
+            if png != target and (not target.exists() or target.read_bytes() != png.read_bytes()):
+                tmp = folder / f".{png.name}.tmp"
+                shutil.copyfile(png, tmp)
                 os.replace(tmp, target)
     return {run_id: len(files) for run_id, files in sorted(chosen.items())}

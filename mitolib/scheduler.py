@@ -182,19 +182,31 @@ def _run_once(run, runner: Callable | None) -> dict:
         return metrics
 
 
+def is_done(run) -> bool:
+    """Done: the run folder is complete, or the folder is absent and the run was collected earlier
+    with the same parameters (``results/<profile>/<study>/runs.csv``, see :mod:`mitolib.results`)."""
+    if is_complete(run.run_dir):
+        return True
+    if run.run_dir.exists():
+        return False
+    from mitolib.results import collected_runs, params_hash
+
+    return collected_runs(run.study, run.profile).get(run.run_id) == params_hash(run.params)
+
+
 def execute_run(run, attempts: int = 1, runner: Callable | None = None) -> str:
     """Run one planned run unless done: ``done``, ``failed``, ``skipped`` (already done) or ``busy`` (locked).
 
     ``runner(params, run_dir) -> metrics`` defaults to ``mitolib.runner.run_notebook``.
     """
-    if is_complete(run.run_dir):
+    if is_done(run):
         return "skipped"
     lock = RunLock(lock_path(run.run_dir))
     if not lock.acquire():
         _log(f"[{run.index}] {run.run_id}: running elsewhere ({lock_holder(lock.path)}); skipped")
         return "busy"
     try:
-        if is_complete(run.run_dir):
+        if is_done(run):
             return "skipped"
         for attempt in range(1, max(attempts, 1) + 1):
             if run.run_dir.exists():
@@ -214,6 +226,8 @@ def run_state(run) -> tuple[str, str]:
     if metrics.get("status") == STATUS_DONE:
         numbers = [f"{key} {metrics[key]:.3f}" for key in ("best_val_iou", "test_iou") if isinstance(metrics.get(key), (int, float))]
         return "done", ", ".join(numbers)
+    if is_done(run):
+        return "done", "collected earlier; run folder not here"
     holder = lock_holder(lock_path(run.run_dir))
     if holder:
         return "running", holder
@@ -244,7 +258,7 @@ def run_local(runs: Sequence, jobs: int = 1, attempts: int = 1, runner: Callable
 
     handle_sigterm()
     counts: collections.Counter = collections.Counter()
-    todo = [run for run in runs if not is_complete(run.run_dir)]
+    todo = [run for run in runs if not is_done(run)]
     counts["skipped"] = len(runs) - len(todo)
     failed = []
     _log(f"{len(runs)} runs: {counts['skipped']} already done, {len(todo)} to run, {jobs} at a time")

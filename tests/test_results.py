@@ -72,7 +72,7 @@ def test_collect_tidy_tables(roots):
     assert list(slices.columns) == ["run_id", "slice", "iou", "dice", "tp", "fp", "fn"]
     assert len(slices) == 3 * SLICES
     provenance = json.loads((out / "provenance.json").read_text())
-    assert provenance["counts"] == {"planned": 3, "collected": 3, "failed": 0, "unfinished": 0}
+    assert provenance["counts"] == {"planned": 3, "collected": 3, "kept": 0, "failed": 0, "unfinished": 0}
     assert provenance["data_fingerprints"] == ["abc123"]
     assert provenance["study"] == "architectures" and provenance["profile"] == "smoke"
     assert "pandas" in provenance["libraries"] and provenance["collected_at"]
@@ -138,3 +138,24 @@ def test_predictions_of_the_best_run_per_architecture_are_copied(roots):
         assert (out / "predictions" / run_id / "test_000.png").read_bytes() == f"mask of {run_id}".encode()
     provenance = json.loads((out / "provenance.json").read_text())
     assert provenance["predictions"] == {run_id: 1 for run_id in expected}
+
+
+def test_collected_runs_survive_the_loss_of_their_folders(roots):
+    import shutil
+
+    from mitolib.scheduler import is_done, run_state
+
+    runs = plan("architectures", "smoke")
+    for run in runs:
+        make_run_dir(run)
+    collect(runs)
+    out = roots / "results" / "smoke" / "architectures"
+    before = {name: (out / name).read_bytes() for name in ("runs.csv", "history.csv", "test_slices.csv")}
+    shutil.rmtree(roots / "runs")  # a fresh clone: the run folders are gone, the results are committed
+    assert all(is_done(run) for run in runs)
+    assert run_state(runs[0]) == ("done", "collected earlier; run folder not here")
+    summary = collect(runs)
+    assert summary.collected == 3 and sorted(summary.kept) == sorted(run.run_id for run in runs)
+    assert {name: (out / name).read_bytes() for name in before} == before
+    changed = plan("architectures", "smoke", {"epochs": 3})  # other parameters: not the same runs
+    assert not any(is_done(run) for run in changed)
