@@ -21,13 +21,10 @@ import functools
 import hashlib
 import os
 import re
-import shutil
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Mapping, NamedTuple
-from urllib.parse import urlparse
-from urllib.request import url2pathname
 
 import numpy as np
 import tifffile
@@ -39,12 +36,8 @@ from mitolib.config import project_root
 SPLITS = ("train", "test")
 EPFL_FILES = {"train": ("training.tif", "training_groundtruth.tif"), "test": ("testing.tif", "testing_groundtruth.tif")}
 EPFL_SLICES = 165
-EPFL_PAGE = "https://www.epfl.ch/labs/cvlab/data/data-em/"
-EPFL_BASE_URL = "https://documents.epfl.ch/groups/c/cv/cvlab-unit/www/data/%20ElectronMicroscopy_Hippocampus/"
 DATA_ENV = "MITOLIB_DATA"
 CACHE_ENV = "MITOLIB_CACHE"
-CACHE_FOLDER = Path("data") / "cache"
-REGISTRY_PATH = Path(__file__).resolve().parent.parent / "data" / "registry.txt"
 SLICE_SUFFIXES = (".png", ".tif", ".tiff")
 PATCH_NAME = re.compile(r"(?:image|mask)_0*(\d+)")
 BINARY_VALUES = ({0, 1}, {0, 255})
@@ -56,17 +49,6 @@ SHOWN_IN_MESSAGES = 6  # names or values listed in an error message
 
 class DataError(ValueError):
     """The data are missing or wrong; the message names the file or folder and says what to do."""
-
-
-class RegistryEntry(NamedTuple):
-    shape: tuple
-    dtype: str
-    sha256: str
-
-
-def pixel_sha256(array: np.ndarray) -> str:
-    """SHA-256 (hex) of an array's pixels in C order; independent of the file format that held them."""
-    return hashlib.sha256(np.ascontiguousarray(array).reshape(-1).data).hexdigest()
 
 
 def load_volume(root, split: str, *, threshold: float | None = None, convert: bool = False):
@@ -243,61 +225,6 @@ def _binarize(mask: np.ndarray, where: Path, threshold, seen: set):
     return (mask > 0).astype(np.uint8), union
 
 
-def read_registry(path: Path = REGISTRY_PATH) -> dict:
-    """``{file name: RegistryEntry(shape, dtype, sha256)}`` from ``data/registry.txt``."""
-    entries = {}
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        fields = line.split("#", 1)[0].split()
-        if fields:
-            name, shape, dtype, digest = fields
-            entries[name] = RegistryEntry(tuple(int(n) for n in shape.split("x")), dtype, digest)
-    return entries
-
-
-def _copy_local(url: str, output_file, pooch_obj, check_only: bool = False):
-    """A pooch downloader for ``file://`` addresses (a local or shared-filesystem mirror)."""
-    source = Path(url2pathname(urlparse(url).path))
-    if check_only:
-        return source.is_file()
-    shutil.copyfile(source, output_file)
-    return None
-
-
-def verify_stack(path: Path, entry: RegistryEntry) -> None:
-    """Raise ``DataError`` unless the TIFF at ``path`` holds exactly the pixels the registry names."""
-    array = _read_stack(Path(path))
-    if array.shape != tuple(entry.shape) or str(array.dtype) != entry.dtype:
-        raise DataError(f"{path}: {array.shape} {array.dtype}, expected {tuple(entry.shape)} {entry.dtype}; delete it and fetch again")
-    digest = pixel_sha256(array)
-    if digest != entry.sha256:
-        raise DataError(f"{path}: pixel SHA-256 {digest} differs from {entry.sha256} in data/registry.txt; "
-                        "delete the file and fetch again, or report a changed upstream file")
-
-
-def fetch_epfl(cache_dir=None, *, base_url: str = EPFL_BASE_URL, downloader=None, registry: Mapping | None = None) -> Path:
-    """Download the four EPFL TIFFs once (about 520 MB) with pooch, verify their pixels, return the folder.
-
-    The folder is ``cache_dir``, else ``$MITOLIB_CACHE``, else ``data/cache`` in the project.  A
-    ``file://`` ``base_url`` copies from a local mirror.  Verification is by content (shape, dtype,
-    pixel SHA-256 from ``data/registry.txt``), so a re-encoded but identical TIFF passes.
-    """
-    import pooch
-
-    folder = Path(cache_dir or os.environ.get(CACHE_ENV) or project_root() / CACHE_FOLDER)
-    expected = read_registry() if registry is None else registry
-    if downloader is None and urlparse(base_url).scheme == "file":
-        downloader = _copy_local
-    for name in (name for pair in EPFL_FILES.values() for name in pair):
-        url = base_url.rstrip("/") + "/" + name
-        try:
-            path = pooch.retrieve(url, known_hash=None, fname=name, path=folder, downloader=downloader, progressbar=False)
-        except Exception as exc:
-            raise DataError(f"{url}: download failed ({type(exc).__name__}: {exc}); get the files from {EPFL_PAGE} "
-                            f"and set ${DATA_ENV} to their folder") from exc
-        verify_stack(Path(path), expected[name])
-    return folder
-
-
 def resolve_root(params: Mapping) -> Path:
     """The EPFL data folder for ``params``: ``data_root``, else ``$MITOLIB_DATA`` (relative paths from
     the project root), else the verified download cache (``fetch_epfl``)."""
@@ -344,6 +271,8 @@ def _synthetic_volume(split: str, n_slices: int, height: int, width: int):
 
 @functools.lru_cache(maxsize=1)
 def _fetched_root() -> Path:
+    from mitolib.epfl import fetch_epfl
+
     return fetch_epfl()
 
 
@@ -422,6 +351,8 @@ def _run_check(args) -> int:
 
 
 def _run_fetch(args) -> int:
+    from mitolib.epfl import fetch_epfl
+
     print(f"EPFL volumes verified in {fetch_epfl(args.cache_dir)}")
     return 0
 

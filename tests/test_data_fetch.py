@@ -1,4 +1,4 @@
-"""mitolib.data.fetch_epfl without the network: a file:// mirror and a mocked downloader, verified by content."""
+"""mitolib.epfl.fetch_epfl without the network: a file:// mirror and a mocked downloader, verified by content."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import tifffile
 
-from mitolib import data
-from mitolib.data import DataError, RegistryEntry, fetch_epfl, pixel_sha256, read_registry
+from mitolib import data, epfl
+from mitolib.data import DataError
+from mitolib.epfl import RegistryEntry, fetch_epfl, pixel_sha256, read_registry
 
 SHAPE = (data.EPFL_SLICES, 3, 5)
 NAMES = [name for pair in data.EPFL_FILES.values() for name in pair]
@@ -58,7 +59,7 @@ def test_fetch_calls_the_epfl_addresses_and_honours_the_cache_env(tmp_path, mirr
 
     monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / "env_cache"))
     assert fetch_epfl(downloader=downloader, registry=registry) == tmp_path / "env_cache"
-    assert calls == [data.EPFL_BASE_URL + name for name in NAMES]
+    assert calls == [epfl.EPFL_BASE_URL + name for name in NAMES]
     assert calls[0] == ("https://documents.epfl.ch/groups/c/cv/cvlab-unit/www/data/"
                         "%20ElectronMicroscopy_Hippocampus/training.tif")
 
