@@ -47,6 +47,8 @@ def default_run_dir(params: dict) -> Path:
 
 def check_params(params: dict) -> None:
     """Raise ``ValueError`` naming the parameter and the fix for settings that cannot train."""
+    if params["lr_schedule"] not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule {params['lr_schedule']!r} is not one of {', '.join(LR_SCHEDULES)}")
     if params["monitor"] not in MONITORS:
         raise ValueError(f"monitor {params['monitor']!r} is not one of {', '.join(MONITORS)}")
     if params["channels"] not in (1, 3):
@@ -94,21 +96,34 @@ def make_callbacks(params: dict, run_dir: Path, progress: bool) -> list:
     if params["early_stopping_patience"] > 0:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max",
                                                        patience=params["early_stopping_patience"]))
-    if params["reduce_lr_patience"] > 0:
+    if params["lr_schedule"] == "plateau" and params["reduce_lr_patience"] > 0:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
             monitor=monitor, mode="max", factor=params["reduce_lr_factor"],
             patience=params["reduce_lr_patience"], min_lr=params["min_learning_rate"]))
     return callbacks
 
 
-def compile_model(params: dict) -> keras.Model:
+LR_SCHEDULES = ("plateau", "cosine", "constant")
+
+
+def learning_rate(params: dict, steps_per_epoch: int):
+    """Adam's learning rate: a float (``plateau``, ``constant``) or a cosine decay over the whole run
+    from ``learning_rate`` to ``min_learning_rate`` (``cosine``)."""
+    if params["lr_schedule"] == "cosine":
+        total = max(1, params["epochs"] * steps_per_epoch)
+        return keras.optimizers.schedules.CosineDecay(
+            params["learning_rate"], decay_steps=total, alpha=params["min_learning_rate"] / params["learning_rate"])
+    return params["learning_rate"]
+
+
+def compile_model(params: dict, steps_per_epoch: int = 1) -> keras.Model:
     """The architecture of ``params``, compiled with Adam, the loss and the three metric variants."""
     model = build_model(params["architecture"], input_shape=(params["patch_size"], params["patch_size"],
                                                              params["channels"]),
                         base_filters=params["base_filters"], depth=params["depth"], batch_norm=params["batch_norm"],
                         dropout=params["dropout"], head_batch_norm=params["head_batch_norm"],
                         bn_momentum=params["bn_momentum"])
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=params["learning_rate"]),
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate(params, steps_per_epoch)),
                   loss=metrics.make_loss(params["loss"], params["gamma"]),
                   metrics=metrics.training_metrics(params["threshold"]),
                   jit_compile=bool(params["jit_compile"]))
@@ -160,7 +175,7 @@ def train(params: dict, run_dir: str | Path | None = None, *, finalize: bool = T
                                 augment=params["augmentation"], repeat=True, **common)
         val_ds = make_dataset(x_val, y_val, params["batch_size"], **common)
 
-        model = compile_model(params)
+        model = compile_model(params, steps)
         started = time.perf_counter()
         model.fit(train_ds, validation_data=val_ds, epochs=params["epochs"], steps_per_epoch=steps,
                   callbacks=make_callbacks(params, run_dir, progress), shuffle=False, verbose=0)

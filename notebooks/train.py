@@ -57,6 +57,7 @@ epochs = 2
 samples_per_epoch = 12
 monitor = "iou"
 early_stopping_patience = 8
+lr_schedule = "plateau"
 reduce_lr_patience = 3
 reduce_lr_factor = 0.5
 min_learning_rate = 1e-05

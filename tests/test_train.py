@@ -74,3 +74,18 @@ def test_impossible_settings_are_refused_before_training(tmp_path):
     with pytest.raises(ValueError, match="monitor 'accuracy' is not one of iou"):
         train(params, tmp_path, progress=False)
     assert rundir.read_metrics(tmp_path)["status"] == "failed"
+
+
+def test_cosine_schedule_decays_to_the_minimum_and_is_logged(tmp_path):
+    params = resolve_params("smoke", {"lr_schedule": "cosine", "learning_rate": 0.01, "min_learning_rate": 0.001,
+                                      "evaluate_test": False, "epochs": 2})
+    train(params, tmp_path, progress=False)
+    history = pd.read_csv(tmp_path / "history.csv")
+    # 3 steps per epoch (12 samples, batch 4): after 3 of 6 steps the cosine is half way: (0.01 + 0.001) / 2
+    assert history["learning_rate"].iloc[0] == pytest.approx(0.0055, rel=1e-4)
+    assert history["learning_rate"].iloc[1] == pytest.approx(0.001, rel=1e-4)
+
+
+def test_unknown_schedule_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="lr_schedule 'step' is not one of plateau, cosine, constant"):
+        train(resolve_params("smoke", {"lr_schedule": "step"}), tmp_path, progress=False)
