@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mitolib.scheduler import SchedulerError, qsub_commands, qsub_variables
+from mitolib.scheduler import NAME_ENV, PATH_ENV, SchedulerError, qsub_commands, qsub_variables
 from mitolib.study import plan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,8 +132,15 @@ def test_collect_script_reports_status_then_collects(fake_bin, tmp_path):
         "study status architectures --profile smoke", "study collect architectures --profile smoke"]
 
 
-def test_qsub_commands(monkeypatch, tmp_path):
+def _only_runs_setting(monkeypatch, tmp_path):
+    """Leave MITOLIB_RUNS as the one MITOLIB_* setting (make test exports MITOLIB_DATA, for example)."""
+    for name in PATH_ENV + NAME_ENV:
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MITOLIB_RUNS", str(tmp_path / "runs"))
+
+
+def test_qsub_commands(monkeypatch, tmp_path):
+    _only_runs_setting(monkeypatch, tmp_path)
     array, collect = qsub_commands("seeds", "gpu", 9, {"epochs": 5}, qsub_args="-q gpu -A proj")
     variables = f"STUDY=seeds,PROFILE=gpu,OVERRIDES=epochs=5,MITOLIB_RUNS={tmp_path / 'runs'}"
     assert array == ["qsub", "-J", "0-8", "-v", variables, "-q", "gpu", "-A", "proj", "pbs/pbs_study.sh"]
@@ -156,8 +163,7 @@ def test_submit_captures_the_array_id(monkeypatch, tmp_path, capsys):
     qsub.chmod(0o755)
     monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_LOG", str(tmp_path / "qsub.log"))
-    monkeypatch.setenv("MITOLIB_RUNS", str(tmp_path / "runs"))
-    monkeypatch.delenv("MITOLIB_RESULTS", raising=False)
+    _only_runs_setting(monkeypatch, tmp_path)
     monkeypatch.setattr("mitolib.scheduler.project_root", lambda: tmp_path)  # qsub's folder, where logs/ is made
     assert main(["study", "submit", "architectures", "--scheduler", "pbs", "--dry-run"]) == 0
     out = capsys.readouterr().out
