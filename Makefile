@@ -32,7 +32,7 @@ smoke: $(STAMP)
 
 # The studies the book reads, on synthetic data (minutes) or on the EPFL data (hours, resumable).
 BOOK_STUDIES := bug_ablation seeds hyperparameter_optimization architectures
-REFERENCE_STUDIES := bug_ablation seeds hyperparameter_optimization
+REFERENCE_STUDIES := seeds bug_ablation hyperparameter_optimization
 JOBS ?= 1
 
 smoke-results: $(STAMP)
