@@ -30,3 +30,14 @@ def epfl_volumes(epfl_root):
 
     params = {"data_source": "epfl", "data_root": str(epfl_root)}
     return {split: resolve_volumes(params, split) for split in ("train", "test")}
+
+
+@pytest.fixture(autouse=True)
+def _isolated_runs_and_results(tmp_path, monkeypatch):
+    """Every test starts with its own empty runs and results roots, never the project's.
+
+    Collected results count as done runs (``mitolib.results``), so a test that plans a study must not
+    see the committed ``results/``; tests that read committed results name their paths explicitly.
+    """
+    monkeypatch.setenv("MITOLIB_RUNS", str(tmp_path / "isolated-runs"))
+    monkeypatch.setenv("MITOLIB_RESULTS", str(tmp_path / "isolated-results"))
