@@ -9,16 +9,19 @@ reported IoU is the foreground IoU of the volume, as the literature reports it.
 
 from __future__ import annotations
 
+import io
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
+from PIL import Image
 from tqdm.auto import tqdm
 
 from mitolib import metrics
 from mitolib.patches import rescale
+from mitolib.rundir import atomic_write_bytes
 
 PNG_FOREGROUND = 255  # value of foreground pixels in saved prediction masks
 
@@ -175,11 +178,6 @@ def evaluate_volume(model, images: np.ndarray, masks: np.ndarray, *, scale: floa
 
 def save_mask_png(path: str | Path, mask: np.ndarray) -> None:
     """Write a binary mask ``(H, W)`` as an 8-bit PNG with values 0/255 (through a temporary file)."""
-    from PIL import Image
-
-    from mitolib.rundir import atomic_write_bytes
-    import io
-
     buffer = io.BytesIO()
     Image.fromarray(np.where(mask, PNG_FOREGROUND, 0).astype("uint8")).save(buffer, format="PNG", optimize=True)
     atomic_write_bytes(path, buffer.getvalue())
