@@ -1,4 +1,4 @@
-"""The ``mitolib`` command: ``train``, ``data check``, ``study plan|run|status|collect|submit``."""
+"""The mitolib command: train, data check|fetch, study plan|run|run-index|status|collect|submit."""
 
 from __future__ import annotations
 
@@ -47,11 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--profile", default="smoke", help="profile of studies.yml (default: smoke)")
     add_override_argument(train)
     train.set_defaults(func=_train)
-    for module in ("mitolib.data", "mitolib.study"):
-        try:
-            __import__(module, fromlist=["add_parser"]).add_parser(sub)
-        except (ImportError, AttributeError):
-            continue
+    from mitolib import data, study
+
+    data.add_parser(sub)
+    study.add_parser(sub)
     return parser
 
 
