@@ -21,7 +21,8 @@ def results(tmp_path):
         "best_val_iou": [0.7, 0.8, 0.75, None],
         "train_seconds": [600, 660, 720, None],
     }).to_csv(folder / "runs.csv", index=False)
-    (folder / "provenance.json").write_text(json.dumps({"git_commit": "abcdef0123456789"}))
+    (folder / "provenance.json").write_text(json.dumps({"git_commit": "abcdef0123456789",
+                                                        "counts": {"planned": 9, "collected": 3}}))
     return tmp_path
 
 
@@ -41,6 +42,7 @@ def test_readme_block_is_replaced_between_the_markers(results, tmp_path):
     text = readme.read_text()
     assert text.startswith("# Title\n\n" + START)
     assert text.endswith(END + "\n\nrest\n")
+    assert "Partial: 3 of 9 planned runs collected so far." in text
     assert "PLACEHOLDER" not in text and "| unet | 2 | 0.820 ± 0.028 |" in text and "`abcdef012345`" in text
     once = readme.read_text()
     update_readme(readme, "cpu", results)
