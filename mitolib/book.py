@@ -59,9 +59,10 @@ class ResultsMissing(FileNotFoundError):
 
 # --------------------------------------------------------------------------- locations
 def results_root() -> Path:
-    """``$MITOLIB_RESULTS`` if set, else ``<project root>/results``."""
-    value = os.environ.get(RESULTS_ENV, "").strip()
-    return Path(value).expanduser().resolve() if value else project_root() / "results"
+    """``$MITOLIB_RESULTS`` if set, else ``<project root>/results`` (the collector's root)."""
+    from mitolib.results import results_root as collected_root
+
+    return collected_root()
 
 
 def book_profile() -> str:

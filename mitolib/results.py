@@ -86,8 +86,8 @@ class Collection:
 
 def results_root() -> Path:
     """Root of the collected results: ``$MITOLIB_RESULTS``, else ``<project root>/results``."""
-    value = os.environ.get(RESULTS_ENV)
-    return Path(value).resolve() if value else project_root() / RESULTS_DIR
+    value = os.environ.get(RESULTS_ENV, "").strip()
+    return Path(value).expanduser().resolve() if value else project_root() / RESULTS_DIR
 
 
 def params_hash(params: dict) -> str:

@@ -39,10 +39,11 @@ def seed_everything(seed: int) -> None:
 
 
 def default_run_dir(params: dict) -> Path:
-    """``runs/<profile>/adhoc/<architecture>-<hash of the parameters>`` under the project root."""
+    """``<runs root>/<profile>/adhoc/<architecture>-<hash of the parameters>`` (runs root: ``$MITOLIB_RUNS`` or ``runs/``)."""
+    from mitolib.study import runs_root
+
     digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
-    runs_root = Path(os.environ.get("MITOLIB_RUNS") or project_root() / "runs")
-    return runs_root / (params.get("profile") or "default") / "adhoc" / f"{params['architecture']}-{digest}"
+    return runs_root() / (params.get("profile") or "default") / "adhoc" / f"{params['architecture']}-{digest}"
 
 
 def check_params(params: dict) -> None:

@@ -199,12 +199,10 @@ class SlurmCluster:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    from mitolib.scheduler import _pid_alive
+
+    if not _pid_alive(pid):
         return False
-    except PermissionError:
-        return True
     try:  # a zombie child of ours counts as gone
         with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
             return handle.read().split(") ")[-1][:1] != "Z"
