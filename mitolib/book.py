@@ -353,6 +353,24 @@ def glue_figure(name: str, fig) -> None:
     plt.close(fig)
 
 
+def gpu_summary(results: StudyResults) -> pd.DataFrame:
+    """One row per planned run of a GPU study: status, test IoU and Dice, training time, and the training
+    throughput without the first epoch (which includes compilation)."""
+    rows = []
+    for run in by_architecture(results.runs).itertuples():
+        history = results.history
+        seconds = history[(history["run_id"] == run.run_id) & (history["metric"] == "epoch_seconds")]
+        steady = seconds.sort_values("epoch")["value"].iloc[1:]
+        done = run.status == "done"
+        rows.append({"architecture": arch_label(run.architecture), "status": run.status,
+                     "test IoU": run.test_iou if done else float("nan"),
+                     "test Dice": run.test_dice if done else float("nan"),
+                     "training (s)": f"{run.train_seconds:.0f}" if done else "",
+                     "steady images/s": (f"{run.samples_per_epoch / steady.median():.0f}"
+                                         if done and len(steady) else "")})
+    return pd.DataFrame(rows)
+
+
 def variant_settings(study: str = "bug_ablation") -> pd.DataFrame:
     """``variant, settings``: each named run of a study and what it changes, from ``studies.yml``."""
     runs = load_config()["studies"][study].get("runs") or {}
