@@ -157,6 +157,8 @@ try:
 except book.ResultsMissing as missing:
     gpu = None
     display(Markdown(f":::{{note}}\nNo GPU results in this build: {missing}\n:::"))
+    for name in ("gpu_done", "gpu_best_arch", "gpu_best_iou", "gpu_best_minutes", "cpu_best_iou"):
+        book.glue(name, "not measured")
 if gpu is not None:
     display(Markdown(book.notice_text(gpu)))
     display(book.markdown_table(book.gpu_summary(gpu)))

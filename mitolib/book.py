@@ -475,6 +475,24 @@ def benchmark_report(folder: Path | None = None):
 
 
 # --------------------------------------------------------------------------- predictions
+def option_check(before: Path, after: pd.DataFrame, option: str) -> pd.DataFrame:
+    """Run by run, the test IoU and training time of the same runs (architecture and seed) before and after a
+    default ``option`` changed: ``before`` is a ``runs.csv`` collected with the old setting, ``after`` the
+    runs collected with the new one.  Only runs present and done in both, whose ``option`` differs, are kept."""
+    old = pd.read_csv(before)
+    keys = ["architecture", "seed"]
+    pairs = old[old["status"] == "done"].merge(after[after["status"] == "done"], on=keys, suffixes=("_before", "_after"))
+    pairs = pairs[pairs[f"{option}_before"].astype(str) != pairs[f"{option}_after"].astype(str)]
+    return pd.DataFrame({
+        "architecture": pairs["architecture"], "seed": pairs["seed"],
+        f"test IoU, {option} {old[option].iloc[0]}": pairs["test_iou_before"],
+        f"test IoU, {option} {pairs[f'{option}_after'].iloc[0] if len(pairs) else '?'}": pairs["test_iou_after"],
+        "difference": pairs["test_iou_after"] - pairs["test_iou_before"],
+        "training s before": pairs["train_seconds_before"].round(0),
+        "training s after": pairs["train_seconds_after"].round(0),
+    }).reset_index(drop=True)
+
+
 def run_params(results: StudyResults, run_id: str) -> dict:
     """The resolved parameters of one run (its ``runs.csv`` row; empty cells become ``""``)."""
     row = results.runs.set_index("run_id").loc[run_id]
