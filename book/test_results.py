@@ -143,6 +143,39 @@ else:
         "positives; blue: false negatives.\n```"))
 
 # %% [markdown]
+# ## With a GPU: the full-width recipe
+#
+# The `gpu_short` profile of `studies.yml` trains the original width (base 64) at the `cpu`
+# profile's resolution, for one short GPU session: the `architectures` study (one seed per
+# architecture) on one GPU. These runs are a separate result: another machine, another Keras
+# backend and another budget than the `cpu` runs above (how they were run:
+# `results/gpu_short/README.md`).
+
+# %% tags=["hide-input"]
+try:
+    gpu = book.load_study("architectures", "gpu_short")
+except book.ResultsMissing as missing:
+    gpu = None
+    display(Markdown(f":::{{note}}\nNo GPU results in this build: {missing}\n:::"))
+    for name in ("gpu_done", "gpu_best_arch", "gpu_best_iou", "gpu_best_minutes", "cpu_best_iou"):
+        book.glue(name, "not measured")
+if gpu is not None:
+    display(Markdown(book.notice_text(gpu)))
+    display(book.markdown_table(book.gpu_summary(gpu)))
+    best = gpu.done.loc[gpu.done["test_iou"].idxmax()]
+    book.glue("gpu_done", f"{len(gpu.done)} of {len(gpu.runs)}")
+    book.glue("gpu_best_arch", book.arch_label(best["architecture"]))
+    book.glue("gpu_best_iou", f"{best['test_iou']:.3f}")
+    book.glue("gpu_best_minutes", f"{best['train_seconds'] / 60:.1f}")
+    book.glue("cpu_best_iou", f"{done['test_iou'].max():.3f}")
+
+# %% [markdown]
+# Runs finished: {glue:md}`gpu_done` planned. The best, {glue:md}`gpu_best_arch`, reaches a test
+# IoU of {glue:md}`gpu_best_iou` after {glue:md}`gpu_best_minutes` minutes of training
+# (compilation included), against {glue:md}`cpu_best_iou` for the best `cpu` run above.
+# "Steady images/s" leaves out the first epoch, which includes the compilation.
+
+# %% [markdown]
 # ## Summary
 #
 # * The table gives the test IoU and Dice of each architecture with the spread over seeds;

@@ -139,10 +139,8 @@ def _pooling_factor(model) -> int:
 
 
 def _resize(probs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    import tensorflow as tf
-
-    resized = tf.image.resize(probs[..., None], size, method="bilinear")
-    return np.clip(resized.numpy()[..., 0], 0.0, 1.0)
+    resized = keras.ops.image.resize(probs[..., None], size, interpolation="bilinear", antialias=False)
+    return np.clip(keras.ops.convert_to_numpy(resized)[..., 0], 0.0, 1.0)
 
 
 def evaluate_volume(model, images: np.ndarray, masks: np.ndarray, *, scale: float = 1.0, window: int = 256,

@@ -1,15 +1,17 @@
-"""``tf.data`` input pipelines from uint8 patch arrays.
+"""Input pipelines from uint8 patch arrays: ``tf.data`` on the TensorFlow backend, a ``keras.utils.PyDataset``
+on the others (JAX, PyTorch), with the same contract.
 
 Patches stay uint8 through shuffling and augmentation (a quarter of the memory of float32) and
 are cast and scaled once a batch is formed.  Augmentation draws one of the eight flips/rotations of
 the square per patch and applies it to the image and its mask stacked together, so they cannot
-disagree.  Random draws come from ``seed``: the same seed gives the same batches, epoch by epoch.
+disagree.  Random draws come from ``seed``: the same seed gives the same batches, epoch by epoch (the two
+implementations draw differently, so a seed gives the same batches only on the same backend).
 """
 
 from __future__ import annotations
 
+import keras
 import numpy as np
-import tensorflow as tf
 
 CHANNEL_CHOICES = (1, 3)
 SYMMETRIES = 8          # 4 rotations x (flipped or not): the dihedral group of the square
@@ -18,15 +20,8 @@ PIXEL_SCALE = 255.0     # uint8 image -> [0, 1]
 MASK_MAX = 1
 
 
-def _augment(pair: tf.Tensor, draw: tf.Tensor) -> tf.Tensor:
-    """One of the 8 symmetries of the square, chosen by ``draw``, applied to a ``(P, P, 2)`` pair."""
-    choice = draw % SYMMETRIES
-    pair = tf.image.rot90(pair, k=tf.cast(choice % ROTATIONS, tf.int32))
-    return tf.cond(choice >= ROTATIONS, lambda: tf.image.flip_left_right(pair), lambda: pair)
-
-
 def make_dataset(images: np.ndarray, masks: np.ndarray, batch_size: int, *, channels: int = 1,
-                 shuffle: bool = False, augment: bool = False, seed: int = 0, repeat: bool = False) -> tf.data.Dataset:
+                 shuffle: bool = False, augment: bool = False, seed: int = 0, repeat: bool = False):
     """Batches of ``(image, mask)`` from uint8 ``(N, P, P)`` images and ``(N, P, P)`` masks in {0, 1}.
 
     Yields float32 images ``(B, P, P, channels)`` in [0, 1] (``channels=3``: three identical copies,
@@ -49,6 +44,21 @@ def make_dataset(images: np.ndarray, masks: np.ndarray, batch_size: int, *, chan
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
 
+    if keras.backend.backend() == "tensorflow":
+        return _tf_dataset(images, masks, batch_size, channels, shuffle, augment, seed, repeat)
+    return PatchBatches(images, masks, batch_size, channels=channels, shuffle=shuffle, augment=augment, seed=seed,
+                        repeat=repeat)
+
+
+def _tf_dataset(images, masks, batch_size, channels, shuffle, augment, seed, repeat):
+    import tensorflow as tf
+
+    def symmetry(pair, draw):
+        """One of the 8 symmetries of the square, chosen by ``draw``, applied to a ``(P, P, 2)`` pair."""
+        choice = draw % SYMMETRIES
+        pair = tf.image.rot90(pair, k=tf.cast(choice % ROTATIONS, tf.int32))
+        return tf.cond(choice >= ROTATIONS, lambda: tf.image.flip_left_right(pair), lambda: pair)
+
     dataset = tf.data.Dataset.from_tensor_slices(np.stack([images, masks], axis=-1))
     if shuffle:
         dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
@@ -56,7 +66,7 @@ def make_dataset(images: np.ndarray, masks: np.ndarray, batch_size: int, *, chan
         dataset = dataset.repeat()
     if augment:
         draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        dataset = tf.data.Dataset.zip((dataset, draws)).map(_augment, num_parallel_calls=tf.data.AUTOTUNE,
+        dataset = tf.data.Dataset.zip((dataset, draws)).map(symmetry, num_parallel_calls=tf.data.AUTOTUNE,
                                                              deterministic=True)
     dataset = dataset.batch(batch_size)
 
@@ -66,3 +76,60 @@ def make_dataset(images: np.ndarray, masks: np.ndarray, batch_size: int, *, chan
         return (tf.repeat(image, channels, axis=-1) if channels > 1 else image), mask
 
     return dataset.map(to_float, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+
+
+
+
+class PatchBatches(keras.utils.PyDataset):
+    """The same batches as the ``tf.data`` pipeline for backends without TensorFlow: uint8 patches are shuffled
+    (``numpy.random.default_rng(seed)``, a new order every pass), given one of the 8 symmetries of the square
+    per patch when ``augment``, and cast to float32 per batch.  With ``repeat`` the dataset is infinite
+    (``num_batches`` is ``None``) and ``fit`` takes ``steps_per_epoch`` batches per epoch from it."""
+
+    def __init__(self, images, masks, batch_size, *, channels=1, shuffle=False, augment=False, seed=0, repeat=False):
+        super().__init__()
+        self.images, self.masks, self.batch_size, self.channels = images, masks, batch_size, channels
+        self.shuffle, self.augment, self.repeat = shuffle, augment, repeat
+        self.rng = np.random.default_rng(seed)
+        self.batches_per_pass = -(-len(images) // batch_size)
+        self.order = self._new_order()
+        self._served = False
+
+    def _new_order(self) -> np.ndarray:
+        return self.rng.permutation(len(self.images)) if self.shuffle else np.arange(len(self.images))
+
+    @property
+    def num_batches(self):
+        return None if self.repeat else self.batches_per_pass
+
+    def __len__(self):
+        return self.batches_per_pass
+
+    def __getitem__(self, index):
+        index %= self.batches_per_pass
+        if index == 0 and self.repeat and self.shuffle and self._served:
+            self.order = self._new_order()
+        self._served = True
+        chosen = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        images, masks = self.images[chosen], self.masks[chosen]
+        if self.augment:
+            draws = self.rng.integers(0, SYMMETRIES, size=len(chosen))
+            images, masks = _symmetries(images, draws), _symmetries(masks, draws)
+        image = images[..., None].astype(np.float32) / PIXEL_SCALE
+        if self.channels > 1:
+            image = np.repeat(image, self.channels, axis=-1)
+        return image, masks[..., None].astype(np.float32)
+
+    def on_epoch_end(self):
+        if self.shuffle and not self.repeat:
+            self.order = self._new_order()
+
+
+def _symmetries(patches: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """Patch ``i`` of ``(N, P, P)`` turned by ``draws[i] % 4`` quarter turns, then mirrored when ``draws[i] >= 4``
+    (the ``tf.image.rot90`` / ``flip_left_right`` convention)."""
+    out = np.empty_like(patches)
+    for i, (patch, draw) in enumerate(zip(patches, draws)):
+        turned = np.rot90(patch, k=int(draw) % ROTATIONS)
+        out[i] = turned[:, ::-1] if draw >= ROTATIONS else turned
+    return out

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-LIBRARIES = ("mitolib", "tensorflow", "tensorflow-cpu", "keras", "numpy", "pandas", "papermill", "jupytext")
+LIBRARIES = ("mitolib", "tensorflow", "tensorflow-cpu", "jax", "jaxlib", "keras", "numpy", "pandas", "papermill",
+             "jupytext")
 
 
 def git_commit(root: str | Path | None = None) -> str:
@@ -49,9 +50,12 @@ def array_fingerprint(*arrays: np.ndarray) -> str:
 
 
 def environment() -> dict:
-    """Host, platform, Python, versions and the current UTC time."""
+    """Host, platform, Python, Keras backend, versions and the current UTC time."""
+    import keras
+
     return {
         "host": platform.node(),
+        "keras_backend": keras.backend.backend(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "versions": library_versions(),
