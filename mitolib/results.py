@@ -96,6 +96,14 @@ def params_hash(params: dict) -> str:
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:HASH_DIGITS]
 
 
+def params_differ(run_dir: Path, params: dict) -> bool:
+    """True when ``run_dir/params.json`` records parameters whose :func:`params_hash` differs from
+    ``params``'s (a folder run before ``studies.yml`` changed); False when they agree or none are recorded."""
+    record = read_json(Path(run_dir) / PARAMS)
+    recorded = record.get("params") if isinstance(record, dict) else None
+    return isinstance(recorded, dict) and params_hash(recorded) != params_hash(params)
+
+
 def collected_runs(study: str, profile: str, root: Path | None = None) -> dict[str, str]:
     """``{run_id: params_hash}`` of the runs collected as done in ``results/<profile>/<study>/runs.csv``."""
     path = (root or results_root()) / profile / study / RUNS_TABLE
@@ -195,7 +203,7 @@ def collect(runs: Sequence, out_root: Path | None = None) -> Collection:
                     part = table[table["run_id"].astype(str) == run.run_id]
                     target.extend(part.to_dict("records") if name == RUNS_TABLE else [part])
             continue
-        if metrics.get("status") != STATUS_DONE:
+        if metrics.get("status") != STATUS_DONE or params_differ(run.run_dir, run.params):
             (summary.failed if metrics.get("status") == STATUS_FAILED else summary.unfinished).append(run.run_id)
             continue
         summary.collected += 1

@@ -12,7 +12,6 @@ run is moved into ``<study folder>/.discarded/`` before the run is redone.
 from __future__ import annotations
 
 import collections
-import json
 import os
 import shlex
 import signal
@@ -29,7 +28,6 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from mitolib.config import project_root
-from mitolib import rundir
 from mitolib.rundir import METRICS, STATUS_DONE, STATUS_FAILED, atomic_write_json, is_complete, read_metrics
 
 LOCK_SUFFIX = ".lock"
@@ -188,25 +186,14 @@ def is_done(run) -> bool:
     """Done: the run folder is complete and was run with the planned parameters, or the folder is
     absent and the run was collected earlier with the same parameters
     (``results/<profile>/<study>/runs.csv``, see :mod:`mitolib.results`).  A complete folder whose
-    parameters differ from the plan (``studies.yml`` changed since) is not done: it is run again."""
-    from mitolib.results import collected_runs, params_hash
+    ``params.json`` records other parameters (``studies.yml`` changed since) is not done: it runs again."""
+    from mitolib.results import collected_runs, params_differ, params_hash
 
     if is_complete(run.run_dir):
-        return recorded_params_hash(run.run_dir) == params_hash(run.params)
+        return not params_differ(run.run_dir, run.params)
     if run.run_dir.exists():
         return False
     return collected_runs(run.study, run.profile).get(run.run_id) == params_hash(run.params)
-
-
-def recorded_params_hash(run_dir: Path) -> str | None:
-    """``params_hash`` of the parameters a run folder's ``params.json`` records, or ``None``."""
-    from mitolib.results import params_hash
-
-    try:
-        recorded = json.loads((Path(run_dir) / rundir.PARAMS).read_text(encoding="utf-8"))["params"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return params_hash(recorded)
 
 
 def execute_run(run, attempts: int = 1, runner: Callable | None = None) -> str:
@@ -237,7 +224,11 @@ def execute_run(run, attempts: int = 1, runner: Callable | None = None) -> str:
 
 def run_state(run) -> tuple[str, str]:
     """``(state, detail)`` of a planned run; state is one of ``STATES``."""
+    from mitolib.results import params_differ
+
     metrics = read_metrics(run.run_dir) or {}
+    if metrics.get("status") == STATUS_DONE and params_differ(run.run_dir, run.params):
+        return "missing", "done with other parameters (studies.yml changed since); will run again"
     if metrics.get("status") == STATUS_DONE:
         numbers = [f"{key} {metrics[key]:.3f}" for key in ("best_val_iou", "test_iou") if isinstance(metrics.get(key), (int, float))]
         return "done", ", ".join(numbers)

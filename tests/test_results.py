@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pandas as pd
 import pytest
 
-from mitolib.results import METRIC_FIELDS, collect, long_history
+from mitolib.results import METRIC_FIELDS, collect, long_history, params_differ
 from mitolib.study import plan
 
 EPOCHS = 3
@@ -159,3 +160,14 @@ def test_collected_runs_survive_the_loss_of_their_folders(roots):
     assert {name: (out / name).read_bytes() for name in before} == before
     changed = plan("architectures", "smoke", {"epochs": 3})  # other parameters: not the same runs
     assert not any(is_done(run) for run in changed)
+
+
+def test_a_run_folder_made_with_other_parameters_is_not_collected(roots):
+    runs = plan("architectures", "smoke")
+    for run in runs:
+        make_run_dir(run)
+    changed = dataclasses.replace(runs[0], params={**runs[0].params, "epochs": runs[0].params["epochs"] + 1})
+    assert params_differ(runs[0].run_dir, changed.params) and not params_differ(runs[0].run_dir, runs[0].params)
+    summary = collect([changed, *runs[1:]])
+    assert (summary.collected, summary.unfinished) == (2, [changed.run_id])
+    assert changed.run_id not in set(pd.read_csv(summary.out_dir / "runs.csv")["run_id"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -167,3 +168,15 @@ def test_run_index_command_checks_the_range(runs, capsys):
 
     assert main(["study", "run-index", "architectures", "3", "--profile", "smoke"]) == 2
     assert "out of range" in capsys.readouterr().err
+
+
+def test_a_run_done_with_other_parameters_runs_again(runs):
+    assert execute_run(runs[0], runner=fake_runner) == "done"
+    changed = dataclasses.replace(runs[0], params={**runs[0].params, "epochs": runs[0].params["epochs"] + 1})
+    assert run_state(changed) == ("missing", "done with other parameters (studies.yml changed since); will run again")
+    assert execute_run(changed, runner=fake_runner) == "done"
+    assert execute_run(changed, runner=fake_runner) == "skipped"
+    study_dir = runs[0].run_dir.parent
+    assert calls(study_dir).count(runs[0].run_id) == 2
+    assert len(list((study_dir / ".discarded").iterdir())) == 1  # the run made with the old parameters
+    assert json.loads((changed.run_dir / "params.json").read_text())["params"]["epochs"] == changed.params["epochs"]
