@@ -33,10 +33,6 @@ book.benchmark_report()
 # Run by run, same seed:
 
 # %% tags=["hide-input"]
-import pandas as pd
-from IPython.display import Markdown
-
-
 before = book.project_root() / "benchmarks" / "results" / "cpu-seeds-before-xla.csv"
 try:
     seeds = book.load_study("seeds", "cpu")
@@ -48,19 +44,16 @@ if len(check):
     display(book.markdown_table(check))
     spread = pd.read_csv(before).query("status == 'done'")["test_iou"].std(ddof=1)
     largest = check["difference"].abs().max()
-    book.glue("xla_pairs", f"{len(check)}")
-    book.glue("xla_largest_difference", f"{largest:.3f}")
-    book.glue("xla_seed_sd", f"{spread:.3f}")
-    book.glue("xla_verdict", "smaller than" if largest < spread else "not smaller than")
+    verdict = "smaller than" if largest < spread else "not smaller than"
+    book.glue("xla_check", f"{len(check)} pair(s) compared: the largest change of test IoU, {largest:.3f}, is "
+                           f"{verdict} the standard deviation over seeds without XLA ({spread:.3f}).")
 else:
-    for name in ("xla_pairs", "xla_largest_difference", "xla_seed_sd", "xla_verdict"):
-        book.glue(name, "not measured")
+    book.glue("xla_check", "No pair of runs with and without XLA has been collected yet, so this is not "
+                           "measured.")
 
 # %% [markdown]
-# Pairs compared: {glue:md}`xla_pairs`. The largest change of test IoU, {glue:md}`xla_largest_difference`,
-# is {glue:md}`xla_verdict` the standard deviation over seeds without XLA ({glue:md}`xla_seed_sd`).
-# Training times of the earlier runs were taken while other work shared the machine, so only the
-# benchmark's ratios above measure speed.
+# {glue:md}`xla_check` Training times of the earlier runs were taken while other work shared the
+# machine, so only the benchmark's ratios above measure speed.
 #
 # ## Try it yourself
 #
