@@ -488,8 +488,8 @@ def option_check(before: Path, after: pd.DataFrame, option: str) -> pd.DataFrame
         f"test IoU, {option} {old[option].iloc[0]}": pairs["test_iou_before"],
         f"test IoU, {option} {pairs[f'{option}_after'].iloc[0] if len(pairs) else '?'}": pairs["test_iou_after"],
         "difference": pairs["test_iou_after"] - pairs["test_iou_before"],
-        "training s before": pairs["train_seconds_before"].round(0),
-        "training s after": pairs["train_seconds_after"].round(0),
+        "training s before": pairs["train_seconds_before"].round().astype(int),
+        "training s after": pairs["train_seconds_after"].round().astype(int),
     }).reset_index(drop=True)
 
 

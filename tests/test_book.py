@@ -207,3 +207,18 @@ def test_by_architecture_orders_rows_canonically():
 def test_build_notice_is_empty_without_results(monkeypatch, tmp_path):
     monkeypatch.setenv(book.RESULTS_ENV, str(tmp_path))
     assert book.build_notice("cpu").data == ""
+
+
+def test_option_check_pairs_runs_by_architecture_and_seed(tmp_path):
+    before = tmp_path / "before.csv"
+    pd.DataFrame({"architecture": ["unet", "unet", "unet"], "seed": [0, 1, 2], "status": ["done", "done", "failed"],
+                  "jit_compile": [False] * 3, "test_iou": [0.80, 0.76, 0.70],
+                  "train_seconds": [600.4, 610.6, 1.0]}).to_csv(before, index=False)
+    after = pd.DataFrame({"architecture": ["unet", "unet", "unet", "attention_unet"], "seed": [0, 1, 2, 0],
+                          "status": ["done"] * 4, "jit_compile": [True, False, True, True],
+                          "test_iou": [0.79, 0.76, 0.72, 0.75], "train_seconds": [500.2, 600.0, 2.0, 3.0]})
+    check = book.option_check(before, after, "jit_compile")
+    # seed 1 kept the setting, seed 2 failed before, attention_unet has no earlier run: one pair is left
+    assert check.to_dict("records") == [{
+        "architecture": "unet", "seed": 0, "test IoU, jit_compile False": 0.80, "test IoU, jit_compile True": 0.79,
+        "difference": pytest.approx(-0.01), "training s before": 600, "training s after": 500}]
