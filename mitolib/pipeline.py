@@ -78,10 +78,8 @@ def _tf_dataset(images, masks, batch_size, channels, shuffle, augment, seed, rep
     return dataset.map(to_float, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
 
 
-
-
 class PatchBatches(keras.utils.PyDataset):
-    """The same batches as the ``tf.data`` pipeline for backends without TensorFlow: uint8 patches are shuffled
+    """Batches like the ``tf.data`` pipeline's, for backends without TensorFlow: uint8 patches are shuffled
     (``numpy.random.default_rng(seed)``, a new order every pass), given one of the 8 symmetries of the square
     per patch when ``augment``, and cast to float32 per batch.  With ``repeat`` the dataset is infinite
     (``num_batches`` is ``None``) and ``fit`` takes ``steps_per_epoch`` batches per epoch from it."""
