@@ -356,11 +356,10 @@ def glue_figure(name: str, fig) -> None:
 def gpu_summary(results: StudyResults) -> pd.DataFrame:
     """One row per planned run of a GPU study: status, test IoU and Dice, training time, and the training
     throughput without the first epoch (which includes compilation)."""
+    seconds = results.history[results.history["metric"] == "epoch_seconds"].sort_values("epoch")
     rows = []
     for run in by_architecture(results.runs).itertuples():
-        history = results.history
-        seconds = history[(history["run_id"] == run.run_id) & (history["metric"] == "epoch_seconds")]
-        steady = seconds.sort_values("epoch")["value"].iloc[1:]
+        steady = seconds[seconds["run_id"] == run.run_id]["value"].iloc[1:]
         done = run.status == "done"
         rows.append({"architecture": arch_label(run.architecture), "status": run.status,
                      "test IoU": run.test_iou if done else float("nan"),
@@ -369,6 +368,24 @@ def gpu_summary(results: StudyResults) -> pd.DataFrame:
                      "steady images/s": (f"{run.samples_per_epoch / steady.median():.0f}"
                                          if done and len(steady) else "")})
     return pd.DataFrame(rows)
+
+
+def option_check(before: Path, after: pd.DataFrame, option: str) -> pd.DataFrame:
+    """Run by run (same architecture and seed), the test IoU and training time before and after a default
+    ``option`` changed: ``before`` is a ``runs.csv`` collected with the old setting, ``after`` the runs collected
+    with the new one.  Only runs done in both whose ``option`` differs are kept."""
+    old = pd.read_csv(before)
+    pairs = old[old["status"] == "done"].merge(after[after["status"] == "done"], on=["architecture", "seed"],
+                                               suffixes=("_before", "_after"))
+    pairs = pairs[pairs[f"{option}_before"].astype(str) != pairs[f"{option}_after"].astype(str)]
+    return pd.DataFrame({
+        "architecture": pairs["architecture"], "seed": pairs["seed"],
+        f"{option} before": pairs[f"{option}_before"], f"{option} after": pairs[f"{option}_after"],
+        "test IoU before": pairs["test_iou_before"], "test IoU after": pairs["test_iou_after"],
+        "difference": pairs["test_iou_after"] - pairs["test_iou_before"],
+        "training s before": pairs["train_seconds_before"].round().astype(int),
+        "training s after": pairs["train_seconds_after"].round().astype(int),
+    }).reset_index(drop=True)
 
 
 def variant_settings(study: str = "bug_ablation") -> pd.DataFrame:
@@ -475,24 +492,6 @@ def benchmark_report(folder: Path | None = None):
 
 
 # --------------------------------------------------------------------------- predictions
-def option_check(before: Path, after: pd.DataFrame, option: str) -> pd.DataFrame:
-    """Run by run, the test IoU and training time of the same runs (architecture and seed) before and after a
-    default ``option`` changed: ``before`` is a ``runs.csv`` collected with the old setting, ``after`` the
-    runs collected with the new one.  Only runs present and done in both, whose ``option`` differs, are kept."""
-    old = pd.read_csv(before)
-    keys = ["architecture", "seed"]
-    pairs = old[old["status"] == "done"].merge(after[after["status"] == "done"], on=keys, suffixes=("_before", "_after"))
-    pairs = pairs[pairs[f"{option}_before"].astype(str) != pairs[f"{option}_after"].astype(str)]
-    return pd.DataFrame({
-        "architecture": pairs["architecture"], "seed": pairs["seed"],
-        f"test IoU, {option} {old[option].iloc[0]}": pairs["test_iou_before"],
-        f"test IoU, {option} {pairs[f'{option}_after'].iloc[0] if len(pairs) else '?'}": pairs["test_iou_after"],
-        "difference": pairs["test_iou_after"] - pairs["test_iou_before"],
-        "training s before": pairs["train_seconds_before"].round().astype(int),
-        "training s after": pairs["train_seconds_after"].round().astype(int),
-    }).reset_index(drop=True)
-
-
 def run_params(results: StudyResults, run_id: str) -> dict:
     """The resolved parameters of one run (its ``runs.csv`` row; empty cells become ``""``)."""
     row = results.runs.set_index("run_id").loc[run_id]

@@ -220,5 +220,6 @@ def test_option_check_pairs_runs_by_architecture_and_seed(tmp_path):
     check = book.option_check(before, after, "jit_compile")
     # seed 1 kept the setting, seed 2 failed before, attention_unet has no earlier run: one pair is left
     assert check.to_dict("records") == [{
-        "architecture": "unet", "seed": 0, "test IoU, jit_compile False": 0.80, "test IoU, jit_compile True": 0.79,
-        "difference": pytest.approx(-0.01), "training s before": 600, "training s after": 500}]
+        "architecture": "unet", "seed": 0, "jit_compile before": False, "jit_compile after": True,
+        "test IoU before": 0.80, "test IoU after": 0.79, "difference": pytest.approx(-0.01),
+        "training s before": 600, "training s after": 500}]
