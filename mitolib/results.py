@@ -71,6 +71,7 @@ class Collection:
     collected: int
     failed: list[str] = field(default_factory=list)
     unfinished: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
@@ -81,6 +82,9 @@ class Collection:
             text += f" ({len(self.kept)} kept from an earlier collection, their folders being absent)"
         if ignored:
             text += f"; ignored {ignored} incomplete ({len(self.failed)} failed, {len(self.unfinished)} not finished)"
+        if self.stale:
+            text += (f"; ignored {len(self.stale)} made with other parameters than the plan's"
+                     " (`mitolib study run` runs them again)")
         return text
 
 
@@ -203,7 +207,10 @@ def collect(runs: Sequence, out_root: Path | None = None) -> Collection:
                     part = table[table["run_id"].astype(str) == run.run_id]
                     target.extend(part.to_dict("records") if name == RUNS_TABLE else [part])
             continue
-        if metrics.get("status") != STATUS_DONE or params_differ(run.run_dir, run.params):
+        if metrics.get("status") == STATUS_DONE and params_differ(run.run_dir, run.params):
+            summary.stale.append(run.run_id)
+            continue
+        if metrics.get("status") != STATUS_DONE:
             (summary.failed if metrics.get("status") == STATUS_FAILED else summary.unfinished).append(run.run_id)
             continue
         summary.collected += 1
@@ -240,8 +247,9 @@ def collect(runs: Sequence, out_root: Path | None = None) -> Collection:
         "libraries": library_versions(),
         "collected_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "counts": {"planned": summary.planned, "collected": summary.collected, "kept": len(summary.kept),
-                   "failed": len(summary.failed), "unfinished": len(summary.unfinished)},
-        "incomplete": {"failed": summary.failed, "unfinished": summary.unfinished},
+                   "failed": len(summary.failed), "unfinished": len(summary.unfinished),
+                   "stale": len(summary.stale)},
+        "incomplete": {"failed": summary.failed, "unfinished": summary.unfinished, "stale": summary.stale},
         "tables": [RUNS_TABLE, HISTORY_TABLE, SLICES_TABLE],
     }
     provenance["predictions"] = copy_best_predictions(runs_table, {run.run_id: run.run_dir for run in runs}, out_dir)

@@ -9,6 +9,7 @@ run directory always holds its executed notebook.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from mitolib import rundir
@@ -24,6 +25,16 @@ def notebook_source() -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"training notebook {path} not found; run from the project folder")
     return path
+
+
+def kernel_config(sockets: Path):
+    """Kernel settings: on POSIX, talk to the kernel over Unix sockets in the private folder
+    ``sockets`` (other users of a shared node can neither listen nor connect); TCP elsewhere."""
+    from traitlets.config import Config
+
+    if os.name != "posix":
+        return Config()
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(sockets / "kernel")}})
 
 
 def run_notebook(params: dict, run_dir: str | Path, *, progress: bool = False, log_output: bool = False) -> dict:
@@ -47,13 +58,15 @@ def run_notebook(params: dict, run_dir: str | Path, *, progress: bool = False, l
     nbformat.write(notebook, source)
     parameters = {**params, "out_dir": str(run_dir)}
     error = None
-    try:
-        papermill.execute_notebook(str(source), str(executed), parameters=parameters, kernel_name=KERNEL,
-                                   cwd=str(project_root()), progress_bar=progress, log_output=log_output)
-    except papermill.PapermillExecutionError as exc:
-        error = exc
-    finally:
-        source.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="mitolib-kernel-") as sockets:
+        try:
+            papermill.execute_notebook(str(source), str(executed), parameters=parameters, kernel_name=KERNEL,
+                                       cwd=str(project_root()), progress_bar=progress, log_output=log_output,
+                                       config=kernel_config(Path(sockets)))
+        except papermill.PapermillExecutionError as exc:
+            error = exc
+        finally:
+            source.unlink(missing_ok=True)
     if executed.exists():
         os.replace(executed, run_dir / rundir.NOTEBOOK)
     metrics = rundir.finalize(run_dir)

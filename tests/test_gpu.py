@@ -1,12 +1,13 @@
-"""Checks for GPU nodes: skipped, with the reason, where TensorFlow sees no GPU."""
+"""Checks for GPU nodes: skipped, with the reason, where TensorFlow is absent or sees no GPU."""
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from mitolib.config import resolve_params
 from mitolib.train import compile_model
+
+tf = pytest.importorskip("tensorflow", reason="the GPU checks use TensorFlow's device list")
 
 pytestmark = [
     pytest.mark.gpu,

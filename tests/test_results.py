@@ -73,7 +73,8 @@ def test_collect_tidy_tables(roots):
     assert list(slices.columns) == ["run_id", "slice", "iou", "dice", "tp", "fp", "fn"]
     assert len(slices) == 3 * SLICES
     provenance = json.loads((out / "provenance.json").read_text())
-    assert provenance["counts"] == {"planned": 3, "collected": 3, "kept": 0, "failed": 0, "unfinished": 0}
+    assert provenance["counts"] == {"planned": 3, "collected": 3, "kept": 0, "failed": 0, "unfinished": 0,
+                                    "stale": 0}
     assert provenance["data_fingerprints"] == ["abc123"]
     assert provenance["study"] == "architectures" and provenance["profile"] == "smoke"
     assert "pandas" in provenance["libraries"] and provenance["collected_at"]
@@ -169,5 +170,7 @@ def test_a_run_folder_made_with_other_parameters_is_not_collected(roots):
     changed = dataclasses.replace(runs[0], params={**runs[0].params, "epochs": runs[0].params["epochs"] + 1})
     assert params_differ(runs[0].run_dir, changed.params) and not params_differ(runs[0].run_dir, runs[0].params)
     summary = collect([changed, *runs[1:]])
-    assert (summary.collected, summary.unfinished) == (2, [changed.run_id])
+    assert (summary.collected, summary.unfinished, summary.stale) == (2, [], [changed.run_id])
+    assert "ignored 1 made with other parameters than the plan's" in summary.describe()
+    assert json.loads((summary.out_dir / "provenance.json").read_text())["incomplete"]["stale"] == [changed.run_id]
     assert changed.run_id not in set(pd.read_csv(summary.out_dir / "runs.csv")["run_id"])

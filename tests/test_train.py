@@ -1,6 +1,7 @@
 """Training runs: the notebook's parameters, a smoke run through papermill, and failure records."""
 
 import json
+import os
 
 import jupytext
 import keras
@@ -9,7 +10,7 @@ import pytest
 
 from mitolib import rundir
 from mitolib.config import load_config, resolve_params
-from mitolib.runner import notebook_source, run_notebook
+from mitolib.runner import kernel_config, notebook_source, run_notebook
 from mitolib.train import HISTORY_COLUMNS, train
 
 
@@ -31,11 +32,12 @@ def test_notebook_parameters_are_the_configuration_keys_with_their_types():
 
 
 @pytest.mark.slow
-def test_smoke_run_through_papermill_writes_a_complete_run_directory(tmp_path):
+def test_smoke_run_through_papermill_writes_a_complete_run_directory(tmp_path, capfd):
     params = resolve_params("smoke", {"save_predictions": True})
     run_dir = tmp_path / "run"
     metrics = run_notebook(params, run_dir)
     assert metrics["status"] == "done", metrics.get("error")
+    assert "running over TCP" not in capfd.readouterr().err  # the kernel talks over private Unix sockets
     names = {p.name for p in run_dir.iterdir()}
     assert {"params.json", "history.csv", "metrics.json", "test_slices.csv", "model.keras", "train.ipynb",
             "predictions"} <= names
@@ -55,6 +57,13 @@ def test_smoke_run_through_papermill_writes_a_complete_run_directory(tmp_path):
     keras.models.load_model(run_dir / "model.keras")  # the saved model loads without custom code
     executed = (run_dir / "train.ipynb").read_text()
     assert "injected-parameters" in executed
+
+
+@pytest.mark.skipif(os.name != "posix", reason="Unix sockets are a POSIX transport")
+def test_the_kernel_listens_on_unix_sockets_in_a_private_folder(tmp_path):
+    config = kernel_config(tmp_path)
+    assert config.KernelManager.transport == "ipc"
+    assert config.KernelManager.ip == str(tmp_path / "kernel")
 
 
 def test_a_failing_run_records_its_error_and_keeps_its_files(tmp_path):
