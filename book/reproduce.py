@@ -23,7 +23,7 @@
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mitolib import book
+from mitolib import book, figure_sources
 from mitolib.config import load_config
 
 config = load_config()
@@ -108,11 +108,11 @@ book.markdown_table(pd.DataFrame(rows))
 # %% [markdown]
 # ## Which study and runs made each figure
 #
-# Generated from the figure registry in `mitolib/book.py` (`book.FIGURES`) and the results
+# Generated from the figure registry in `mitolib/figure_sources.py` (`FIGURES`) and the results
 # of this build's profile:
 
 # %% tags=["remove-input"]
-book.markdown_table(book.figure_sources(profile))
+book.markdown_table(figure_sources.figure_sources(profile))
 
 # %% [markdown]
 # ## Provenance of the results

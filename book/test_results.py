@@ -24,7 +24,7 @@
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mitolib import book, plots
+from mitolib import book, evaluate, plots, predictions
 
 results = book.load_study("seeds")
 published = book.load_csv("published")
@@ -113,9 +113,9 @@ book.glue("worst_slice_iou", f"{per_slice.min():.2f}")
 # ## Example predictions
 
 # %% tags=["hide-input"]
-example = book.example_run(results.runs)
+example = predictions.example_run(results.runs)
 run_id = example["run_id"].iloc[0]
-saved = book.saved_predictions(results, run_id)
+saved = predictions.saved_predictions(results, run_id)
 caption = ""
 if not saved:
     display(Markdown(
@@ -124,13 +124,13 @@ if not saved:
 else:
     from mitolib import data
 
-    images, masks = data.resolve_volumes(book.run_params(results, run_id), "test")
-    picks = book.example_slices(results, run_id)
+    images, masks = data.resolve_volumes(predictions.run_params(results, run_id), "test")
+    picks = predictions.example_slices(results, run_id)
     fig, axes = plots.plt.subplots(1, len(picks), figsize=(3.6 * len(picks), 3.2), layout="constrained",
                                    squeeze=False)
     scores = results.test_slices[results.test_slices["run_id"] == run_id].set_index("slice")["iou"]
     for ax, index in zip(axes[0], picks):
-        plots.error_overlay(images[index], masks[index], book.read_mask_png(saved[index]), ax=ax)
+        plots.error_overlay(images[index], masks[index], evaluate.read_mask_png(saved[index]), ax=ax)
         ax.set_axis_on()
         ax.set(xticks=[], yticks=[], xlabel=f"slice {index}, IoU {scores.get(index, float('nan')):.2f}")
     plots.error_legend(axes[0][-1])

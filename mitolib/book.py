@@ -18,7 +18,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -396,80 +396,6 @@ def variant_settings(study: str = "bug_ablation") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-# --------------------------------------------------------------------------- figure registry
-@dataclass(frozen=True)
-class FigureSource:
-    """A figure of the book and the results it is drawn from."""
-
-    name: str  # the figure's MyST label
-    page: str  # the page (document name) that draws it
-    study: str | None  # None: computed live, from no study
-    runs: Callable[[pd.DataFrame], pd.DataFrame] | None = None  # selects the runs drawn (default: all done)
-    what: str = ""
-    needs_predictions: bool = False  # drawn only when the selected run saved test predictions
-
-
-def _all_done(runs: pd.DataFrame) -> pd.DataFrame:
-    return runs[runs["status"] == "done"]
-
-
-def _all_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    return runs
-
-
-def example_run(runs: pd.DataFrame) -> pd.DataFrame:
-    """The run whose predictions the test chapter shows: the best test IoU among completed runs."""
-    done = _all_done(runs).dropna(subset=["test_iou"])
-    return done.sort_values(["test_iou", "run_id"], ascending=[False, True]).head(1)
-
-
-FIGURES: tuple[FigureSource, ...] = (
-    FigureSource("fig-soft-vs-threshold", "metric_lesson", None, what="Jaccard variants vs confidence"),
-    FigureSource("fig-empty-patches", "metric_lesson", None, what="per-batch means vs empty patches"),
-    FigureSource("fig-reliability", "metric_lesson", None, what="reliability of focal and BCE heads"),
-    FigureSource("fig-bn-head", "metric_lesson", None, what="a batch-normalised head on rare foreground"),
-    FigureSource("fig-ablation", "what_broke", "bug_ablation", _all_done, "each defect alone"),
-    FigureSource("fig-ablation-curves", "what_broke", "bug_ablation", _all_done, "validation curves per variant"),
-    FigureSource("fig-curves", "training_dynamics", "seeds", _all_done, "curves per architecture"),
-    FigureSource("fig-best-epochs", "training_dynamics", "seeds", _all_done, "best epochs"),
-    FigureSource("fig-heatmaps", "hyperparameters", "hyperparameter_optimization", _all_runs,
-                 "validation IoU over learning rate x batch size"),
-    FigureSource("fig-convergence", "hyperparameters", "hyperparameter_optimization", _all_done,
-                 "best epoch over the grid"),
-    FigureSource("fig-test-scores", "test_results", "seeds", _all_done, "test IoU per architecture"),
-    FigureSource("fig-slices", "test_results", "seeds", _all_done, "per-slice test IoU"),
-    FigureSource("fig-predictions", "test_results", "seeds", example_run, "predictions with errors",
-                 needs_predictions=True),
-)
-
-
-def figure_sources(profile: str | None = None) -> pd.DataFrame:
-    """``figure, page, study, runs, results``: what every registered figure is drawn from.
-
-    Studies not collected for ``profile`` raise :class:`ResultsMissing`.
-    """
-    profile = profile or book_profile()
-    cache: dict[str, StudyResults] = {}
-    rows = []
-    for fig in FIGURES:
-        if fig.study is None:
-            rows.append({"figure": f"{{numref}}`{fig.name}`", "shows": fig.what, "page": f"{{doc}}`{fig.page}`",
-                         "study": "(computed live)", "runs": "none (controlled inputs)",
-                         "results": "–"})
-            continue
-        if fig.study not in cache:
-            cache[fig.study] = load_study(fig.study, profile, min_done=0)
-        res = cache[fig.study]
-        ids = list((fig.runs or _all_done)(res.runs)["run_id"])
-        listed = ", ".join(f"`{i}`" for i in ids) if len(ids) <= 3 else f"{len(ids)} runs"
-        drawn = not fig.needs_predictions or any(saved_predictions(res, i) for i in ids)
-        rows.append({"figure": f"{{numref}}`{fig.name}`" if drawn else f"`{fig.name}` (not drawn: no saved predictions)",
-                     "shows": fig.what, "page": f"{{doc}}`{fig.page}`",
-                     "study": f"`{fig.study}`", "runs": listed,
-                     "results": f"`results/{profile}/{fig.study}/`"})
-    return pd.DataFrame(rows)
-
-
 # --------------------------------------------------------------------------- benchmarks
 def benchmark_report(folder: Path | None = None):
     """``benchmarks/results/latest.md`` (headings demoted one level), else ``latest.json`` as a
@@ -489,50 +415,3 @@ def benchmark_report(folder: Path | None = None):
                         f"\n\n{markdown_table_text(frame, floatfmt='.4g')}")
     return Markdown(":::{note} No benchmark has been run\nThere is no `benchmarks/results/latest.md` or "
                     "`latest.json` yet, so this page has nothing to show. The chapters do not depend on it.\n:::")
-
-
-# --------------------------------------------------------------------------- predictions
-def run_params(results: StudyResults, run_id: str) -> dict:
-    """The resolved parameters of one run (its ``runs.csv`` row; empty cells become ``""``)."""
-    row = results.runs.set_index("run_id").loc[run_id]
-    return {k: ("" if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
-
-
-def saved_predictions(results: StudyResults, run_id: str, include_runs: bool = False) -> dict[int, Path]:
-    """``{slice: path}`` of the test predictions a run saved (``test_XXX.png``); empty if none.
-
-    The book reads ``results/<profile>/<study>/predictions/<run_id>/`` only; with
-    ``include_runs`` (the notebooks) the run's own folder is searched when that is empty.
-    """
-    folders = [results.predictions_dir(run_id)]
-    if include_runs:
-        from mitolib.study import runs_root
-
-        folders.append(runs_root() / results.profile / results.study / run_id / "predictions")
-    for folder in folders:
-        found = {}
-        for path in sorted(folder.glob("test_*.png")):
-            digits = path.stem.split("_")[-1]
-            if digits.isdigit():
-                found[int(digits)] = path
-        if found:
-            return found
-    return {}
-
-
-def read_mask_png(path: Path) -> np.ndarray:
-    """A saved binary mask PNG as a bool array ``(H, W)``."""
-    from PIL import Image
-
-    return np.asarray(Image.open(path)) > 0
-
-
-def example_slices(results: StudyResults, run_id: str, count: int = 3) -> list[int]:
-    """Saved test slices of a run to show: its worst, median and best by slice IoU."""
-    saved = saved_predictions(results, run_id)
-    scores = results.test_slices[(results.test_slices["run_id"] == run_id)
-                                 & results.test_slices["slice"].isin(list(saved))].sort_values("iou")
-    if scores.empty:
-        return sorted(saved)[:count]
-    picks = np.unique(np.linspace(0, len(scores) - 1, count).round().astype(int))
-    return [int(s) for s in scores["slice"].iloc[picks]]

@@ -179,3 +179,9 @@ def save_mask_png(path: str | Path, mask: np.ndarray) -> None:
     buffer = io.BytesIO()
     Image.fromarray(np.where(mask, PNG_FOREGROUND, 0).astype("uint8")).save(buffer, format="PNG", optimize=True)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_mask_png(path: str | Path) -> np.ndarray:
+    """A mask written by :func:`save_mask_png` as a bool array ``(H, W)``."""
+    with Image.open(path) as image:
+        return np.asarray(image) > 0

@@ -21,7 +21,7 @@
 import numpy as np
 import pandas as pd
 
-from mitolib import book, data, plots
+from mitolib import book, data, evaluate, plots, predictions
 
 # %% tags=["parameters"]
 profile = "smoke"  # profile of the collected results
@@ -36,9 +36,9 @@ include_runs = True  # also look in the run folder when the results hold no pred
 
 # %%
 results = book.load_study(study, profile)
-run_id = run_id or book.example_run(results.runs)["run_id"].item()
-params = book.run_params(results, run_id)
-saved = book.saved_predictions(results, run_id, include_runs=include_runs)
+run_id = run_id or predictions.example_run(results.runs)["run_id"].item()
+params = predictions.run_params(results, run_id)
+saved = predictions.saved_predictions(results, run_id, include_runs=include_runs)
 if not saved:
     raise FileNotFoundError(f"run {run_id!r} saved no test predictions; re-run it with -p save_predictions true")
 row = results.runs.set_index("run_id").loc[run_id]
@@ -66,7 +66,7 @@ for start in range(0, len(picks), per_row):
     fig, axes = plots.plt.subplots(1, len(chunk), figsize=(3.6 * len(chunk), 3.2), squeeze=False,
                                    layout="constrained")
     for ax, index in zip(axes[0], chunk):
-        plots.error_overlay(images[index], masks[index], book.read_mask_png(saved[index]), ax=ax)
+        plots.error_overlay(images[index], masks[index], evaluate.read_mask_png(saved[index]), ax=ax)
         ax.set_title(f"slice {index}, IoU {by_slice.get(index, np.nan):.2f}", fontsize="small")
     plots.error_legend(axes[0][-1])
     plots.plt.show()

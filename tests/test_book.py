@@ -1,4 +1,4 @@
-"""mitolib.book: locating and loading results, notices, tables, the figure registry, the lessons."""
+"""mitolib.book and its neighbours: loading results, notices, tables, the figure registry, saved predictions, the lessons."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mitolib import book, lesson
+from mitolib import book, evaluate, figure_sources, lesson, predictions
 from test_book_fixtures import write_fixture_results
 
 SMOKE_NOTICE = ("These results come from the smoke profile on synthetic data; "
@@ -104,8 +104,8 @@ def test_summaries():
 
 
 def test_figure_sources_cover_the_registry(fixture_root):
-    table = book.figure_sources()
-    assert len(table) == len(book.FIGURES)
+    table = figure_sources.figure_sources()
+    assert len(table) == len(figure_sources.FIGURES)
     row = table[table["figure"].str.contains("fig-predictions")].iloc[0]
     assert "not drawn" in row["figure"]  # no predictions were written for this fixture
     assert all(table.loc[table["study"] != "(computed live)", "results"].str.startswith("`results/smoke/"))
@@ -115,13 +115,13 @@ def test_predictions_are_found_and_picked(tmp_path, monkeypatch):
     write_fixture_results(tmp_path, studies=("seeds",))
     monkeypatch.setenv(book.RESULTS_ENV, str(tmp_path))
     results = book.load_study("seeds", "smoke")
-    run_id = book.example_run(results.runs)["run_id"].item()
-    saved = book.saved_predictions(results, run_id)
+    run_id = predictions.example_run(results.runs)["run_id"].item()
+    saved = predictions.saved_predictions(results, run_id)
     assert len(saved) == results.runs["synthetic_slices"].iloc[0]
-    picks = book.example_slices(results, run_id)
+    picks = predictions.example_slices(results, run_id)
     assert len(picks) == 3 and set(picks) <= set(saved)
-    assert book.read_mask_png(saved[picks[0]]).dtype == bool
-    assert book.run_params(results, run_id)["data_root"] == ""
+    assert evaluate.read_mask_png(saved[picks[0]]).dtype == bool
+    assert predictions.run_params(results, run_id)["data_root"] == ""
 
 
 def test_benchmark_report(tmp_path):

@@ -14,7 +14,7 @@ import jupytext
 import pytest
 import yaml
 
-from mitolib import book
+from mitolib import book, figure_sources
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
@@ -125,8 +125,8 @@ def test_every_figure_is_registered_on_its_page():
         text = page.read_text(encoding="utf-8")
         for name in re.findall(r":name: (fig-[\w-]+)", text):
             named[name] = page.stem
-    registered = {fig.name: fig.page for fig in book.FIGURES}
-    assert named == registered, "figure labels in the pages and book.FIGURES differ"
+    registered = {fig.name: fig.page for fig in figure_sources.FIGURES}
+    assert named == registered, "figure labels in the pages and figure_sources.FIGURES differ"
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if p.suffix == ".py"], ids=lambda p: p.name)

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from mitolib.evaluate import blend_weights, evaluate_volume, predict_slices, window_starts
+from mitolib.evaluate import blend_weights, evaluate_volume, predict_slices, read_mask_png, window_starts
 
 
 def identity_model(channels: int = 1) -> keras.Model:
@@ -53,6 +53,8 @@ def test_prediction_equal_to_ground_truth_scores_exactly_one(volume, tmp_path):
     assert list(per_slice["slice"]) == list(range(5))
     assert (per_slice["iou"] == 1.0).all()
     assert sorted(p.name for p in tmp_path.glob("*.png")) == [f"test_{i:03d}.png" for i in range(5)]
+    for index, mask in enumerate(masks):  # the saved masks read back exactly
+        np.testing.assert_array_equal(read_mask_png(tmp_path / f"test_{index:03d}.png"), mask.astype(bool))
 
 
 def test_test_time_augmentation_keeps_an_equivariant_prediction(volume):

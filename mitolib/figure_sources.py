@@ -1,0 +1,82 @@
+"""The book's figure registry: every figure, the page that draws it and the runs it is drawn from.
+
+The "Reproduce it" chapter renders :func:`figure_sources` as a table; a test checks that
+the figure labels in the pages and :data:`FIGURES` agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import pandas as pd
+
+from mitolib.book import StudyResults, book_profile, load_study
+from mitolib.predictions import example_run, saved_predictions
+
+
+@dataclass(frozen=True)
+class FigureSource:
+    """A figure of the book and the results it is drawn from."""
+
+    name: str  # the figure's MyST label
+    page: str  # the page (document name) that draws it
+    study: str | None  # None: computed live, from no study
+    runs: Callable[[pd.DataFrame], pd.DataFrame] | None = None  # selects the runs drawn (default: all done)
+    what: str = ""
+    needs_predictions: bool = False  # drawn only when the selected run saved test predictions
+
+
+def _all_done(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs[runs["status"] == "done"]
+
+
+def _all_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs
+
+
+FIGURES: tuple[FigureSource, ...] = (
+    FigureSource("fig-soft-vs-threshold", "metric_lesson", None, what="Jaccard variants vs confidence"),
+    FigureSource("fig-empty-patches", "metric_lesson", None, what="per-batch means vs empty patches"),
+    FigureSource("fig-reliability", "metric_lesson", None, what="reliability of focal and BCE heads"),
+    FigureSource("fig-bn-head", "metric_lesson", None, what="a batch-normalised head on rare foreground"),
+    FigureSource("fig-ablation", "what_broke", "bug_ablation", _all_done, "each defect alone"),
+    FigureSource("fig-ablation-curves", "what_broke", "bug_ablation", _all_done, "validation curves per variant"),
+    FigureSource("fig-curves", "training_dynamics", "seeds", _all_done, "curves per architecture"),
+    FigureSource("fig-best-epochs", "training_dynamics", "seeds", _all_done, "best epochs"),
+    FigureSource("fig-heatmaps", "hyperparameters", "hyperparameter_optimization", _all_runs,
+                 "validation IoU over learning rate x batch size"),
+    FigureSource("fig-convergence", "hyperparameters", "hyperparameter_optimization", _all_done,
+                 "best epoch over the grid"),
+    FigureSource("fig-test-scores", "test_results", "seeds", _all_done, "test IoU per architecture"),
+    FigureSource("fig-slices", "test_results", "seeds", _all_done, "per-slice test IoU"),
+    FigureSource("fig-predictions", "test_results", "seeds", example_run, "predictions with errors",
+                 needs_predictions=True),
+)
+
+
+def figure_sources(profile: str | None = None) -> pd.DataFrame:
+    """``figure, page, study, runs, results``: what every registered figure is drawn from.
+
+    Studies not collected for ``profile`` raise :class:`ResultsMissing`.
+    """
+    profile = profile or book_profile()
+    cache: dict[str, StudyResults] = {}
+    rows = []
+    for fig in FIGURES:
+        if fig.study is None:
+            rows.append({"figure": f"{{numref}}`{fig.name}`", "shows": fig.what, "page": f"{{doc}}`{fig.page}`",
+                         "study": "(computed live)", "runs": "none (controlled inputs)",
+                         "results": "–"})
+            continue
+        if fig.study not in cache:
+            cache[fig.study] = load_study(fig.study, profile, min_done=0)
+        res = cache[fig.study]
+        ids = list((fig.runs or _all_done)(res.runs)["run_id"])
+        listed = ", ".join(f"`{i}`" for i in ids) if len(ids) <= 3 else f"{len(ids)} runs"
+        drawn = not fig.needs_predictions or any(saved_predictions(res, i) for i in ids)
+        rows.append({"figure": f"{{numref}}`{fig.name}`" if drawn else f"`{fig.name}` (not drawn: no saved predictions)",
+                     "shows": fig.what, "page": f"{{doc}}`{fig.page}`",
+                     "study": f"`{fig.study}`", "runs": listed,
+                     "results": f"`results/{profile}/{fig.study}/`"})
+    return pd.DataFrame(rows)

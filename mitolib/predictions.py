@@ -1,0 +1,60 @@
+"""The saved test predictions of a collected study: which run to show, its masks and which slices.
+
+The book's test chapter and ``notebooks/view_predictions.py`` read the binary masks that
+``mitolib study collect`` copied to ``results/<profile>/<study>/predictions/<run_id>/``
+(``test_XXX.png``, written by :func:`mitolib.evaluate.save_mask_png`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mitolib.book import StudyResults
+
+
+def example_run(runs: pd.DataFrame) -> pd.DataFrame:
+    """The run whose predictions the test chapter shows: the best test IoU among completed runs."""
+    done = runs[runs["status"] == "done"].dropna(subset=["test_iou"])
+    return done.sort_values(["test_iou", "run_id"], ascending=[False, True]).head(1)
+
+
+def run_params(results: StudyResults, run_id: str) -> dict:
+    """The resolved parameters of one run (its ``runs.csv`` row; empty cells become ``""``)."""
+    row = results.runs.set_index("run_id").loc[run_id]
+    return {k: ("" if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
+
+
+def saved_predictions(results: StudyResults, run_id: str, include_runs: bool = False) -> dict[int, Path]:
+    """``{slice: path}`` of the test predictions a run saved (``test_XXX.png``); empty if none.
+
+    The book reads ``results/<profile>/<study>/predictions/<run_id>/`` only; with
+    ``include_runs`` (the notebooks) the run's own folder is searched when that is empty.
+    """
+    folders = [results.predictions_dir(run_id)]
+    if include_runs:
+        from mitolib.study import runs_root
+
+        folders.append(runs_root() / results.profile / results.study / run_id / "predictions")
+    for folder in folders:
+        found = {}
+        for path in sorted(folder.glob("test_*.png")):
+            digits = path.stem.split("_")[-1]
+            if digits.isdigit():
+                found[int(digits)] = path
+        if found:
+            return found
+    return {}
+
+
+def example_slices(results: StudyResults, run_id: str, count: int = 3) -> list[int]:
+    """Saved test slices of a run to show: its worst, median and best by slice IoU."""
+    saved = saved_predictions(results, run_id)
+    scores = results.test_slices[(results.test_slices["run_id"] == run_id)
+                                 & results.test_slices["slice"].isin(list(saved))].sort_values("iou")
+    if scores.empty:
+        return sorted(saved)[:count]
+    picks = np.unique(np.linspace(0, len(scores) - 1, count).round().astype(int))
+    return [int(s) for s in scores["slice"].iloc[picks]]
