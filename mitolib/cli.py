@@ -1,9 +1,10 @@
-"""The mitolib command: train, data check|fetch, study plan|run|run-index|status|collect|submit."""
+"""The mitolib command: train, evaluate, data check|fetch, study plan|run|run-index|status|collect|submit."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from mitolib.config import ConfigError
 
@@ -39,6 +40,18 @@ def _train(args) -> int:
     return 0
 
 
+def _evaluate(args) -> int:
+    from mitolib.evaluate import evaluate_run
+
+    overrides = parse_overrides(args.param)
+    if args.tta:
+        overrides["tta"] = "true"
+    row = evaluate_run(args.run_dir, overrides, out=args.out)
+    print("result: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+    print(f"appended to: {args.out or Path(args.run_dir) / 'evaluations.csv'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``mitolib`` command."""
     parser = argparse.ArgumentParser(prog="mitolib", description=__doc__)
@@ -47,6 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--profile", default="smoke", help="profile of studies.yml (default: smoke)")
     add_override_argument(train)
     train.set_defaults(func=_train)
+    evaluate = sub.add_parser("evaluate", help="evaluate a finished run's model again on the test volume "
+                                               "(other evaluation settings, e.g. --tta)")
+    evaluate.add_argument("run_dir", help="a finished run directory (params.json and model.keras)")
+    evaluate.add_argument("--tta", action="store_true", help="8-fold flip/rotation test-time augmentation")
+    evaluate.add_argument("--out", help="CSV to append the result to (default: RUN_DIR/evaluations.csv)")
+    evaluate.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"),
+                          help="override one evaluation setting: tta, eval_window, eval_overlap, "
+                               "eval_batch_size or threshold (repeatable)")
+    evaluate.set_defaults(func=_evaluate)
     from mitolib import data, study
 
     data.add_parser(sub)

@@ -5,6 +5,8 @@ predicted (optionally with 8-fold flip/rotation test-time augmentation),
 blended with a smooth weight map, resampled back to the original size and
 thresholded.  Confusion counts are accumulated over the whole volume, so the
 reported IoU is the foreground IoU of the volume, as the literature reports it.
+:func:`evaluate_run` evaluates a finished run's saved model again with other
+evaluation settings (``mitolib evaluate RUN_DIR --tta``).
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
-from mitolib import metrics
+from mitolib import metrics, rundir
+from mitolib.config import ConfigError, cast_value, load_config, project_root
+from mitolib.data import resolve_volumes
 from mitolib.patches import rescale
+from mitolib.provenance import git_commit
 from mitolib.rundir import atomic_write_bytes
 
 PNG_FOREGROUND = 255  # value of foreground pixels in saved prediction masks
@@ -185,3 +190,45 @@ def read_mask_png(path: str | Path) -> np.ndarray:
     """A mask written by :func:`save_mask_png` as a bool array ``(H, W)``."""
     with Image.open(path) as image:
         return np.asarray(image) > 0
+
+
+EVAL_PARAMS = ("tta", "eval_window", "eval_overlap", "eval_batch_size", "threshold")
+EVALUATIONS = "evaluations.csv"
+
+
+def evaluate_run(run_dir: str | Path, overrides: dict | None = None, *, out: str | Path | None = None,
+                 progress: bool = True) -> dict:
+    """Evaluate a finished run's saved model again on its test volume, with other evaluation settings.
+
+    ``overrides`` may change only :data:`EVAL_PARAMS` (values are cast to the configured types);
+    the model, data and scale are the run's own, from ``params.json`` and ``model.keras``.  One
+    row (the run id, every evaluation setting, test IoU and Dice, seconds) is appended to ``out``
+    (default ``run_dir/evaluations.csv``), rewritten atomically; the row is returned.
+    """
+    run_dir = Path(run_dir)
+    record = rundir.read_json(run_dir / rundir.PARAMS)
+    model_path = run_dir / rundir.MODEL
+    if not isinstance(record, dict) or not isinstance(record.get("params"), dict) or not model_path.is_file():
+        raise ConfigError(f"{run_dir} is not a finished run directory: it needs {rundir.PARAMS} and "
+                          f"{rundir.MODEL} (train one with `mitolib train`)")
+    params = dict(record["params"])
+    defaults = load_config()["defaults"]
+    for key, value in (overrides or {}).items():
+        if key not in EVAL_PARAMS:
+            raise ConfigError(f"{key!r} is not an evaluation setting; a saved model can be evaluated again "
+                              f"with other {', '.join(EVAL_PARAMS)} only (train a new run to change {key!r})")
+        params[key] = cast_value(key, value, defaults[key])
+    images, masks = resolve_volumes(params, "test")
+    model = keras.models.load_model(model_path)
+    summary, _ = evaluate_volume(model, images, masks, scale=params["scale"],
+                                 window=params["eval_window"] or params["patch_size"],
+                                 overlap=params["eval_overlap"], tta=params["tta"],
+                                 batch_size=params["eval_batch_size"], threshold=params["threshold"],
+                                 progress=progress)
+    row = {"run_id": run_dir.name, **{key: params[key] for key in EVAL_PARAMS},
+           "test_iou": summary["test_iou"], "test_dice": summary["test_dice"],
+           "eval_seconds": summary["eval_seconds"], "git_commit": git_commit(project_root())}
+    out = Path(out) if out else run_dir / EVALUATIONS
+    table = pd.read_csv(out) if out.is_file() else pd.DataFrame()
+    rundir.atomic_write_csv(out, pd.concat([table, pd.DataFrame([row])], ignore_index=True))
+    return row

@@ -1,10 +1,14 @@
 """Sliding-window prediction and volume metrics on controlled models and volumes."""
 
+import json
+
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 
-from mitolib.evaluate import blend_weights, evaluate_volume, predict_slices, read_mask_png, window_starts
+from mitolib.evaluate import (blend_weights, evaluate_run, evaluate_volume, predict_slices, read_mask_png,
+                              window_starts)
 
 
 def identity_model(channels: int = 1) -> keras.Model:
@@ -78,3 +82,25 @@ def test_shape_mismatch_is_an_error(volume):
     images, masks = volume
     with pytest.raises(ValueError, match="differ in shape"):
         evaluate_volume(identity_model(), images, masks[:, :20], progress=False)
+
+
+def test_a_saved_model_is_evaluated_again_with_other_settings(tmp_path, capsys):
+    from mitolib.cli import main
+    from mitolib.config import resolve_params
+    from mitolib.train import train
+
+    run_dir = train(resolve_params("smoke", {"epochs": 1}), tmp_path / "run", progress=False)
+    recorded = json.loads((run_dir / "metrics.json").read_text())
+    plain = evaluate_run(run_dir, progress=False)
+    assert plain["test_iou"] == recorded["test_iou"] and plain["tta"] is False  # the same model, the same score
+    assert main(["evaluate", str(run_dir), "--tta", "-p", "threshold", "0.4"]) == 0
+    assert "appended to:" in capsys.readouterr().out
+    table = pd.read_csv(run_dir / "evaluations.csv")
+    assert list(table["tta"]) == [False, True] and list(table["threshold"]) == [0.5, 0.4]
+    assert table["test_iou"].between(0, 1).all() and (table["run_id"] == "run").all()
+
+    assert main(["evaluate", str(run_dir), "-p", "epochs", "3"]) == 2
+    assert "'epochs' is not an evaluation setting" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path)]) == 2
+    assert "is not a finished run directory" in capsys.readouterr().err
+    assert len(pd.read_csv(run_dir / "evaluations.csv")) == 2  # refused evaluations append nothing
