@@ -200,6 +200,22 @@ if gpu is not None and len(gpu.done):
                             f"{g['epochs'] * g['samples_per_epoch']} training patches) reached {g['test_iou']:.3f}")
 else:
     book.glue("gpu_recipe", "no full-width run is collected in this build")
+tta_text = ("Test-time augmentation is not measured on the test volume in this build; its cost is in "
+            "the benchmarks appendix.")
+evaluations_file = results.path / "evaluations.csv"
+if evaluations_file.is_file():
+    evaluations = pd.read_csv(evaluations_file)
+    pairs = evaluations.pivot_table(index="run_id", columns="tta", values=["test_iou", "eval_seconds"], aggfunc="last")
+    pairs = pairs.dropna()
+    if len(pairs):
+        run_id, pair = next(iter(pairs.iterrows()))
+        arch = book.arch_label(results.runs.set_index("run_id").loc[run_id, "architecture"])
+        tta_text = (f"Test-time augmentation, measured by evaluating the saved model of run `{run_id}` ({arch}) "
+                    f"again with `mitolib evaluate --tta` (`{evaluations_file.name}` beside `runs.csv`): test IoU "
+                    f"{pair[('test_iou', False)]:.3f} without, {pair[('test_iou', True)]:.3f} with "
+                    f"({pair[('test_iou', True)] - pair[('test_iou', False)]:+.3f}), for "
+                    f"{pair[('eval_seconds', True)] / pair[('eval_seconds', False)]:.1f} times the evaluation time.")
+book.glue("tta_text", tta_text)
 
 # %% [markdown]
 # ## How far from the target
@@ -211,8 +227,7 @@ else:
 # resolution, {glue:md}`gpu_recipe`. Those two runs differ in width and in training length
 # together, so they bound what the two levers give together, not each one alone. Published 2D
 # and 3D networks, trained for hours on GPUs, are in the table of published figures above.
-# Test-time augmentation is a further lever this build does not measure on the test volume;
-# its cost is in the benchmarks appendix.
+# {glue:md}`tta_text`
 
 # %% [markdown]
 # ## Summary

@@ -62,3 +62,20 @@ def test_saved_masks_reproduce_the_reported_test_iou(study_dir, run_id):
 
 def test_there_is_something_to_check():
     assert prediction_sets(), "no committed prediction sets under results/*/*/predictions/"
+
+
+EVAL_SETTINGS = ("tta", "eval_window", "eval_overlap", "eval_batch_size", "threshold")
+
+
+@pytest.mark.parametrize("path", sorted(RESULTS.glob("*/*/evaluations.csv")),
+                         ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}")
+def test_evaluations_again_with_the_runs_own_settings_reproduce_runs_csv(path):
+    """``mitolib evaluate`` rows of committed runs: those with the run's own settings give its test IoU."""
+    runs = pd.read_csv(path.parent / "runs.csv").set_index("run_id")
+    evaluations = pd.read_csv(path)
+    assert set(evaluations["run_id"]) <= set(runs.index), "evaluations of runs that runs.csv does not hold"
+    same = evaluations[[all(str(row[k]) == str(runs.loc[row["run_id"], k]) for k in EVAL_SETTINGS)
+                        for _, row in evaluations.iterrows()]]
+    assert len(same), "no evaluation with the run's own settings to check the others against"
+    for _, row in same.iterrows():
+        assert row["test_iou"] == pytest.approx(float(runs.loc[row["run_id"], "test_iou"]), abs=TOLERANCE)
