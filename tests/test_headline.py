@@ -32,7 +32,7 @@ def test_mean_and_spread_per_architecture(results):
     assert table.loc["unet", "seeds"] == 2
     assert table.loc["unet", "test IoU"] == "0.820 ± 0.028"  # mean 0.82, sample sd 0.0283
     assert table.loc["attention_unet", "test IoU"] == "0.830"  # one seed: no spread
-    assert table.loc["unet", "training minutes"] == "10.500 ± 0.707"
+    assert table.loc["unet", "training minutes"] == "10.5 ± 0.7"
 
 
 def test_readme_block_is_replaced_between_the_markers(results, tmp_path):
@@ -43,6 +43,12 @@ def test_readme_block_is_replaced_between_the_markers(results, tmp_path):
     assert text.startswith("# Title\n\n" + START)
     assert text.endswith(END + "\n\nrest\n")
     assert "Partial: 3 of 9 planned runs collected so far." in text
+    assert "over the whole test volume at full resolution" in text  # no per-slice table to count
+    pd.DataFrame({"run_id": ["a"] * 4 + ["b"] * 4 + ["c"] * 4, "slice": list(range(4)) * 3}).to_csv(
+        results / "cpu" / "seeds" / "test_slices.csv", index=False)
+    update_readme(readme, "cpu", results)
+    text = readme.read_text()
+    assert "over the whole 4-slice test volume" in text
     assert "PLACEHOLDER" not in text and "| unet | 2 | 0.820 ± 0.028 |" in text and "`abcdef012345`" in text
     once = readme.read_text()
     update_readme(readme, "cpu", results)
