@@ -210,6 +210,10 @@ def notice_text(results: StudyResults) -> str:
     when = results.provenance.get("collected_at") or results.provenance.get("created") or "unknown"
     where = (f"`results/{results.profile}/{results.study}` ({len(results.runs)} runs, "
              f"code at commit `{short_commit(commit)}`, collected {when})")
+    counts = results.provenance.get("counts") or {}
+    if counts.get("planned") and counts.get("collected", 0) < counts["planned"]:
+        where += (f". **Partial:** {counts.get('collected', 0)} of the {counts['planned']} planned runs are "
+                  "complete; the others count in no number or figure of this page")
     if results.provenance.get("fixture"):
         return (":::{danger} Test fixture\nThese numbers are generated test fixtures, not measurements: "
                 f"they only exercise the book's code. Source: {where}.\n:::")

@@ -71,7 +71,9 @@ def test_notices(fixture_root):
     real = book.StudyResults("seeds", "cpu", results.path, results.runs.assign(data_source="epfl"),
                              results.history, results.test_slices, {"git_commit": "abc"})
     text = book.notice_text(real)
-    assert "EPFL" in text and "not the science" not in text
+    assert "EPFL" in text and "not the science" not in text and "Partial" not in text
+    real.provenance["counts"] = {"planned": 9, "collected": 7}
+    assert "**Partial:** 7 of the 9 planned runs are complete" in book.notice_text(real)
 
 
 def test_lesson_notice_without_results(monkeypatch, tmp_path):
