@@ -111,18 +111,23 @@ book.glue("slow_epoch", f"{speed.max():.1f}")
 # ## Failures
 
 # %% tags=["hide-input"]
-failed = results.failed
+failed = results.runs[results.runs["status"] == "failed"]
+pending = results.failed[results.failed["status"] != "failed"]
 columns = [c for c in ("run_id", "architecture", "learning_rate", "batch_size", "status", "error")
            if c in failed.columns]
 if len(failed):
     display(book.markdown_table(failed[columns], formats={"learning_rate": "g", "batch_size": "g"}))
+elif len(pending):
+    display(Markdown("No run of the grid failed."))
 else:
     display(Markdown("Every run of the grid completed."))
 book.glue("n_failed", f"{len(failed)}")
+book.glue("n_pending", f"{len(pending)}")
 
 # %% [markdown]
-# {glue:md}`n_failed` run(s) did not complete. A failed run is recorded with its error in its
-# run directory (`metrics.json`) and retried by the next `mitolib study run`.
+# {glue:md}`n_failed` run(s) failed and {glue:md}`n_pending` had not finished when the results
+# were collected. A failed run is recorded with its error in its run directory
+# (`metrics.json`); the next `mitolib study run` retries it and runs those not yet done.
 #
 # ## Summary
 #
