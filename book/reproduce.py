@@ -129,11 +129,14 @@ for study in book.collected_studies(profile):
                  "data": book.data_source(res), "code commit": f"`{book.short_commit(prov.get('git_commit', 'unknown'))}`",
                  "collected": prov.get("collected_at", "unknown")})
 display(book.markdown_table(pd.DataFrame(rows)))
+book.glue("total_hours", f"{sum(float(row['compute (hours)']) for row in rows):.1f}")
+book.glue("total_runs", f"{sum(row['completed runs'] for row in rows)}")
 
 # %% [markdown]
 # The compute columns add up each completed run's training and test-volume evaluation time
 # (`train_seconds` and `eval_seconds` of `runs.csv`), as measured on the machine that ran it;
 # the `cpu` profile is sized so that the reference studies fit in about six hours of a 2-core CPU.
+# In this build: {glue:md}`total_hours` hours over {glue:md}`total_runs` completed runs.
 #
 # Each results folder also holds `provenance.json` (library versions, data fingerprints, the
 # commits the runs were made at) and every run folder its `params.json` and executed
