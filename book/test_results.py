@@ -195,11 +195,15 @@ book.glue("lead_recipe", f"base width {lead_runs['base_filters'].iloc[0]}, {lead
                          f"{lead_runs['train_seconds'].mean() / 60:.1f} minutes of training on average")
 if gpu is not None and len(gpu.done):
     g = gpu.done.loc[gpu.done["test_iou"].idxmax()]
-    book.glue("gpu_recipe", f"the `gpu_short` {book.arch_label(g['architecture'])} (base width {g['base_filters']}, "
-                            f"{g['patch_size']}-pixel patches at scale {g['scale']:g}, "
-                            f"{g['epochs'] * g['samples_per_epoch']} training patches) reached {g['test_iou']:.3f}")
+    where = ("At the same resolution" if g["scale"] == lead_runs["scale"].iloc[0]
+             else f"At scale {g['scale']:g} (not this build's resolution)")
+    book.glue("gpu_recipe", f"{where}, the `gpu_short` {book.arch_label(g['architecture'])} (base width "
+                            f"{g['base_filters']}, {g['patch_size']}-pixel patches, "
+                            f"{g['epochs'] * g['samples_per_epoch']} training patches) reached {g['test_iou']:.3f}. "
+                            "It differs from the run above in width and in training length together, so it shows "
+                            "what the two levers give together, not each one alone.")
 else:
-    book.glue("gpu_recipe", "no full-width run is collected in this build")
+    book.glue("gpu_recipe", "No full-width run is collected in this build.")
 tta_text = ("Test-time augmentation is not measured on the test volume in this build; its cost is in "
             "the benchmarks appendix.")
 evaluations_file = results.path / "evaluations.csv"
@@ -223,10 +227,9 @@ book.glue("tta_text", tta_text)
 # The project's goal for the best architecture under the `cpu` profile is a test IoU of
 # {glue:md}`target`. The best architecture of this build, {glue:md}`lead_arch`, reaches
 # {glue:md}`lead_mean` on average over seeds (best run {glue:md}`lead_best`), which is
-# {glue:md}`lead_gap` short of it. Its recipe is small: {glue:md}`lead_recipe`. At the same
-# resolution, {glue:md}`gpu_recipe`. Those two runs differ in width and in training length
-# together, so they bound what the two levers give together, not each one alone. Published 2D
-# and 3D networks, trained for hours on GPUs, are in the table of published figures above.
+# {glue:md}`lead_gap` short of it. Its recipe is small: {glue:md}`lead_recipe`.
+# {glue:md}`gpu_recipe` Published 2D and 3D networks, trained for hours on GPUs, are in the
+# table of published figures above.
 # {glue:md}`tta_text`
 
 # %% [markdown]
