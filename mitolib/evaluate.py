@@ -219,7 +219,9 @@ def evaluate_run(run_dir: str | Path, overrides: dict | None = None, *, out: str
                               f"with other {', '.join(EVAL_PARAMS)} only (train a new run to change {key!r})")
         params[key] = cast_value(key, value, defaults[key])
     images, masks = resolve_volumes(params, "test")
-    model = keras.models.load_model(model_path)
+    from mitolib import blocks  # noqa: F401 - registers the custom layers the attention models are made of
+
+    model = keras.models.load_model(model_path, compile=False)
     summary, _ = evaluate_volume(model, images, masks, scale=params["scale"],
                                  window=params["eval_window"] or params["patch_size"],
                                  overlap=params["eval_overlap"], tta=params["tta"],

@@ -1,6 +1,9 @@
 """Sliding-window prediction and volume metrics on controlled models and volumes."""
 
 import json
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -89,12 +92,16 @@ def test_a_saved_model_is_evaluated_again_with_other_settings(tmp_path, capsys):
     from mitolib.config import resolve_params
     from mitolib.train import train
 
-    run_dir = train(resolve_params("smoke", {"epochs": 1}), tmp_path / "run", progress=False)
+    params = resolve_params("smoke", {"epochs": 1, "architecture": "attention_resunet"})  # custom layers
+    run_dir = train(params, tmp_path / "run", progress=False)
     recorded = json.loads((run_dir / "metrics.json").read_text())
     plain = evaluate_run(run_dir, progress=False)
     assert plain["test_iou"] == recorded["test_iou"] and plain["tta"] is False  # the same model, the same score
-    assert main(["evaluate", str(run_dir), "--tta", "-p", "threshold", "0.4"]) == 0
-    assert "appended to:" in capsys.readouterr().out
+    # a fresh process, as a user runs it: the model loads without training code having been imported
+    done = subprocess.run([sys.executable, "-m", "mitolib", "evaluate", str(run_dir), "--tta", "-p", "threshold", "0.4"],
+                          capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "appended to:" in done.stdout
     table = pd.read_csv(run_dir / "evaluations.csv")
     assert list(table["tta"]) == [False, True] and list(table["threshold"]) == [0.5, 0.4]
     assert table["test_iou"].between(0, 1).all() and (table["run_id"] == "run").all()
