@@ -212,13 +212,13 @@ if evaluations_file.is_file():
     pairs = evaluations.pivot_table(index="run_id", columns="tta", values="test_iou", aggfunc="last")
     pairs = pairs.reindex(columns=[False, True]).dropna()
     if len(pairs):
-        run_id, pair = next(iter(pairs.iterrows()))
-        arch = book.arch_label(results.runs.set_index("run_id").loc[run_id, "architecture"])
-        tta_text = (f"Test-time augmentation, measured by evaluating the saved model of run `{run_id}` ({arch}) "
-                    f"again with `mitolib evaluate --tta` (`{evaluations_file.name}` beside `runs.csv`): test IoU "
-                    f"{pair[False]:.3f} without, {pair[True]:.3f} with "
-                    f"({pair[True] - pair[False]:+.3f}). Its cost in time is "
-                    "measured in the benchmarks appendix.")
+        archs = results.runs.set_index("run_id")["architecture"]
+        measured = "; ".join(f"run `{run_id}` ({book.arch_label(archs[run_id])}): {pair[False]:.3f} without, "
+                             f"{pair[True]:.3f} with ({pair[True] - pair[False]:+.3f})"
+                             for run_id, pair in pairs.iterrows())
+        tta_text = ("Test-time augmentation is measured by evaluating saved models again with "
+                    f"`mitolib evaluate --tta` (`{evaluations_file.name}` beside `runs.csv`), test IoU for "
+                    f"{measured}. Its cost in time is measured in the benchmarks appendix.")
 book.glue("tta_text", tta_text)
 
 # %% [markdown]
