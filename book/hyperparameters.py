@@ -90,10 +90,13 @@ fig = plots.dot_plot(book.by_architecture(results.done), x="learning_rate", y="b
                      xlabel="learning rate", ylabel="best epoch")
 book.glue_figure("fig-convergence", fig)
 speed = results.done.groupby("learning_rate")["best_epoch"].mean()
-book.glue("fast_lr", f"{speed.idxmin():g}")
-book.glue("fast_epoch", f"{speed.min():.1f}")
-book.glue("slow_lr", f"{speed.idxmax():g}")
-book.glue("slow_epoch", f"{speed.max():.1f}")
+if len(speed) > 1:
+    book.glue("convergence", f"Averaged over architectures and batch sizes, runs peak earliest at a learning rate "
+                             f"of {speed.idxmin():g} (mean best epoch {speed.min():.1f}) and latest at "
+                             f"{speed.idxmax():g} ({speed.max():.1f}).")
+else:
+    book.glue("convergence", f"Only one learning rate ({speed.index[0]:g}) has completed runs so far: their mean "
+                             f"best epoch is {speed.iloc[0]:.1f}.")
 
 # %% [markdown]
 # ```{glue:figure} fig-convergence
@@ -103,9 +106,7 @@ book.glue("slow_epoch", f"{speed.max():.1f}")
 # architecture (dots: batch sizes; bar: mean).
 # ```
 #
-# Averaged over architectures and batch sizes, runs peak earliest at a learning rate of
-# {glue:md}`fast_lr` (mean best epoch {glue:md}`fast_epoch`) and latest at {glue:md}`slow_lr`
-# ({glue:md}`slow_epoch`). An early best epoch is only good news when the IoU at that epoch is
+# {glue:md}`convergence` An early best epoch is only good news when the IoU at that epoch is
 # high: compare with {numref}`fig-heatmaps`.
 #
 # ## Failures
