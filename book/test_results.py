@@ -116,7 +116,7 @@ book.glue("worst_slice_iou", f"{per_slice.min():.2f}")
 example = predictions.example_run(results.runs)
 run_id = example["run_id"].iloc[0]
 saved = predictions.saved_predictions(results, run_id)
-caption = ""
+volumes = None
 if not saved:
     display(Markdown(
         f":::{{note}}\nRun `{run_id}` (the best test IoU of the study) saved no test predictions, so no "
@@ -124,7 +124,13 @@ if not saved:
 else:
     from mitolib import data
 
-    images, masks = data.resolve_volumes(predictions.run_params(results, run_id), "test")
+    try:
+        volumes = data.resolve_volumes(predictions.run_params(results, run_id), "test")
+    except (data.DataError, OSError) as missing:
+        display(Markdown(f":::{{note}}\nThe test volume is not available to this build, so the saved "
+                         f"predictions of run `{run_id}` are not drawn. {missing}\n:::"))
+if volumes is not None:
+    images, masks = volumes
     picks = predictions.example_slices(results, run_id)
     fig, axes = plots.plt.subplots(1, len(picks), figsize=(3.6 * len(picks), 3.2), layout="constrained",
                                    squeeze=False)
