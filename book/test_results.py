@@ -212,7 +212,7 @@ else:
     book.glue("gpu_recipe", "No full-width run is collected in this build.")
 tta_text = ("Test-time augmentation is not measured on the test volume in this build; its cost is in "
             "the benchmarks appendix.")
-evaluations_file = results.path / "evaluations.csv"
+evaluations_file = results.path / evaluate.EVALUATIONS
 if evaluations_file.is_file():
     evaluations = pd.read_csv(evaluations_file)
     pairs = evaluations.pivot_table(index="run_id", columns="tta", values="test_iou", aggfunc="last")

@@ -41,14 +41,15 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from mitolib.evaluate import evaluate_run
+    from mitolib.evaluate import EVALUATIONS, evaluate_run
 
     overrides = parse_overrides(args.param)
     if args.tta:
         overrides["tta"] = "true"
-    row = evaluate_run(args.run_dir, overrides, out=args.out)
+    out = Path(args.out) if args.out else Path(args.run_dir) / EVALUATIONS
+    row = evaluate_run(args.run_dir, overrides, out=out)
     print("result: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
-    print(f"appended to: {args.out or Path(args.run_dir) / 'evaluations.csv'}")
+    print(f"appended to: {out}")
     return 0
 
 

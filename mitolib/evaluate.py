@@ -21,6 +21,7 @@ import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
+from mitolib import blocks  # noqa: F401 - registers the custom layers, so saved attention models load
 from mitolib import metrics, rundir
 from mitolib.config import ConfigError, cast_value, load_config, project_root
 from mitolib.data import resolve_volumes
@@ -219,8 +220,6 @@ def evaluate_run(run_dir: str | Path, overrides: dict | None = None, *, out: str
                               f"with other {', '.join(EVAL_PARAMS)} only (train a new run to change {key!r})")
         params[key] = cast_value(key, value, defaults[key])
     images, masks = resolve_volumes(params, "test")
-    from mitolib import blocks  # noqa: F401 - registers the custom layers the attention models are made of
-
     model = keras.models.load_model(model_path, compile=False)
     summary, _ = evaluate_volume(model, images, masks, scale=params["scale"],
                                  window=params["eval_window"] or params["patch_size"],
