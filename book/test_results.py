@@ -180,7 +180,11 @@ if gpu is not None:
 # Runs finished: {glue:md}`gpu_done` planned. The best, {glue:md}`gpu_best_arch`, reaches a test
 # IoU of {glue:md}`gpu_best_iou` after {glue:md}`gpu_best_minutes` minutes of training
 # (compilation included), against {glue:md}`book_best_iou`.
-# "Steady images/s" leaves out the first epoch, which includes the compilation.
+# "Steady images/s" leaves out the first epoch, which includes the compilation. "Best / last
+# epoch" is the epoch whose model was kept (highest validation IoU) and the last one trained:
+# early stopping ends a run once the validation IoU has not improved for
+# `early_stopping_patience` epochs. "Test IoU, TTA" is the same saved model evaluated again
+# with 8-fold test-time augmentation (`mitolib evaluate --tta`), where that was done.
 
 # %% tags=["remove-cell"]
 TARGET_IOU = 0.85  # the project's goal for the best architecture under the cpu profile (test IoU)
@@ -200,31 +204,34 @@ book.glue("lead_recipe", f"base width {lead_runs['base_filters'].iloc[0]}, {lead
                          f"patches at scale {lead_runs['scale'].iloc[0]:g}, {training}, "
                          f"{lead_runs['train_seconds'].mean() / 60:.1f} minutes of training on average")
 if gpu is not None and len(gpu.done):
+    gpu_gains = book.tta_gains(gpu).set_index("run_id")
+
+    def gpu_tta(run_id: str) -> str:
+        if run_id not in gpu_gains.index:
+            return ""
+        value = gpu_gains.loc[run_id, "with"]
+        side = "above" if value >= TARGET_IOU else "below"
+        return f", and {value:.3f} with test-time augmentation ({side} the target, on another machine's budget)"
+
     g = gpu.done.loc[gpu.done["test_iou"].idxmax()]
     where = ("At the same resolution" if g["scale"] == lead_runs["scale"].iloc[0]
              else f"At scale {g['scale']:g} (not this build's resolution)")
     book.glue("gpu_recipe", f"{where}, the `gpu_short` {book.arch_label(g['architecture'])} (base width "
                             f"{g['base_filters']}, {g['patch_size']}-pixel patches, "
-                            f"{g['epochs'] * g['samples_per_epoch']} training patches) reached {g['test_iou']:.3f}. "
-                            "It differs from the run above in width and in training length together, so it shows "
-                            "what the two levers give together, not each one alone.")
+                            f"{g['epochs'] * g['samples_per_epoch']} training patches) reached {g['test_iou']:.3f}"
+                            f"{gpu_tta(g['run_id'])}. It differs from the run above in width and in training length "
+                            "together, so it shows what the two levers give together, not each one alone.")
 else:
     book.glue("gpu_recipe", "No full-width run is collected in this build.")
 tta_text = ("Test-time augmentation is not measured on the test volume in this build; its cost is in "
             "the benchmarks appendix.")
-evaluations_file = results.path / evaluate.EVALUATIONS
-if evaluations_file.is_file():
-    evaluations = pd.read_csv(evaluations_file)
-    pairs = evaluations.pivot_table(index="run_id", columns="tta", values="test_iou", aggfunc="last")
-    pairs = pairs.reindex(columns=[False, True]).dropna()
-    if len(pairs):
-        archs = results.runs.set_index("run_id")["architecture"]
-        measured = "; ".join(f"run `{run_id}` ({book.arch_label(archs[run_id])}): {pair[False]:.3f} without, "
-                             f"{pair[True]:.3f} with ({pair[True] - pair[False]:+.3f})"
-                             for run_id, pair in pairs.iterrows())
-        tta_text = ("Test-time augmentation is measured by evaluating saved models again with "
-                    f"`mitolib evaluate --tta` (`{evaluations_file.name}` beside `runs.csv`), test IoU for "
-                    f"{measured}. Its cost in time is measured in the benchmarks appendix.")
+gains = book.tta_gains(results)
+if len(gains):
+    measured = "; ".join(f"run `{g.run_id}` ({book.arch_label(g.architecture)}): {g.without:.3f} without, "
+                         f"{g['with']:.3f} with ({g.gain:+.3f})" for _, g in gains.iterrows())
+    tta_text = ("Test-time augmentation is measured by evaluating saved models again with "
+                f"`mitolib evaluate --tta` (`{evaluate.EVALUATIONS}` beside `runs.csv`), test IoU for "
+                f"{measured}. Its cost in time is measured in the benchmarks appendix.")
 book.glue("tta_text", tta_text)
 
 # %% [markdown]

@@ -357,20 +357,53 @@ def glue_figure(name: str, fig) -> None:
     plt.close(fig)
 
 
+def tta_gains(results: StudyResults) -> pd.DataFrame:
+    """Test IoU of done runs without and with test-time augmentation.
+
+    "without" is the run's own test IoU (``runs.csv``, runs trained with ``tta`` off); "with" is the
+    latest ``mitolib evaluate --tta`` row of ``evaluations.csv`` beside it that keeps the run's other
+    evaluation settings.  Columns ``run_id, architecture, without, with, gain``; empty when nothing
+    was evaluated again.
+    """
+    from mitolib.evaluate import EVAL_PARAMS, EVALUATIONS
+
+    columns = ["run_id", "architecture", "without", "with", "gain"]
+    path = results.path / EVALUATIONS
+    if not path.is_file():
+        return pd.DataFrame(columns=columns)
+    runs = results.done[~results.done["tta"].astype(str).str.lower().eq("true")].set_index("run_id")
+    rows = []
+    for _, row in pd.read_csv(path).iterrows():
+        if row["run_id"] not in runs.index or str(row["tta"]).lower() != "true":
+            continue
+        run = runs.loc[row["run_id"]]
+        if all(str(row[key]) == str(run[key]) for key in EVAL_PARAMS if key != "tta"):
+            rows.append({"run_id": row["run_id"], "architecture": run["architecture"],
+                         "without": float(run["test_iou"]), "with": float(row["test_iou"])})
+    table = pd.DataFrame(rows, columns=columns[:-1]).drop_duplicates("run_id", keep="last")
+    return table.assign(gain=table["with"] - table["without"]).reset_index(drop=True)
+
+
 def gpu_summary(results: StudyResults) -> pd.DataFrame:
-    """One row per planned run of a GPU study: status, test IoU and Dice, training time, and the training
+    """One row per planned run of a GPU study: status, test IoU (also with test-time augmentation where a
+    saved model was evaluated again) and Dice, best and last epoch, training time, and the training
     throughput without the first epoch (which includes compilation)."""
     seconds = results.history[results.history["metric"] == "epoch_seconds"].sort_values("epoch")
+    with_tta = tta_gains(results).set_index("run_id")["with"]
     rows = []
     for run in by_architecture(results.runs).itertuples():
         steady = seconds[seconds["run_id"] == run.run_id]["value"].iloc[1:]
         done = run.status == "done"
-        rows.append({"architecture": arch_label(run.architecture), "status": run.status,
-                     "test IoU": run.test_iou if done else float("nan"),
-                     "test Dice": run.test_dice if done else float("nan"),
-                     "training (s)": f"{run.train_seconds:.0f}" if done else "",
-                     "steady images/s": (f"{run.samples_per_epoch / steady.median():.0f}"
-                                         if done and len(steady) else "")})
+        row = {"architecture": arch_label(run.architecture), "status": run.status,
+               "test IoU": run.test_iou if done else float("nan")}
+        if len(with_tta):
+            row["test IoU, TTA"] = with_tta.get(run.run_id, float("nan"))
+        row |= {"test Dice": run.test_dice if done else float("nan"),
+                "best / last epoch": f"{run.best_epoch:.0f} / {run.epochs_run:.0f}" if done else "",
+                "training (s)": f"{run.train_seconds:.0f}" if done else "",
+                "steady images/s": (f"{run.samples_per_epoch / steady.median():.0f}"
+                                    if done and len(steady) else "")}
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

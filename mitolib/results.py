@@ -20,8 +20,9 @@ are counted.  A run collected earlier whose folder is no longer here (a fresh
 clone, another machine) keeps its rows, provided its parameters are unchanged
 (``params_hash``): the collected tables are the durable record of a study, and
 ``mitolib study run`` treats such a run as done.  Files are written atomically and only when their content changes
-(``provenance.json`` ignores the collection time in that comparison), so the same
-runs give byte-identical outputs.  The results root is ``$MITOLIB_RESULTS`` or
+(``provenance.json`` ignores the collection time in that comparison, and also the
+collecting commit when no table changed), so the same runs give byte-identical
+outputs, at any later commit too.  The results root is ``$MITOLIB_RESULTS`` or
 ``<project root>/results``.
 """
 
@@ -58,7 +59,8 @@ HISTORY_COLUMNS = ["run_id", EPOCH, "metric", "split", "value"]
 SLICE_COLUMNS = ["run_id", "slice", "iou", "dice", "tp", "fp", "fn"]
 NOT_PARAMETERS = ("profile", "out_dir")  # a column already, and a machine-specific path
 HASH_DIGITS = 16
-VOLATILE = ("collected_at",)
+VOLATILE = ("collected_at",)  # ignored when comparing provenance
+UNCHANGED_TABLES_VOLATILE = VOLATILE + ("git_commit",)  # also ignored when no table changed
 PREDICTIONS = "predictions"
 
 
@@ -166,21 +168,24 @@ def _csv(frame: pd.DataFrame) -> str:
     return frame.to_csv(index=False, lineterminator="\n")
 
 
-def _write_if_changed(path: Path, text: str, same=lambda old, new: old == new) -> None:
+def _write_if_changed(path: Path, text: str, same=lambda old, new: old == new) -> bool:
+    """Write ``text`` atomically unless ``path`` holds the same; True when written."""
     try:
         old = path.read_text(encoding="utf-8")
     except OSError:
         old = None
     if old is None or not same(old, text):
         atomic_write_text(path, text)
+        return True
+    return False
 
 
-def _same_provenance(old: str, new: str) -> bool:
+def _same_provenance(old: str, new: str, volatile: Sequence[str] = VOLATILE) -> bool:
     try:
         old_obj, new_obj = json.loads(old), json.loads(new)
     except json.JSONDecodeError:
         return False
-    for key in VOLATILE:
+    for key in volatile:
         old_obj.pop(key, None)
         new_obj.pop(key, None)
     return old_obj == new_obj
@@ -234,14 +239,14 @@ def collect(runs: Sequence, out_root: Path | None = None) -> Collection:
     if "slice" in slice_table.columns:
         slice_table = slice_table.sort_values(["run_id", "slice"], kind="stable")
 
+    commit = git_commit(project_root())  # before this collection's own writes make the tree dirty
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_if_changed(out_dir / RUNS_TABLE, _csv(runs_table))
-    _write_if_changed(out_dir / HISTORY_TABLE, _csv(history))
-    _write_if_changed(out_dir / SLICES_TABLE, _csv(slice_table))
+    tables_changed = [_write_if_changed(out_dir / name, _csv(table)) for name, table in
+                      ((RUNS_TABLE, runs_table), (HISTORY_TABLE, history), (SLICES_TABLE, slice_table))]
     provenance = {
         "study": study,
         "profile": profile,
-        "git_commit": git_commit(project_root()),
+        "git_commit": commit,
         "run_git_commits": sorted(commits),
         "data_fingerprints": sorted(fingerprints),
         "libraries": library_versions(),
@@ -253,7 +258,9 @@ def collect(runs: Sequence, out_root: Path | None = None) -> Collection:
         "tables": [RUNS_TABLE, HISTORY_TABLE, SLICES_TABLE],
     }
     provenance["predictions"] = copy_best_predictions(runs_table, {run.run_id: run.run_dir for run in runs}, out_dir)
-    _write_if_changed(out_dir / PROVENANCE, json.dumps(provenance, indent=2, sort_keys=True) + "\n", _same_provenance)
+    volatile = VOLATILE if any(tables_changed) else UNCHANGED_TABLES_VOLATILE
+    _write_if_changed(out_dir / PROVENANCE, json.dumps(provenance, indent=2, sort_keys=True) + "\n",
+                      lambda old, new: _same_provenance(old, new, volatile))
     return summary
 
 

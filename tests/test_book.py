@@ -225,3 +225,21 @@ def test_option_check_pairs_runs_by_architecture_and_seed(tmp_path):
         "architecture": "unet", "seed": 0, "jit_compile before": False, "jit_compile after": True,
         "test IoU before": 0.80, "test IoU after": 0.79, "difference": pytest.approx(-0.01),
         "training s before": 600, "training s after": 500}]
+
+
+def test_tta_gains_pair_each_run_with_its_latest_tta_evaluation(tmp_path):
+    runs = pd.DataFrame({"run_id": ["a", "b", "c"], "architecture": ["unet", "unet", "attention_unet"],
+                         "status": ["done", "done", "failed"], "test_iou": [0.80, 0.70, float("nan")],
+                         "tta": [False, False, False], "eval_window": [512] * 3, "eval_overlap": [0.25] * 3,
+                         "eval_batch_size": [8] * 3, "threshold": [0.5] * 3})
+    results = book.StudyResults("seeds", "cpu", tmp_path, runs, pd.DataFrame(), pd.DataFrame())
+    assert book.tta_gains(results).empty  # no evaluations.csv
+    pd.DataFrame({"run_id": ["a", "a", "a", "b", "c"], "tta": [False, True, True, True, True],
+                  "eval_window": [512, 512, 512, 256, 512], "eval_overlap": 0.25, "eval_batch_size": 8,
+                  "threshold": 0.5, "test_iou": [0.80, 0.81, 0.83, 0.90, 0.5]}).to_csv(
+        tmp_path / evaluate.EVALUATIONS, index=False)
+    gains = book.tta_gains(results)
+    # a: the later TTA row wins; b: another window is not the same evaluation; c: not done
+    assert gains["run_id"].tolist() == ["a"]
+    assert gains.loc[0, "without"] == 0.80 and gains.loc[0, "with"] == 0.83
+    assert gains.loc[0, "gain"] == pytest.approx(0.03)

@@ -67,15 +67,28 @@ def test_there_is_something_to_check():
 EVAL_SETTINGS = ("tta", "eval_window", "eval_overlap", "eval_batch_size", "threshold")
 
 
-@pytest.mark.parametrize("path", sorted(RESULTS.glob("*/*/evaluations.csv")),
-                         ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}")
-def test_evaluations_again_with_the_runs_own_settings_reproduce_runs_csv(path):
-    """``mitolib evaluate`` rows of committed runs: those with the run's own settings give its test IoU."""
+EVALUATION_FILES = sorted(RESULTS.glob("*/*/evaluations.csv"))
+
+
+def same_settings(path: Path) -> pd.DataFrame:
+    """The rows of ``path`` evaluated with their run's own evaluation settings (``runs.csv``)."""
     runs = pd.read_csv(path.parent / "runs.csv").set_index("run_id")
     evaluations = pd.read_csv(path)
     assert set(evaluations["run_id"]) <= set(runs.index), "evaluations of runs that runs.csv does not hold"
     same = evaluations[[all(str(row[k]) == str(runs.loc[row["run_id"], k]) for k in EVAL_SETTINGS)
                         for _, row in evaluations.iterrows()]]
-    assert len(same), "no evaluation with the run's own settings to check the others against"
-    for _, row in same.iterrows():
-        assert row["test_iou"] == pytest.approx(float(runs.loc[row["run_id"], "test_iou"]), abs=TOLERANCE)
+    return same.assign(run_test_iou=[float(runs.loc[r, "test_iou"]) for r in same["run_id"]])
+
+
+@pytest.mark.parametrize("path", EVALUATION_FILES, ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}")
+def test_evaluations_again_with_the_runs_own_settings_reproduce_runs_csv(path):
+    """``mitolib evaluate`` rows of committed runs: those with the run's own settings give its test IoU."""
+    for _, row in same_settings(path).iterrows():
+        assert row["test_iou"] == pytest.approx(row["run_test_iou"], abs=TOLERANCE)
+
+
+def test_some_committed_evaluation_repeats_its_runs_own_settings():
+    """At least one study anchors its other evaluations with a plain one that reproduces ``runs.csv``."""
+    assert EVALUATION_FILES, "no committed evaluations.csv under results/*/*/"
+    assert any(len(same_settings(path)) for path in EVALUATION_FILES), \
+        "no evaluation with a run's own settings to check the others against"

@@ -174,3 +174,30 @@ def test_a_run_folder_made_with_other_parameters_is_not_collected(roots):
     assert "ignored 1 made with other parameters than the plan's" in summary.describe()
     assert json.loads((summary.out_dir / "provenance.json").read_text())["incomplete"]["stale"] == [changed.run_id]
     assert changed.run_id not in set(pd.read_csv(summary.out_dir / "runs.csv")["run_id"])
+
+
+def test_recollecting_at_another_commit_keeps_the_provenance_unless_a_table_changes(roots, monkeypatch):
+    import mitolib.results as results
+
+    runs = plan("architectures", "smoke")
+    make_run_dir(runs[0])
+    runs_csv = roots / "results" / "smoke" / "architectures" / "runs.csv"
+    seen = []  # whether runs.csv existed when the commit was read
+
+    def commit(name):
+        def fake(root):
+            seen.append(runs_csv.is_file())
+            return name
+        return fake
+
+    monkeypatch.setattr(results, "git_commit", commit("a" * 40))
+    out = collect(runs).out_dir
+    assert seen == [False]  # read before the collection writes anything
+    before = (out / "provenance.json").read_bytes()
+    monkeypatch.setattr(results, "git_commit", commit("b" * 40))
+    collect(runs)
+    assert (out / "provenance.json").read_bytes() == before  # same tables: the recorded commit stays
+    make_run_dir(runs[1])
+    collect(runs)
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert provenance["git_commit"] == "b" * 40 and provenance["counts"]["collected"] == 2
