@@ -44,6 +44,7 @@ fig = plots.heatmaps(runs, value="best_val_iou", row="batch_size", col="learning
 book.glue_figure("fig-heatmaps", fig)
 book.glue("grid_size", f"{len(runs)}")
 book.glue("grid_done", f"{len(results.done)}")
+book.glue("grid_region", book.grid_region_text(results.done))
 
 # %% [markdown]
 # ```{glue:figure} fig-heatmaps
@@ -55,6 +56,7 @@ book.glue("grid_done", f"{len(results.done)}")
 # ```
 #
 # Of the {glue:md}`grid_size` runs of the grid, {glue:md}`grid_done` completed.
+# {glue:md}`grid_region`
 #
 # ## Best configuration per architecture, measured and as reported
 

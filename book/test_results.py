@@ -184,7 +184,9 @@ if gpu is not None:
 # epoch" is the epoch whose model was kept (highest validation IoU) and the last one trained:
 # early stopping ends a run once the validation IoU has not improved for
 # `early_stopping_patience` epochs. "Test IoU, TTA" is the same saved model evaluated again
-# with 8-fold test-time augmentation (`mitolib evaluate --tta`), where that was done.
+# with 8-fold test-time augmentation (`mitolib evaluate --tta`), where that was done. Runs that
+# trained at the same time on one GPU have longer training times and lower throughput than a run
+# alone; `results/gpu_short/README.md` says which did.
 
 # %% tags=["remove-cell"]
 TARGET_IOU = 0.85  # the project's goal for the best architecture under the cpu profile (test IoU)
@@ -256,7 +258,7 @@ book.glue("tta_text", tta_text)
 #
 # ## Try it yourself
 #
-# * Evaluate with test-time augmentation: `mitolib train --profile cpu -p tta true`.
-# * Save predictions for the examples:
-#   `mitolib study run seeds --profile cpu -p save_predictions true` (then collect), and look at
-#   them slice by slice with `notebooks/view_predictions.py`.
+# * Evaluate a finished run again with test-time augmentation:
+#   `mitolib evaluate runs/cpu/seeds/<run_id> --tta`, or train with it: `-p tta true`.
+# * Look at the saved predictions of the best runs slice by slice with
+#   `notebooks/view_predictions.py`.

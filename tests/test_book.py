@@ -243,3 +243,17 @@ def test_tta_gains_pair_each_run_with_its_latest_tta_evaluation(tmp_path):
     assert gains["run_id"].tolist() == ["a"]
     assert gains.loc[0, "without"] == 0.80 and gains.loc[0, "with"] == 0.83
     assert gains.loc[0, "gain"] == pytest.approx(0.03)
+
+
+def test_grid_region_text_states_the_best_run_the_means_and_the_steps():
+    done = pd.DataFrame({"architecture": ["unet", "unet", "attention_unet", "attention_unet"],
+                         "learning_rate": [0.001, 0.0001, 0.001, 0.0001], "batch_size": [8, 8, 32, 32],
+                         "best_val_iou": [0.70, 0.40, 0.60, 0.30], "epochs": 3, "samples_per_epoch": 400})
+    text = book.grid_region_text(done)
+    assert text.startswith("The best completed run is U-Net at learning rate 0.001 and batch size 8 "
+                           "(best validation IoU 0.700).")
+    assert "by learning rate: 0.0001: 0.350 (2 runs), 0.001: 0.650 (2 runs);" in text
+    assert "by batch size: 8: 0.550 (2 runs), 32: 0.450 (2 runs)." in text
+    assert text.endswith("the same 1200 training patches, so a larger batch means fewer optimizer steps: "
+                         "150 steps at batch size 8, 37 steps at batch size 32.")
+    assert book.grid_region_text(done.head(0)) == "No run of the grid has completed yet."
