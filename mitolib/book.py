@@ -388,7 +388,7 @@ def tta_gains(results: StudyResults) -> pd.DataFrame:
     evaluation settings.  Columns ``run_id, architecture, without, with, gain``; empty when nothing
     was evaluated again.
     """
-    from mitolib.evaluate import EVAL_PARAMS, EVALUATIONS
+    from mitolib.evaluate import EVAL_PARAMS, EVALUATIONS  # here: mitolib.evaluate imports Keras
 
     columns = ["run_id", "architecture", "without", "with", "gain"]
     path = results.path / EVALUATIONS
