@@ -374,7 +374,10 @@ def grid_region_text(done: pd.DataFrame, value: str = "best_val_iou", label: str
             f"{_mean_by(done, 'learning_rate', value)}; by batch size: {_mean_by(done, 'batch_size', value)}.")
     patches = done["epochs"] * done["samples_per_epoch"]
     if (done["samples_per_epoch"] > 0).all() and patches.nunique() == 1:
-        steps = sorted({int(b): int(patches.iloc[0] // b) for b in done["batch_size"]}.items())
+        from mitolib.train import steps_per_epoch  # here: mitolib.train imports Keras
+
+        steps = sorted({int(run["batch_size"]): int(run["epochs"] * steps_per_epoch(run, 0))
+                        for _, run in done.iterrows()}.items())
         text += (f" Every run saw the same {int(patches.iloc[0])} training patches, so a larger batch means fewer "
                  "optimizer steps: " + ", ".join(f"{n} steps at batch size {b}" for b, n in steps) + ".")
     return text

@@ -107,6 +107,13 @@ def make_callbacks(params: dict, run_dir: Path, progress: bool) -> list:
 LR_SCHEDULES = ("plateau", "cosine", "constant")
 
 
+def steps_per_epoch(params: dict, train_patches: int) -> int:
+    """Optimizer steps per epoch: ``samples_per_epoch`` patches (0 = every training patch) in batches, the last
+    one partial."""
+    samples = params["samples_per_epoch"] or train_patches
+    return max(1, math.ceil(samples / params["batch_size"]))
+
+
 def learning_rate(params: dict, steps_per_epoch: int):
     """Adam's learning rate: a float (``plateau``, ``constant``) or a cosine decay over the whole run
     from ``learning_rate`` to ``min_learning_rate`` (``cosine``)."""
@@ -169,8 +176,7 @@ def train(params: dict, run_dir: str | Path | None = None, *, finalize: bool = T
 
         arrays = training_arrays(params)
         (x_train, y_train), (x_val, y_val) = arrays["train"], arrays["val"]
-        samples = params["samples_per_epoch"] or len(x_train)
-        steps = max(1, math.ceil(samples / params["batch_size"]))
+        steps = steps_per_epoch(params, len(x_train))
         common = {"channels": params["channels"], "seed": params["seed"]}
         train_ds = make_dataset(x_train, y_train, params["batch_size"], shuffle=True,
                                 augment=params["augmentation"], repeat=True, **common)
