@@ -24,7 +24,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from mitolib import book, figure_sources
-from mitolib.config import load_config
+from mitolib.config import compute_budget, load_config
 
 config = load_config()
 profile = book.book_profile()
@@ -118,25 +118,26 @@ book.markdown_table(figure_sources.figure_sources(profile))
 # ## Provenance of the results
 
 # %% tags=["remove-input"]
-rows = []
+rows, total_seconds = [], 0.0
 for study in book.collected_studies(profile):
     res = book.load_study(study, profile, min_done=0)
     prov = res.provenance
     seconds = res.done["train_seconds"].fillna(0) + res.done["eval_seconds"].fillna(0)
+    total_seconds += seconds.sum()
     rows.append({"study": f"`{study}`", "completed runs": len(res.done), "incomplete runs": len(res.failed),
                  "compute (hours)": f"{seconds.sum() / 3600:.2f}",
                  "per run (minutes)": f"{seconds.mean() / 60:.1f}" if len(seconds) else "",
                  "data": book.data_source(res), "code commit": f"`{book.short_commit(prov.get('git_commit', 'unknown'))}`",
                  "collected": prov.get("collected_at", "unknown")})
 display(book.markdown_table(pd.DataFrame(rows)))
-book.glue("total_hours", f"{sum(float(row['compute (hours)']) for row in rows):.1f}")
-book.glue("total_runs", f"{sum(row['completed runs'] for row in rows)}")
+book.glue("compute_budget", book.budget_text(total_seconds, sum(row["completed runs"] for row in rows), profile,
+                                             compute_budget(profile, config)))
 
 # %% [markdown]
 # The compute columns add up each completed run's training and test-volume evaluation time
-# (`train_seconds` and `eval_seconds` of `runs.csv`), as measured on the machine that ran it;
-# the `cpu` profile is sized so that the reference studies fit in about six hours of a 2-core CPU.
-# In this build: {glue:md}`total_hours` hours over {glue:md}`total_runs` completed runs.
+# (`train_seconds` and `eval_seconds` of `runs.csv`): wall-clock time on the machine that ran
+# it, including any other work that shared its cores at the time.
+# {glue:md}`compute_budget`
 #
 # Each results folder also holds `provenance.json` (library versions, data fingerprints, the
 # commits the runs were made at) and every run folder its `params.json` and executed

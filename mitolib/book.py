@@ -383,6 +383,19 @@ def grid_region_text(done: pd.DataFrame, value: str = "best_val_iou", label: str
     return text
 
 
+def budget_text(seconds: float, runs: int, profile: str, budget: Mapping | None) -> str:
+    """The measured compute of ``runs`` completed runs (``seconds`` in all) against the profile's planned budget."""
+    hours = seconds / 3600
+    measured = f"{hours:.1f} hours over {runs} completed runs"
+    if not budget:
+        return f"In this build: {measured} (no compute budget is set for the `{profile}` profile)."
+    planned = float(budget["hours"])
+    share = hours / planned - 1
+    verdict = "within it" if share <= 0 else f"{share:.0%} over it"
+    return (f"The `{profile}` profile is sized for about {planned:g} hours of {budget['machine']} "
+            f"(`compute_budgets` in `studies.yml`). In this build: {measured}, {verdict}.")
+
+
 def tta_gains(results: StudyResults) -> pd.DataFrame:
     """Test IoU of done runs without and with test-time augmentation.
 

@@ -41,7 +41,7 @@ def config_path() -> Path:
 
 
 def load_config(path: str | Path | None = None) -> dict:
-    """Read and check ``studies.yml``; returns ``{"defaults", "profiles", "studies"}``."""
+    """Read and check ``studies.yml``; returns ``{"defaults", "profiles", "studies", "compute_budgets"}``."""
     path = Path(path) if path else config_path()
     if not path.is_file():
         raise ConfigError(f"configuration file {path} not found; run from the project folder or set {CONFIG_ENV}")
@@ -52,7 +52,30 @@ def load_config(path: str | Path | None = None) -> dict:
             raise ConfigError(f"{path}: section {section!r} is missing or not a mapping")
     for name, profile in config["profiles"].items():
         _check_keys(profile or {}, config["defaults"], f"{path}: profile {name!r}")
+    _check_budgets(config, path)
     return config
+
+
+def _check_budgets(config: Mapping[str, Any], path: Path) -> None:
+    budgets = config.setdefault("compute_budgets", {}) or {}
+    if not isinstance(budgets, dict):
+        raise ConfigError(f"{path}: section 'compute_budgets' must map a profile to {{hours: <number>, machine: <text>}}")
+    for profile, budget in budgets.items():
+        where = f"{path}: compute_budgets.{profile}"
+        if profile not in config["profiles"]:
+            raise ConfigError(f"{where}: unknown profile; choose one of: {', '.join(config['profiles'])}")
+        hours = budget.get("hours") if isinstance(budget, dict) else None
+        if isinstance(hours, bool) or not isinstance(hours, (int, float)) or hours <= 0:
+            raise ConfigError(f"{where}: 'hours' must be a positive number, got {hours!r}")
+        if not isinstance(budget.get("machine"), str) or not budget["machine"].strip():
+            raise ConfigError(f"{where}: 'machine' must say which machine the hours are on, e.g. 'a 2-core CPU'")
+    config["compute_budgets"] = budgets
+
+
+def compute_budget(profile: str, config: Mapping[str, Any] | None = None) -> dict | None:
+    """The planned compute of ``profile``'s reference studies (``{"hours", "machine"}``), or ``None``."""
+    config = config if config is not None else load_config()
+    return config["compute_budgets"].get(profile)
 
 
 def _check_keys(values: Mapping[str, Any], defaults: Mapping[str, Any], where: str) -> None:

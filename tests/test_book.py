@@ -257,3 +257,13 @@ def test_grid_region_text_states_the_best_run_the_means_and_the_steps():
     assert text.endswith("the same 1200 training patches, so a larger batch means fewer optimizer steps: "
                          "150 steps at batch size 8, 39 steps at batch size 32.")  # 3 x ceil(400 / 32)
     assert book.grid_region_text(done.head(0)) == "No run of the grid has completed yet."
+
+
+def test_budget_text_sets_the_measured_hours_against_the_profile_budget():
+    budget = {"hours": 6, "machine": "a 2-core CPU"}
+    assert book.budget_text(6.8 * 3600, 54, "cpu", budget) == (
+        "The `cpu` profile is sized for about 6 hours of a 2-core CPU (`compute_budgets` in `studies.yml`). "
+        "In this build: 6.8 hours over 54 completed runs, 13% over it.")
+    assert book.budget_text(5.5 * 3600, 54, "cpu", budget).endswith("5.5 hours over 54 completed runs, within it.")
+    assert book.budget_text(90, 3, "smoke", None) == (
+        "In this build: 0.0 hours over 3 completed runs (no compute budget is set for the `smoke` profile).")

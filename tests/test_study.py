@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
-from mitolib.config import ConfigError, load_config
+from mitolib.config import ConfigError, compute_budget, config_path, load_config
 from mitolib.study import ID_MAX_LENGTH, format_value, plan, runs_root, study_names
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9._+-]+$")
@@ -159,3 +160,25 @@ def test_profile_settings_apply_under_their_profile_only():
     config["studies"]["longer"]["profile_settings"] = {"laptop": {"epochs": 3}}
     with pytest.raises(ConfigError, match="unknown profile 'laptop'"):
         plan("longer", "cpu", config=config)
+
+
+def test_compute_budgets_are_read_and_checked(tmp_path):
+    assert compute_budget("cpu") == {"hours": 6, "machine": "a 2-core CPU"}
+    assert compute_budget("smoke") is None
+    text = Path(config_path()).read_text(encoding="utf-8")
+    cases = {"cpu: {hours: 6, machine: a 2-core CPU}": None,
+             "laptop: {hours: 6, machine: a 2-core CPU}": "compute_budgets.laptop: unknown profile",
+             "cpu: {hours: -1, machine: a 2-core CPU}": "'hours' must be a positive number, got -1",
+             "cpu: {hours: 6}": "'machine' must say which machine"}
+    for entry, message in cases.items():
+        path = tmp_path / "studies.yml"
+        path.write_text(text.replace("cpu: {hours: 6, machine: a 2-core CPU}", entry), encoding="utf-8")
+        if message is None:
+            assert load_config(path)["compute_budgets"]["cpu"]["hours"] == 6
+        else:
+            with pytest.raises(ConfigError, match=re.escape(message)):
+                load_config(path)
+    without = tmp_path / "without.yml"
+    without.write_text(text.split("compute_budgets:")[0] + "studies:" + text.split("\nstudies:", 1)[1],
+                       encoding="utf-8")
+    assert load_config(without)["compute_budgets"] == {}
