@@ -75,7 +75,7 @@ def _check_budgets(config: Mapping[str, Any], path: Path) -> None:
 def compute_budget(profile: str, config: Mapping[str, Any] | None = None) -> dict | None:
     """The planned compute of ``profile``'s reference studies (``{"hours", "machine"}``), or ``None``."""
     config = config if config is not None else load_config()
-    return config["compute_budgets"].get(profile)
+    return (config.get("compute_budgets") or {}).get(profile)
 
 
 def _check_keys(values: Mapping[str, Any], defaults: Mapping[str, Any], where: str) -> None:
