@@ -56,15 +56,18 @@ def load_config(path: str | Path | None = None) -> dict:
     return config
 
 
-def _check_budgets(config: Mapping[str, Any], path: Path) -> None:
-    budgets = config.setdefault("compute_budgets", {}) or {}
+def _check_budgets(config: dict, path: Path) -> None:
+    """Check the optional ``compute_budgets`` section and store it as a mapping (empty when absent)."""
+    budgets = config.get("compute_budgets") or {}
     if not isinstance(budgets, dict):
         raise ConfigError(f"{path}: section 'compute_budgets' must map a profile to {{hours: <number>, machine: <text>}}")
     for profile, budget in budgets.items():
         where = f"{path}: compute_budgets.{profile}"
         if profile not in config["profiles"]:
             raise ConfigError(f"{where}: unknown profile; choose one of: {', '.join(config['profiles'])}")
-        hours = budget.get("hours") if isinstance(budget, dict) else None
+        if not isinstance(budget, dict):
+            raise ConfigError(f"{where}: write it as {{hours: <number>, machine: <text>}}, got {budget!r}")
+        hours = budget.get("hours")
         if isinstance(hours, bool) or not isinstance(hours, (int, float)) or hours <= 0:
             raise ConfigError(f"{where}: 'hours' must be a positive number, got {hours!r}")
         if not isinstance(budget.get("machine"), str) or not budget["machine"].strip():

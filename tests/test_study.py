@@ -169,7 +169,8 @@ def test_compute_budgets_are_read_and_checked(tmp_path):
     cases = {"cpu: {hours: 6, machine: a 2-core CPU}": None,
              "laptop: {hours: 6, machine: a 2-core CPU}": "compute_budgets.laptop: unknown profile",
              "cpu: {hours: -1, machine: a 2-core CPU}": "'hours' must be a positive number, got -1",
-             "cpu: {hours: 6}": "'machine' must say which machine"}
+             "cpu: {hours: 6}": "'machine' must say which machine",
+             "cpu: 6": "compute_budgets.cpu: write it as {hours: <number>, machine: <text>}, got 6"}
     for entry, message in cases.items():
         path = tmp_path / "studies.yml"
         path.write_text(text.replace("cpu: {hours: 6, machine: a 2-core CPU}", entry), encoding="utf-8")
