@@ -110,6 +110,8 @@ def cast_value(key: str, value: Any, default: Any) -> Any:
             return float(value)
     except (TypeError, ValueError):
         raise ConfigError(f"parameter {key!r} expects a {type(default).__name__}, got {value!r}") from None
+    if isinstance(value, bool):  # YAML's true/false for a text setting such as jit_compile: auto | true | false
+        return "true" if value else "false"
     return "" if value is None else str(value)
 
 

@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import pandas as pd
 from PIL import Image
+from scipy import ndimage
 from tqdm.auto import tqdm
 
 from mitolib import blocks  # noqa: F401 - registers the custom layers, so saved attention models load
@@ -30,6 +31,10 @@ from mitolib.provenance import git_commit
 from mitolib.rundir import atomic_write_bytes
 
 PNG_FOREGROUND = 255  # value of foreground pixels in saved prediction masks
+SLICE_COLUMNS = ["slice", "iou", "dice", "tp", "fp", "fn"]
+POSTPROCESSING_COLUMNS = ["z_median", "threshold", "threshold_source", "test_iou", "test_dice"]
+THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(4, 19))  # 0.20 ... 0.90, the validation search grid
+Z_MEDIAN_SIZES = (1, 3, 5)  # slices in the z-median window measured after every run (1 = none)
 
 
 def window_starts(size: int, window: int, stride: int) -> list[int]:
@@ -149,12 +154,73 @@ def _resize(probs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.clip(keras.ops.convert_to_numpy(resized)[..., 0], 0.0, 1.0)
 
 
+def predict_probabilities(model, images: np.ndarray, *, scale: float = 1.0, window: int = 256, overlap: float = 0.25,
+                          tta: bool = False, batch_size: int = 8, progress: bool = True) -> np.ndarray:
+    """Foreground probabilities float32 ``(S, H, W)`` of uint8 slices ``(S, H, W)`` at the original resolution."""
+    probs = np.empty(images.shape, dtype="float32")
+    for index, p in predict_volume(model, images, scale=scale, window=window, overlap=overlap, tta=tta,
+                                   batch_size=batch_size, progress=progress):
+        probs[index] = p
+    return probs
+
+
+def z_median(probs: np.ndarray, size: int) -> np.ndarray:
+    """The median over ``size`` neighbouring slices of a probability volume ``(S, H, W)`` (``size`` <= 1: unchanged);
+    edge slices repeat the nearest slice (``scipy.ndimage.median_filter``, ``mode="nearest"``)."""
+    if size <= 1:
+        return probs
+    if size % 2 == 0:
+        raise ValueError(f"z_median must be odd (a window centred on its slice), got {size}")
+    return ndimage.median_filter(probs, size=(size, 1, 1), mode="nearest")
+
+
+def score_volume(probs: np.ndarray, masks: np.ndarray, threshold: float = 0.5) -> tuple[dict, pd.DataFrame]:
+    """Volume foreground IoU and Dice of probabilities ``(S, H, W)`` against binary ``masks`` ``(S, H, W)``:
+    ``({"test_iou", "test_dice", "tp", "fp", "fn"}, per-slice table)``, counts accumulated over every slice."""
+    if probs.shape != masks.shape:
+        raise ValueError(f"probabilities {probs.shape} and masks {masks.shape} differ in shape")
+    rows = []
+    for index, (truth, p) in enumerate(zip(masks, probs)):
+        tp, fp, fn = metrics.confusion_counts(truth, p, threshold)
+        rows.append({"slice": index, "iou": metrics.iou_from_counts(tp, fp, fn),
+                     "dice": metrics.dice_from_counts(tp, fp, fn), "tp": tp, "fp": fp, "fn": fn})
+    per_slice = pd.DataFrame(rows, columns=SLICE_COLUMNS)
+    tp, fp, fn = (int(per_slice[c].sum()) for c in ("tp", "fp", "fn"))
+    return {"test_iou": metrics.iou_from_counts(tp, fp, fn), "test_dice": metrics.dice_from_counts(tp, fp, fn),
+            "tp": tp, "fp": fp, "fn": fn}, per_slice
+
+
+def best_threshold(probs: np.ndarray, masks: np.ndarray, candidates=THRESHOLDS) -> tuple[float, float]:
+    """``(threshold, IoU)``: the candidate threshold with the highest volume IoU on ``probs`` against ``masks``
+    (the validation slices; never the test volume), the lowest threshold winning a tie."""
+    scores = [(metrics.iou(masks, probs, t), -t) for t in candidates]
+    iou, neg = max(scores)
+    return -neg, iou
+
+
+def postprocessing_table(probs: np.ndarray, masks: np.ndarray, thresholds: dict[int, float],
+                         fixed_threshold: float = 0.5) -> pd.DataFrame:
+    """Test IoU and Dice for each z-median size of ``thresholds`` (``{size: threshold chosen on validation}``),
+    at ``fixed_threshold`` and at the chosen one: columns ``z_median, threshold, threshold_source, test_iou,
+    test_dice``.  The test volume only scores; nothing is chosen on it."""
+    rows = []
+    for size, tuned in sorted(thresholds.items()):
+        filtered = z_median(probs, size)
+        for source, threshold in (("fixed", fixed_threshold), ("validation", tuned)):
+            summary, _ = score_volume(filtered, masks, threshold)
+            rows.append({"z_median": size, "threshold": threshold, "threshold_source": source,
+                         "test_iou": summary["test_iou"], "test_dice": summary["test_dice"]})
+    return pd.DataFrame(rows, columns=POSTPROCESSING_COLUMNS)
+
+
 def evaluate_volume(model, images: np.ndarray, masks: np.ndarray, *, scale: float = 1.0, window: int = 256,
                     overlap: float = 0.25, tta: bool = False, batch_size: int = 8, threshold: float = 0.5,
-                    predictions_dir: str | Path | None = None, progress: bool = True) -> tuple[dict, pd.DataFrame]:
+                    z_median_size: int = 1, predictions_dir: str | Path | None = None,
+                    progress: bool = True, probs: np.ndarray | None = None) -> tuple[dict, pd.DataFrame]:
     """Volume foreground IoU and Dice of ``model`` on uint8 ``images``/``masks`` ``(S, H, W)``.
 
-    Returns ``(summary, per_slice)``: ``summary`` has ``test_iou``, ``test_dice``,
+    The probabilities (given as ``probs``, else predicted) are median-filtered over ``z_median_size``
+    slices and thresholded.  Returns ``(summary, per_slice)``: ``summary`` has ``test_iou``, ``test_dice``,
     ``tp``, ``fp``, ``fn``, ``eval_seconds``; ``per_slice`` has one row per slice
     (``slice``, ``iou``, ``dice``, ``tp``, ``fp``, ``fn``).  With
     ``predictions_dir``, binary masks are written as ``test_XXX.png`` (0/255).
@@ -162,21 +228,17 @@ def evaluate_volume(model, images: np.ndarray, masks: np.ndarray, *, scale: floa
     if images.shape != masks.shape:
         raise ValueError(f"images {images.shape} and masks {masks.shape} differ in shape")
     started = time.perf_counter()
-    rows = []
+    if probs is None:
+        probs = predict_probabilities(model, images, scale=scale, window=window, overlap=overlap, tta=tta,
+                                      batch_size=batch_size, progress=progress)
+    probs = z_median(probs, z_median_size)
+    summary, per_slice = score_volume(probs, masks, threshold)
     if predictions_dir is not None:
         predictions_dir = Path(predictions_dir)
         predictions_dir.mkdir(parents=True, exist_ok=True)
-    for index, probs in predict_volume(model, images, scale=scale, window=window, overlap=overlap, tta=tta,
-                                       batch_size=batch_size, progress=progress):
-        tp, fp, fn = metrics.confusion_counts(masks[index], probs, threshold)
-        rows.append({"slice": index, "iou": metrics.iou_from_counts(tp, fp, fn),
-                     "dice": metrics.dice_from_counts(tp, fp, fn), "tp": tp, "fp": fp, "fn": fn})
-        if predictions_dir is not None:
-            save_mask_png(predictions_dir / f"test_{index:03d}.png", probs >= threshold)
-    per_slice = pd.DataFrame(rows, columns=["slice", "iou", "dice", "tp", "fp", "fn"])
-    tp, fp, fn = (int(per_slice[c].sum()) for c in ("tp", "fp", "fn"))
-    summary = {"test_iou": metrics.iou_from_counts(tp, fp, fn), "test_dice": metrics.dice_from_counts(tp, fp, fn),
-               "tp": tp, "fp": fp, "fn": fn, "eval_seconds": time.perf_counter() - started}
+        for index, p in enumerate(probs):
+            save_mask_png(predictions_dir / f"test_{index:03d}.png", p >= threshold)
+    summary["eval_seconds"] = time.perf_counter() - started
     return summary, per_slice
 
 
@@ -193,7 +255,7 @@ def read_mask_png(path: str | Path) -> np.ndarray:
         return np.asarray(image) > 0
 
 
-EVAL_PARAMS = ("tta", "eval_window", "eval_overlap", "eval_batch_size", "threshold")
+EVAL_PARAMS = ("tta", "eval_window", "eval_overlap", "eval_batch_size", "threshold", "z_median")
 EVALUATIONS = "evaluations.csv"
 
 
@@ -225,7 +287,7 @@ def evaluate_run(run_dir: str | Path, overrides: dict | None = None, *, out: str
                                  window=params["eval_window"] or params["patch_size"],
                                  overlap=params["eval_overlap"], tta=params["tta"],
                                  batch_size=params["eval_batch_size"], threshold=params["threshold"],
-                                 progress=progress)
+                                 z_median_size=params["z_median"], progress=progress)
     row = {"run_id": run_dir.name, **{key: params[key] for key in EVAL_PARAMS},
            "test_iou": summary["test_iou"], "test_dice": summary["test_dice"],
            "eval_seconds": summary["eval_seconds"], "git_commit": git_commit(project_root())}

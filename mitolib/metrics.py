@@ -64,15 +64,38 @@ def focal_loss(gamma: float = 2.0) -> keras.losses.Loss:
     return keras.losses.BinaryFocalCrossentropy(gamma=gamma, apply_class_balancing=False, name="focal")
 
 
-LOSSES = ("focal", "bce")
+@keras.saving.register_keras_serializable(package="mitolib", name="SumOfLosses")
+class SumOfLosses(keras.losses.Loss):
+    """The sum of Keras' built-in losses (``dice_bce``: ``BinaryCrossentropy`` + ``Dice``), each with its own
+    reduction; nothing is computed here but the sum."""
+
+    def __init__(self, losses, name="sum_of_losses", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.losses = [keras.losses.deserialize(loss) if isinstance(loss, dict) else loss for loss in losses]
+
+    def call(self, y_true, y_pred):
+        total = 0.0
+        for loss in self.losses:
+            total = total + loss(y_true, y_pred)
+        return total
+
+    def get_config(self):
+        return {"name": self.name, "losses": [keras.losses.serialize(loss) for loss in self.losses]}
 
 
-def make_loss(name: str = "focal", gamma: float = 2.0) -> keras.losses.Loss:
-    """Return the loss named ``focal`` (default) or ``bce`` (binary cross-entropy)."""
+LOSSES = ("focal", "bce", "dice_bce")
+
+
+def make_loss(name: str, gamma: float = 2.0) -> keras.losses.Loss:
+    """The loss named ``focal``, ``bce`` (binary cross-entropy) or ``dice_bce`` (binary cross-entropy plus
+    Keras' ``Dice`` over each batch: the Dice term does not shrink with the 5 % foreground fraction)."""
     if name == "focal":
         return focal_loss(gamma)
     if name == "bce":
         return keras.losses.BinaryCrossentropy(name="bce")
+    if name == "dice_bce":
+        return SumOfLosses([keras.losses.BinaryCrossentropy(name="bce"), keras.losses.Dice(name="dice")],
+                           name="dice_bce")
     raise ValueError(f"unknown loss {name!r}; choose one of: {', '.join(LOSSES)}")
 
 

@@ -41,7 +41,8 @@ import pandas as pd
 
 from mitolib.config import project_root
 from mitolib.provenance import git_commit, library_versions
-from mitolib.rundir import HISTORY, PARAMS, STATUS_DONE, STATUS_FAILED, TEST_SLICES, atomic_write_text, read_json, read_metrics
+from mitolib.rundir import (HISTORY, PARAMS, POSTPROCESSING, STATUS_DONE, STATUS_FAILED, TEST_SLICES, atomic_write_text,
+                            read_json, read_metrics)
 
 RESULTS_ENV = "MITOLIB_RESULTS"
 RESULTS_DIR = "results"
@@ -51,6 +52,10 @@ SLICES_TABLE = "test_slices.csv"
 PROVENANCE = "provenance.json"
 METRIC_FIELDS = ("status", "best_epoch", "best_val_iou", "best_val_monitor", "test_iou", "test_dice",
                  "train_seconds", "eval_seconds", "epochs_run", "images_per_second")
+# Written by newer runs only; a column appears in runs.csv when a collected run has it.
+OPTIONAL_METRIC_FIELDS = ("optimizer_steps", "samples_seen", "still_improving", "threshold_used", "val_threshold",
+                          "resolved_mixed_precision", "resolved_jit_compile", "device")
+POSTPROCESSING_TABLE = "postprocessing.csv"
 TRAIN_METRICS = ("loss", "soft_jaccard", "thresholded_jaccard", "iou")
 VAL_PREFIX = "val_"
 SPLIT_TRAIN, SPLIT_VAL, SPLIT_NONE = "train", "val", ""
@@ -148,6 +153,7 @@ def _run_row(run, metrics: dict) -> dict:
         row["variant"] = run.variant
     row |= {key: value for key, value in run.params.items() if key not in NOT_PARAMETERS}
     row |= {key: metrics.get(key) for key in METRIC_FIELDS}
+    row |= {key: metrics[key] for key in OPTIONAL_METRIC_FIELDS if key in metrics}
     row["params_hash"] = params_hash(run.params)
     return row
 
@@ -198,15 +204,17 @@ def collect(runs: Sequence, out_root: Path | None = None) -> Collection:
     study, profile = runs[0].study, runs[0].profile
     out_dir = (out_root or results_root()) / profile / study
     summary = Collection(out_dir, planned=len(runs), collected=0)
-    rows, histories, slices, fingerprints, commits = [], [], [], set(), set()
+    rows, histories, slices, post, fingerprints, commits = [], [], [], [], set(), set()
     earlier = collected_runs(study, profile, out_root)
-    previous = {name: _previous(out_dir, name) for name in (RUNS_TABLE, HISTORY_TABLE, SLICES_TABLE)}
+    previous = {name: _previous(out_dir, name) for name in (RUNS_TABLE, HISTORY_TABLE, SLICES_TABLE,
+                                                            POSTPROCESSING_TABLE)}
     for run in sorted(runs, key=lambda r: r.run_id):
         metrics = read_metrics(run.run_dir) or {}
         if metrics.get("status") != STATUS_DONE and earlier.get(run.run_id) == params_hash(run.params):
             summary.collected += 1
             summary.kept.append(run.run_id)
-            for name, target in ((RUNS_TABLE, rows), (HISTORY_TABLE, histories), (SLICES_TABLE, slices)):
+            for name, target in ((RUNS_TABLE, rows), (HISTORY_TABLE, histories), (SLICES_TABLE, slices),
+                                 (POSTPROCESSING_TABLE, post)):
                 table = previous[name]
                 if table is not None:
                     part = table[table["run_id"].astype(str) == run.run_id]
@@ -222,9 +230,10 @@ def collect(runs: Sequence, out_root: Path | None = None) -> Collection:
         rows.append(_run_row(run, metrics))
         if (run.run_dir / HISTORY).is_file():
             histories.append(long_history(pd.read_csv(run.run_dir / HISTORY), run.run_id))
-        if (run.run_dir / TEST_SLICES).is_file():
-            table = pd.read_csv(run.run_dir / TEST_SLICES)
-            slices.append(table.drop(columns="run_id", errors="ignore").assign(run_id=run.run_id))
+        for name, target in ((TEST_SLICES, slices), (POSTPROCESSING, post)):
+            if (run.run_dir / name).is_file():
+                table = pd.read_csv(run.run_dir / name)
+                target.append(table.drop(columns="run_id", errors="ignore").assign(run_id=run.run_id))
         params_file = read_json(run.run_dir / PARAMS) or {}
         fingerprints.update(_find(params_file, lambda key: "fingerprint" in key))
         commits.update(_find(params_file, lambda key: key == "git_commit"))
@@ -239,10 +248,15 @@ def collect(runs: Sequence, out_root: Path | None = None) -> Collection:
     if "slice" in slice_table.columns:
         slice_table = slice_table.sort_values(["run_id", "slice"], kind="stable")
 
+    tables = [(RUNS_TABLE, runs_table), (HISTORY_TABLE, history), (SLICES_TABLE, slice_table)]
+    if post:  # only studies whose runs measured the post-processing (newer runs) have this table
+        post_table = pd.concat(post, ignore_index=True)
+        post_table = post_table[["run_id", *[c for c in post_table.columns if c != "run_id"]]]
+        tables.append((POSTPROCESSING_TABLE, post_table.sort_values(["run_id", "z_median", "threshold_source"],
+                                                                     kind="stable")))
     commit = git_commit(project_root())  # before this collection's own writes make the tree dirty
     out_dir.mkdir(parents=True, exist_ok=True)
-    tables_changed = [_write_if_changed(out_dir / name, _csv(table)) for name, table in
-                      ((RUNS_TABLE, runs_table), (HISTORY_TABLE, history), (SLICES_TABLE, slice_table))]
+    tables_changed = [_write_if_changed(out_dir / name, _csv(table)) for name, table in tables]
     provenance = {
         "study": study,
         "profile": profile,
@@ -255,7 +269,7 @@ def collect(runs: Sequence, out_root: Path | None = None) -> Collection:
                    "failed": len(summary.failed), "unfinished": len(summary.unfinished),
                    "stale": len(summary.stale)},
         "incomplete": {"failed": summary.failed, "unfinished": summary.unfinished, "stale": summary.stale},
-        "tables": [RUNS_TABLE, HISTORY_TABLE, SLICES_TABLE],
+        "tables": [name for name, _ in tables],
     }
     provenance["predictions"] = copy_best_predictions(runs_table, {run.run_id: run.run_dir for run in runs}, out_dir)
     volatile = VOLATILE if any(tables_changed) else UNCHANGED_TABLES_VOLATILE

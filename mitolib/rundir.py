@@ -17,6 +17,7 @@ from typing import Any
 PARAMS = "params.json"
 HISTORY = "history.csv"
 TEST_SLICES = "test_slices.csv"
+POSTPROCESSING = "postprocessing.csv"
 MODEL = "model.keras"
 NOTEBOOK = "train.ipynb"
 METRICS = "metrics.json"

@@ -56,7 +56,7 @@ ID_MAX_LENGTH = 120
 ID_HASH_LENGTH = 8
 UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._+-]")
 INTERRUPTED_EXIT = 130  # the shell's status for Ctrl-C
-STUDY_KEYS = {"description", "grid", "runs", "settings", "profile_settings"}
+STUDY_KEYS = {"description", "grid", "runs", "seeds", "settings", "profile_settings"}
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,16 @@ def get_study(name: str, config: Mapping | None = None) -> dict:
     for key, values in (study.get("grid") or {}).items():
         if not isinstance(values, list) or not values:
             raise ConfigError(f"study {name!r}: grid values of {key!r} must be a non-empty list")
+    if "seeds" in study:
+        seeds = study["seeds"]
+        if "runs" not in study:
+            raise ConfigError(f"study {name!r}: 'seeds' repeats named runs; a grid lists 'seed' among its keys instead")
+        if (not isinstance(seeds, list) or not seeds or len(set(seeds)) != len(seeds)
+                or not all(isinstance(seed, int) and not isinstance(seed, bool) for seed in seeds)):
+            raise ConfigError(f"study {name!r}: 'seeds' must be a list of distinct integers, got {seeds!r}")
+        clash = [variant for variant, values in study["runs"].items() if "seed" in (values or {})]
+        if clash:
+            raise ConfigError(f"study {name!r}: run(s) {', '.join(clash)} set 'seed', which 'seeds' varies")
     return study
 
 
@@ -137,7 +147,11 @@ def _shorten(run_id: str) -> str:
 
 
 def _points(name: str, study: Mapping) -> list[tuple[str | None, dict]]:
-    """``(variant, values)`` for every run, in plan order."""
+    """``(variant, values)`` for every run, in plan order (with ``seeds``: every seed of a variant, then the
+    next variant, so a partly run study has whole variants)."""
+    if "runs" in study and "seeds" in study:
+        return [(variant, {**(values or {}), "seed": seed}) for variant, values in study["runs"].items()
+                for seed in study["seeds"]]
     if "runs" in study:
         return [(variant, dict(values or {})) for variant, values in study["runs"].items()]
     grid = study["grid"]
@@ -171,7 +185,10 @@ def plan(
             params = resolve_params(profile, overrides, extra=extra, config=config)
         except ConfigError as error:
             raise ConfigError(f"study {study!r}, run {variant or values}: {error}") from None
-        run_id = variant if variant is not None else _pairs({k: params[k] for k in values}, PAIR_SEP)
+        if variant is None:
+            run_id = _pairs({k: params[k] for k in values}, PAIR_SEP)
+        else:
+            run_id = variant + (PAIR_SEP + _pairs({"seed": params["seed"]}, PAIR_SEP) if "seeds" in spec else "")
         run_id = UNSAFE_CHARS.sub("-", run_id) or EMPTY_VALUE
         changed = {key: params[key] for key in sorted(overrides) if params[key] != base[key]}
         if changed:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from mitolib import metrics, rundir
+from mitolib import metrics, numerics, rundir
 from mitolib.config import project_root
 from mitolib.models import build_model
 from mitolib.provenance import array_fingerprint, environment, git_commit
@@ -115,12 +115,19 @@ def steps_per_epoch(params: dict, train_patches: int) -> int:
 
 
 def learning_rate(params: dict, steps_per_epoch: int):
-    """Adam's learning rate: a float (``plateau``, ``constant``) or a cosine decay over the whole run
-    from ``learning_rate`` to ``min_learning_rate`` (``cosine``)."""
+    """Adam's learning rate: a float (``plateau``, ``constant``) or, for ``cosine``, a linear warm-up from
+    ``min_learning_rate`` to ``learning_rate`` over ``warmup_epochs`` and a cosine decay to
+    ``min_learning_rate`` over the remaining steps of the run (Keras' ``CosineDecay``)."""
     if params["lr_schedule"] == "cosine":
         total = max(1, params["epochs"] * steps_per_epoch)
+        warmup = min(total - 1, max(0, round(params["warmup_epochs"] * steps_per_epoch)))
+        floor = params["min_learning_rate"]
+        if not warmup:
+            return keras.optimizers.schedules.CosineDecay(
+                params["learning_rate"], decay_steps=total, alpha=floor / params["learning_rate"])
         return keras.optimizers.schedules.CosineDecay(
-            params["learning_rate"], decay_steps=total, alpha=params["min_learning_rate"] / params["learning_rate"])
+            floor, decay_steps=total - warmup, alpha=floor / params["learning_rate"],
+            warmup_target=params["learning_rate"], warmup_steps=warmup)
     return params["learning_rate"]
 
 
@@ -134,7 +141,7 @@ def compile_model(params: dict, steps_per_epoch: int = 1) -> keras.Model:
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate(params, steps_per_epoch)),
                   loss=metrics.make_loss(params["loss"], params["gamma"]),
                   metrics=metrics.training_metrics(params["threshold"]),
-                  jit_compile=bool(params["jit_compile"]))
+                  jit_compile=numerics.resolve_numerics(params)["jit_compile"])
     return model
 
 
@@ -157,7 +164,6 @@ def train(params: dict, run_dir: str | Path | None = None, *, finalize: bool = T
     partial history is kept, and the exception is raised again.
     """
     from mitolib.data import resolve_volumes, training_arrays
-    from mitolib.evaluate import evaluate_volume
     from mitolib.pipeline import make_dataset
 
     run_dir = Path(run_dir or params.get("out_dir") or default_run_dir(params))
@@ -168,9 +174,12 @@ def train(params: dict, run_dir: str | Path | None = None, *, finalize: bool = T
     try:
         check_params(params)
         seed_everything(params["seed"])
-        keras.mixed_precision.set_global_policy(params["mixed_precision"] or "float32")
+        resolved = numerics.resolve_numerics(params)
+        keras.mixed_precision.set_global_policy(resolved["mixed_precision"])
+        result.update(resolved_mixed_precision=resolved["mixed_precision"], resolved_jit_compile=resolved["jit_compile"],
+                      device=resolved["device"])
         train_volume = resolve_volumes(params, "train")
-        record = {"params": params, "data_fingerprint": array_fingerprint(*train_volume),
+        record = {"params": params, "resolved": resolved, "data_fingerprint": array_fingerprint(*train_volume),
                   "git_commit": git_commit(project_root()), **environment()}
         rundir.atomic_write_json(run_dir / rundir.PARAMS, record)
 
@@ -182,17 +191,19 @@ def train(params: dict, run_dir: str | Path | None = None, *, finalize: bool = T
                                 augment=params["augmentation"], repeat=True, **common)
         val_ds = make_dataset(x_val, y_val, params["batch_size"], **common)
 
-        model = compile_model(params, steps)
+        model = compile_model({**params, **resolved}, steps)
         started = time.perf_counter()
         model.fit(train_ds, validation_data=val_ds, epochs=params["epochs"], steps_per_epoch=steps,
                   callbacks=make_callbacks(params, run_dir, progress), shuffle=False, verbose=0)
         train_seconds = time.perf_counter() - started
         history = pd.read_csv(run_dir / rundir.HISTORY)
         best_epoch, best_val_iou, best_val_monitor = _best_epoch(history, params["monitor"])
-        result = {"best_epoch": best_epoch, "best_val_iou": best_val_iou, "best_val_monitor": best_val_monitor,
+        result |= {"best_epoch": best_epoch, "best_val_iou": best_val_iou, "best_val_monitor": best_val_monitor,
                   "monitor": params["monitor"], "epochs_run": len(history), "train_seconds": train_seconds,
                   "images_per_second": len(history) * steps * params["batch_size"] / train_seconds,
-                  "train_patches": len(x_train), "val_patches": len(x_val)}
+                  "train_patches": len(x_train), "val_patches": len(x_val),
+                  "optimizer_steps": len(history) * steps, "samples_seen": len(history) * steps * params["batch_size"],
+                  "still_improving": best_epoch == len(history)}
         checkpoint = run_dir / CHECKPOINT
         if not checkpoint.exists():
             raise RuntimeError(f"no checkpoint was saved: {result['monitor']} was never finite on validation")
@@ -200,14 +211,7 @@ def train(params: dict, run_dir: str | Path | None = None, *, finalize: bool = T
         os.replace(checkpoint, run_dir / rundir.MODEL)
 
         if params["evaluate_test"]:
-            test_images, test_masks = resolve_volumes(params, "test")
-            summary, per_slice = evaluate_volume(
-                best, test_images, test_masks, scale=params["scale"],
-                window=params["eval_window"] or params["patch_size"], overlap=params["eval_overlap"],
-                tta=params["tta"], batch_size=params["eval_batch_size"], threshold=params["threshold"],
-                predictions_dir=run_dir / "predictions" if params["save_predictions"] else None, progress=progress)
-            rundir.atomic_write_csv(run_dir / rundir.TEST_SLICES, per_slice)
-            result.update(summary)
+            result.update(evaluate_test(best, params, run_dir, progress))
         result["status"] = rundir.STATUS_DONE
         return run_dir
     except BaseException as error:  # noqa: BLE001 - recorded, then raised again
@@ -216,3 +220,53 @@ def train(params: dict, run_dir: str | Path | None = None, *, finalize: bool = T
         raise
     finally:
         rundir.atomic_write_json(run_dir / metrics_name, result)
+
+
+def validation_slices(params: dict) -> tuple[np.ndarray, np.ndarray] | None:
+    """The validation block of the training volume at full resolution (uint8 ``(S, H, W)`` images and masks)
+    under the ``official`` split; ``None`` under ``random_patches``, whose validation patches are not slices."""
+    from mitolib.data import resolve_volumes
+    from mitolib.patches import split_official
+
+    if params["split"] != "official":
+        return None
+    images, masks = resolve_volumes(params, "train")
+    return split_official(images, masks, params["val_fraction"])[1]
+
+
+def evaluate_test(model, params: dict, run_dir: Path, progress: bool = True) -> dict:
+    """Test-volume IoU and Dice of ``model`` with the run's evaluation settings, and the post-processing table.
+
+    The threshold for each z-median size of ``evaluate.Z_MEDIAN_SIZES`` is chosen on the validation slices
+    (never on the test volume); ``postprocessing.csv`` scores each size at ``threshold`` and at the chosen
+    one, from one prediction of the test volume.  The run's own result uses ``z_median`` and, with
+    ``tune_threshold``, the threshold chosen for it.  Writes ``test_slices.csv`` (and the test masks with
+    ``save_predictions``); returns the fields for ``metrics.json``.
+    """
+    from mitolib import evaluate
+    from mitolib.data import resolve_volumes
+
+    options = {"scale": params["scale"], "window": params["eval_window"] or params["patch_size"],
+               "overlap": params["eval_overlap"], "tta": params["tta"], "batch_size": params["eval_batch_size"]}
+    started = time.perf_counter()
+    chosen = {}
+    validation = validation_slices(params)
+    if validation is not None:
+        val_probs = evaluate.predict_probabilities(model, validation[0], progress=False, **options)
+        sizes = sorted({*evaluate.Z_MEDIAN_SIZES, max(1, params["z_median"])})
+        chosen = {size: evaluate.best_threshold(evaluate.z_median(val_probs, size), validation[1])[0]
+                  for size in sizes}
+        del val_probs
+    test_images, test_masks = resolve_volumes(params, "test")
+    probs = evaluate.predict_probabilities(model, test_images, progress=progress, **options)
+    if chosen:
+        table = evaluate.postprocessing_table(probs, test_masks, chosen, params["threshold"])
+        rundir.atomic_write_csv(run_dir / rundir.POSTPROCESSING, table)
+    size = max(1, params["z_median"])
+    threshold = chosen.get(size, params["threshold"]) if params["tune_threshold"] else params["threshold"]
+    summary, per_slice = evaluate.evaluate_volume(
+        model, test_images, test_masks, probs=probs, threshold=threshold, z_median_size=size,
+        predictions_dir=run_dir / "predictions" if params["save_predictions"] else None)
+    rundir.atomic_write_csv(run_dir / rundir.TEST_SLICES, per_slice)
+    summary["eval_seconds"] = time.perf_counter() - started
+    return {**summary, "threshold_used": threshold, "val_threshold": chosen.get(size, math.nan)}
