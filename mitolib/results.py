@@ -128,8 +128,18 @@ def collected_runs(study: str, profile: str, root: Path | None = None) -> dict[s
 
 
 def _previous(out_dir: Path, name: str) -> pd.DataFrame | None:
+    """An earlier collected table, read so that its rows are written back byte for byte: every column as text,
+    then the columns that are all numbers as numbers (``true``/``false`` stay text, not booleans)."""
     path = out_dir / name
-    return pd.read_csv(path, keep_default_na=False, na_values=[""]) if path.is_file() else None
+    if not path.is_file():
+        return None
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    for column in table.columns:
+        try:
+            table[column] = pd.to_numeric(table[column])
+        except (ValueError, TypeError):
+            table[column] = table[column].replace("", float("nan")) if (table[column] == "").all() else table[column]
+    return table
 
 
 def long_history(wide: pd.DataFrame, run_id: str) -> pd.DataFrame:
