@@ -41,7 +41,7 @@ import pandas as pd
 
 from mitolib.config import project_root
 from mitolib.provenance import git_commit, library_versions
-from mitolib.rundir import (HISTORY, PARAMS, POSTPROCESSING, STATUS_DONE, STATUS_FAILED, TEST_SLICES, atomic_write_text,
+from mitolib.rundir import (HISTORY, PARAMS, POSTPROCESSING, SELECTION, STATUS_DONE, STATUS_FAILED, TEST_SLICES, atomic_write_text,
                             read_json, read_metrics)
 
 RESULTS_ENV = "MITOLIB_RESULTS"
@@ -55,7 +55,10 @@ METRIC_FIELDS = ("status", "best_epoch", "best_val_iou", "best_val_monitor", "te
 # Written by newer runs only; a column appears in runs.csv when a collected run has it.
 OPTIONAL_METRIC_FIELDS = ("optimizer_steps", "samples_seen", "still_improving", "threshold_used", "val_threshold",
                           "resolved_mixed_precision", "resolved_jit_compile", "device")
-POSTPROCESSING_TABLE = "postprocessing.csv"
+POSTPROCESSING_TABLE = POSTPROCESSING
+SELECTION_TABLE = SELECTION
+# Per-run tables that only some runs write (newer runs; select_by_all_monitors); collected when present.
+OPTIONAL_TABLES = {POSTPROCESSING_TABLE: ["z_median", "threshold_source"], SELECTION_TABLE: ["monitor"]}
 TRAIN_METRICS = ("loss", "soft_jaccard", "thresholded_jaccard", "iou")
 VAL_PREFIX = "val_"
 SPLIT_TRAIN, SPLIT_VAL, SPLIT_NONE = "train", "val", ""
@@ -214,17 +217,17 @@ def collect(runs: Sequence, out_root: Path | None = None) -> Collection:
     study, profile = runs[0].study, runs[0].profile
     out_dir = (out_root or results_root()) / profile / study
     summary = Collection(out_dir, planned=len(runs), collected=0)
-    rows, histories, slices, post, fingerprints, commits = [], [], [], [], set(), set()
+    rows, histories, slices, fingerprints, commits = [], [], [], set(), set()
+    optional = {name: [] for name in OPTIONAL_TABLES}
     earlier = collected_runs(study, profile, out_root)
-    previous = {name: _previous(out_dir, name) for name in (RUNS_TABLE, HISTORY_TABLE, SLICES_TABLE,
-                                                            POSTPROCESSING_TABLE)}
+    previous = {name: _previous(out_dir, name) for name in (RUNS_TABLE, HISTORY_TABLE, SLICES_TABLE, *optional)}
     for run in sorted(runs, key=lambda r: r.run_id):
         metrics = read_metrics(run.run_dir) or {}
         if metrics.get("status") != STATUS_DONE and earlier.get(run.run_id) == params_hash(run.params):
             summary.collected += 1
             summary.kept.append(run.run_id)
             for name, target in ((RUNS_TABLE, rows), (HISTORY_TABLE, histories), (SLICES_TABLE, slices),
-                                 (POSTPROCESSING_TABLE, post)):
+                                 *optional.items()):
                 table = previous[name]
                 if table is not None:
                     part = table[table["run_id"].astype(str) == run.run_id]
@@ -240,7 +243,7 @@ def collect(runs: Sequence, out_root: Path | None = None) -> Collection:
         rows.append(_run_row(run, metrics))
         if (run.run_dir / HISTORY).is_file():
             histories.append(long_history(pd.read_csv(run.run_dir / HISTORY), run.run_id))
-        for name, target in ((TEST_SLICES, slices), (POSTPROCESSING, post)):
+        for name, target in ((TEST_SLICES, slices), *optional.items()):
             if (run.run_dir / name).is_file():
                 table = pd.read_csv(run.run_dir / name)
                 target.append(table.drop(columns="run_id", errors="ignore").assign(run_id=run.run_id))
@@ -259,11 +262,11 @@ def collect(runs: Sequence, out_root: Path | None = None) -> Collection:
         slice_table = slice_table.sort_values(["run_id", "slice"], kind="stable")
 
     tables = [(RUNS_TABLE, runs_table), (HISTORY_TABLE, history), (SLICES_TABLE, slice_table)]
-    if post:  # only studies whose runs measured the post-processing (newer runs) have this table
-        post_table = pd.concat(post, ignore_index=True)
-        post_table = post_table[["run_id", *[c for c in post_table.columns if c != "run_id"]]]
-        tables.append((POSTPROCESSING_TABLE, post_table.sort_values(["run_id", "z_median", "threshold_source"],
-                                                                     kind="stable")))
+    for name, parts in optional.items():
+        if parts:  # only studies whose runs wrote this table have it
+            table = pd.concat(parts, ignore_index=True)
+            table = table[["run_id", *[c for c in table.columns if c != "run_id"]]]
+            tables.append((name, table.sort_values(["run_id", *OPTIONAL_TABLES[name]], kind="stable")))
     commit = git_commit(project_root())  # before this collection's own writes make the tree dirty
     out_dir.mkdir(parents=True, exist_ok=True)
     tables_changed = [_write_if_changed(out_dir / name, _csv(table)) for name, table in tables]

@@ -56,6 +56,7 @@ ID_MAX_LENGTH = 120
 ID_HASH_LENGTH = 8
 UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._+-]")
 INTERRUPTED_EXIT = 130  # the shell's status for Ctrl-C
+VARIANT_PROFILE_KEY = "profile_settings"  # inside a named run: its settings under one profile only
 STUDY_KEYS = {"description", "grid", "runs", "seeds", "settings", "profile_settings"}
 
 
@@ -179,6 +180,14 @@ def plan(
     root = runs_root() / profile / study
     runs, seen = [], {}
     for index, (variant, values) in enumerate(points):
+        by_profile = values.pop(VARIANT_PROFILE_KEY, None) or {}
+        if not isinstance(by_profile, dict) or not all(isinstance(v, dict) for v in by_profile.values()):
+            raise ConfigError(f"study {study!r}, run {variant}: {VARIANT_PROFILE_KEY} must map profiles to settings")
+        unknown = sorted(set(by_profile) - set(config["profiles"]))
+        if unknown:
+            raise ConfigError(f"study {study!r}, run {variant}: {VARIANT_PROFILE_KEY} names unknown profile(s) "
+                              f"{', '.join(unknown)}")
+        values = {**values, **by_profile.get(profile, {})}
         extra = {**(spec.get("settings") or {}), **(spec.get("profile_settings") or {}).get(profile, {}), **values}
         try:
             base = resolve_params(profile, None, extra=extra, config=config)

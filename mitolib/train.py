@@ -50,6 +50,8 @@ def check_params(params: dict) -> None:
     """Raise ``ValueError`` naming the parameter and the fix for settings that cannot train."""
     if params["lr_schedule"] not in LR_SCHEDULES:
         raise ValueError(f"lr_schedule {params['lr_schedule']!r} is not one of {', '.join(LR_SCHEDULES)}")
+    if params["sample_order"] not in SAMPLE_ORDERS:
+        raise ValueError(f"sample_order {params['sample_order']!r} is not one of {', '.join(SAMPLE_ORDERS)}")
     if params["monitor"] not in MONITORS:
         raise ValueError(f"monitor {params['monitor']!r} is not one of {', '.join(MONITORS)}")
     if params["channels"] not in (1, 3):
@@ -94,6 +96,10 @@ def make_callbacks(params: dict, run_dir: Path, progress: bool) -> list:
         keras.callbacks.ModelCheckpoint(run_dir / CHECKPOINT, monitor=monitor, mode="max", save_best_only=True),
         EpochLog(run_dir / rundir.HISTORY, params["epochs"], progress),
     ]
+    if params["select_by_all_monitors"]:  # the same training, the best checkpoint of every other monitor too
+        callbacks += [keras.callbacks.ModelCheckpoint(run_dir / monitor_checkpoint(other), monitor=f"val_{other}",
+                                                      mode="max", save_best_only=True)
+                      for other in MONITORS if other != params["monitor"]]
     if params["early_stopping_patience"] > 0:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max",
                                                        patience=params["early_stopping_patience"]))
@@ -105,6 +111,12 @@ def make_callbacks(params: dict, run_dir: Path, progress: bool) -> list:
 
 
 LR_SCHEDULES = ("plateau", "cosine", "constant")
+SAMPLE_ORDERS = ("shuffled", "fixed")
+
+
+def monitor_checkpoint(monitor: str) -> str:
+    """File name of the best checkpoint by ``monitor`` kept beside the run's own (``select_by_all_monitors``)."""
+    return f"checkpoint.{monitor}.keras"
 
 
 def steps_per_epoch(params: dict, train_patches: int) -> int:
@@ -187,7 +199,10 @@ def train(params: dict, run_dir: str | Path | None = None, *, finalize: bool = T
         (x_train, y_train), (x_val, y_val) = arrays["train"], arrays["val"]
         steps = steps_per_epoch(params, len(x_train))
         common = {"channels": params["channels"], "seed": params["seed"]}
-        train_ds = make_dataset(x_train, y_train, params["batch_size"], shuffle=True,
+        if params["sample_order"] == "fixed":  # one seeded order, kept every epoch (fit(..., shuffle=False))
+            order = np.random.default_rng(params["seed"]).permutation(len(x_train))
+            x_train, y_train = x_train[order], y_train[order]
+        train_ds = make_dataset(x_train, y_train, params["batch_size"], shuffle=params["sample_order"] == "shuffled",
                                 augment=params["augmentation"], repeat=True, **common)
         val_ds = make_dataset(x_val, y_val, params["batch_size"], **common)
 
@@ -212,6 +227,13 @@ def train(params: dict, run_dir: str | Path | None = None, *, finalize: bool = T
 
         if params["evaluate_test"]:
             result.update(evaluate_test(best, params, run_dir, progress))
+        if params["select_by_all_monitors"]:
+            rows = [{"monitor": params["monitor"], "best_epoch": best_epoch, "best_val_monitor": best_val_monitor,
+                     "best_val_iou": best_val_iou, "test_iou": result.get("test_iou", math.nan),
+                     "test_dice": result.get("test_dice", math.nan)}]
+            rows += [select_checkpoint(params, run_dir, history, other, progress)
+                     for other in MONITORS if other != params["monitor"]]
+            rundir.atomic_write_csv(run_dir / rundir.SELECTION, pd.DataFrame(rows))
         result["status"] = rundir.STATUS_DONE
         return run_dir
     except BaseException as error:  # noqa: BLE001 - recorded, then raised again
@@ -270,3 +292,25 @@ def evaluate_test(model, params: dict, run_dir: Path, progress: bool = True) -> 
     rundir.atomic_write_csv(run_dir / rundir.TEST_SLICES, per_slice)
     summary["eval_seconds"] = time.perf_counter() - started
     return {**summary, "threshold_used": threshold, "val_threshold": chosen.get(size, math.nan)}
+
+
+def select_checkpoint(params: dict, run_dir: Path, history: pd.DataFrame, monitor: str, progress: bool) -> dict:
+    """The best checkpoint by another ``monitor`` of the same training, scored on the test volume with the run's
+    settings (no post-processing table, no masks), then deleted: one row of ``selection.csv``."""
+    from mitolib import evaluate
+    from mitolib.data import resolve_volumes
+
+    epoch, val_iou, val_monitor = _best_epoch(history, monitor)
+    row = {"monitor": monitor, "best_epoch": epoch, "best_val_monitor": val_monitor, "best_val_iou": val_iou,
+           "test_iou": math.nan, "test_dice": math.nan}
+    path = run_dir / monitor_checkpoint(monitor)
+    if params["evaluate_test"] and path.exists():
+        model = keras.models.load_model(path)
+        images, masks = resolve_volumes(params, "test")
+        summary, _ = evaluate.evaluate_volume(
+            model, images, masks, scale=params["scale"], window=params["eval_window"] or params["patch_size"],
+            overlap=params["eval_overlap"], tta=params["tta"], batch_size=params["eval_batch_size"],
+            threshold=params["threshold"], z_median_size=max(1, params["z_median"]), progress=progress)
+        row.update(test_iou=summary["test_iou"], test_dice=summary["test_dice"])
+    path.unlink(missing_ok=True)
+    return row
