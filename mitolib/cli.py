@@ -1,4 +1,4 @@
-"""The mitolib command: train, evaluate, data check|fetch, study plan|run|run-index|status|collect|submit."""
+"""The mitolib command: train, evaluate, predict, export, data check|fetch, study plan|run|run-index|status|collect|submit."""
 
 from __future__ import annotations
 
@@ -53,6 +53,32 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _predict(args) -> int:
+    from mitolib.segment import predict_stack
+
+    options = {"tta": True if args.tta else None, "z_median": args.z_median, "threshold": args.threshold,
+               "window": args.window, "overlap": args.overlap, "batch_size": args.batch_size}
+    report = predict_stack(args.model, args.input, args.output, probabilities_path=args.probabilities,
+                           pixel_size=args.pixel_size, model_pixel_size=args.model_pixel_size, convert=args.convert,
+                           overwrite=args.overwrite, progress=not args.quiet, **options)
+    print(f"pixel size: {report['input_pixel_size_nm']:g} nm ({report['input_pixel_size_from']}); model: "
+          f"{report['model_pixel_size_nm']:g} nm; resampled by {report['resampling']:g}")
+    print(f"intensity: {report['intensity']}; settings: window {report['window']}, overlap {report['overlap']}, "
+          f"tta {report['tta']}, z-median {report['z_median']}, threshold {report['threshold']:g}")
+    print(f"wrote {report['output']}: {report['slices']} slices, {report['foreground_fraction']:.2%} mitochondria, "
+          f"{report['seconds']:.1f} s")
+    return 0
+
+
+def _export(args) -> int:
+    from mitolib.export import export_run, validate_package
+
+    package = export_run(args.run_dir, args.output, overwrite=args.overwrite)
+    status, _ = validate_package(package)
+    print(f"wrote {package} (bioimage.io model spec 0.5; bioimageio.spec validation: {status})")
+    return 0 if status.startswith("valid") else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``mitolib`` command."""
     parser = argparse.ArgumentParser(prog="mitolib", description=__doc__)
@@ -70,6 +96,30 @@ def build_parser() -> argparse.ArgumentParser:
                           help="override one evaluation setting: tta, eval_window, eval_overlap, "
                                "eval_batch_size or threshold (repeatable)")
     evaluate.set_defaults(func=_evaluate)
+    predict = sub.add_parser("predict", help="segment your own EM stack (TIFF, OME-TIFF, folder of slices, Zarr)")
+    predict.add_argument("model", help="a finished run directory or a .keras file")
+    predict.add_argument("input", help="a TIFF/OME-TIFF stack, a folder of PNG/TIFF slices or a .zarr array")
+    predict.add_argument("-o", "--output", required=True, help="mask stack to write: .tif, .ome.tif or .zarr (0/255)")
+    predict.add_argument("--probabilities", help="also write the probability map (uint8, p x 255) here")
+    predict.add_argument("--pixel-size", type=float, help="input pixel size in nm (default: from the file's metadata)")
+    predict.add_argument("--model-pixel-size", type=float,
+                         help="pixel size the model was trained at, in nm (default: from the run's params.json)")
+    predict.add_argument("--tta", action="store_true", help="8-fold flip/rotation test-time augmentation")
+    predict.add_argument("--z-median", type=int, help="median over this many neighbouring slices (odd; 1 = none)")
+    predict.add_argument("--threshold", type=float, help="probability threshold (default: the run's)")
+    predict.add_argument("--window", type=int, help="sliding-window side in pixels at the model's scale")
+    predict.add_argument("--overlap", type=float, help="overlap of neighbouring windows, a fraction in [0, 1)")
+    predict.add_argument("--batch-size", type=int, help="windows per prediction batch")
+    predict.add_argument("--convert", action="store_true",
+                         help="accept 16-bit or float input, mapped linearly from its [min, max] to 0-255")
+    predict.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    predict.add_argument("--quiet", action="store_true", help="no progress bar")
+    predict.set_defaults(func=_predict)
+    export = sub.add_parser("export", help="write a finished run as a BioImage Model Zoo package (.zip)")
+    export.add_argument("run_dir", help="a finished run directory (params.json and model.keras)")
+    export.add_argument("-o", "--output", required=True, help="the package to write (.zip)")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing package")
+    export.set_defaults(func=_export)
     from mitolib import data, study
 
     data.add_parser(sub)

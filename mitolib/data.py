@@ -36,6 +36,7 @@ from mitolib.config import project_root
 SPLITS = ("train", "test")
 EPFL_FILES = {"train": ("training.tif", "training_groundtruth.tif"), "test": ("testing.tif", "testing_groundtruth.tif")}
 EPFL_SLICES = 165
+EPFL_PIXEL_SIZE_NM = 5.0  # the EPFL CA1 volumes' (about) 5 nm isotropic voxels; also assumed for synthetic data
 DATA_ENV = "MITOLIB_DATA"
 CACHE_ENV = "MITOLIB_CACHE"
 SLICE_SUFFIXES = (".png", ".tif", ".tiff")

@@ -27,6 +27,7 @@ from mitolib import metrics, rundir
 from mitolib.config import ConfigError, cast_value, load_config, project_root
 from mitolib.data import resolve_volumes
 from mitolib.patches import rescale
+from mitolib.pipeline import PIXEL_SCALE
 from mitolib.provenance import git_commit
 from mitolib.rundir import atomic_write_bytes
 
@@ -110,7 +111,7 @@ def predict_slices(model, images: np.ndarray, *, window: int, overlap: float = 0
     jobs = [(s, r, c) for s in range(slices) for r, c in boxes]
     for start in range(0, len(jobs), batch_size):
         chunk = jobs[start:start + batch_size]
-        batch = np.stack([padded[s, r:r + win_h, c:c + win_w] for s, r, c in chunk]).astype("float32") / 255.0
+        batch = np.stack([padded[s, r:r + win_h, c:c + win_w] for s, r, c in chunk]).astype("float32") / PIXEL_SCALE
         batch = np.repeat(batch[..., None], channels, axis=-1)
         probs = _predict(model, batch, tta)
         for (s, r, c), p in zip(chunk, probs):

@@ -41,3 +41,17 @@ def _isolated_runs_and_results(tmp_path, monkeypatch):
     """
     monkeypatch.setenv("MITOLIB_RUNS", str(tmp_path / "isolated-runs"))
     monkeypatch.setenv("MITOLIB_RESULTS", str(tmp_path / "isolated-results"))
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """One finished ``smoke`` run (synthetic data, seconds), trained once per test session: ``.run_dir``, ``.params``."""
+    from types import SimpleNamespace
+
+    from mitolib.config import resolve_params
+    from mitolib.train import train
+
+    run_dir = tmp_path_factory.mktemp("smoke-run") / "run"
+    params = resolve_params("smoke", {"out_dir": str(run_dir)})
+    train(params, run_dir, progress=False)
+    return SimpleNamespace(run_dir=run_dir, params=params)

@@ -42,3 +42,18 @@ def test_view_predictions_on_fixture_results(monkeypatch, tmp_path):
     images = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if "image/png" in o.get("data", {})]
     assert len(images) >= 2  # the slice scores and at least one row of overlays
+
+
+@pytest.mark.slow
+def test_segment_your_stack_with_a_smoke_model(monkeypatch, tmp_path, smoke_run):
+    import tifffile
+
+    from mitolib.data import resolve_volumes
+
+    images, _ = resolve_volumes(smoke_run.params, "test")
+    tifffile.imwrite(tmp_path / "stack.tif", images)
+    notebook = execute("segment_your_stack.py", {"model": str(smoke_run.run_dir), "stack": str(tmp_path / "stack.tif"),
+                                                 "output": str(tmp_path / "masks.tif")}, {}, monkeypatch, tmp_path)
+    text = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "mitochondria" in text and "pixel size used: 5 nm" in text
+    assert tifffile.imread(tmp_path / "masks.tif").shape == images.shape

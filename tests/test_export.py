@@ -1,0 +1,81 @@
+"""mitolib export: a bioimage.io package that bioimageio.spec validates, whose two weight formats reproduce its
+own test output.
+
+The zoo's own model test (``bioimageio.core.test_model``) is not run here: bioimageio.core 0.11.0 pins
+bioimageio.spec 0.5.12, which fails under the installed pydantic 2.14 before it reads any package.  The
+consumer steps it would run are checked directly instead: the package's Keras file and its TensorFlow
+SavedModel are loaded from the zip and fed the package's test input.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import numpy as np
+import pytest
+import yaml
+
+from mitolib.cli import main
+from mitolib.data import DataError
+from mitolib.export import export_run, validate_package
+
+
+@pytest.fixture(scope="module")
+def package(smoke_run, tmp_path_factory):
+    return export_run(smoke_run.run_dir, tmp_path_factory.mktemp("export") / "model.zip")
+
+
+def test_package_passes_bioimageio_spec_validation(package):
+    status, report = validate_package(package)
+    assert status == "valid-format", report
+
+
+def test_package_describes_axes_pixel_size_and_preprocessing(package, smoke_run):
+    with zipfile.ZipFile(package) as archive:
+        rdf = yaml.safe_load(archive.read("rdf.yaml"))
+        names = set(archive.namelist())
+    assert {"model.keras", "tf_saved_model.zip", "test_input.npy", "test_output.npy", "cover.png", "params.json",
+            "README.md"} <= names
+    axes = rdf["inputs"][0]["axes"]
+    assert [a["type"] for a in axes] == ["batch", "space", "space", "channel"]
+    assert axes[1]["unit"] == "nanometer" and axes[1]["scale"] == 5.0 / smoke_run.params["scale"]
+    assert axes[1]["size"]["step"] == 2 ** smoke_run.params["depth"]
+    assert rdf["outputs"][0]["axes"][1]["halo"] == 16
+    assert [p["id"] for p in rdf["inputs"][0]["preprocessing"]][:2] == ["ensure_dtype", "scale_linear"]
+    assert "Lucchi" in rdf["cite"][0]["text"] and rdf["license"] == "MIT"
+    assert set(rdf["weights"]) == {"keras_v3", "tensorflow_saved_model_bundle"}
+
+
+def test_both_weight_formats_reproduce_the_test_output(package, tmp_path):
+    import keras
+    import tensorflow as tf
+
+    with zipfile.ZipFile(package) as archive:
+        archive.extractall(tmp_path)
+        test_in = np.load(io.BytesIO(archive.read("test_input.npy")))
+        test_out = np.load(io.BytesIO(archive.read("test_output.npy")))
+    x = test_in.astype("float32") / 255.0
+    from mitolib import blocks  # noqa: F401 - custom layers
+
+    keras_out = keras.models.load_model(tmp_path / "model.keras", compile=False).predict_on_batch(x)
+    with zipfile.ZipFile(tmp_path / "tf_saved_model.zip") as bundle:
+        bundle.extractall(tmp_path / "saved_model")
+    saved = tf.saved_model.load(str(tmp_path / "saved_model"))
+    saved_out = saved.serve(tf.constant(x)).numpy()
+    np.testing.assert_allclose(saved_out, test_out, atol=1e-5)
+    np.testing.assert_allclose(keras_out, test_out, atol=1e-5)
+
+
+def test_export_refuses_what_is_not_a_run(tmp_path, smoke_run):
+    with pytest.raises(DataError, match="not a finished run directory"):
+        export_run(tmp_path, tmp_path / "p.zip")
+    with pytest.raises(DataError, match="is a .zip file"):
+        export_run(smoke_run.run_dir, tmp_path / "p.tar")
+
+
+def test_cli_export(smoke_run, tmp_path, capsys):
+    assert main(["export", str(smoke_run.run_dir), "-o", str(tmp_path / "m.zip")]) == 0
+    assert "valid-format" in capsys.readouterr().out
+    assert main(["export", str(smoke_run.run_dir), "-o", str(tmp_path / "m.zip")]) == 2
+    assert "already exists" in capsys.readouterr().err

@@ -1,0 +1,149 @@
+"""mitolib predict: the same result as the evaluation, streamed stacks, pixel sizes, and every bad input refused
+with its message before a model is loaded."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+import mitolib
+from mitolib import evaluate, metrics
+from mitolib.cli import main
+from mitolib.data import DataError, resolve_volumes
+from mitolib.segment import load_model, predict_stack
+from mitolib.stacks import open_stack, write_stack
+
+
+@pytest.fixture(scope="module")
+def test_volume(smoke_run):
+    return resolve_volumes(smoke_run.params, "test")
+
+
+def evaluate_iou(smoke_run, images, masks, **options):
+    params = smoke_run.params
+    model = load_model(smoke_run.run_dir / "model.keras")
+    summary, _ = evaluate.evaluate_volume(model, images, masks, scale=params["scale"],
+                                          window=params["eval_window"] or params["patch_size"],
+                                          overlap=params["eval_overlap"], batch_size=params["eval_batch_size"],
+                                          threshold=params["threshold"], progress=False, **options)
+    return summary["test_iou"]
+
+
+def test_predict_stack_scores_what_evaluate_reports(smoke_run, test_volume, tmp_path):
+    images, masks = test_volume
+    tifffile.imwrite(tmp_path / "stack.tif", images)
+    report = predict_stack(smoke_run.run_dir, tmp_path / "stack.tif", tmp_path / "masks.tif", z_median=3,
+                           progress=False)
+    written = tifffile.imread(tmp_path / "masks.tif")
+    assert written.shape == images.shape and written.dtype == np.uint8 and set(np.unique(written)) <= {0, 255}
+    assert metrics.iou(masks, written > 0) == evaluate_iou(smoke_run, images, masks, z_median_size=3)
+    assert report["slices"] == len(images) and report["z_median"] == 3
+    assert report["input_pixel_size_from"].startswith("assumed")
+    assert not list(tmp_path.glob(".*"))  # no partial or temporary file left
+
+
+def test_python_api_on_arrays(smoke_run, test_volume):
+    images, masks = test_volume
+    mask = mitolib.predict(images, smoke_run.run_dir)
+    assert mask.shape == images.shape and mask.dtype == np.uint8
+    assert metrics.iou(masks, mask) == evaluate_iou(smoke_run, images, masks)
+    probs = mitolib.predict(images[0], smoke_run.run_dir, output="probabilities")
+    assert probs.shape == images[0].shape and probs.dtype == np.float32 and 0 <= probs.min() <= probs.max() <= 1
+    with pytest.raises(ValueError, match="must be uint8"):
+        mitolib.predict(images.astype(np.float32), smoke_run.run_dir)
+
+
+def test_pixel_size_from_metadata_rescales_and_writes_back(smoke_run, test_volume, tmp_path):
+    images, _ = test_volume
+    write_stack(tmp_path / "stack.ome.tif", iter(images), images.shape, pixel_size_nm=2.5)
+    report = predict_stack(smoke_run.run_dir, tmp_path / "stack.ome.tif", tmp_path / "masks.ome.tif", progress=False)
+    assert report["input_pixel_size_nm"] == 2.5 and report["resampling"] == 0.5
+    assert report["input_pixel_size_from"] == "the file's metadata"
+    out = open_stack(tmp_path / "masks.ome.tif")
+    assert out.shape == images.shape and out.pixel_size_nm == pytest.approx(2.5)
+
+
+def test_folder_and_zarr_inputs(smoke_run, test_volume, tmp_path):
+    images, _ = test_volume
+    folder = tmp_path / "slices"
+    folder.mkdir()
+    for index, plane in enumerate(images):
+        Image.fromarray(plane).save(folder / f"s{index}.png")  # s10 after s9: natural order
+    predict_stack(smoke_run.run_dir, folder, tmp_path / "from_folder.tif", progress=False)
+    write_stack(tmp_path / "stack.zarr", iter(images), images.shape)
+    predict_stack(smoke_run.run_dir, tmp_path / "stack.zarr", tmp_path / "masks.zarr",
+                  probabilities_path=tmp_path / "probs.zarr", progress=False)
+    from_zarr = open_stack(tmp_path / "masks.zarr").read(0, len(images))
+    assert np.array_equal(from_zarr, tifffile.imread(tmp_path / "from_folder.tif"))
+    assert open_stack(tmp_path / "probs.zarr").shape == images.shape
+
+
+def test_sixteen_bit_input_needs_convert(smoke_run, test_volume, tmp_path):
+    images, _ = test_volume
+    tifffile.imwrite(tmp_path / "stack16.tif", images.astype(np.uint16) * 256)
+    with pytest.raises(DataError, match="uint16, but the model was trained on 8-bit EM.*pass --convert"):
+        predict_stack(smoke_run.run_dir, tmp_path / "stack16.tif", tmp_path / "m.tif", progress=False)
+    report = predict_stack(smoke_run.run_dir, tmp_path / "stack16.tif", tmp_path / "m.tif", convert=True,
+                           progress=False)
+    assert "uint16 rescaled linearly" in report["intensity"]
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: tifffile.imwrite(p / "in.tif", np.zeros((2, 3, 40, 40), np.uint8)), "4 dimensions"),
+    (lambda p: tifffile.imwrite(p / "in.tif", np.zeros((40, 40, 3), np.uint8), photometric="rgb"), "RGB"),
+    (lambda p: tifffile.imwrite(p / "in.tif", np.zeros((3, 40, 40), np.float32)), "float32, but the model"),
+    (lambda p: (p / "in.tif").write_bytes(b""), "empty file"),
+    (lambda p: (p / "in.tif").write_bytes(b"II*\x00garbage"), "unreadable TIFF"),
+    (lambda p: (p / "in.png").write_bytes(b"png"), "unsupported input '.png'"),
+])
+def test_bad_inputs_are_refused_before_the_model_loads(tmp_path, make, message):
+    make(tmp_path)
+    source = next(tmp_path.glob("in.*"))
+    with pytest.raises(DataError, match=message):
+        predict_stack(tmp_path / "no-model", source, tmp_path / "out.tif", progress=False)  # no model needed
+
+
+def test_folder_with_mismatched_slices(tmp_path):
+    (tmp_path / "slices").mkdir()
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(tmp_path / "slices" / "a.png")
+    Image.fromarray(np.zeros((40, 48), np.uint8)).save(tmp_path / "slices" / "b.png")
+    with pytest.raises(DataError, match="b.png: slice of 40 x 48 pixels, but a.png has 40 x 40"):
+        predict_stack(tmp_path / "no-model", tmp_path / "slices", tmp_path / "out.tif", progress=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no slices"):
+        open_stack(tmp_path / "empty")
+
+
+def test_existing_output_needs_overwrite_and_bad_model(smoke_run, tmp_path):
+    tifffile.imwrite(tmp_path / "in.tif", np.zeros((2, 32, 32), np.uint8))
+    (tmp_path / "out.tif").write_bytes(b"x")
+    with pytest.raises(DataError, match="already exists; pass --overwrite"):
+        predict_stack(smoke_run.run_dir, tmp_path / "in.tif", tmp_path / "out.tif", progress=False)
+    (tmp_path / "broken.keras").write_bytes(b"not a model")
+    with pytest.raises(DataError, match="cannot be loaded.*truncated"):
+        predict_stack(tmp_path / "broken.keras", tmp_path / "in.tif", tmp_path / "new.tif", progress=False)
+
+
+def test_interrupted_write_leaves_no_file(tmp_path):
+    def planes():
+        yield np.zeros((8, 8), np.uint8)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_stack(tmp_path / "out.tif", planes(), (3, 8, 8))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_predict_says_which_pixel_size(smoke_run, test_volume, tmp_path, capsys):
+    images, _ = test_volume
+    tifffile.imwrite(tmp_path / "stack.tif", images)
+    code = main(["predict", str(smoke_run.run_dir), str(tmp_path / "stack.tif"), "-o", str(tmp_path / "m.tif"),
+                 "--pixel-size", "5", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0 and "pixel size: 5 nm (--pixel-size)" in out and "wrote" in out
+    code = main(["predict", str(smoke_run.run_dir), str(tmp_path / "stack.tif"), "-o", str(tmp_path / "m.tif")])
+    assert code == 2 and "already exists" in capsys.readouterr().err
