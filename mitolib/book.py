@@ -416,7 +416,8 @@ def tta_gains(results: StudyResults) -> pd.DataFrame:
         if row["run_id"] not in runs.index or str(row["tta"]).lower() != "true":
             continue
         run = runs.loc[row["run_id"]]
-        if all(str(row[key]) == str(run[key]) for key in EVAL_PARAMS if key != "tta"):
+        shared = [key for key in EVAL_PARAMS if key != "tta" and key in row.index and key in run.index]
+        if all(str(row[key]) == str(run[key]) for key in shared):  # settings older tables lack were off
             rows.append({"run_id": row["run_id"], "architecture": run["architecture"],
                          "without": float(run["test_iou"]), "with": float(row["test_iou"])})
     table = pd.DataFrame(rows, columns=columns[:-1]).drop_duplicates("run_id", keep="last")
@@ -464,12 +465,21 @@ def option_check(before: Path, after: pd.DataFrame, option: str) -> pd.DataFrame
     }).reset_index(drop=True)
 
 
+MEASUREMENT_ONLY = ("select_by_all_monitors",)  # settings that change what a run measures, not how it trains
+
+
 def variant_settings(study: str = "bug_ablation") -> pd.DataFrame:
     """``variant, settings``: each named run of a study and what it changes, from ``studies.yml``."""
     runs = load_config()["studies"][study].get("runs") or {}
-    rows = [{"variant": name, "settings": ", ".join(f"`{k}: {v}`" for k, v in (over or {}).items())
-             or "(the corrected recipe)"} for name, over in runs.items()]
-    return pd.DataFrame(rows)
+
+    def text(over: Mapping) -> str:
+        parts = [f"`{k}: {v}`" for k, v in over.items() if k not in ("profile_settings", *MEASUREMENT_ONLY)]
+        for profile, values in (over.get("profile_settings") or {}).items():
+            parts.append(f"under `{profile}`: " + ", ".join(f"`{k}: {v}`" for k, v in values.items()))
+        notes = [f"(`{k}: {over[k]}` measures more, trains the same)" for k in MEASUREMENT_ONLY if k in over]
+        return " ".join([", ".join(parts) or "(the corrected recipe)", *notes])
+
+    return pd.DataFrame([{"variant": name, "settings": text(over or {})} for name, over in runs.items()])
 
 
 # --------------------------------------------------------------------------- benchmarks

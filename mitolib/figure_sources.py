@@ -12,7 +12,7 @@ from typing import Callable
 import pandas as pd
 
 from mitolib.book import StudyResults, book_profile, load_study
-from mitolib.predictions import example_run, saved_predictions
+from mitolib.predictions import example_run, run_params, saved_predictions
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,8 @@ FIGURES: tuple[FigureSource, ...] = (
     FigureSource("fig-bn-head", "metric_lesson", None, what="a batch-normalised head on rare foreground"),
     FigureSource("fig-ablation", "what_broke", "bug_ablation", _all_done, "each defect alone"),
     FigureSource("fig-ablation-curves", "what_broke", "bug_ablation", _all_done, "validation curves per variant"),
+    FigureSource("fig-reproduction", "what_broke", "bug_ablation", _all_done,
+                 "the original recipe's soft Jaccard and IoU against the report"),
     FigureSource("fig-curves", "training_dynamics", "seeds", _all_done, "curves per architecture"),
     FigureSource("fig-best-epochs", "training_dynamics", "seeds", _all_done, "best epochs"),
     FigureSource("fig-heatmaps", "hyperparameters", "hyperparameter_optimization", _all_runs,
@@ -53,6 +55,17 @@ FIGURES: tuple[FigureSource, ...] = (
     FigureSource("fig-predictions", "test_results", "seeds", example_run, "predictions with errors",
                  needs_predictions=True),
 )
+
+
+def _test_volume_available(results: StudyResults, run_id: str) -> bool:
+    """Whether this build can read the test volume a run was evaluated on (the predictions figure needs it)."""
+    from mitolib.data import DataError, resolve_volumes
+
+    try:
+        resolve_volumes(run_params(results, run_id), "test")
+    except (DataError, OSError):
+        return False
+    return True
 
 
 def figure_sources(profile: str | None = None) -> pd.DataFrame:
@@ -74,8 +87,10 @@ def figure_sources(profile: str | None = None) -> pd.DataFrame:
         res = cache[fig.study]
         ids = list((fig.runs or _all_done)(res.runs)["run_id"])
         listed = ", ".join(f"`{i}`" for i in ids) if len(ids) <= 3 else f"{len(ids)} runs"
-        drawn = not fig.needs_predictions or any(saved_predictions(res, i) for i in ids)
-        rows.append({"figure": f"{{numref}}`{fig.name}`" if drawn else f"`{fig.name}` (not drawn: no saved predictions)",
+        saved = [i for i in ids if saved_predictions(res, i)]
+        drawn = not fig.needs_predictions or (bool(saved) and _test_volume_available(res, saved[0]))
+        why = "no saved predictions" if not saved else "the test volume is not available to this build"
+        rows.append({"figure": f"{{numref}}`{fig.name}`" if drawn else f"`{fig.name}` (not drawn: {why})",
                      "shows": fig.what, "page": f"{{doc}}`{fig.page}`",
                      "study": f"`{fig.study}`", "runs": listed,
                      "results": f"`results/{profile}/{fig.study}/`"})

@@ -344,3 +344,56 @@ def histogram(frame: pd.DataFrame, *, value: str, hue: str | None = None, bins: 
     if hue:
         ax.legend(frameon=False, fontsize="small")
     return fig
+
+
+def variant_panels(history: pd.DataFrame, *, reference: str, variants: Sequence[str], metric: str = "iou",
+                   split: str = "val", group: str = "variant", labels: Mapping | None = None,
+                   ylabel: str = "validation IoU", ncols: int = 4, axes=None):
+    """Small multiples: one panel per variant, its runs' ``metric`` curves (one line per ``run_id``) in colour
+    against the ``reference`` variant's runs in grey, panels lettered (a), (b), ...; shared axes.
+
+    ``history`` is long (``run_id``, ``epoch``, ``metric``, ``split``, ``value``, ``group``)."""
+    rows = history[(history["metric"] == metric) & (history["split"] == split)]
+    variants = [v for v in variants if v != reference]
+    nrows = max(1, -(-len(variants) // ncols))
+    fig, axes = _axes(axes, ncols=min(ncols, max(1, len(variants))), nrows=nrows, size=(2.6, 2.1),
+                      sharex=True, sharey=True)
+    for index, (ax, variant) in enumerate(zip(axes, variants)):
+        for name, colour, width in ((reference, "#999999", 1.0), (variant, OKABE_ITO[0], 1.4)):
+            for _, run in rows[rows[group] == name].groupby("run_id"):
+                run = run.sort_values("epoch")
+                ax.plot(run["epoch"], run["value"], color=colour, lw=width)
+        ax.set_title(f"({chr(ord('a') + index)}) {_label(labels, variant)}", fontsize="small", loc="left")
+        if index % ncols == 0:
+            ax.set_ylabel(ylabel)
+        if index >= len(variants) - ncols:
+            ax.set_xlabel("epoch")
+    for ax in axes[len(variants):]:
+        ax.set_visible(False)
+    if variants:
+        axes[0].plot([], [], color="#999999", label=_label(labels, reference))
+        axes[0].plot([], [], color=OKABE_ITO[0], label="the variant")
+        axes[0].legend(fontsize="x-small", frameon=False)
+    return fig
+
+
+def reproduction_curves(history: pd.DataFrame, *, reported: Sequence[float], reported_label: str,
+                        metrics: Mapping[str, str], split: str = "val", ax=None):
+    """The reproduction's validation curves of several metrics on one axis (one line per run and metric,
+    ``metrics`` maps a metric to its label), with the ``reported`` values drawn as dotted horizontal lines."""
+    fig, (ax,) = _axes(ax, size=(5.2, 3.4))
+    palette = colours(list(metrics))
+    for metric, label in metrics.items():
+        rows = history[(history["metric"] == metric) & (history["split"] == split)]
+        for index, (_, run) in enumerate(rows.groupby("run_id")):
+            run = run.sort_values("epoch")
+            ax.plot(run["epoch"], run["value"], color=palette[metric], marker="o", ms=3,
+                    label=label if index == 0 else None)
+    for index, value in enumerate(reported):
+        ax.axhline(value, color="#444444", ls=":", lw=1, label=reported_label if index == 0 else None)
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set_ylabel("validation value")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize="small", frameon=False)
+    return fig

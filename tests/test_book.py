@@ -137,7 +137,9 @@ def test_benchmark_report(tmp_path):
 def test_variant_settings_read_the_configuration():
     settings = book.variant_settings("bug_ablation").set_index("variant")
     assert settings.loc["mispaired", "settings"] == "`mispair: True`"
-    assert "corrected recipe" in settings.loc["corrected", "settings"]
+    assert settings.loc["corrected", "settings"] == ("(the corrected recipe) (`select_by_all_monitors: True` measures "
+                                                     "more, trains the same)")
+    assert "under `cpu`: `patch_size: 256`" in settings.loc["original_recipe", "settings"]
 
 
 # --- the metric lesson ------------------------------------------------------------------------

@@ -97,14 +97,14 @@ def test_incomplete_runs_are_left_out_and_counted(roots):
     runs[2].run_dir.mkdir(parents=True)  # interrupted: no metrics.json
     (runs[2].run_dir / "history.csv").write_text("epoch,loss\n1,0.5\n")
     summary = collect(runs)
-    assert (summary.collected, len(summary.failed), len(summary.unfinished)) == (1, 1, 7)
-    assert "ignored 8 incomplete (1 failed, 7 not finished)" in summary.describe()
+    assert (summary.collected, len(summary.failed), len(summary.unfinished)) == (1, 1, 31)
+    assert "ignored 32 incomplete (1 failed, 31 not finished)" in summary.describe()
     table = pd.read_csv(summary.out_dir / "runs.csv")
-    assert list(table["run_id"]) == ["corrected"] and list(table["variant"]) == ["corrected"]
+    assert list(table["run_id"]) == ["corrected_seed-0"] and list(table["variant"]) == ["corrected"]
     history = pd.read_csv(summary.out_dir / "history.csv")
-    assert set(history["run_id"]) == {"corrected"}
+    assert set(history["run_id"]) == {"corrected_seed-0"}
     provenance = json.loads((summary.out_dir / "provenance.json").read_text())
-    assert provenance["incomplete"]["failed"] == ["legacy_soft_metric"]
+    assert provenance["incomplete"]["failed"] == ["corrected_seed-1"]
 
 
 def test_collect_with_no_complete_run_writes_empty_tables(roots):

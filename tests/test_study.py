@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mitolib.config import ConfigError, compute_budget, config_path, load_config
+from mitolib.config import ConfigError, compute_budget, config_path, load_config, resolve_params
 from mitolib.study import ID_MAX_LENGTH, format_value, plan, runs_root, study_names
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9._+-]+$")
@@ -20,7 +20,8 @@ def temporary_runs(tmp_path, monkeypatch):
 
 def test_study_sizes():
     assert len(plan("hyperparameter_optimization", "cpu")) == 36
-    assert len(plan("bug_ablation", "cpu")) == 9
+    assert len(plan("bug_ablation", "cpu")) == 33  # 11 variants x 3 seeds
+    assert len(plan("recipe", "cpu")) == 12
     assert len(plan("architectures", "smoke")) == 3
     assert len(plan("seeds", "cpu")) == 9
 
@@ -48,15 +49,41 @@ def test_ids_are_stable_and_folders_follow_the_profile(tmp_path):
     assert runs_root() == tmp_path / "runs"
 
 
-def test_runs_study_uses_variant_names():
+def test_runs_study_with_seeds_pairs_every_variant_on_the_same_seeds():
     runs = plan("bug_ablation", "smoke")
-    assert [run.variant for run in runs][:3] == ["corrected", "legacy_soft_metric", "per_batch_metric"]
-    assert all(run.run_id == run.variant for run in runs)
+    assert [run.run_id for run in runs][:4] == ["corrected_seed-0", "corrected_seed-1", "corrected_seed-2",
+                                                 "mispaired_seed-0"]
+    assert all(run.run_id == f"{run.variant}_seed-{run.params['seed']}" for run in runs)
+    seeds = {}
+    for run in runs:
+        seeds.setdefault(run.variant, []).append(run.params["seed"])
+    assert all(found == [0, 1, 2] for found in seeds.values()) and len(seeds) == 11
     by_id = {run.run_id: run for run in runs}
-    assert by_id["mispaired"].params["mispair"] is True
-    assert by_id["corrected"].params["mispair"] is False
-    assert by_id["original_recipe"].params["learning_rate"] == 0.01
-    assert by_id["original_recipe"].params["data_source"] == "synthetic"  # the profile still applies
+    assert by_id["mispaired_seed-1"].params["mispair"] is True
+    assert by_id["corrected_seed-0"].params["mispair"] is False
+    assert by_id["original_recipe_seed-0"].params["learning_rate"] == 0.001  # what Adam(lr=1e-2) applied
+    assert by_id["original_recipe_lr_1e-2_seed-0"].params["learning_rate"] == 0.01
+    assert by_id["original_recipe_seed-0"].params["data_source"] == "synthetic"  # the profile still applies
+
+
+def test_variant_profile_settings_apply_under_their_profile_only():
+    smoke = {run.run_id: run for run in plan("bug_ablation", "smoke")}["original_recipe_seed-0"].params
+    cpu = {run.run_id: run for run in plan("bug_ablation", "cpu")}["original_recipe_seed-0"].params
+    assert (cpu["patch_size"], cpu["epochs"], cpu["scale"]) == (256, 3, 1.0)
+    assert smoke["patch_size"] == resolve_params("smoke")["patch_size"]
+
+
+def test_seeds_key_is_checked():
+    config = load_config()
+    config["studies"]["bad"] = {"runs": {"a": {"seed": 1}}, "seeds": [0, 1]}
+    with pytest.raises(ConfigError, match="set 'seed', which 'seeds' varies"):
+        plan("bad", "smoke", config=config)
+    config["studies"]["bad"] = {"runs": {"a": {}}, "seeds": [0, 0]}
+    with pytest.raises(ConfigError, match="list of distinct integers"):
+        plan("bad", "smoke", config=config)
+    config["studies"]["bad"] = {"grid": {"seed": [0]}, "seeds": [0]}
+    with pytest.raises(ConfigError, match="repeats named runs"):
+        plan("bad", "smoke", config=config)
 
 
 def test_profile_and_overrides_apply():

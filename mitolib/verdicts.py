@@ -1,0 +1,61 @@
+"""Verdicts the book's pages state, computed from collected runs with the one rule of :mod:`mitolib.claims`.
+
+* :func:`split_by_plan` separates the collected runs of a study into those of its current plan (same run
+  id and same parameters) and those of an earlier design, so a page never reads old runs as new ones.
+* :func:`band_table` says, per variant, how its runs sit in a band of values (the original report's
+  soft Jaccard of 0.07–0.09): runs inside, mean ± sd.
+* :func:`effects_table` gives each variant's paired difference from a reference variant with its 95 %
+  interval and the words a page may use ("no measurable effect at this budget" where it contains 0).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from mitolib import claims
+
+NO_EFFECT = "no measurable effect at this budget"
+
+
+def split_by_plan(runs: pd.DataFrame, planned: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(current, earlier)``: the rows of ``runs`` whose ``run_id`` is planned with the same ``params_hash``
+    (``planned`` maps run id to hash), and all the others."""
+    hashes = runs["run_id"].map(planned)
+    same = hashes.notna() & (hashes == runs.get("params_hash", pd.Series(index=runs.index, dtype=object)))
+    return runs[same].copy(), runs[~same].copy()
+
+
+def band_table(runs: pd.DataFrame, value: str, low: float, high: float, group: str = "variant") -> pd.DataFrame:
+    """Per ``group``: ``runs``, ``inside`` (how many of its runs have ``value`` in ``[low, high]``), ``mean``,
+    ``sd``, ``mean_inside``; in the order the groups first appear."""
+    rows = []
+    for name in dict.fromkeys(runs[group]):
+        stats = claims.band(runs.loc[runs[group] == name, value].astype(float), low, high)
+        rows.append({group: name, "runs": stats["n"], "inside": stats["inside"], "mean": stats["mean"],
+                     "sd": stats["sd"], "mean_inside": stats["mean_inside"]})
+    return pd.DataFrame(rows, columns=[group, "runs", "inside", "mean", "sd", "mean_inside"])
+
+
+def effects_table(runs: pd.DataFrame, value: str, reference: str, group: str = "variant",
+                  pair: str = "seed") -> pd.DataFrame:
+    """Each group's paired difference in ``value`` from ``reference``: the columns of :func:`claims.compare`
+    with ``verdict`` in words ("raises"/"lowers" ``value``, or :data:`NO_EFFECT`), the reference dropped."""
+    table = claims.compare(runs, value, group, reference=reference, pair=pair, higher="raises", lower="lowers")
+    table = table[table["group"] != reference].reset_index(drop=True)
+    table["verdict"] = table["verdict"].replace({claims.NOT_RESOLVED: NO_EFFECT})
+    return table
+
+
+def effect_text(row: pd.Series, digits: int = 3) -> str:
+    """``+0.012 [-0.004, +0.028] (3 pairs): no measurable effect at this budget`` for one row of
+    :func:`effects_table`."""
+    diff = claims.Difference(int(row["pairs"]), row["difference"], float("nan"), row["low"], row["high"])
+    return f"{diff.text(digits)} ({int(row['pairs'])} pairs): {row['verdict']}"
+
+
+def planned_hashes(study: str, profile: str) -> dict[str, str]:
+    """``{run_id: params_hash}`` of the study's current plan (``studies.yml``) under ``profile``."""
+    from mitolib.results import params_hash
+    from mitolib.study import plan
+
+    return {run.run_id: params_hash(run.params) for run in plan(study, profile)}

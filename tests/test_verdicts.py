@@ -1,0 +1,39 @@
+"""Verdicts on hand-made tables: runs of the plan told from earlier ones, bands, effects with and without 0."""
+
+import pandas as pd
+import pytest
+
+from mitolib import verdicts
+
+
+def runs(values: dict, column: str = "test_iou") -> pd.DataFrame:
+    return pd.DataFrame([{"variant": v, "seed": s, column: x, "run_id": f"{v}_seed-{s}", "params_hash": "h"}
+                         for v, xs in values.items() for s, x in enumerate(xs)])
+
+
+def test_split_by_plan_keeps_only_same_id_and_parameters():
+    table = runs({"corrected": [0.8, 0.8]})
+    table.loc[1, "params_hash"] = "old"
+    current, earlier = verdicts.split_by_plan(table, {"corrected_seed-0": "h", "corrected_seed-1": "h"})
+    assert list(current["run_id"]) == ["corrected_seed-0"] and list(earlier["run_id"]) == ["corrected_seed-1"]
+    current, earlier = verdicts.split_by_plan(table, {})
+    assert current.empty and len(earlier) == 2
+
+
+def test_band_counts_runs_inside_and_outside():
+    table = runs({"focal_head_bn": [0.080, 0.090, 0.100], "corrected": [0.40, 0.45, 0.50]}, "soft")
+    band = verdicts.band_table(table, "soft", 0.076, 0.093).set_index("variant")
+    assert band.loc["focal_head_bn", "inside"] == 2 and band.loc["focal_head_bn", "mean_inside"]
+    assert band.loc["corrected", "inside"] == 0 and not band.loc["corrected", "mean_inside"]
+    assert band.loc["focal_head_bn", "mean"] == pytest.approx(0.09)
+
+
+def test_effects_say_no_measurable_effect_when_the_interval_contains_zero():
+    table = runs({"corrected": [0.80, 0.80, 0.80], "mispaired": [0.10, 0.12, 0.11],
+                  "three_channels": [0.81, 0.79, 0.80]})
+    effects = verdicts.effects_table(table, "test_iou", "corrected").set_index("group")
+    assert "corrected" not in effects.index
+    assert effects.loc["mispaired", "verdict"] == "lowers" and effects.loc["mispaired", "difference"] == pytest.approx(-0.69)
+    assert effects.loc["three_channels", "verdict"] == verdicts.NO_EFFECT
+    text = verdicts.effect_text(effects.reset_index().iloc[1])
+    assert text.startswith("+0.000 [") and text.endswith("(3 pairs): no measurable effect at this budget")
