@@ -53,7 +53,31 @@ def load_config(path: str | Path | None = None) -> dict:
     for name, profile in config["profiles"].items():
         _check_keys(profile or {}, config["defaults"], f"{path}: profile {name!r}")
     _check_budgets(config, path)
+    _check_targets(config, path)
     return config
+
+
+def _check_targets(config: dict, path: Path) -> None:
+    """Check the optional ``targets`` section (``{profile: {test_iou: <0..1>, train_minutes: <positive>}}``)."""
+    targets = config.get("targets") or {}
+    if not isinstance(targets, dict):
+        raise ConfigError(f"{path}: section 'targets' must map a profile to {{test_iou: <number>}}")
+    for profile, target in targets.items():
+        where = f"{path}: targets.{profile}"
+        if profile not in config["profiles"]:
+            raise ConfigError(f"{where}: unknown profile; choose one of: {', '.join(config['profiles'])}")
+        if not isinstance(target, dict) or not 0 < target.get("test_iou", -1) < 1:
+            raise ConfigError(f"{where}: write it as {{test_iou: <number between 0 and 1>}}, got {target!r}")
+        minutes = target.get("train_minutes")
+        if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes <= 0):
+            raise ConfigError(f"{where}: 'train_minutes' must be a positive number, got {minutes!r}")
+    config["targets"] = targets
+
+
+def target(profile: str, config: Mapping[str, Any] | None = None) -> dict | None:
+    """The quality target of ``profile`` (``{"test_iou", "train_minutes"?}``), or ``None``."""
+    config = config if config is not None else load_config()
+    return (config.get("targets") or {}).get(profile)
 
 
 def _check_budgets(config: dict, path: Path) -> None:

@@ -42,6 +42,7 @@ FIGURES: tuple[FigureSource, ...] = (
     FigureSource("fig-bn-head", "metric_lesson", None, what="a batch-normalised head on rare foreground"),
     FigureSource("fig-ablation", "what_broke", "bug_ablation", _all_done, "each defect alone"),
     FigureSource("fig-ablation-curves", "what_broke", "bug_ablation", _all_done, "validation curves per variant"),
+    FigureSource("fig-recipe-levers", "recipe", "recipe", _all_done, "each lever as a paired difference"),
     FigureSource("fig-reproduction", "what_broke", "bug_ablation", _all_done,
                  "the original recipe's soft Jaccard and IoU against the report"),
     FigureSource("fig-curves", "training_dynamics", "seeds", _all_done, "curves per architecture"),

@@ -397,3 +397,24 @@ def reproduction_curves(history: pd.DataFrame, *, reported: Sequence[float], rep
     ax.set_ylim(0, 1)
     ax.legend(fontsize="small", frameon=False)
     return fig
+
+
+def paired_intervals(table: pd.DataFrame, *, label: str = "group", xlabel: str = "difference", ax=None):
+    """One row per comparison of :func:`mitolib.claims.compare`-like ``table`` (``difference``, ``low``, ``high``,
+    ``resolved``, and ``label``): the mean paired difference as a dot with its interval as a bar, filled where
+    resolved and open where the interval contains zero; a vertical line at zero."""
+    rows = table[np.isfinite(table["difference"].astype(float))].reset_index(drop=True)  # measured rows only
+    fig, (ax,) = _axes(ax, size=(5.6, 0.45 * max(3, len(rows)) + 1.2))
+    for y, row in rows.iterrows():
+        colour = OKABE_ITO[0] if row["resolved"] else "#777777"
+        if np.isfinite(row["low"]):
+            ax.plot([row["low"], row["high"]], [y, y], color=colour, lw=2)
+        ax.plot(row["difference"], y, "o", color=colour, mfc=colour if row["resolved"] else "white", ms=7)
+    ax.axvline(0, color="#333333", lw=0.8)
+    ax.set_yticks(range(len(rows)), [str(v) for v in rows[label]], fontsize="small")
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.plot([], [], "o", color=OKABE_ITO[0], label="resolved (interval excludes 0)")
+    ax.plot([], [], "o", color="#777777", mfc="white", label="not resolved")
+    fig.legend(fontsize="x-small", frameon=False, loc="outside lower center", ncols=2)
+    return fig

@@ -39,7 +39,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from mitolib.config import project_root
+from mitolib.config import load_config, project_root
 from mitolib.provenance import git_commit, library_versions
 from mitolib.rundir import (HISTORY, PARAMS, POSTPROCESSING, SELECTION, STATUS_DONE, STATUS_FAILED, TEST_SLICES, atomic_write_text,
                             read_json, read_metrics)
@@ -112,10 +112,18 @@ def params_hash(params: dict) -> str:
 
 def params_differ(run_dir: Path, params: dict) -> bool:
     """True when ``run_dir/params.json`` records parameters whose :func:`params_hash` differs from
-    ``params``'s (a folder run before ``studies.yml`` changed); False when they agree or none are recorded."""
+    ``params``'s (a folder run before ``studies.yml`` changed); False when they agree or none are recorded.
+
+    A parameter added to ``studies.yml`` after the run is read at its default, which by the rule for new
+    parameters reproduces the earlier behaviour; so the run still matches a plan that leaves it at the
+    default, and differs from one that sets it otherwise."""
     record = read_json(Path(run_dir) / PARAMS)
     recorded = record.get("params") if isinstance(record, dict) else None
-    return isinstance(recorded, dict) and params_hash(recorded) != params_hash(params)
+    if not isinstance(recorded, dict):
+        return False
+    defaults = load_config()["defaults"]
+    completed = {**{key: value for key, value in defaults.items() if key not in recorded}, **recorded}
+    return params_hash(completed) != params_hash(params)
 
 
 def collected_runs(study: str, profile: str, root: Path | None = None) -> dict[str, str]:

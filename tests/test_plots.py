@@ -158,3 +158,27 @@ def test_colours_are_stable_and_distinct():
     assert few == plots.colours(["a", "b", "c"]) and len(set(few.values())) == 3
     many = plots.colours([str(i) for i in range(12)])
     assert len(set(many.values())) == 12
+
+
+def test_paired_intervals_draws_measured_rows_filled_when_resolved():
+    from mitolib import plots
+
+    table = pd.DataFrame({"group": ["a", "b", "c"], "difference": [0.02, -0.01, float("nan")],
+                          "low": [0.01, -0.03, float("nan")], "high": [0.03, 0.01, float("nan")],
+                          "resolved": [True, False, False]})
+    fig = plots.paired_intervals(table)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]  # the unmeasured row is left out
+    dots = [line for line in ax.lines if line.get_marker() == "o" and len(line.get_xdata())]
+    assert [line.get_markerfacecolor() for line in dots] == [plots.OKABE_ITO[0], "white"]
+
+
+def test_variant_panels_one_panel_per_variant_lettered():
+    from mitolib import plots
+
+    rows = [{"run_id": f"{v}_{s}", "variant": v, "epoch": e, "metric": "iou", "split": "val", "value": 0.1 * e}
+            for v in ("corrected", "x", "y") for s in (0, 1) for e in (1, 2, 3)]
+    fig = plots.variant_panels(pd.DataFrame(rows), reference="corrected", variants=["corrected", "x", "y"])
+    titles = [ax.get_title(loc="left") for ax in fig.axes if ax.get_visible()]
+    assert titles == ["(a) x", "(b) y"]
+    assert len(fig.axes[0].lines) == 4 + 2  # two runs each of corrected and x, plus two legend handles

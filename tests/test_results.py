@@ -201,3 +201,14 @@ def test_recollecting_at_another_commit_keeps_the_provenance_unless_a_table_chan
     collect(runs)
     provenance = json.loads((out / "provenance.json").read_text())
     assert provenance["git_commit"] == "b" * 40 and provenance["counts"]["collected"] == 2
+
+
+def test_a_parameter_added_later_reads_at_its_default(roots, tmp_path):
+    from mitolib.results import params_differ
+
+    run = plan("architectures", "smoke")[0]
+    run.run_dir.mkdir(parents=True)
+    older = {key: value for key, value in run.params.items() if key != "sample_order"}  # before the key existed
+    (run.run_dir / "params.json").write_text(json.dumps({"params": older}))
+    assert not params_differ(run.run_dir, run.params)  # the plan keeps the default: same run
+    assert params_differ(run.run_dir, {**run.params, "sample_order": "fixed"})  # the plan sets it otherwise
