@@ -24,7 +24,7 @@
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mitolib import book, claims, evaluate, plots, predictions
+from mitolib import book, claims, evaluate, plots, predictions, scores
 from mitolib.config import target
 
 results = book.load_study("seeds")
@@ -105,6 +105,61 @@ book.glue_figure("fig-test-scores", fig)
 Markdown("\n".join(f"* {row.citation}" for row in published.itertuples()))
 
 # %% [markdown]
+# ## What a biologist reads
+#
+# Precision (the share of predicted mitochondrion pixels that are mitochondrion) and recall (the
+# share of mitochondrion pixels found), over the whole test volume at threshold one half, mean ±
+# sd over seeds:
+
+# %% tags=["remove-input"]
+pixel = scores.pixel_scores(results.test_slices).merge(done[["run_id", "architecture"]], on="run_id")
+book.markdown_table(pd.DataFrame([
+    {"architecture": book.arch_label(arch), "runs": int((pixel["architecture"] == arch).sum()),
+     **{name: claims.summarize(pixel.loc[pixel["architecture"] == arch, column]).text()
+        for column, name in (("precision", "precision"), ("recall", "recall"))}} for arch in order]))
+
+# %% [markdown]
+# Objects: mitochondria as 3-D connected components of the predicted and the true masks; a true
+# mitochondrion is *detected* when one predicted object overlaps it with a voxel IoU of at least
+# one half, *missed* otherwise, and a predicted object matching none is *false*. These need the
+# saved test masks (the best run of each architecture by validation keeps them) and the test
+# volume's ground truth. The same saved masks are also scored against the Lucchi++ re-annotation
+# of the test volume (Casser et al. 2020), the labels some published figures use.
+
+# %% tags=["remove-input"]
+from mitolib import data as data_module  # noqa: E402
+from mitolib.epfl import lucchipp_masks  # noqa: E402
+
+object_rows, object_note = [], ""
+for run_id in sorted(results.provenance.get("predictions") or {}):
+    if run_id not in set(done["run_id"]):
+        continue
+    saved = predictions.saved_predictions(results, run_id)
+    try:
+        params = predictions.run_params(results, run_id)
+        _, truth = data_module.resolve_volumes(params, "test")
+        predicted = scores.saved_volume(saved, truth.shape)
+    except (data_module.DataError, OSError, ValueError) as missing:
+        object_note = f"Not computed in this build: {missing}"
+        break
+    row = {"architecture": book.arch_label(done.set_index("run_id").loc[run_id, "architecture"]), "run": f"`{run_id}`",
+           **scores.object_scores(predicted, truth)}
+    try:
+        row["IoU against Lucchi++"] = scores.iou_against(predicted, lucchipp_masks(data_module.resolve_root(params)))
+    except (data_module.DataError, OSError) as missing:
+        row["IoU against Lucchi++"] = float("nan")
+        object_note = f"Lucchi++ labels not found: {missing}"
+    row["IoU against EPFL labels"] = scores.iou_against(predicted, truth)
+    object_rows.append(row)
+if object_rows:
+    objects_table = pd.DataFrame(object_rows).rename(columns={
+        "true_objects": "true objects", "predicted_objects": "predicted objects",
+        "object_recall": "object recall", "object_precision": "object precision"})
+    display(book.markdown_table(objects_table))
+if object_note or not object_rows:
+    display(Markdown(f":::{{note}}\n{object_note or 'No saved test masks in this build.'}\n:::"))
+
+# %% [markdown]
 # ## Slice by slice
 
 # %% tags=["hide-input"]
@@ -121,6 +176,20 @@ book.glue("worst_slice_iou", f"{per_slice.min():.2f}")
 #
 # IoU of each test slice: the mean over seeds per architecture (line) and the range over
 # seeds (band).
+# ```
+#
+# %% tags=["hide-input"]
+fig = plots.histogram(slices, value="iou", hue="architecture", labels=labels, bins=25,
+                      xlabel="IoU of one test slice (all seeds)")
+book.glue_figure("fig-slice-distribution", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-slice-distribution
+# :name: fig-slice-distribution
+#
+# How slice IoUs are distributed over the test volume, per architecture, pooled over seeds. A long
+# tail to the left means a few slices fail badly while most are fine; the gallery and the
+# slice-by-slice figure show which.
 # ```
 #
 # Averaged over all runs, the hardest slice is number {glue:md}`worst_slice` (IoU

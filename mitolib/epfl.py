@@ -91,3 +91,27 @@ def fetch_epfl(cache_dir=None, *, base_url: str = EPFL_BASE_URL, downloader=None
                             f"and set ${DATA_ENV} to their folder") from exc
         verify_stack(Path(path), expected[name])
     return folder
+
+
+LUCCHIPP_DIR = "alt_masks_lucchipp"  # the Lucchi++ re-annotation beside the EPFL data (Casser et al. 2020)
+
+
+def lucchipp_masks(root: str | Path, split: str = "test") -> np.ndarray:
+    """The Lucchi++ masks of ``split`` under ``root/alt_masks_lucchipp/<split>/`` as uint8 ``(165, H, W)`` in {0, 1}.
+
+    Slices are ``<split>_000.png`` … in order; every one of the 165 must be present and binary (0/255).
+    """
+    from PIL import Image
+
+    from mitolib.data import EPFL_SLICES
+
+    folder = Path(root) / LUCCHIPP_DIR / split
+    paths = [folder / f"{split}_{index:03d}.png" for index in range(EPFL_SLICES)]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise DataError(f"{folder}: {len(missing)} of {EPFL_SLICES} Lucchi++ masks missing (first: {missing[0]}); "
+                        "see the data folder's SOURCE.md")
+    masks = np.stack([np.asarray(Image.open(p)) for p in paths])
+    if masks.ndim != 3 or not set(np.unique(masks)) <= {0, 255}:
+        raise DataError(f"{folder}: Lucchi++ masks must be single-channel 0/255 PNGs")
+    return (masks > 0).astype(np.uint8)

@@ -53,6 +53,7 @@ FIGURES: tuple[FigureSource, ...] = (
                  "best epoch over the grid"),
     FigureSource("fig-test-scores", "test_results", "seeds", _all_done, "test IoU per architecture"),
     FigureSource("fig-slices", "test_results", "seeds", _all_done, "per-slice test IoU"),
+    FigureSource("fig-slice-distribution", "test_results", "seeds", _all_done, "distribution of slice IoUs"),
     FigureSource("fig-predictions", "test_results", "seeds", example_run, "predictions with errors",
                  needs_predictions=True),
 )
