@@ -160,5 +160,12 @@ def resolve_params(
         _check_keys(values, defaults, where)
         for key, value in values.items():
             params[key] = cast_value(key, value, defaults[key])
+    from mitolib.schema import validate
+
+    try:
+        validate(params)
+    except ConfigError as error:
+        where = f"profile {profile!r}" if profile else "the parameters"
+        raise ConfigError(f"{where}: {error}") from None
     params["profile"] = profile or ""
     return params

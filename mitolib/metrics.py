@@ -19,6 +19,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from mitolib import schema
+
 SMOOTH = 1.0  # the additive smoothing term of the original formula
 THRESHOLD = 0.5
 
@@ -83,7 +85,7 @@ class SumOfLosses(keras.losses.Loss):
         return {"name": self.name, "losses": [keras.losses.serialize(loss) for loss in self.losses]}
 
 
-LOSSES = ("focal", "bce", "dice_bce")
+LOSSES = schema.LOSSES
 
 
 def make_loss(name: str, gamma: float = 2.0) -> keras.losses.Loss:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import keras
 from keras import layers
 
-from mitolib import blocks
+from mitolib import blocks, schema
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ ARCHITECTURES: dict[str, Architecture] = {
     "attention_resunet": Architecture(block="residual", attention=True),
 }
 MODEL_NAMES = tuple(ARCHITECTURES)
+assert MODEL_NAMES == schema.ARCHITECTURES, "the registry and mitolib.schema must name the same architectures"
 
 _BLOCKS = {"conv": blocks.conv_block, "residual": blocks.residual_block}
 

@@ -20,7 +20,9 @@ from typing import Mapping
 import numpy as np
 from PIL import Image
 
-SPLIT_NAMES = ("official", "random_patches")
+from mitolib.schema import SPLITS
+
+SPLIT_NAMES = SPLITS
 RESAMPLING = {  # (kind, shrinking?) -> PIL filter
     ("image", True): Image.Resampling.BOX,        # area average
     ("image", False): Image.Resampling.BILINEAR,  # linear interpolation

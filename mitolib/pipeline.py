@@ -13,7 +13,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-CHANNEL_CHOICES = (1, 3)
+from mitolib.schema import CHANNELS
+
+CHANNEL_CHOICES = CHANNELS
 SYMMETRIES = 8          # 4 rotations x (flipped or not): the dihedral group of the square
 ROTATIONS = 4
 PIXEL_SCALE = 255.0     # uint8 image -> [0, 1]

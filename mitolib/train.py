@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from mitolib import metrics, numerics, rundir
+from mitolib import metrics, numerics, rundir, schema
 from mitolib.config import project_root
 from mitolib.models import build_model
 from mitolib.provenance import array_fingerprint, environment, git_commit
 
-MONITORS = (metrics.IOU, metrics.THRESHOLDED_JACCARD, metrics.SOFT_JACCARD)
+MONITORS = schema.MONITORS
 CHECKPOINT = "checkpoint.keras"
 HISTORY_COLUMNS = ["epoch", "loss", "val_loss", "soft_jaccard", "val_soft_jaccard", "thresholded_jaccard",
                    "val_thresholded_jaccard", "iou", "val_iou", "learning_rate", "epoch_seconds"]
@@ -44,23 +44,6 @@ def default_run_dir(params: dict) -> Path:
 
     digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
     return runs_root() / (params.get("profile") or "default") / "adhoc" / f"{params['architecture']}-{digest}"
-
-
-def check_params(params: dict) -> None:
-    """Raise ``ValueError`` naming the parameter and the fix for settings that cannot train."""
-    if params["lr_schedule"] not in LR_SCHEDULES:
-        raise ValueError(f"lr_schedule {params['lr_schedule']!r} is not one of {', '.join(LR_SCHEDULES)}")
-    if params["sample_order"] not in SAMPLE_ORDERS:
-        raise ValueError(f"sample_order {params['sample_order']!r} is not one of {', '.join(SAMPLE_ORDERS)}")
-    if params["monitor"] not in MONITORS:
-        raise ValueError(f"monitor {params['monitor']!r} is not one of {', '.join(MONITORS)}")
-    if params["channels"] not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3, got {params['channels']}")
-    for key in ("batch_size", "epochs", "patch_size"):
-        if params[key] < 1:
-            raise ValueError(f"{key} must be at least 1, got {params[key]}")
-    if not 0 < params["scale"] <= 1:
-        raise ValueError(f"scale must be in (0, 1], got {params['scale']}")
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -110,8 +93,6 @@ def make_callbacks(params: dict, run_dir: Path, progress: bool) -> list:
     return callbacks
 
 
-LR_SCHEDULES = ("plateau", "cosine", "constant")
-SAMPLE_ORDERS = ("shuffled", "fixed")
 
 
 def monitor_checkpoint(monitor: str) -> str:
@@ -184,7 +165,7 @@ def train(params: dict, run_dir: str | Path | None = None, *, finalize: bool = T
     (run_dir / rundir.METRICS).unlink(missing_ok=True)
     result = {"status": "running"}
     try:
-        check_params(params)
+        schema.validate(params)
         seed_everything(params["seed"])
         resolved = numerics.resolve_numerics(params)
         keras.mixed_precision.set_global_policy(resolved["mixed_precision"])

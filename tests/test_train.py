@@ -67,21 +67,22 @@ def test_the_kernel_listens_on_unix_sockets_in_a_private_folder(tmp_path):
 
 
 def test_a_failing_run_records_its_error_and_keeps_its_files(tmp_path):
-    params = resolve_params("smoke", {"architecture": "segnet"})
-    with pytest.raises(ValueError, match="unknown model name 'segnet'"):
+    params = {**resolve_params("smoke"), "architecture": "segnet"}  # past the schema, as a hand-made dict
+    with pytest.raises(ValueError, match="'architecture' = 'segnet' is not allowed"):
         train(params, tmp_path, progress=False)
     metrics = rundir.read_metrics(tmp_path)
     assert metrics["status"] == "failed"
-    assert "unknown model name" in metrics["error"]
+    assert "'segnet' is not allowed" in metrics["error"]
     assert "Traceback" in metrics["traceback"]
-    assert (tmp_path / "params.json").exists()
+    assert not (tmp_path / "model.keras").exists()
     assert not rundir.is_complete(tmp_path)
 
 
 def test_impossible_settings_are_refused_before_training(tmp_path):
-    params = resolve_params("smoke", {"monitor": "accuracy"})
-    with pytest.raises(ValueError, match="monitor 'accuracy' is not one of iou"):
-        train(params, tmp_path, progress=False)
+    with pytest.raises(ValueError, match="'monitor' = 'accuracy' is not allowed: it must be one of 'iou'"):
+        resolve_params("smoke", {"monitor": "accuracy"})
+    with pytest.raises(ValueError, match="'monitor' = 'accuracy' is not allowed"):
+        train({**resolve_params("smoke"), "monitor": "accuracy"}, tmp_path, progress=False)
     assert rundir.read_metrics(tmp_path)["status"] == "failed"
 
 
@@ -96,5 +97,6 @@ def test_cosine_schedule_decays_to_the_minimum_and_is_logged(tmp_path):
 
 
 def test_unknown_schedule_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="lr_schedule 'step' is not one of plateau, cosine, constant"):
-        train(resolve_params("smoke", {"lr_schedule": "step"}), tmp_path, progress=False)
+    with pytest.raises(ValueError, match="'lr_schedule' = 'step' is not allowed: it must be one of 'plateau', "
+                                         "'cosine', 'constant'"):
+        resolve_params("smoke", {"lr_schedule": "step"})
