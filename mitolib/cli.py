@@ -26,7 +26,11 @@ def _train(args) -> int:
     from mitolib.runner import run_notebook
     from mitolib.train import default_run_dir
 
-    params = resolve_params(args.profile, parse_overrides(args.param))
+    from mitolib.config import profile_in_use
+
+    profile, how = profile_in_use(args.profile)
+    print(f"profile: {profile} ({how})", file=sys.stderr)
+    params = resolve_params(profile, parse_overrides(args.param))
     run_dir = params["out_dir"] or default_run_dir(params)
     print(f"run directory: {run_dir}", flush=True)
     metrics = run_notebook(params, run_dir, progress=True)
@@ -84,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mitolib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train one run through the papermill notebook")
-    train.add_argument("--profile", default="smoke", help="profile of studies.yml (default: smoke)")
+    train.add_argument("--profile", help="profile of studies.yml (default: $MITOLIB_PROFILE, else cpu)")
     add_override_argument(train)
     train.set_defaults(func=_train)
     evaluate = sub.add_parser("evaluate", help="evaluate a finished run's model again on the test volume "

@@ -16,6 +16,8 @@ import yaml
 
 CONFIG_NAME = "studies.yml"
 CONFIG_ENV = "MITOLIB_CONFIG"
+PROFILE_ENV = "MITOLIB_PROFILE"
+DEFAULT_PROFILE = "cpu"  # every command's profile unless --profile or $MITOLIB_PROFILE says otherwise
 
 
 class ConfigError(ValueError):
@@ -31,6 +33,20 @@ def project_root(start: Path | None = None) -> Path:
         if (folder / CONFIG_NAME).is_file():
             return folder
     return Path(__file__).resolve().parent.parent
+
+
+def default_profile() -> str:
+    """The profile a command uses when none is given: ``$MITOLIB_PROFILE``, else ``cpu`` (one rule for all)."""
+    return os.environ.get(PROFILE_ENV, "").strip() or DEFAULT_PROFILE
+
+
+def profile_in_use(given: str | None) -> tuple[str, str]:
+    """``(profile, how it was chosen)`` for a command's ``--profile`` value (``None`` when not given)."""
+    if given:
+        return given, "--profile"
+    if os.environ.get(PROFILE_ENV, "").strip():
+        return default_profile(), f"${PROFILE_ENV}"
+    return DEFAULT_PROFILE, "the default; choose another with --profile or $" + PROFILE_ENV
 
 
 def config_path() -> Path:

@@ -277,19 +277,15 @@ def _fetched_root() -> Path:
     return fetch_epfl()
 
 
-def data_fingerprint(root, split: str) -> str:
-    """``sha256:<hex>`` of the sorted relative paths and byte sizes of the files a split reads (provenance)."""
-    root = Path(root)
-    layout, folder = _layout(root, split)
-    if layout == "epfl":
-        files = [root / name for name in EPFL_FILES[split]]
-    else:
-        files = [path for sub in ("images", "masks") for path in _list_slices(folder / sub).values()]
-    missing = [path for path in files if not path.is_file()]
-    if missing:
-        raise DataError(f"{missing[0]}: file not found; copy the EPFL file there or run `mitolib data fetch`")
-    listing = sorted(f"{path.relative_to(root).as_posix()}\t{path.stat().st_size}\n" for path in files)
-    return "sha256:" + hashlib.sha256("".join(listing).encode()).hexdigest()
+def data_identity(params: Mapping) -> str:
+    """What a run's data are, by content: SHA-256 (16 hex digits) over the training volume and, when the run
+    is evaluated on it, the test volume (images and masks).  Reading them also checks them, so a broken split
+    fails here, before any training.  Part of a run's identity: the same parameters on other data (another
+    ``MITOLIB_DATA``, other labels) are another run."""
+    from mitolib.provenance import array_fingerprint
+
+    splits = ("train", "test") if params.get("evaluate_test", True) else ("train",)
+    return array_fingerprint(*(array for split in splits for array in resolve_volumes(params, split)))
 
 
 def training_arrays(params: Mapping) -> dict:

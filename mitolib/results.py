@@ -168,6 +168,29 @@ def long_history(wide: pd.DataFrame, run_id: str) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=HISTORY_COLUMNS)
 
 
+def recorded_identity(run_dir: Path) -> str:
+    """The data identity a run folder's ``params.json`` records (``""`` for runs from before it was recorded)."""
+    record = read_json(Path(run_dir) / PARAMS)
+    return str(record.get("data_identity") or "") if isinstance(record, dict) else ""
+
+
+def data_differs(run_dir: Path, identity: str) -> bool:
+    """True when the run folder records a data identity other than ``identity`` (the same parameters, other
+    data); runs from before the identity was recorded count as made with the current data."""
+    recorded = recorded_identity(run_dir)
+    return bool(recorded) and recorded != identity
+
+
+def collected_identities(study: str, profile: str, root: Path | None = None) -> dict[str, str]:
+    """``{run_id: data_identity}`` of the collected runs (``""`` where ``runs.csv`` has none)."""
+    path = (root or results_root()) / profile / study / RUNS_TABLE
+    if not path.is_file():
+        return {}
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    column = table["data_identity"] if "data_identity" in table.columns else [""] * len(table)
+    return dict(zip(table["run_id"], column))
+
+
 def _run_row(run, metrics: dict) -> dict:
     row = {"run_id": run.run_id, "study": run.study, "profile": run.profile}
     if run.variant is not None:
@@ -175,6 +198,9 @@ def _run_row(run, metrics: dict) -> dict:
     row |= {key: value for key, value in run.params.items() if key not in NOT_PARAMETERS}
     row |= {key: metrics.get(key) for key in METRIC_FIELDS}
     row |= {key: metrics[key] for key in OPTIONAL_METRIC_FIELDS if key in metrics}
+    identity = recorded_identity(run.run_dir)
+    if identity:
+        row["data_identity"] = identity
     row["params_hash"] = params_hash(run.params)
     return row
 

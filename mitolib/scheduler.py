@@ -32,6 +32,7 @@ from mitolib.rundir import METRICS, STATUS_DONE, STATUS_FAILED, atomic_write_jso
 
 LOCK_SUFFIX = ".lock"
 DISCARDED_DIR = ".discarded"
+OTHER_DATA_DIR = ".other-data"  # finished runs whose data or parameters differ from the plan's, kept
 HEARTBEAT_S = 60.0
 STALE_AFTER_S = 600.0
 EMPTY_LOCK_GRACE_S = 60.0
@@ -159,10 +160,10 @@ class RunLock:
 # --- one run ------------------------------------------------------------------------------
 
 
-def discard(run_dir: Path) -> Path:
-    """Move a leftover run folder into ``.discarded/`` beside it; returns the new path."""
+def discard(run_dir: Path, into: str = DISCARDED_DIR) -> Path:
+    """Move a leftover run folder into ``.discarded/`` (or ``into``) beside it; returns the new path."""
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    bin_dir = run_dir.parent / DISCARDED_DIR
+    bin_dir = run_dir.parent / into
     bin_dir.mkdir(parents=True, exist_ok=True)
     target = Path(tempfile.mkdtemp(prefix=f"{run_dir.name}-{stamp}-", dir=bin_dir))
     os.replace(run_dir, target)  # a folder may replace an empty one
@@ -183,17 +184,45 @@ def _run_once(run, runner: Callable | None) -> dict:
 
 
 def is_done(run) -> bool:
-    """Done: the run folder is complete and was run with the planned parameters, or the folder is
-    absent and the run was collected earlier with the same parameters
+    """Done: the run folder is complete and was run with the planned parameters on the same data, or the
+    folder is absent and the run was collected earlier with the same parameters and data
     (``results/<profile>/<study>/runs.csv``, see :mod:`mitolib.results`).  A complete folder whose
-    ``params.json`` records other parameters (``studies.yml`` changed since) is not done: it runs again."""
-    from mitolib.results import collected_runs, params_differ, params_hash
+    ``params.json`` records other parameters (``studies.yml`` changed since) or another data identity (another
+    ``MITOLIB_DATA``) is not done: it runs again, and the finished folder is kept aside (``.other-data/``)."""
+    from mitolib.results import collected_identities, collected_runs, data_differs, params_differ, params_hash
 
     if is_complete(run.run_dir):
-        return not params_differ(run.run_dir, run.params)
+        return not params_differ(run.run_dir, run.params) and not data_differs(run.run_dir, current_identity(run))
     if run.run_dir.exists():
         return False
-    return collected_runs(run.study, run.profile).get(run.run_id) == params_hash(run.params)
+    if collected_runs(run.study, run.profile).get(run.run_id) != params_hash(run.params):
+        return False
+    identity = collected_identities(run.study, run.profile).get(run.run_id, "")
+    return not identity or identity == current_identity(run)
+
+
+def preflight(runs: Sequence) -> None:
+    """Read and check the data of every distinct data setting among ``runs`` that are not done, before any of
+    them starts: a broken split stops the study once, with the file and the fix (``DataError``)."""
+    from mitolib.numerics import detect_device
+
+    if any(run.params.get("require_gpu") for run in runs) and detect_device().kind != "gpu":
+        raise SchedulerError("this study's profile is sized for a GPU (require_gpu) and this machine has none; "
+                             "submit it to GPU nodes (mitolib study submit), or pass -p require_gpu false")
+    checked = set()
+    for run in runs:
+        key = tuple(run.params.get(k) for k in ("data_source", "data_root", "synthetic_slices", "synthetic_height",
+                                                  "synthetic_width", "evaluate_test"))
+        if key not in checked:
+            checked.add(key)
+            current_identity(run)
+
+
+def current_identity(run) -> str:
+    """The identity of the data ``run`` would train on now (:func:`mitolib.data.data_identity`; cached)."""
+    from mitolib.data import data_identity
+
+    return data_identity(run.params)
 
 
 def execute_run(run, attempts: int = 1, runner: Callable | None = None) -> str:
@@ -210,6 +239,9 @@ def execute_run(run, attempts: int = 1, runner: Callable | None = None) -> str:
     try:
         if is_done(run):
             return "skipped"
+        if is_complete(run.run_dir):  # finished on other data or parameters: keep it, never overwrite it
+            _log(f"[{run.index}] {run.run_id}: kept the run finished on other data or parameters in "
+                 f"{discard(run.run_dir, OTHER_DATA_DIR)}")
         for attempt in range(1, max(attempts, 1) + 1):
             if run.run_dir.exists():
                 _log(f"[{run.index}] {run.run_id}: moved the previous attempt to {discard(run.run_dir)}")
@@ -226,9 +258,13 @@ def run_state(run) -> tuple[str, str]:
     """``(state, detail)`` of a planned run; state is one of ``STATES``."""
     from mitolib.results import params_differ
 
+    from mitolib.results import data_differs
+
     metrics = read_metrics(run.run_dir) or {}
     if metrics.get("status") == STATUS_DONE and params_differ(run.run_dir, run.params):
         return "missing", "done with other parameters (studies.yml changed since); will run again"
+    if metrics.get("status") == STATUS_DONE and data_differs(run.run_dir, current_identity(run)):
+        return "missing", "done on other data (the data identity differs); will run again, the old run kept"
     if metrics.get("status") == STATUS_DONE:
         numbers = [f"{key} {metrics[key]:.3f}" for key in ("best_val_iou", "test_iou") if isinstance(metrics.get(key), (int, float))]
         return "done", ", ".join(numbers)

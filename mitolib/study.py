@@ -42,12 +42,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from mitolib.cli import add_override_argument, parse_overrides
-from mitolib.config import ConfigError, load_config, project_root, resolve_params
+from mitolib.config import DEFAULT_PROFILE, ConfigError, load_config, project_root, profile_in_use, resolve_params
 
 RUNS_ENV = "MITOLIB_RUNS"
 RUNS_DIR = "runs"
-DEFAULT_PROFILE = "cpu"
-CLUSTER_PROFILE = "gpu"
 PAIR_SEP = "_"
 KEY_VALUE_SEP = "-"
 OVERRIDE_SEP = "+"
@@ -161,7 +159,7 @@ def _points(name: str, study: Mapping) -> list[tuple[str | None, dict]]:
 
 def plan(
     study: str,
-    profile: str = DEFAULT_PROFILE,
+    profile: str = DEFAULT_PROFILE,  # the library default; commands resolve theirs with config.profile_in_use
     overrides: Mapping[str, Any] | None = None,
     *,
     config: Mapping | None = None,
@@ -225,6 +223,12 @@ def _plan_from(args: argparse.Namespace) -> list[Run]:
     return plan(args.study, args.profile, parse_overrides(args.param))
 
 
+def _announce_profile(args: argparse.Namespace) -> None:
+    """Resolve ``--profile`` by the one rule and say which profile the command uses (stderr)."""
+    args.profile, how = profile_in_use(args.profile)
+    print(f"profile: {args.profile} ({how})", file=sys.stderr)
+
+
 def _cmd_plan(args: argparse.Namespace) -> int:
     runs = _plan_from(args)
     width = max(len(run.run_id) for run in runs)
@@ -249,10 +253,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from mitolib.scheduler import run_local
+    from mitolib.scheduler import preflight, run_local
 
+    runs = _plan_from(args)
+    preflight(runs)
     try:
-        summary = run_local(_plan_from(args), jobs=args.jobs, attempts=args.retries)
+        summary = run_local(runs, jobs=args.jobs, attempts=args.retries)
     except KeyboardInterrupt:
         print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)
         return INTERRUPTED_EXIT
@@ -301,10 +307,11 @@ def _guard(handler):
     def run(args: argparse.Namespace) -> int:
         from mitolib.scheduler import SchedulerError
 
+        _announce_profile(args)
         try:
             return handler(args)
-        except (ConfigError, SchedulerError) as error:
-            print(f"error: {error}", file=sys.stderr)
+        except (ValueError, SchedulerError) as error:  # ConfigError and DataError are ValueErrors
+            print(f"mitolib: error: {error}", file=sys.stderr)
             return 2
 
     return run
@@ -318,8 +325,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     def command(name: str, handler, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("study", help="study name in studies.yml")
-        default = CLUSTER_PROFILE if name == "submit" else DEFAULT_PROFILE
-        sub.add_argument("--profile", default=default, help=f"profile of studies.yml (default {default})")
+        sub.add_argument("--profile", help=f"profile of studies.yml (default: $MITOLIB_PROFILE, else {DEFAULT_PROFILE})")
         add_override_argument(sub)
         sub.set_defaults(func=_guard(handler))
         return sub

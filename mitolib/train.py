@@ -39,10 +39,14 @@ def seed_everything(seed: int) -> None:
 
 
 def default_run_dir(params: dict) -> Path:
-    """``<runs root>/<profile>/adhoc/<architecture>-<hash of the parameters>`` (runs root: ``$MITOLIB_RUNS`` or ``runs/``)."""
+    """``<runs root>/<profile>/adhoc/<architecture>-<hash of the parameters and the data identity>`` (runs root:
+    ``$MITOLIB_RUNS`` or ``runs/``): the same parameters on other data get another folder."""
     from mitolib.study import runs_root
 
-    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
+    from mitolib.data import data_identity
+
+    identity = {"params": params, "data_identity": data_identity(params)}
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
     return runs_root() / (params.get("profile") or "default") / "adhoc" / f"{params['architecture']}-{digest}"
 
 
@@ -156,23 +160,32 @@ def train(params: dict, run_dir: str | Path | None = None, *, finalize: bool = T
     the metrics record ``status: failed`` with the error and traceback, the
     partial history is kept, and the exception is raised again.
     """
-    from mitolib.data import resolve_volumes, training_arrays
+    from mitolib.data import data_identity, resolve_volumes, training_arrays
     from mitolib.pipeline import make_dataset
 
     run_dir = Path(run_dir or params.get("out_dir") or default_run_dir(params))
+    if rundir.is_complete(run_dir):
+        raise FileExistsError(f"{run_dir} holds a finished run; a finished run is never overwritten: remove or move "
+                              "it, or give another out_dir")
     run_dir.mkdir(parents=True, exist_ok=True)
     metrics_name = rundir.METRICS if finalize else rundir.PENDING_METRICS
     (run_dir / rundir.METRICS).unlink(missing_ok=True)
     result = {"status": "running"}
     try:
         schema.validate(params)
+        device = numerics.detect_device()
+        if params["require_gpu"] and device.kind != "gpu":
+            raise RuntimeError(f"profile {params.get('profile') or '(none)'!r} is sized for a GPU and this machine has "
+                               f"none ({device.describe()}); run it on a GPU node, or pass -p require_gpu false to "
+                               "train it on the CPU anyway (hours to days)")
         seed_everything(params["seed"])
-        resolved = numerics.resolve_numerics(params)
+        resolved = numerics.resolve_numerics(params, device)
         keras.mixed_precision.set_global_policy(resolved["mixed_precision"])
         result.update(resolved_mixed_precision=resolved["mixed_precision"], resolved_jit_compile=resolved["jit_compile"],
                       device=resolved["device"])
         train_volume = resolve_volumes(params, "train")
         record = {"params": params, "resolved": resolved, "data_fingerprint": array_fingerprint(*train_volume),
+                  "data_identity": data_identity(params),  # reads the test split too: a broken one fails now
                   "git_commit": git_commit(project_root()), **environment()}
         rundir.atomic_write_json(run_dir / rundir.PARAMS, record)
 

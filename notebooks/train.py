@@ -66,6 +66,7 @@ min_learning_rate = 1e-05
 warmup_epochs = 0.0
 mixed_precision = ""
 jit_compile = "false"
+require_gpu = False
 seed = 0
 evaluate_test = True
 eval_window = 0

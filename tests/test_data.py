@@ -10,7 +10,7 @@ import tifffile
 from PIL import Image
 
 from mitolib import data
-from mitolib.data import DataError, check_data, data_fingerprint, load_volume, resolve_volumes
+from mitolib.data import DataError, check_data, data_identity, load_volume, resolve_volumes
 from mitolib.synthetic import write_slice_folders
 
 H, W = 4, 6
@@ -227,14 +227,21 @@ def test_bad_split(tmp_path):
         load_volume(tmp_path, "val")
 
 
-def test_fingerprint_follows_file_list_and_sizes(tmp_path):
-    slice_folder(tmp_path, ["a.png", "b.png"])
-    slice_folder(tmp_path, ["a.png", "b.png"], split="test")
-    first = data_fingerprint(tmp_path, "train")
-    assert first.startswith("sha256:") and len(first) == len("sha256:") + 64
-    assert first == data_fingerprint(tmp_path, "train") != data_fingerprint(tmp_path, "test")
-    write(tmp_path / "train" / "images", "b.png", np.zeros((H, W + 2), np.uint8))
-    assert data_fingerprint(tmp_path, "train") != first
+def test_data_identity_follows_the_content_of_both_splits(tmp_path):
+    from mitolib.data import _cached_volume
+
+    other = tmp_path / "other"
+    for root in (tmp_path, other):
+        slice_folder(root, ["a.png", "b.png"])
+        slice_folder(root, ["a.png", "b.png"], split="test")
+    params = {"data_source": "epfl", "data_root": str(tmp_path), "evaluate_test": True}
+    first = data_identity(params)
+    assert len(first) == 16 and first == data_identity({**params, "data_root": str(other)})  # same content
+    write(other / "test" / "masks", "b.png", np.zeros((H, W), np.uint8))  # other labels of the test split
+    _cached_volume.cache_clear()
+    assert data_identity({**params, "data_root": str(other)}) != first
+    assert data_identity({**params, "evaluate_test": False}) == data_identity(
+        {**params, "data_root": str(other), "evaluate_test": False})  # the training split is the same
 
 
 def test_resolve_volumes_synthetic_is_fixed_and_read_only():

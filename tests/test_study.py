@@ -190,7 +190,7 @@ def test_profile_settings_apply_under_their_profile_only():
 
 
 def test_compute_budgets_are_read_and_checked(tmp_path):
-    assert compute_budget("cpu") == {"hours": 6, "machine": "a 2-core CPU"}
+    assert compute_budget("cpu") == {"hours": 16, "machine": "a 2-core CPU"}
     assert compute_budget("smoke") is None
     text = Path(config_path()).read_text(encoding="utf-8")
     cases = {"cpu: {hours: 6, machine: a 2-core CPU}": None,
@@ -200,7 +200,7 @@ def test_compute_budgets_are_read_and_checked(tmp_path):
              "cpu: 6": "compute_budgets.cpu: write it as {hours: <number>, machine: <text>}, got 6"}
     for entry, message in cases.items():
         path = tmp_path / "studies.yml"
-        path.write_text(text.replace("cpu: {hours: 6, machine: a 2-core CPU}", entry), encoding="utf-8")
+        path.write_text(text.replace("cpu: {hours: 16, machine: a 2-core CPU}", entry), encoding="utf-8")
         if message is None:
             assert load_config(path)["compute_budgets"]["cpu"]["hours"] == 6
         else:
@@ -209,4 +209,18 @@ def test_compute_budgets_are_read_and_checked(tmp_path):
     without = tmp_path / "without.yml"
     without.write_text(text.split("compute_budgets:")[0] + "studies:" + text.split("\nstudies:", 1)[1],
                        encoding="utf-8")
-    assert load_config(without)["compute_budgets"] == {}
+    assert load_config(without)["compute_budgets"] == {} and load_config(without)["targets"] == {}
+
+
+def test_targets_are_read_and_checked(tmp_path):
+    from mitolib.config import target
+
+    assert target("cpu") == {"test_iou": 0.85, "train_minutes": 15} and target("smoke") is None
+    text = Path(config_path()).read_text(encoding="utf-8")
+    for entry, message in {"cpu: {test_iou: 1.5}": "targets.cpu: write it as {test_iou: <number between 0 and 1>}",
+                           "laptop: {test_iou: 0.8}": "targets.laptop: unknown profile",
+                           "cpu: {test_iou: 0.8, train_minutes: 0}": "'train_minutes' must be a positive number"}.items():
+        path = tmp_path / "studies.yml"
+        path.write_text(text.replace("cpu: {test_iou: 0.85, train_minutes: 15}", entry), encoding="utf-8")
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_config(path)

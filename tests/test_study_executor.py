@@ -32,7 +32,9 @@ def fake_runner(params: dict, run_dir) -> dict:
     metrics = {"status": status, "best_val_iou": 0.5, "test_iou": 0.4}
     if status == "failed":
         metrics["error"] = "RuntimeError: planned failure"
-    (run_dir / "params.json").write_text(json.dumps({"params": params}))
+    from mitolib.data import data_identity
+
+    (run_dir / "params.json").write_text(json.dumps({"params": params, "data_identity": data_identity(params)}))
     (run_dir / "metrics.json").write_text(json.dumps(metrics))
     return metrics
 
@@ -178,5 +180,37 @@ def test_a_run_done_with_other_parameters_runs_again(runs):
     assert execute_run(changed, runner=fake_runner) == "skipped"
     study_dir = runs[0].run_dir.parent
     assert calls(study_dir).count(runs[0].run_id) == 2
-    assert len(list((study_dir / ".discarded").iterdir())) == 1  # the run made with the old parameters
+    assert len(list((study_dir / ".other-data").iterdir())) == 1  # the finished run of the old parameters, kept
     assert json.loads((changed.run_dir / "params.json").read_text())["params"]["epochs"] == changed.params["epochs"]
+
+
+def test_a_study_rerun_on_other_data_retrains_and_keeps_both(tmp_path, monkeypatch):
+    """The same parameters with another MITOLIB_DATA (other labels) are another run: not done, retrained, and the
+    finished run on the first data is kept apart, never overwritten."""
+    import numpy as np
+
+    from mitolib.data import _cached_volume
+    from mitolib.synthetic import write_slice_folders
+
+    monkeypatch.setenv("MITOLIB_RUNS", str(tmp_path / "runs"))
+    first, second = tmp_path / "data_a", tmp_path / "data_b"
+    for root in (first, second):
+        write_slice_folders(root, n_slices=4, height=64, width=96)
+    mask = second / "test" / "masks" / sorted(p.name for p in (second / "test" / "masks").iterdir())[0]
+    from PIL import Image
+
+    Image.fromarray(np.zeros((64, 96), np.uint8)).save(mask)  # other labels for one test slice
+    monkeypatch.setenv("MITOLIB_DATA", str(first))
+    run = plan("architectures", "smoke", {"data_source": "epfl"})[0]
+    run.run_dir.parent.mkdir(parents=True)
+    assert execute_run(run, runner=fake_runner) == "done"
+    assert execute_run(run, runner=fake_runner) == "skipped"
+    monkeypatch.setenv("MITOLIB_DATA", str(second))
+    _cached_volume.cache_clear()
+    assert run_state(run) == ("missing", "done on other data (the data identity differs); will run again, "
+                                         "the old run kept")
+    assert execute_run(run, runner=fake_runner) == "done"
+    kept = list((run.run_dir.parent / ".other-data").iterdir())
+    assert len(kept) == 1 and (kept[0] / "metrics.json").is_file()
+    assert json.loads((kept[0] / "params.json").read_text())["data_identity"] != json.loads(
+        (run.run_dir / "params.json").read_text())["data_identity"]

@@ -100,3 +100,25 @@ def test_unknown_schedule_is_refused(tmp_path):
     with pytest.raises(ValueError, match="'lr_schedule' = 'step' is not allowed: it must be one of 'plateau', "
                                          "'cosine', 'constant'"):
         resolve_params("smoke", {"lr_schedule": "step"})
+
+
+def test_a_finished_run_is_never_overwritten(tmp_path):
+    params = resolve_params("smoke", {"epochs": 1, "evaluate_test": False})
+    train(params, tmp_path / "run", progress=False)
+    before = (tmp_path / "run" / "metrics.json").read_bytes()
+    with pytest.raises(FileExistsError, match="holds a finished run; a finished run is never overwritten"):
+        train(params, tmp_path / "run", progress=False)
+    assert (tmp_path / "run" / "metrics.json").read_bytes() == before
+
+
+def test_a_broken_test_split_fails_before_training(tmp_path, monkeypatch):
+    from mitolib.data import DataError
+    from mitolib.synthetic import write_slice_folders
+
+    root = write_slice_folders(tmp_path / "data", n_slices=4, height=64, width=96)
+    broken = sorted((root / "test" / "images").iterdir())[1]
+    broken.write_bytes(broken.read_bytes()[:40])  # truncated PNG
+    params = resolve_params("smoke", {"data_source": "epfl", "data_root": str(root)})
+    with pytest.raises(DataError, match="unreadable"):
+        train(params, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "history.csv").exists()  # no epoch was trained
