@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 from pathlib import Path
 
 from mitolib.config import ConfigError
+
+INTERRUPTED_EXIT = 130  # the shell's status for Ctrl-C
 
 
 def parse_overrides(pairs: list[list[str]] | None) -> dict:
@@ -31,9 +35,23 @@ def _train(args) -> int:
     profile, how = profile_in_use(args.profile)
     print(f"profile: {profile} ({how})", file=sys.stderr)
     params = resolve_params(profile, parse_overrides(args.param))
-    run_dir = params["out_dir"] or default_run_dir(params)
+    import threading
+
+    from mitolib.runner import follow_history
+
+    run_dir = Path(params["out_dir"] or default_run_dir(params))
+    if rundir.is_complete(run_dir):
+        raise FileExistsError(f"{run_dir} holds a finished run; a finished run is never overwritten: remove or move "
+                              "it, or give another -p out_dir")
     print(f"run directory: {run_dir}", flush=True)
-    metrics = run_notebook(params, run_dir, progress=True)
+    stop = threading.Event()
+    watcher = threading.Thread(target=follow_history, args=(run_dir, params["epochs"], stop), daemon=True)
+    watcher.start()
+    try:
+        metrics = run_notebook(params, run_dir, progress=False)
+    finally:
+        stop.set()
+        watcher.join()
     if metrics.get("status") != rundir.STATUS_DONE:
         print(f"run failed: {metrics.get('error')}", file=sys.stderr)
         return 1
@@ -136,9 +154,25 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, ValueError, FileNotFoundError) as error:
+    except (ConfigError, ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"mitolib: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("mitolib: interrupted; finished runs and files are kept, partial ones are not marked complete: "
+              "run the same command again to resume", file=sys.stderr)
+        return INTERRUPTED_EXIT
+    except BrokenPipeError:  # `mitolib study status | head`: the reader left; nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as error:
+        if error.errno == errno.ENOSPC:
+            print(f"mitolib: error: the disk is full ({error.filename or 'while writing'}); free space and run the "
+                  "same command again (files being written were not put in place)", file=sys.stderr)
+            return 1
+        raise
+    except RuntimeError as error:
+        print(f"mitolib: error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -24,6 +24,23 @@ class ConfigError(ValueError):
     """A configuration file or a parameter is wrong; the message says how to fix it."""
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key written twice in one mapping (YAML would keep the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` merges; it is not a key
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice (lines {seen[key] + 1} and {key_node.start_mark.line + 1})",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def project_root(start: Path | None = None) -> Path:
     """The folder holding ``studies.yml``: ``$MITOLIB_CONFIG``'s folder, else the nearest above ``start``/cwd, else the package's parent."""
     if os.environ.get(CONFIG_ENV):
@@ -62,11 +79,22 @@ def load_config(path: str | Path | None = None) -> dict:
     if not path.is_file():
         raise ConfigError(f"configuration file {path} not found; run from the project folder or set {CONFIG_ENV}")
     with open(path, encoding="utf-8") as handle:
-        config = yaml.safe_load(handle) or {}
+        try:
+            config = yaml.load(handle, Loader=_UniqueKeyLoader) or {}
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+            raise ConfigError(f"{path}:{where}: not valid YAML ({problem}); fix the file (an indentation or a "
+                              "missing ':' is the usual cause)") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: the file must be a mapping with 'defaults', 'profiles' and 'studies'")
     for section in ("defaults", "profiles", "studies"):
         if not isinstance(config.get(section), dict):
             raise ConfigError(f"{path}: section {section!r} is missing or not a mapping")
     for name, profile in config["profiles"].items():
+        if profile is not None and not isinstance(profile, dict):
+            raise ConfigError(f"{path}: profile {name!r} must be a mapping of parameters, got {profile!r}")
         _check_keys(profile or {}, config["defaults"], f"{path}: profile {name!r}")
     _check_budgets(config, path)
     _check_targets(config, path)

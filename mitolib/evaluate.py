@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from mitolib import blocks  # noqa: F401 - registers the custom layers, so saved attention models load
 from mitolib import metrics, rundir
+from mitolib.models import load_saved_model
 from mitolib.config import ConfigError, cast_value, load_config, project_root
 from mitolib.data import resolve_volumes
 from mitolib.patches import rescale
@@ -272,7 +273,7 @@ def evaluate_run(run_dir: str | Path, overrides: dict | None = None, *, out: str
     run_dir = Path(run_dir)
     record = rundir.read_json(run_dir / rundir.PARAMS)
     model_path = run_dir / rundir.MODEL
-    if not isinstance(record, dict) or not isinstance(record.get("params"), dict) or not model_path.is_file():
+    if not isinstance(record, dict) or not isinstance(record.get("params"), dict) or not model_path.exists():
         raise ConfigError(f"{run_dir} is not a finished run directory: it needs {rundir.PARAMS} and "
                           f"{rundir.MODEL} (train one with `mitolib train`)")
     params = dict(record["params"])
@@ -283,7 +284,7 @@ def evaluate_run(run_dir: str | Path, overrides: dict | None = None, *, out: str
                               f"with other {', '.join(EVAL_PARAMS)} only (train a new run to change {key!r})")
         params[key] = cast_value(key, value, defaults[key])
     images, masks = resolve_volumes(params, "test")
-    model = keras.models.load_model(model_path, compile=False)
+    model = load_saved_model(model_path)
     summary, _ = evaluate_volume(model, images, masks, scale=params["scale"],
                                  window=params["eval_window"] or params["patch_size"],
                                  overlap=params["eval_overlap"], tta=params["tta"],

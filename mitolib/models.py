@@ -108,3 +108,19 @@ def build_model(
         x = blocks.batch_norm_layer(f"{name}_head_bn", bn_momentum)(x)
     outputs = layers.Activation("sigmoid", dtype="float32", name=f"{name}_head_sigmoid")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+def load_saved_model(path) -> keras.Model:
+    """The Keras model saved at ``path`` (a ``.keras`` file; the custom layers are registered), uncompiled.
+
+    A missing, truncated or foreign file raises ``ValueError`` naming it and what to do."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no model file here; train the run first (`mitolib train`) or give its .keras file")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:
+        raise ValueError(f"{path}: the model file cannot be loaded ({type(exc).__name__}: {str(exc)[:200]}); it is "
+                         "truncated or not a Keras 3 model, copy or train it again") from exc

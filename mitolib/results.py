@@ -138,6 +138,20 @@ def collected_runs(study: str, profile: str, root: Path | None = None) -> dict[s
     return dict(zip(done["run_id"], done["params_hash"]))
 
 
+class ResultsError(ValueError):
+    """A file of a run folder cannot be read; the message names it and what to do."""
+
+
+def _read_run_table(path: Path) -> pd.DataFrame:
+    """A run folder's CSV, or :class:`ResultsError` naming the file."""
+    try:
+        return pd.read_csv(path)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise ResultsError(f"{path}: unreadable ({type(error).__name__}: {str(error).splitlines()[0]}); the run "
+                           f"folder is damaged: move {path.parent} away and run the study again "
+                           "(`mitolib study run` redoes that run)") from None
+
+
 def _previous(out_dir: Path, name: str) -> pd.DataFrame | None:
     """An earlier collected table, read so that its rows are written back byte for byte: every column as text,
     then the columns that are all numbers as numbers (``true``/``false`` stay text, not booleans)."""
@@ -276,10 +290,10 @@ def collect(runs: Sequence, out_root: Path | None = None) -> Collection:
         summary.collected += 1
         rows.append(_run_row(run, metrics))
         if (run.run_dir / HISTORY).is_file():
-            histories.append(long_history(pd.read_csv(run.run_dir / HISTORY), run.run_id))
+            histories.append(long_history(_read_run_table(run.run_dir / HISTORY), run.run_id))
         for name, target in ((TEST_SLICES, slices), *optional.items()):
             if (run.run_dir / name).is_file():
-                table = pd.read_csv(run.run_dir / name)
+                table = _read_run_table(run.run_dir / name)
                 target.append(table.drop(columns="run_id", errors="ignore").assign(run_id=run.run_id))
         params_file = read_json(run.run_dir / PARAMS) or {}
         fingerprints.update(_find(params_file, lambda key: "fingerprint" in key))

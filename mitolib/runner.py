@@ -75,3 +75,41 @@ def run_notebook(params: dict, run_dir: str | Path, *, progress: bool = False, l
         metrics = {"status": rundir.STATUS_FAILED, "error": detail}
         rundir.atomic_write_json(run_dir / rundir.METRICS, metrics)
     return metrics
+
+
+FOLLOW_INTERVAL_S = 2.0  # how often the terminal view looks for a new epoch
+
+
+def epoch_line(history, epochs: int) -> str:
+    """One terminal line for the last epoch of a run's history (a ``history.csv`` table): loss, validation
+    IoU, learning rate, seconds per epoch and the time left at that pace."""
+    last = history.iloc[-1]
+    done = int(last["epoch"])
+    pace = float(history["epoch_seconds"].mean())
+    left = max(0, epochs - done) * pace
+    return (f"epoch {done}/{epochs}: loss {last['loss']:.4f}, val IoU {last['val_iou']:.4f}, "
+            f"lr {last['learning_rate']:.2g}, {pace:.0f} s/epoch, about {left / 60:.1f} min left")
+
+
+def follow_history(run_dir: Path, epochs: int, stop, out=None) -> None:
+    """Print :func:`epoch_line` to ``out`` (stderr) whenever ``run_dir/history.csv`` gains an epoch, until the
+    event ``stop`` is set (run in a thread beside :func:`run_notebook`; the executed notebook keeps its log)."""
+    import sys
+
+    import pandas as pd
+
+    out = out or sys.stderr
+    seen = 0
+    path = Path(run_dir) / rundir.HISTORY
+    while True:
+        finished = stop.wait(FOLLOW_INTERVAL_S)
+        if path.is_file():
+            try:
+                history = pd.read_csv(path)
+            except (OSError, ValueError):
+                history = None
+            if history is not None and len(history) > seen:
+                seen = len(history)
+                print(epoch_line(history, epochs), file=out, flush=True)
+        if finished:
+            return

@@ -26,6 +26,13 @@ from mitolib.config import load_config
 from mitolib.data import EPFL_PIXEL_SIZE_NM, DataError
 from mitolib.stacks import check_output, open_stack, write_stack
 
+
+def load_model(path: str | Path):
+    """The saved model at ``path`` (see :func:`mitolib.models.load_saved_model`)."""
+    from mitolib.models import load_saved_model
+
+    return load_saved_model(path)
+
 MASK_FOREGROUND = 255     # value of mitochondria in written mask stacks (0 elsewhere)
 PROBABILITY_SCALE = 255   # probabilities are written as uint8, p * 255 rounded
 CHUNK_SLICES = 8          # slices predicted at a time by predict_stack (plus the z-median's halo)
@@ -72,19 +79,6 @@ def model_spec(source: str | Path, *, model_pixel_size: float | None = None) -> 
     if params.get("tune_threshold") and metrics.get("threshold_used"):
         options["threshold"] = float(metrics["threshold_used"])
     return ModelSpec(path, pixel, options, where, data_pixel)
-
-
-def load_model(path: str | Path):
-    """The Keras model saved at ``path`` (custom layers registered), uncompiled."""
-    import keras
-
-    from mitolib import blocks  # noqa: F401 - registers the custom layers, so saved attention models load
-
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as exc:
-        raise DataError(f"{path}: the model file cannot be loaded ({type(exc).__name__}: {str(exc)[:200]}); it is "
-                        "truncated or not a Keras 3 model, copy or train it again") from exc
 
 
 def _check_options(options: dict) -> dict:

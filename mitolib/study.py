@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from mitolib.cli import add_override_argument, parse_overrides
+from mitolib.cli import INTERRUPTED_EXIT, add_override_argument, parse_overrides
 from mitolib.config import DEFAULT_PROFILE, ConfigError, load_config, project_root, profile_in_use, resolve_params
 
 RUNS_ENV = "MITOLIB_RUNS"
@@ -53,7 +53,6 @@ EMPTY_VALUE = "none"
 ID_MAX_LENGTH = 120
 ID_HASH_LENGTH = 8
 UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._+-]")
-INTERRUPTED_EXIT = 130  # the shell's status for Ctrl-C
 VARIANT_PROFILE_KEY = "profile_settings"  # inside a named run: its settings under one profile only
 STUDY_KEYS = {"description", "grid", "runs", "seeds", "settings", "profile_settings"}
 

@@ -124,7 +124,7 @@ def test_existing_output_needs_overwrite_and_bad_model(smoke_run, tmp_path):
     with pytest.raises(DataError, match="already exists; pass --overwrite"):
         predict_stack(smoke_run.run_dir, tmp_path / "in.tif", tmp_path / "out.tif", progress=False)
     (tmp_path / "broken.keras").write_bytes(b"not a model")
-    with pytest.raises(DataError, match="cannot be loaded.*truncated"):
+    with pytest.raises(ValueError, match="cannot be loaded.*truncated"):
         predict_stack(tmp_path / "broken.keras", tmp_path / "in.tif", tmp_path / "new.tif", progress=False)
 
 

@@ -122,3 +122,35 @@ def test_a_broken_test_split_fails_before_training(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="unreadable"):
         train(params, tmp_path / "run", progress=False)
     assert not (tmp_path / "run" / "history.csv").exists()  # no epoch was trained
+
+
+def test_epoch_line_reports_loss_iou_and_time_left():
+    from mitolib.runner import epoch_line
+
+    history = pd.DataFrame({"epoch": [1, 2], "loss": [0.5, 0.25], "val_iou": [0.6, 0.7], "learning_rate": [1e-3, 5e-4],
+                            "epoch_seconds": [40.0, 20.0]})
+    assert epoch_line(history, 10) == ("epoch 2/10: loss 0.2500, val IoU 0.7000, lr 0.0005, 30 s/epoch, "
+                                       "about 4.0 min left")
+
+
+def test_follow_history_prints_each_new_epoch(tmp_path, monkeypatch):
+    import io
+    import threading
+
+    from mitolib import runner
+
+    monkeypatch.setattr(runner, "FOLLOW_INTERVAL_S", 0.01)
+    out, stop = io.StringIO(), threading.Event()
+    row = "epoch,loss,val_iou,learning_rate,epoch_seconds\n1,0.5,0.6,0.001,10\n"
+    (tmp_path / "history.csv").write_text(row)
+    thread = threading.Thread(target=runner.follow_history, args=(tmp_path, 3, stop, out))
+    thread.start()
+    import time
+
+    time.sleep(0.1)
+    (tmp_path / "history.csv").write_text(row + "2,0.4,0.7,0.001,10\n")
+    time.sleep(0.1)
+    stop.set()
+    thread.join()
+    assert out.getvalue().splitlines() == ["epoch 1/3: loss 0.5000, val IoU 0.6000, lr 0.001, 10 s/epoch, about 0.3 min left",
+                                           "epoch 2/3: loss 0.4000, val IoU 0.7000, lr 0.001, 10 s/epoch, about 0.2 min left"]
