@@ -46,6 +46,7 @@ UINT8_MAX = 255
 READ_THREADS = 4
 VOLUME_CACHE_SIZE = 4
 SHOWN_IN_MESSAGES = 6  # names or values listed in an error message
+FOREGROUND_PLAUSIBLE = (0.001, 0.5)  # foreground fractions data check accepts for mitochondria masks
 
 
 class DataError(ValueError):
@@ -184,8 +185,8 @@ def _same_shape(path_a: Path, a: np.ndarray, path_b: Path, b: np.ndarray, what: 
 
 
 def _dtype_error(where: Path, dtype) -> DataError:
-    return DataError(f"{where}: images are {dtype}, expected uint8; pass convert=True "
-                     "(`mitolib data check --convert`) to rescale them to uint8")
+    return DataError(f"{where}: images are {dtype}, expected uint8; rescale them to uint8 with "
+                     "`mitolib data check PATH --convert` to see the result, then train with -p convert_images true")
 
 
 def _as_uint8(images: np.ndarray, where: Path, convert: bool) -> np.ndarray:
@@ -222,7 +223,8 @@ def _binarize(mask: np.ndarray, where: Path, threshold, seen: set):
         shown = ", ".join(str(v) for v in sorted(values)[:SHOWN_IN_MESSAGES])
         mixed = " (mixed with earlier masks' values)" if any(values <= allowed for allowed in BINARY_VALUES) else ""
         raise DataError(f"{where}: mask values {{{shown}}}{mixed} are not binary {{0, 1}} or {{0, 255}}; "
-                        "fix the masks or pass threshold=T (mask = value > T)")
+                        "fix the masks, or binarise them as value > T: `mitolib data check PATH --threshold T` to "
+                        "see the result, then train with -p mask_threshold T")
     return (mask > 0).astype(np.uint8), union
 
 
@@ -250,7 +252,9 @@ def resolve_volumes(params: Mapping, split: str):
         shape = (int(params["synthetic_slices"]), int(params["synthetic_height"]), int(params["synthetic_width"]))
         return _synthetic_volume(split, *shape)
     if source == "epfl":
-        return _cached_volume(str(resolve_root(params).resolve()), split)
+        threshold = float(params.get("mask_threshold") or 0) or None
+        return _cached_volume(str(resolve_root(params).resolve()), split, threshold,
+                              bool(params.get("convert_images", False)))
     raise DataError(f"data_source {source!r} is unknown; use 'epfl' or 'synthetic' (studies.yml or -p data_source ...)")
 
 
@@ -261,8 +265,8 @@ def _read_only(images: np.ndarray, masks: np.ndarray):
 
 
 @functools.lru_cache(maxsize=VOLUME_CACHE_SIZE)
-def _cached_volume(root: str, split: str):
-    return _read_only(*load_volume(root, split))
+def _cached_volume(root: str, split: str, threshold: float | None = None, convert: bool = False):
+    return _read_only(*load_volume(root, split, threshold=threshold, convert=convert))
 
 
 @functools.lru_cache(maxsize=VOLUME_CACHE_SIZE)
@@ -330,6 +334,14 @@ def check_data(root, *, threshold: float | None = None, convert: bool = False) -
             problems.append(f"{split}: {error}")
             continue
         inside, outside = images[masks == 1], images[masks == 0]
+        fraction = float(masks.mean())
+        if not FOREGROUND_PLAUSIBLE[0] <= fraction <= FOREGROUND_PLAUSIBLE[1]:
+            kind = ("no mitochondria at all: empty masks" if fraction == 0 else
+                    "most pixels are foreground: inverted masks (0 for mitochondria)?" if fraction > 0.5 else
+                    "an implausible foreground fraction for mitochondria in EM")
+            problems.append(f"{split}: {Path(root) / split} masks are {100 * fraction:.2f} % foreground: {kind}; "
+                            f"expected {100 * FOREGROUND_PLAUSIBLE[0]:g}–{100 * FOREGROUND_PLAUSIBLE[1]:g} % "
+                            "(the EPFL volumes: about 5 %); check the masks")
         splits[split] = {
             "layout": info["layout"], "pairing": info["pairing"], "files": info["files"],
             "slices": images.shape[0], "slice shape": f"{images.shape[1]} x {images.shape[2]}",

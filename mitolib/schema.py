@@ -78,7 +78,7 @@ RULES: dict[str, Rule] = {
     "reduce_lr_patience": NON_NEGATIVE, "reduce_lr_factor": FRACTION_OPEN, "min_learning_rate": NON_NEGATIVE,
     "warmup_epochs": NON_NEGATIVE,
     "mixed_precision": Rule(choices=PRECISIONS), "jit_compile": Rule(choices=SWITCHES),
-    "seed": NON_NEGATIVE,
+    "seed": NON_NEGATIVE, "mask_threshold": Rule(low=0, high=255, high_open=True),
     "eval_window": NON_NEGATIVE, "eval_overlap": Rule(low=0, high=1, high_open=True),
     "eval_batch_size": AT_LEAST_ONE, "threshold": FRACTION_OPEN, "z_median": Rule(low=1, odd=True),
 }

@@ -189,7 +189,7 @@ def test_sixteen_bit_images_and_convert(tmp_path):
     slice_folder(tmp_path, ["a.tif", "b.tif"], mask_names=["a.png", "b.png"])
     write(tmp_path / "train" / "images", "b.tif", np.full((H, W), 4000, np.uint16))
     write(tmp_path / "train" / "images", "a.tif", np.full((H, W), 1000, np.uint16))
-    with pytest.raises(DataError, match=r"images/a\.tif: images are uint16, expected uint8; pass convert=True"):
+    with pytest.raises(DataError, match=r"images/a\.tif: images are uint16, expected uint8; rescale .* -p convert_images true"):
         load_volume(tmp_path, "train")
     with pytest.warns(UserWarning, match=r"converted uint16 images to uint8: rescaled linearly from \[1000, 4000\]"):
         images, _ = load_volume(tmp_path, "train", convert=True)
@@ -278,3 +278,28 @@ def test_check_data_report_and_cli(tmp_path, capsys):
     report = check_data(tmp_path)
     assert not report.ok and report.problems[0].startswith("test: ") and "train" in report.splits
     assert args.func(args) == 1 and "verdict: NOT OK: 1 problem(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mask_value, message", [
+    (0, "0.00 % foreground: no mitochondria at all: empty masks"),
+    (255, "100.00 % foreground: most pixels are foreground: inverted masks"),
+])
+def test_check_flags_empty_and_inverted_masks(tmp_path, mask_value, message):
+    for split in ("train", "test"):
+        write(tmp_path / split / "images", "a.png", np.full((H, W), 100, np.uint8))
+        write(tmp_path / split / "masks", "a.png", np.full((H, W), mask_value, np.uint8))
+    report = check_data(tmp_path)
+    assert not report.ok and any(message in problem for problem in report.problems)
+    assert "check the masks" in str(report)
+
+
+def test_grey_masks_and_sixteen_bit_images_train_with_the_options_the_advice_names(tmp_path):
+    grey = (pattern(0) * 200).astype(np.uint8)  # values {0, 200}: not binary
+    for split in ("train", "test"):
+        write(tmp_path / split / "images", "a.png", np.full((H, W), 100, np.uint8))
+        write(tmp_path / split / "masks", "a.png", grey)
+    params = {"data_source": "epfl", "data_root": str(tmp_path)}
+    with pytest.raises(DataError, match="-p mask_threshold T"):
+        resolve_volumes(params, "train")
+    _, masks = resolve_volumes({**params, "mask_threshold": 127}, "train")
+    assert set(np.unique(masks)) <= {0, 1} and masks.sum() == (grey > 127).sum()
