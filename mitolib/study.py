@@ -298,7 +298,9 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     from mitolib.scheduler import submit_pbs
 
     runs = _plan_from(args)
-    submit_pbs(args.study, args.profile, len(runs), parse_overrides(args.param), dry_run=args.dry_run, qsub_args=args.qsub_args)
+    gpu = any(run.params.get("require_gpu") for run in runs)
+    submit_pbs(args.study, args.profile, len(runs), parse_overrides(args.param), dry_run=args.dry_run,
+               qsub_args=args.qsub_args, scheduler=args.scheduler, gpu=gpu)
     return 0
 
 
@@ -341,7 +343,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     collect.add_argument("--readme", metavar="PATH", help="also regenerate the headline table in this README "
                          "(the seeds study)")
     submit = command("submit", _cmd_submit, "submit the study as a PBS array and a dependent collection job")
-    submit.add_argument("--scheduler", choices=["pbs"], default="pbs", help="batch system (default pbs)")
+    submit.add_argument("--scheduler", choices=["pbs", "slurm"], default="pbs",
+                        help="batch system: pbs (qsub, PBS Pro; default) or slurm (native sbatch, the GPU as --gres)")
     submit.add_argument("--dry-run", action="store_true", help="print the qsub commands instead of running them")
     submit.add_argument("--qsub-args", default="", metavar="ARGS",
                         help="extra qsub options for both jobs, one string (e.g. \"-q gpu -A project\")")

@@ -167,7 +167,7 @@ def test_submit_captures_the_array_id(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr("mitolib.scheduler.project_root", lambda: tmp_path)  # qsub's folder, where logs/ is made
     assert main(["study", "submit", "architectures", "--scheduler", "pbs", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "qsub -J 0-2 -v STUDY=architectures,PROFILE=gpu" in out and "<array job id>" in out
+    assert "qsub -J 0-2 -v STUDY=architectures,PROFILE=cpu" in out and "<array job id>" in out  # the one default
     assert not (tmp_path / "qsub.log").exists()
     assert main(["study", "submit", "architectures", "--profile", "smoke"]) == 0
     first, second = (tmp_path / "qsub.log").read_text().splitlines()
@@ -175,3 +175,23 @@ def test_submit_captures_the_array_id(monkeypatch, tmp_path, capsys):
     assert second.startswith("-W depend=afterany:1234[].server -v STUDY=architectures") and second.endswith("pbs/pbs_collect.sh")
     assert "array job 1234[].server (3 runs); collection job 1235.server" in capsys.readouterr().out
     assert (tmp_path / "logs").is_dir()
+
+
+def test_native_slurm_submission_requests_the_gpu_as_gres():
+    from mitolib.scheduler import sbatch_commands
+
+    array, collect = sbatch_commands("architectures", "gpu", 3, {"epochs": 2})
+    assert array[:3] == ["sbatch", "--parsable", "--array=0-2"] and "--gres=gpu:1" in array
+    assert any(arg.startswith("--export=ALL,STUDY=architectures,PROFILE=gpu,OVERRIDES=epochs=2") for arg in array)
+    assert array[-1] == "pbs/pbs_study.sh" and collect[-1] == "pbs/pbs_collect.sh"
+    assert "--dependency=afterany:{array_id}" in collect and not any("gres" in arg for arg in collect)
+    cpu, _ = sbatch_commands("architectures", "cpu", 3, gpu=False)
+    assert not any("gres" in arg for arg in cpu)
+
+
+def test_submit_dry_run_for_slurm_on_a_gpu_profile(capsys):
+    from mitolib.cli import main
+
+    assert main(["study", "submit", "architectures", "--profile", "gpu", "--scheduler", "slurm", "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("sbatch --parsable --array=0-2") and "--gres=gpu:1" in lines[1]
