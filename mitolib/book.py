@@ -214,6 +214,12 @@ def notice_text(results: StudyResults) -> str:
     if counts.get("planned") and counts.get("collected", 0) < counts["planned"]:
         where += (f". **Partial:** {counts.get('collected', 0)} of the {counts['planned']} planned runs are "
                   "complete; the others count in no number or figure of this page")
+    current, planned = design_counts(results)
+    if planned and current < len(results.done):
+        where += (f". **Earlier design:** {len(results.done) - current} of these {len(results.done)} runs were made "
+                  f"with settings that `studies.yml` has changed since (its plan has {planned} runs, {current} of "
+                  "them collected); their numbers describe the earlier recipe, and `make reference` runs the "
+                  "current one")
     if results.provenance.get("fixture"):
         return (":::{danger} Test fixture\nThese numbers are generated test fixtures, not measurements: "
                 f"they only exercise the book's code. Source: {where}.\n:::")
@@ -221,6 +227,21 @@ def notice_text(results: StudyResults) -> str:
         return (f":::{{warning}} Not the science\nThese results come from the {results.profile} profile "
                 f"on {source} data; they demonstrate the pipeline, not the science. Source: {where}.\n:::")
     return f":::{{note}} Provenance\nMeasured with the {results.profile} profile on the EPFL data. Source: {where}.\n:::"
+
+
+def design_counts(results: StudyResults) -> tuple[int, int]:
+    """``(collected runs of the current plan, planned runs)``: how much of a study's table is its current
+    design (same run id and parameters as ``studies.yml`` plans now); ``(0, 0)`` where it cannot be planned."""
+    from mitolib.verdicts import planned_hashes, split_by_plan
+
+    try:
+        planned = planned_hashes(results.study, results.profile)
+    except Exception:  # a study or profile that studies.yml no longer has
+        return 0, 0
+    if "params_hash" not in results.done.columns:
+        return 0, len(planned)
+    current, _ = split_by_plan(results.done, planned)
+    return len(current), len(planned)
 
 
 def notice(results: StudyResults):

@@ -35,11 +35,11 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from mitolib.config import load_config, project_root
+from mitolib.config import cast_value, load_config, project_root
 from mitolib.provenance import git_commit, library_versions
 from mitolib.rundir import (HISTORY, PARAMS, POSTPROCESSING, SELECTION, STATUS_DONE, STATUS_FAILED, TEST_SLICES, atomic_write_text,
                             read_json, read_metrics)
@@ -126,8 +126,27 @@ def params_differ(run_dir: Path, params: dict) -> bool:
     return params_hash(completed) != params_hash(params)
 
 
+def row_params_hash(row: Mapping[str, Any], defaults: Mapping[str, Any] | None = None) -> str:
+    """:func:`params_hash` of a collected row's parameter columns (text, as ``runs.csv`` holds them), each cast
+    to its default's type; a parameter the row lacks (added to ``studies.yml`` later) reads at its default."""
+    defaults = defaults if defaults is not None else load_config()["defaults"]
+    params = {}
+    for key, default in defaults.items():
+        value = row.get(key)
+        if value is None or (isinstance(value, float) and value != value):
+            params[key] = default
+            continue
+        try:
+            params[key] = cast_value(key, value, default)
+        except ValueError:
+            params[key] = value
+    return params_hash(params)
+
+
 def collected_runs(study: str, profile: str, root: Path | None = None) -> dict[str, str]:
-    """``{run_id: params_hash}`` of the runs collected as done in ``results/<profile>/<study>/runs.csv``."""
+    """``{run_id: params_hash}`` of the runs collected as done in ``results/<profile>/<study>/runs.csv``, the hash
+    recomputed from each row's parameter columns (:func:`row_params_hash`), so a parameter added since reads at
+    its default rather than making every earlier row look different."""
     path = (root or results_root()) / profile / study / RUNS_TABLE
     if not path.is_file():
         return {}
@@ -135,7 +154,8 @@ def collected_runs(study: str, profile: str, root: Path | None = None) -> dict[s
     if "params_hash" not in table.columns:
         return {}
     done = table[table["status"] == STATUS_DONE]
-    return dict(zip(done["run_id"], done["params_hash"]))
+    defaults = load_config()["defaults"]
+    return {row["run_id"]: row_params_hash(row, defaults) for row in done.to_dict("records")}
 
 
 class ResultsError(ValueError):

@@ -18,10 +18,16 @@ NO_EFFECT = "no measurable effect at this budget"
 
 
 def split_by_plan(runs: pd.DataFrame, planned: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(current, earlier)``: the rows of ``runs`` whose ``run_id`` is planned with the same ``params_hash``
-    (``planned`` maps run id to hash), and all the others."""
+    """``(current, earlier)``: the rows of ``runs`` whose ``run_id`` is planned with the same parameters (the
+    hash of the row's parameter columns, :func:`mitolib.results.row_params_hash`; ``planned`` maps run id to
+    hash), and all the others."""
+    from mitolib.results import row_params_hash
+
+    recorded = pd.Series([row_params_hash({k: ("" if v is None else str(v)) if not isinstance(v, float) or v == v
+                                           else None for k, v in row.items()})
+                          for row in runs.to_dict("records")], index=runs.index, dtype=object)
     hashes = runs["run_id"].map(planned)
-    same = hashes.notna() & (hashes == runs.get("params_hash", pd.Series(index=runs.index, dtype=object)))
+    same = hashes.notna() & (hashes == recorded)
     return runs[same].copy(), runs[~same].copy()
 
 

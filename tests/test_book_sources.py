@@ -149,3 +149,12 @@ def test_book_data_tables_have_their_columns():
     published = book.load_csv("published")
     for column in ("label", "citation", "protocol", "metric", "value", "source"):
         assert published[column].notna().all(), column
+
+
+def test_introduction_answers_the_four_questions_with_computed_paragraphs():
+    text = "\n".join(markdown_of(BOOK / "introduction.py"))
+    for question, name in (("What really broke?", "answer_broke"),
+                           ("What do the three architectures reach on the test volume?", "answer_reach"),
+                           ("Which hyperparameters matter?", "answer_hyper"), ("How do I reproduce it?", "answer_reproduce")):
+        assert re.search(rf"\*\*{re.escape(question)}\*\* \{{glue:md\}}`{name}`", text), question
+    assert "{glue:md} headline" in text  # the README's headline table

@@ -23,7 +23,7 @@ def test_study_sizes():
     assert len(plan("bug_ablation", "cpu")) == 33  # 11 variants x 3 seeds
     assert len(plan("recipe", "cpu")) == 12
     assert len(plan("architectures", "smoke")) == 3
-    assert len(plan("seeds", "cpu")) == 9
+    assert len(plan("seeds", "cpu")) == 15
 
 
 def test_grid_order_and_ids():

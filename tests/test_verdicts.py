@@ -12,12 +12,18 @@ def runs(values: dict, column: str = "test_iou") -> pd.DataFrame:
 
 
 def test_split_by_plan_keeps_only_same_id_and_parameters():
-    table = runs({"corrected": [0.8, 0.8]})
-    table.loc[1, "params_hash"] = "old"
-    current, earlier = verdicts.split_by_plan(table, {"corrected_seed-0": "h", "corrected_seed-1": "h"})
-    assert list(current["run_id"]) == ["corrected_seed-0"] and list(earlier["run_id"]) == ["corrected_seed-1"]
-    current, earlier = verdicts.split_by_plan(table, {})
-    assert current.empty and len(earlier) == 2
+    from mitolib.results import params_hash
+    from mitolib.study import plan
+
+    runs_planned = plan("architectures", "smoke")
+    planned = {run.run_id: params_hash(run.params) for run in runs_planned}
+    rows = pd.DataFrame([{"run_id": run.run_id, **run.params} for run in runs_planned])
+    rows.loc[1, "epochs"] = 99  # made with other settings
+    rows = rows.drop(columns=["sample_order"])  # a parameter added later: read at its default
+    current, earlier = verdicts.split_by_plan(rows, planned)
+    assert list(earlier["run_id"]) == [runs_planned[1].run_id] and len(current) == 2
+    current, earlier = verdicts.split_by_plan(rows, {})
+    assert current.empty and len(earlier) == 3
 
 
 def test_band_counts_runs_inside_and_outside():
