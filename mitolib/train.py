@@ -22,9 +22,14 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from mitolib import metrics, numerics, rundir, schema
+# Imported here, not inside the functions: a training that runs for many minutes then evaluates with the
+# modules it started with, even if the code on disk changes meanwhile.
+from mitolib import evaluate, metrics, numerics, rundir, schema
 from mitolib.config import project_root
+from mitolib.data import data_identity, resolve_volumes, training_arrays
 from mitolib.models import build_model
+from mitolib.patches import split_official
+from mitolib.pipeline import make_dataset
 from mitolib.provenance import array_fingerprint, environment, git_commit
 
 MONITORS = schema.MONITORS
@@ -42,8 +47,6 @@ def default_run_dir(params: dict) -> Path:
     """``<runs root>/<profile>/adhoc/<architecture>-<hash of the parameters and the data identity>`` (runs root:
     ``$MITOLIB_RUNS`` or ``runs/``): the same parameters on other data get another folder."""
     from mitolib.study import runs_root
-
-    from mitolib.data import data_identity
 
     identity = {"params": params, "data_identity": data_identity(params)}
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
@@ -160,8 +163,6 @@ def train(params: dict, run_dir: str | Path | None = None, *, finalize: bool = T
     the metrics record ``status: failed`` with the error and traceback, the
     partial history is kept, and the exception is raised again.
     """
-    from mitolib.data import data_identity, resolve_volumes, training_arrays
-    from mitolib.pipeline import make_dataset
 
     run_dir = Path(run_dir or params.get("out_dir") or default_run_dir(params))
     if rundir.is_complete(run_dir):
@@ -241,8 +242,6 @@ def train(params: dict, run_dir: str | Path | None = None, *, finalize: bool = T
 def validation_slices(params: dict) -> tuple[np.ndarray, np.ndarray] | None:
     """The validation block of the training volume at full resolution (uint8 ``(S, H, W)`` images and masks)
     under the ``official`` split; ``None`` under ``random_patches``, whose validation patches are not slices."""
-    from mitolib.data import resolve_volumes
-    from mitolib.patches import split_official
 
     if params["split"] != "official":
         return None
@@ -259,8 +258,6 @@ def evaluate_test(model, params: dict, run_dir: Path, progress: bool = True) -> 
     ``tune_threshold``, the threshold chosen for it.  Writes ``test_slices.csv`` (and the test masks with
     ``save_predictions``); returns the fields for ``metrics.json``.
     """
-    from mitolib import evaluate
-    from mitolib.data import resolve_volumes
 
     options = {"scale": params["scale"], "window": params["eval_window"] or params["patch_size"],
                "overlap": params["eval_overlap"], "tta": params["tta"], "batch_size": params["eval_batch_size"]}
@@ -291,8 +288,6 @@ def evaluate_test(model, params: dict, run_dir: Path, progress: bool = True) -> 
 def select_checkpoint(params: dict, run_dir: Path, history: pd.DataFrame, monitor: str, progress: bool) -> dict:
     """The best checkpoint by another ``monitor`` of the same training, scored on the test volume with the run's
     settings (no post-processing table, no masks), then deleted: one row of ``selection.csv``."""
-    from mitolib import evaluate
-    from mitolib.data import resolve_volumes
 
     epoch, val_iou, val_monitor = _best_epoch(history, monitor)
     row = {"monitor": monitor, "best_epoch": epoch, "best_val_monitor": val_monitor, "best_val_iou": val_iou,
