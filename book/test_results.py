@@ -236,6 +236,64 @@ if volumes is not None:
         "positives; blue: false negatives.\n```"))
 
 # %% [markdown]
+# ## The images a biologist looks at
+#
+# The saved test masks of the best run of each architecture (chosen on validation), on the same
+# crops, at native resolution: one pixel of the EM image is one pixel of the figure. The slices
+# are chosen by a rule (`mitolib.predictions.gallery_slices`): the slice whose IoU, averaged over
+# the three runs, is the median, and the one where it is lowest; each crop is centred on the
+# slice's largest true mitochondrion.
+
+# %% tags=["hide-input"]
+from mitolib import objects as objects_module  # noqa: E402
+from mitolib.data import EPFL_PIXEL_SIZE_NM  # noqa: E402
+from mitolib.scores import saved_volume  # noqa: E402
+
+saved_runs = [r for r in sorted(results.provenance.get("predictions") or {}) if r in set(done["run_id"])]
+gallery, failure_rows = None, []
+try:
+    first = predictions.run_params(results, saved_runs[0])
+    test_images, test_truth = data_module.resolve_volumes(first, "test")
+    volumes = {book.arch_label(done.set_index("run_id").loc[r, "architecture"]):
+               saved_volume(predictions.saved_predictions(results, r), test_truth.shape) for r in saved_runs}
+except (IndexError, data_module.DataError, OSError, ValueError) as missing:
+    display(Markdown(f":::{{note}}\nThe gallery needs the saved test masks and the test volume: {missing}\n:::"))
+    volumes = {}
+if volumes:
+    picks = predictions.gallery_slices(results.test_slices, saved_runs)
+    rows = [{"image": test_images[z], "truth": test_truth[z], "center": predictions.largest_object_center(test_truth[z]),
+             "predictions": {label: volume[z] for label, volume in volumes.items()},
+             "title": f"{kind} slice {z}"} for kind, z in picks.items()]
+    fig = plots.outline_crops(rows, pixel_nm=EPFL_PIXEL_SIZE_NM)
+    book.glue_figure("fig-gallery", fig)
+    best_run = done[done["run_id"].isin(saved_runs)].sort_values("best_val_iou", ascending=False)["run_id"].iloc[0]
+    best_label = book.arch_label(done.set_index("run_id").loc[best_run, "architecture"])
+    worst = objects_module.largest_unmatched(volumes[best_label], test_truth)
+    for kind, found in worst.items():
+        if found is not None:
+            failure_rows.append({"image": test_images[found["z"]], "truth": test_truth[found["z"]],
+                                 "center": (found["y"], found["x"]),
+                                 "predictions": {best_label: volumes[best_label][found["z"]]},
+                                 "title": f"largest {'false' if kind == 'false' else 'missed'} object "
+                                          f"({found['voxels']:,} voxels), slice {found['z']}"})
+    if failure_rows:
+        book.glue_figure("fig-failures", plots.outline_crops(failure_rows, pixel_nm=EPFL_PIXEL_SIZE_NM))
+    book.glue("gallery_picks", f"slices {picks['typical']} (typical) and {picks['hardest']} (hardest)")
+    book.glue("failure_run", f"`{best_run}` ({best_label}, the best validation IoU of the saved runs)")
+    display(Markdown(
+        "```{glue:figure} fig-gallery\n:name: fig-gallery\n\n"
+        "Test {glue:md}`gallery_picks`: the whole slice with the true outlines (green) and the crop (yellow), then "
+        "the crop with the truth (green) and each architecture's prediction (magenta); scale bars from the 5 nm "
+        "pixel size. Where magenta follows green, the model has the membrane; where they part, look at the image "
+        "to judge which is right.\n```"))
+    if failure_rows:
+        display(Markdown(
+            "```{glue:figure} fig-failures\n:name: fig-failures\n\n"
+            "The largest false object (predicted, matching no true mitochondrion at IoU one half) and the largest "
+            "missed one of run {glue:md}`failure_run`, by the rule of `mitolib.objects.largest_unmatched`, on the "
+            "slice through each object's centre. These are the errors that change an object count most.\n```"))
+
+# %% [markdown]
 # ## With a GPU: the full-width recipe
 #
 # The `gpu_short` profile of `studies.yml` trains the original width (base 64) at the `cpu`

@@ -54,6 +54,10 @@ FIGURES: tuple[FigureSource, ...] = (
     FigureSource("fig-test-scores", "test_results", "seeds", _all_done, "test IoU per architecture"),
     FigureSource("fig-slices", "test_results", "seeds", _all_done, "per-slice test IoU"),
     FigureSource("fig-slice-distribution", "test_results", "seeds", _all_done, "distribution of slice IoUs"),
+    FigureSource("fig-gallery", "test_results", "seeds", _all_done, "native-resolution crops, all architectures",
+                 needs_predictions=True),
+    FigureSource("fig-failures", "test_results", "seeds", _all_done, "largest false and missed objects",
+                 needs_predictions=True),
     FigureSource("fig-predictions", "test_results", "seeds", example_run, "predictions with errors",
                  needs_predictions=True),
 )

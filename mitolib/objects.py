@@ -56,6 +56,13 @@ def match_objects(prediction: np.ndarray, truth: np.ndarray, iou: float = MATCH_
         raise ValueError(f"shapes differ: prediction {np.shape(prediction)} vs truth {np.shape(truth)}")
     if not 0.5 <= iou <= 1:
         raise ValueError(f"iou must be in [0.5, 1] for a one-to-one matching, got {iou}")
+    matching = _match(prediction, truth, iou)
+    n_pred, n_true = matching["n_pred"], matching["n_true"]
+    return {"true_objects": n_true, "predicted_objects": n_pred, "detected": len(matching["true"]),
+            "missed": n_true - len(matching["true"]), "false": n_pred - len(matching["pred"])}
+
+
+def _match(prediction: np.ndarray, truth: np.ndarray, iou: float) -> dict:
     pred_labels, n_pred = label_objects(prediction)
     true_labels, n_true = label_objects(truth)
     overlap = (pred_labels > 0) & (true_labels > 0)
@@ -65,7 +72,26 @@ def match_objects(prediction: np.ndarray, truth: np.ndarray, iou: float = MATCH_
     matched_true, matched_pred = set(), set()
     for (p, t), both in pairs.items():
         if both / (pred_size[p] + true_size[t] - both) >= iou:
-            matched_true.add(t)
-            matched_pred.add(p)
-    return {"true_objects": n_true, "predicted_objects": n_pred, "detected": len(matched_true),
-            "missed": n_true - len(matched_true), "false": n_pred - len(matched_pred)}
+            matched_true.add(int(t))
+            matched_pred.add(int(p))
+    return {"pred_labels": pred_labels, "true_labels": true_labels, "n_pred": n_pred, "n_true": n_true,
+            "pred": matched_pred, "true": matched_true, "pred_size": pred_size, "true_size": true_size}
+
+
+def largest_unmatched(prediction: np.ndarray, truth: np.ndarray, iou: float = MATCH_IOU) -> dict:
+    """The largest false predicted object and the largest missed true object (3-D components matching nothing at
+    voxel IoU >= ``iou``): ``{"false": {...}, "missed": {...}}``, each ``{"voxels", "z", "y", "x"}`` (centroid,
+    rounded) or ``None`` when there is none.  The rule the book's failure gallery shows."""
+    matching = _match(prediction, truth, iou)
+    found = {}
+    for kind, labels, sizes, matched, count in (
+            ("false", matching["pred_labels"], matching["pred_size"], matching["pred"], matching["n_pred"]),
+            ("missed", matching["true_labels"], matching["true_size"], matching["true"], matching["n_true"])):
+        candidates = [label for label in range(1, count + 1) if label not in matched]
+        if not candidates:
+            found[kind] = None
+            continue
+        label = max(candidates, key=lambda k: (sizes[k], -k))
+        z, y, x = (int(round(c)) for c in ndimage.center_of_mass(labels == label))
+        found[kind] = {"voxels": int(sizes[label]), "z": z, "y": y, "x": x}
+    return found

@@ -418,3 +418,58 @@ def paired_intervals(table: pd.DataFrame, *, label: str = "group", xlabel: str =
     ax.plot([], [], "o", color="#777777", mfc="white", label="not resolved")
     fig.legend(fontsize="x-small", frameon=False, loc="outside lower center", ncols=2)
     return fig
+
+
+OUTLINE_COLOURS = {"truth": "#00C853", "prediction": "#FF00FF"}  # bright on grayscale EM: green truth, magenta prediction
+SCALE_BARS_NM = (100, 200, 500, 1000, 2000, 5000)
+
+
+def _scale_bar(ax, pixel_nm: float, width_px: int) -> None:
+    """A white scale bar about a fifth of the panel wide, labelled in nm or µm, bottom left."""
+    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+    target = width_px * pixel_nm / 5
+    length = min(SCALE_BARS_NM, key=lambda nm: abs(nm - target))
+    label = f"{length / 1000:g} µm" if length >= 1000 else f"{length} nm"
+    ax.add_artist(AnchoredSizeBar(ax.transData, length / pixel_nm, label, "lower left", pad=0.4, color="white",
+                                  frameon=False, size_vertical=max(1, width_px / 150), fontproperties={"size": 7}))
+
+
+def outline_crops(rows: Sequence[Mapping], *, pixel_nm: float, crop: int = 256, dpi: int = 100):
+    """Per row, a whole test slice and, for each prediction, a ``crop`` x ``crop`` window around the row's
+    ``center`` at native resolution (one image pixel per figure pixel at ``dpi``): the ground truth outlined in
+    green, the prediction in magenta, a scale bar from ``pixel_nm``.
+
+    Each row: ``{"image": (H, W), "truth": (H, W) bool, "predictions": {label: (H, W) bool}, "center": (y, x),
+    "title": str}``.  Panels are lettered (a), (b), ... left to right, top to bottom."""
+    from matplotlib.patches import Rectangle
+
+    columns = 1 + max(len(row["predictions"]) for row in rows)
+    side = crop / dpi
+    fig, axes = plt.subplots(len(rows), columns, figsize=(side * columns + 0.3, (side + 0.35) * len(rows)),
+                             squeeze=False, layout="constrained", dpi=dpi)
+    letter = iter("abcdefghijklmnopqrstuvwxyz")
+    for r, row in enumerate(rows):
+        image, truth = np.asarray(row["image"]), np.asarray(row["truth"]) > 0
+        height, width = image.shape
+        cy, cx = row["center"]
+        top = int(np.clip(cy - crop // 2, 0, max(0, height - crop)))
+        left = int(np.clip(cx - crop // 2, 0, max(0, width - crop)))
+        window = (slice(top, top + crop), slice(left, left + crop))
+        ax = axes[r][0]
+        ax.imshow(image, cmap="gray", interpolation="antialiased")
+        ax.contour(truth, levels=[0.5], colors=[OUTLINE_COLOURS["truth"]], linewidths=0.5)
+        ax.add_patch(Rectangle((left, top), crop, crop, fill=False, edgecolor="yellow", lw=1))
+        _scale_bar(ax, pixel_nm, width)
+        ax.set_title(f"({next(letter)}) {row['title']}", fontsize=7, loc="left")
+        for c, (label, pred) in enumerate(row["predictions"].items(), start=1):
+            ax = axes[r][c]
+            ax.imshow(image[window], cmap="gray", interpolation="nearest")
+            ax.contour(truth[window], levels=[0.5], colors=[OUTLINE_COLOURS["truth"]], linewidths=1.0)
+            ax.contour(np.asarray(pred)[window] > 0, levels=[0.5], colors=[OUTLINE_COLOURS["prediction"]],
+                       linewidths=1.0)
+            _scale_bar(ax, pixel_nm, crop)
+            ax.set_title(f"({next(letter)}) {label}", fontsize=7, loc="left")
+        for ax in axes[r]:
+            ax.set_axis_off()
+    return fig

@@ -58,3 +58,26 @@ def example_slices(results: StudyResults, run_id: str, count: int = 3) -> list[i
         return sorted(saved)[:count]
     picks = np.unique(np.linspace(0, len(scores) - 1, count).round().astype(int))
     return [int(s) for s in scores["slice"].iloc[picks]]
+
+
+def gallery_slices(test_slices: pd.DataFrame, run_ids: list[str]) -> dict[str, int]:
+    """The test slices the gallery shows, by a rule: ``{"typical": median, "hardest": lowest}`` of the slice IoU
+    averaged over ``run_ids`` (ties to the lower slice number)."""
+    table = test_slices[test_slices["run_id"].isin(run_ids)]
+    if table.empty:
+        raise ValueError(f"no per-slice scores for runs {run_ids}")
+    mean = table.groupby("slice")["iou"].mean().sort_values(kind="stable")
+    ordered = mean.reset_index().sort_values(["iou", "slice"], kind="stable")["slice"].tolist()
+    return {"typical": int(ordered[(len(ordered) - 1) // 2]), "hardest": int(ordered[0])}
+
+
+def largest_object_center(mask: np.ndarray) -> tuple[int, int]:
+    """``(y, x)`` of the centroid of the largest connected component of a 2-D mask (the slice centre if empty)."""
+    from scipy import ndimage
+
+    labels, count = ndimage.label(np.asarray(mask) > 0)
+    if count == 0:
+        return mask.shape[0] // 2, mask.shape[1] // 2
+    sizes = np.bincount(labels.ravel())[1:]
+    y, x = ndimage.center_of_mass(labels == int(np.argmax(sizes)) + 1)
+    return int(round(y)), int(round(x))

@@ -44,3 +44,30 @@ def test_matching_counts_detected_missed_and_false():
     assert objects.match_objects(truth, truth)["detected"] == 2
     with pytest.raises(ValueError, match="one-to-one"):
         objects.match_objects(truth, truth, iou=0.3)
+
+
+def test_largest_unmatched_objects_are_found_by_the_rule():
+    truth = two_cubes()
+    prediction = np.zeros_like(truth)
+    prediction[3:6, 5:8, 5:8] = 1      # the large cube: detected
+    prediction[0, 8:10, 8:10] = 1      # a 4-voxel false object
+    prediction[2, 0:1, 6:9] = 1        # a 3-voxel false object
+    found = objects.largest_unmatched(prediction, truth)
+    assert found["false"] == {"voxels": 4, "z": 0, "y": 8, "x": 8}  # centroid (0, 8.5, 8.5) rounded half to even
+    assert found["missed"] == {"voxels": 8, "z": 0, "y": 0, "x": 0}  # the small cube, (0.5, 0.5, 0.5)
+    assert objects.largest_unmatched(truth, truth) == {"false": None, "missed": None}
+
+
+def test_gallery_rule_picks_the_median_and_the_hardest_slice():
+    import pandas as pd
+
+    from mitolib.predictions import gallery_slices, largest_object_center
+
+    table = pd.DataFrame({"run_id": ["a"] * 5 + ["b"] * 5, "slice": list(range(5)) * 2,
+                          "iou": [0.9, 0.5, 0.7, 0.8, 0.6, 0.9, 0.5, 0.7, 0.8, 0.6]})
+    assert gallery_slices(table, ["a", "b"]) == {"typical": 2, "hardest": 1}
+    mask = np.zeros((10, 10), bool)
+    mask[1:3, 1:3] = True
+    mask[5:9, 4:8] = True
+    assert largest_object_center(mask) == (6, 6)  # (6.5, 5.5) rounded half to even
+    assert largest_object_center(np.zeros((4, 6))) == (2, 3)
