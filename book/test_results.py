@@ -291,7 +291,9 @@ if volumes:
             "```{glue:figure} fig-failures\n:name: fig-failures\n\n"
             "The largest false object (predicted, matching no true mitochondrion at IoU one half) and the largest "
             "missed one of run {glue:md}`failure_run`, by the rule of `mitolib.objects.largest_unmatched`, on the "
-            "slice through each object's centre. These are the errors that change an object count most.\n```"))
+            "slice through each object's centre. A mitochondrion predicted with the wrong extent (overlap below one "
+            "half) counts both as false and as missed, so the two rows can show the same place. These are the "
+            "errors that change an object count most.\n```"))
 
 # %% [markdown]
 # ## With a GPU: the full-width recipe
