@@ -14,7 +14,7 @@ from mitolib.config import load_config, resolve_params
 from mitolib.data import EPFL_SLICES
 
 PROFILE = "cpu"              # the profile whose settings are benchmarked
-ORIGINAL_PROFILE = "seed"    # the original recipe: its width is the "original" width
+ORIGINAL_PROFILE = "original"  # the original recipe: its width is the "original" width
 EPFL_HEIGHT, EPFL_WIDTH = 768, 1024  # pixels of an EPFL slice
 BASELINE = "baseline"
 PROJECT = "project"

@@ -273,6 +273,6 @@ book.markdown_table(table, floatfmt=".4g")
 #   `MITOLIB_BOOK_PROFILE=smoke jupyter-book build book/` (after
 #   `mitolib study run seeds --profile smoke && mitolib study collect seeds --profile smoke`, and
 #   the same for the other studies).
-# * Train one model with the original study's recipe: `mitolib train --profile seed`
+# * Train one model with the original study's recipe: `mitolib train --profile original`
 #   (a GPU job at full size), or one defect at a time, e.g.
 #   `mitolib train --profile cpu -p mispair true`.

@@ -82,10 +82,11 @@ book.profile_notice(profile)
 defaults = config["defaults"]
 rows = []
 for key in defaults:
-    row = {"parameter": f"`{key}`", "default": f"`{defaults[key]}`"}
+    shown = lambda value: f"`{value}`" if value != "" else "none"  # noqa: E731 - an empty value is "none"
+    row = {"parameter": f"`{key}`", "default": shown(defaults[key])}
     for name, values in config["profiles"].items():
         values = values or {}
-        row[name] = f"`{values[key]}`" if key in values else ""
+        row[name] = shown(values[key]) if key in values else ""
     if any(row[name] for name in config["profiles"]):
         rows.append(row)
 book.markdown_table(pd.DataFrame(rows))
