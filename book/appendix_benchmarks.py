@@ -19,10 +19,10 @@
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mitolib import book
+from mitolib import book, notices, summaries
 
-display(book.build_notice())
-book.benchmark_report()
+display(notices.build_notice())
+summaries.benchmark_report()
 
 # %% [markdown]
 # ## Does the faster default change the results?
@@ -36,7 +36,7 @@ book.benchmark_report()
 before = book.project_root() / "benchmarks" / "results" / "cpu-seeds-before-xla.csv"
 try:
     seeds = book.load_study("seeds", "cpu")
-    check = book.option_check(before, seeds.runs, "jit_compile")
+    check = summaries.option_check(before, seeds.runs, "jit_compile")
 except (book.ResultsMissing, FileNotFoundError) as missing:
     check = pd.DataFrame()
     display(Markdown(f":::{{note}}\nNothing to compare yet: {missing}\n:::"))

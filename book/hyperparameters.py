@@ -25,14 +25,14 @@
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mitolib import book, plots
+from mitolib import book, notices, plots, summaries
 
 results = book.load_study("hyperparameter_optimization")
 labels = {**book.ARCHITECTURE_LABELS, "best_val_iou": "best validation IoU"}
 report = book.load_csv("original_report")
 
 # %% tags=["remove-input"]
-book.notice(results)
+notices.notice(results)
 
 # %% [markdown]
 # ## Validation IoU over the grid
@@ -44,7 +44,7 @@ fig = plots.heatmaps(runs, value="best_val_iou", row="batch_size", col="learning
 book.glue_figure("fig-heatmaps", fig)
 book.glue("grid_size", f"{len(runs)}")
 book.glue("grid_done", f"{len(results.done)}")
-book.glue("grid_region", book.grid_region_text(results.done))
+book.glue("grid_region", summaries.grid_region_text(results.done))
 
 # %% [markdown]
 # ```{glue:figure} fig-heatmaps

@@ -23,14 +23,14 @@
 import numpy as np
 import pandas as pd
 
-from mitolib import book
+from mitolib import book, notices
 
 report = book.load_csv("original_report")
 as_written = book.load_csv("original_report", dtype={"value": str})  # values exactly as transcribed
 profile = book.book_profile()
 
 # %% tags=["remove-input"]
-book.profile_notice(profile)
+notices.profile_notice(profile)
 
 # %% [markdown]
 # ## The answers, in short

@@ -25,7 +25,7 @@
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mitolib import book, claims, plots, verdicts
+from mitolib import book, claims, notices, plots, verdicts
 from mitolib.config import target
 
 results = book.load_study("recipe")
@@ -41,7 +41,7 @@ book.glue("confidence", f"{claims.CONFIDENCE:.0%}")
 book.glue("recipe_done", f"{len(done)} of {len(results.runs)}")
 
 # %% tags=["remove-input"]
-book.notice(results)
+notices.notice(results)
 
 # %% [markdown]
 # ## The runs

@@ -23,14 +23,14 @@
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mitolib import book, figure_sources
+from mitolib import book, figure_sources, notices, summaries
 from mitolib.config import compute_budget, load_config
 
 config = load_config()
 profile = book.book_profile()
 
 # %% tags=["remove-input"]
-book.profile_notice(profile)
+notices.profile_notice(profile)
 
 # %% [markdown]
 # ## On a laptop
@@ -128,10 +128,10 @@ for study in book.collected_studies(profile):
     rows.append({"study": f"`{study}`", "completed runs": len(res.done), "incomplete runs": len(res.failed),
                  "compute (hours)": f"{seconds.sum() / 3600:.2f}",
                  "per run (minutes)": f"{seconds.mean() / 60:.1f}" if len(seconds) else "",
-                 "data": book.data_source(res), "code commit": f"`{book.short_commit(prov.get('git_commit', 'unknown'))}`",
+                 "data": notices.data_source(res), "code commit": f"`{notices.short_commit(prov.get('git_commit', 'unknown'))}`",
                  "collected": prov.get("collected_at", "unknown")})
 display(book.markdown_table(pd.DataFrame(rows)))
-book.glue("compute_budget", book.budget_text(total_seconds, sum(row["completed runs"] for row in rows), profile,
+book.glue("compute_budget", summaries.budget_text(total_seconds, sum(row["completed runs"] for row in rows), profile,
                                              compute_budget(profile, config)))
 
 # %% [markdown]

@@ -24,7 +24,7 @@
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mitolib import book, claims, evaluate, plots, predictions, scores
+from mitolib import book, claims, evaluate, notices, plots, predictions, scores, summaries
 from mitolib.config import target
 
 results = book.load_study("seeds")
@@ -33,7 +33,7 @@ published = book.load_csv("published")
 labels = book.ARCHITECTURE_LABELS
 
 # %% tags=["remove-input"]
-book.notice(results)
+notices.notice(results)
 
 # %% [markdown]
 # ## Foreground IoU and Dice per architecture
@@ -249,7 +249,7 @@ from mitolib import objects as objects_module  # noqa: E402
 from mitolib.data import EPFL_PIXEL_SIZE_NM  # noqa: E402
 from mitolib.scores import saved_volume  # noqa: E402
 
-saved_runs = [r for r in sorted(results.provenance.get("predictions") or {}) if r in set(done["run_id"])]
+saved_runs = sorted(r for r in done["run_id"] if predictions.saved_predictions(results, r))
 gallery, failure_rows = None, []
 try:
     first = predictions.run_params(results, saved_runs[0])
@@ -313,8 +313,8 @@ except book.ResultsMissing as missing:
     for name in ("gpu_done", "gpu_best_arch", "gpu_best_iou", "gpu_best_minutes", "book_best_iou", "gpu_order"):
         book.glue(name, "not measured")
 if gpu is not None:
-    display(Markdown(book.notice_text(gpu)))
-    display(book.markdown_table(book.gpu_summary(gpu)))
+    display(Markdown(notices.notice_text(gpu)))
+    display(book.markdown_table(summaries.gpu_summary(gpu)))
     best = gpu.done.loc[gpu.done["test_iou"].idxmax()]
     book.glue("gpu_done", f"{len(gpu.done)} of {len(gpu.runs)}")
     book.glue("gpu_best_arch", book.arch_label(best["architecture"]))
@@ -364,7 +364,7 @@ book.glue("lead_recipe", f"base width {lead_runs['base_filters'].iloc[0]}, {lead
                          f"patches at scale {lead_runs['scale'].iloc[0]:g}, {training}, "
                          f"{lead_runs['train_seconds'].mean() / 60:.1f} minutes of training on average")
 if gpu is not None and len(gpu.done):
-    gpu_gains = book.tta_gains(gpu).set_index("run_id")
+    gpu_gains = summaries.tta_gains(gpu).set_index("run_id")
 
     def gpu_tta(run_id: str) -> str:
         if run_id not in gpu_gains.index:
@@ -385,7 +385,7 @@ else:
     book.glue("gpu_recipe", "No full-width run is collected in this build.")
 tta_text = ("Test-time augmentation is not measured on the test volume in this build; its cost is in "
             "the benchmarks appendix.")
-gains = book.tta_gains(results)
+gains = summaries.tta_gains(results)
 if len(gains):
     measured = "; ".join(f"run `{g.run_id}` ({book.arch_label(g.architecture)}): {g.without:.3f} without, "
                          f"{g['with']:.3f} with ({g.gain:+.3f})" for _, g in gains.iterrows())

@@ -21,13 +21,13 @@
 # %% tags=["remove-cell"]
 import pandas as pd
 
-from mitolib import book, plots
+from mitolib import book, notices, plots
 
 results = book.load_study("seeds")
 labels = {**book.ARCHITECTURE_LABELS, **book.METRIC_LABELS}
 
 # %% tags=["remove-input"]
-book.notice(results)
+notices.notice(results)
 
 # %% [markdown]
 # ## Curves per architecture

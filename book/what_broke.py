@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mitolib import book, claims, plots, verdicts
+from mitolib import book, claims, notices, plots, summaries, verdicts
 from mitolib.listing import listing_agreement
 
 results = book.load_study("bug_ablation")
@@ -85,7 +85,7 @@ book.glue("verdict", verdict)
 # {glue:md}`verdict`
 
 # %% tags=["remove-input"]
-book.notice(results)
+notices.notice(results)
 
 # %% [markdown]
 # ## What the original code did
@@ -152,7 +152,7 @@ book.glue("adam_applied", " and ".join(f"`{value}`" for value in applied))
 # 50), which a 2-core machine allows.
 
 # %% tags=["remove-input"]
-settings = book.variant_settings("bug_ablation")
+settings = summaries.variant_settings("bug_ablation")
 counts = current.groupby("variant")["run_id"].count().rename("current runs")
 listed = settings.merge(counts, on="variant", how="left").fillna({"current runs": 0})
 book.markdown_table(listed.astype({"current runs": int}))

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mitolib import book, evaluate, figure_sources, lesson, predictions
+from mitolib import book, evaluate, figure_sources, lesson, notices, predictions, summaries
 from test_book_fixtures import write_fixture_results
 
 SMOKE_NOTICE = ("These results come from the smoke profile on synthetic data; "
@@ -39,7 +39,7 @@ def test_missing_results_name_the_commands(monkeypatch, tmp_path):
     message = str(error.value)
     assert "mitolib study run seeds --profile cpu && mitolib study collect seeds --profile cpu" in message
     with pytest.raises(book.ResultsMissing):
-        book.profile_notice("cpu")
+        notices.profile_notice("cpu")
 
 
 def test_missing_columns_are_reported(fixture_root):
@@ -65,20 +65,20 @@ def test_failed_runs_come_back_with_their_parameters(fixture_root):
 
 def test_notices(fixture_root):
     results = book.load_study("seeds")
-    assert "test fixtures, not measurements" in book.notice_text(results)
+    assert "test fixtures, not measurements" in notices.notice_text(results)
     results.provenance.pop("fixture")
-    assert SMOKE_NOTICE in book.notice_text(results)
+    assert SMOKE_NOTICE in notices.notice_text(results)
     real = book.StudyResults("seeds", "cpu", results.path, results.runs.assign(data_source="epfl"),
                              results.history, results.test_slices, {"git_commit": "abc"})
-    text = book.notice_text(real)
+    text = notices.notice_text(real)
     assert "EPFL" in text and "not the science" not in text and "Partial" not in text
     real.provenance["counts"] = {"planned": 9, "collected": 7}
-    assert "**Partial:** 7 of the 9 planned runs are complete" in book.notice_text(real)
+    assert "**Partial:** 7 of the 9 planned runs are complete" in notices.notice_text(real)
 
 
 def test_lesson_notice_without_results(monkeypatch, tmp_path):
     monkeypatch.setenv(book.RESULTS_ENV, str(tmp_path))
-    assert "Computed live" in book.lesson_notice("cpu").data
+    assert "Computed live" in notices.lesson_notice("cpu").data
 
 
 def test_metrics_at_best_epoch_picks_the_best_epoch(fixture_root):
@@ -127,15 +127,15 @@ def test_predictions_are_found_and_picked(tmp_path, monkeypatch):
 
 
 def test_benchmark_report(tmp_path):
-    assert "No benchmark has been run" in book.benchmark_report(tmp_path).data
+    assert "No benchmark has been run" in summaries.benchmark_report(tmp_path).data
     (tmp_path / "latest.json").write_text(json.dumps({"results": [{"case": "a", "images_per_second": 6.2}]}))
-    assert "| case | images_per_second |" in book.benchmark_report(tmp_path).data
+    assert "| case | images_per_second |" in summaries.benchmark_report(tmp_path).data
     (tmp_path / "latest.md").write_text("# Benchmarks\n\ntext\n")
-    assert book.benchmark_report(tmp_path).data.startswith("## Benchmarks")
+    assert summaries.benchmark_report(tmp_path).data.startswith("## Benchmarks")
 
 
 def test_variant_settings_read_the_configuration():
-    settings = book.variant_settings("bug_ablation").set_index("variant")
+    settings = summaries.variant_settings("bug_ablation").set_index("variant")
     assert settings.loc["mispaired", "settings"] == "`mispair: True`"
     assert settings.loc["corrected", "settings"] == ("(the corrected recipe) (`select_by_all_monitors: True` measures "
                                                      "more, trains the same)")
@@ -210,7 +210,7 @@ def test_by_architecture_orders_rows_canonically():
 
 def test_build_notice_is_empty_without_results(monkeypatch, tmp_path):
     monkeypatch.setenv(book.RESULTS_ENV, str(tmp_path))
-    assert book.build_notice("cpu").data == ""
+    assert notices.build_notice("cpu").data == ""
 
 
 def test_option_check_pairs_runs_by_architecture_and_seed(tmp_path):
@@ -221,7 +221,7 @@ def test_option_check_pairs_runs_by_architecture_and_seed(tmp_path):
     after = pd.DataFrame({"architecture": ["unet", "unet", "unet", "attention_unet"], "seed": [0, 1, 2, 0],
                           "status": ["done"] * 4, "jit_compile": [True, False, True, True],
                           "test_iou": [0.79, 0.76, 0.72, 0.75], "train_seconds": [500.2, 600.0, 2.0, 3.0]})
-    check = book.option_check(before, after, "jit_compile")
+    check = summaries.option_check(before, after, "jit_compile")
     # seed 1 kept the setting, seed 2 failed before, attention_unet has no earlier run: one pair is left
     assert check.to_dict("records") == [{
         "architecture": "unet", "seed": 0, "jit_compile before": False, "jit_compile after": True,
@@ -235,12 +235,12 @@ def test_tta_gains_pair_each_run_with_its_latest_tta_evaluation(tmp_path):
                          "tta": [False, False, False], "eval_window": [512] * 3, "eval_overlap": [0.25] * 3,
                          "eval_batch_size": [8] * 3, "threshold": [0.5] * 3})
     results = book.StudyResults("seeds", "cpu", tmp_path, runs, pd.DataFrame(), pd.DataFrame())
-    assert book.tta_gains(results).empty  # no evaluations.csv
+    assert summaries.tta_gains(results).empty  # no evaluations.csv
     pd.DataFrame({"run_id": ["a", "a", "a", "b", "c"], "tta": [False, True, True, True, True],
                   "eval_window": [512, 512, 512, 256, 512], "eval_overlap": 0.25, "eval_batch_size": 8,
                   "threshold": 0.5, "test_iou": [0.80, 0.81, 0.83, 0.90, 0.5]}).to_csv(
         tmp_path / evaluate.EVALUATIONS, index=False)
-    gains = book.tta_gains(results)
+    gains = summaries.tta_gains(results)
     # a: the later TTA row wins; b: another window is not the same evaluation; c: not done
     assert gains["run_id"].tolist() == ["a"]
     assert gains.loc[0, "without"] == 0.80 and gains.loc[0, "with"] == 0.83
@@ -251,21 +251,21 @@ def test_grid_region_text_states_the_best_run_the_means_and_the_steps():
     done = pd.DataFrame({"architecture": ["unet", "unet", "attention_unet", "attention_unet"],
                          "learning_rate": [0.001, 0.0001, 0.001, 0.0001], "batch_size": [8, 8, 32, 32],
                          "best_val_iou": [0.70, 0.40, 0.60, 0.30], "epochs": 3, "samples_per_epoch": 400})
-    text = book.grid_region_text(done)
+    text = summaries.grid_region_text(done)
     assert text.startswith("The best completed run is U-Net at learning rate 0.001 and batch size 8 "
                            "(best validation IoU 0.700).")
     assert "by learning rate: 0.0001: 0.350 (2 runs), 0.001: 0.650 (2 runs);" in text
     assert "by batch size: 8: 0.550 (2 runs), 32: 0.450 (2 runs)." in text
     assert text.endswith("the same 1200 training patches, so a larger batch means fewer optimizer steps: "
                          "150 steps at batch size 8, 39 steps at batch size 32.")  # 3 x ceil(400 / 32)
-    assert book.grid_region_text(done.head(0)) == "No run of the grid has completed yet."
+    assert summaries.grid_region_text(done.head(0)) == "No run of the grid has completed yet."
 
 
 def test_budget_text_sets_the_measured_hours_against_the_profile_budget():
     budget = {"hours": 6, "machine": "a 2-core CPU"}
-    assert book.budget_text(6.8 * 3600, 54, "cpu", budget) == (
+    assert summaries.budget_text(6.8 * 3600, 54, "cpu", budget) == (
         "The `cpu` profile is sized for about 6 hours of a 2-core CPU (`compute_budgets` in `studies.yml`). "
         "In this build: 6.8 hours over 54 completed runs, 13% over it.")
-    assert book.budget_text(5.5 * 3600, 54, "cpu", budget).endswith("5.5 hours over 54 completed runs, within it.")
-    assert book.budget_text(90, 3, "smoke", None) == (
+    assert summaries.budget_text(5.5 * 3600, 54, "cpu", budget).endswith("5.5 hours over 54 completed runs, within it.")
+    assert summaries.budget_text(90, 3, "smoke", None) == (
         "In this build: 0.0 hours over 3 completed runs (no compute budget is set for the `smoke` profile).")

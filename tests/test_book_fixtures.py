@@ -22,7 +22,7 @@ from mitolib import book
 from mitolib.config import load_config
 from mitolib.study import plan
 
-STUDIES = ("bug_ablation", "seeds", "hyperparameter_optimization", "architectures")
+STUDIES = ("bug_ablation", "seeds", "hyperparameter_optimization", "architectures", "recipe")
 EPOCHS = 8
 FAILED = {"hyperparameter_optimization": 5}  # index of a run recorded as failed
 
@@ -88,12 +88,14 @@ def write_study(root: Path, study: str, profile: str, seed: int = 0, predictions
             history.append((run.run_id, e + 1, "epoch_seconds", "", 3.0))
         for s in range(params["synthetic_slices"]):
             iou = float(np.clip(quality - 0.03 + rng.normal(0, 0.04), 0, 1))
-            slices.append((run.run_id, s, iou, 2 * iou / (1 + iou)))
+            tp = 1000
+            errors = tp / max(iou, 1e-3) - tp  # fp + fn for this IoU, split evenly
+            slices.append((run.run_id, s, iou, 2 * iou / (1 + iou), tp, int(errors / 2), int(errors - errors // 2)))
         if predictions and study == "seeds" and params["data_source"] == "synthetic":
             _save_predictions(out, run.run_id, params, quality, rng)
     pd.DataFrame(runs).to_csv(out / book.RUNS_FILE, index=False)
     pd.DataFrame(history, columns=book.HISTORY_COLUMNS).to_csv(out / book.HISTORY_FILE, index=False)
-    pd.DataFrame(slices, columns=book.SLICE_COLUMNS).to_csv(out / book.SLICES_FILE, index=False)
+    pd.DataFrame(slices, columns=[*book.SLICE_COLUMNS, "tp", "fp", "fn"]).to_csv(out / book.SLICES_FILE, index=False)
     provenance = {"study": study, "profile": profile, "fixture": True, "git_commit": "fixture",
                   "collected_at": "fixture", "counts": {"planned": len(runs) + len(failed), "collected": len(runs),
                                                         "failed": len(failed), "unfinished": 0},

@@ -1,0 +1,158 @@
+"""Page-specific tables and sentences of the book: grid regions, the compute budget, TTA gains, the GPU summary,
+option checks, the ablation's variant settings and the benchmarks report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Mapping
+
+import pandas as pd
+
+from mitolib.book import StudyResults, arch_label, by_architecture, markdown_table_text
+from mitolib.config import load_config, project_root
+
+def _mean_by(done: pd.DataFrame, column: str, value: str) -> str:
+    means = done.groupby(column)[value].agg(["mean", "size"])
+    return ", ".join(f"{key:g}: {row['mean']:.3f} ({row['size']:.0f} runs)" for key, row in means.iterrows())
+
+
+def grid_region_text(done: pd.DataFrame, value: str = "best_val_iou", label: str = "best validation IoU") -> str:
+    """Where a learning-rate x batch-size grid works: its best run, the mean ``value`` per learning rate and
+    per batch size over the completed runs ``done``, and the optimizer steps each batch size got."""
+    if done.empty:
+        return "No run of the grid has completed yet."
+    top = done.loc[done[value].idxmax()]
+    text = (f"The best completed run is {arch_label(top['architecture'])} at learning rate "
+            f"{top['learning_rate']:g} and batch size {top['batch_size']:g} ({label} "
+            f"{top[value]:.3f}). Mean {label} by learning rate: "
+            f"{_mean_by(done, 'learning_rate', value)}; by batch size: {_mean_by(done, 'batch_size', value)}.")
+    patches = done["epochs"] * done["samples_per_epoch"]
+    if (done["samples_per_epoch"] > 0).all() and patches.nunique() == 1:
+        from mitolib.train import steps_per_epoch  # here: mitolib.train imports Keras
+
+        steps = sorted({int(run["batch_size"]): int(run["epochs"] * steps_per_epoch(run, 0))
+                        for _, run in done.iterrows()}.items())
+        text += (f" Every run saw the same {int(patches.iloc[0])} training patches, so a larger batch means fewer "
+                 "optimizer steps: " + ", ".join(f"{n} steps at batch size {b}" for b, n in steps) + ".")
+    return text
+
+
+def budget_text(seconds: float, runs: int, profile: str, budget: Mapping | None) -> str:
+    """The measured compute of ``runs`` completed runs (``seconds`` in all) against the profile's planned budget."""
+    hours = seconds / 3600
+    measured = f"{hours:.1f} hours over {runs} completed runs"
+    if not budget:
+        return f"In this build: {measured} (no compute budget is set for the `{profile}` profile)."
+    planned = float(budget["hours"])
+    share = hours / planned - 1
+    verdict = "within it" if share <= 0 else f"{share:.0%} over it"
+    return (f"The `{profile}` profile is sized for about {planned:g} hours of {budget['machine']} "
+            f"(`compute_budgets` in `studies.yml`). In this build: {measured}, {verdict}.")
+
+
+def tta_gains(results: StudyResults) -> pd.DataFrame:
+    """Test IoU of done runs without and with test-time augmentation.
+
+    "without" is the run's own test IoU (``runs.csv``, runs trained with ``tta`` off); "with" is the
+    latest ``mitolib evaluate --tta`` row of ``evaluations.csv`` beside it that keeps the run's other
+    evaluation settings.  Columns ``run_id, architecture, without, with, gain``; empty when nothing
+    was evaluated again.
+    """
+    from mitolib.evaluate import EVAL_PARAMS, EVALUATIONS  # here: mitolib.evaluate imports Keras
+
+    columns = ["run_id", "architecture", "without", "with", "gain"]
+    path = results.path / EVALUATIONS
+    if not path.is_file():
+        return pd.DataFrame(columns=columns)
+    runs = results.done[~results.done["tta"].astype(str).str.lower().eq("true")].set_index("run_id")
+    rows = []
+    for _, row in pd.read_csv(path).iterrows():
+        if row["run_id"] not in runs.index or str(row["tta"]).lower() != "true":
+            continue
+        run = runs.loc[row["run_id"]]
+        shared = [key for key in EVAL_PARAMS if key != "tta" and key in row.index and key in run.index]
+        if all(str(row[key]) == str(run[key]) for key in shared):  # settings older tables lack were off
+            rows.append({"run_id": row["run_id"], "architecture": run["architecture"],
+                         "without": float(run["test_iou"]), "with": float(row["test_iou"])})
+    table = pd.DataFrame(rows, columns=columns[:-1]).drop_duplicates("run_id", keep="last")
+    return table.assign(gain=table["with"] - table["without"]).reset_index(drop=True)
+
+
+def gpu_summary(results: StudyResults) -> pd.DataFrame:
+    """One row per planned run of a GPU study: status, test IoU (also with test-time augmentation where a
+    saved model was evaluated again) and Dice, best and last epoch, training time, and the training
+    throughput without the first epoch (which includes compilation)."""
+    seconds = results.history[results.history["metric"] == "epoch_seconds"].sort_values("epoch")
+    with_tta = tta_gains(results).set_index("run_id")["with"]
+    rows = []
+    for run in by_architecture(results.runs).itertuples():
+        steady = seconds[seconds["run_id"] == run.run_id]["value"].iloc[1:]
+        done = run.status == "done"
+        row = {"architecture": arch_label(run.architecture), "status": run.status,
+               "test IoU": run.test_iou if done else float("nan")}
+        if len(with_tta):
+            row["test IoU, TTA"] = with_tta.get(run.run_id, float("nan"))
+        row |= {"test Dice": run.test_dice if done else float("nan"),
+                "best / last epoch": f"{run.best_epoch:.0f} / {run.epochs_run:.0f}" if done else "",
+                "training (s)": f"{run.train_seconds:.0f}" if done else "",
+                "steady images/s": (f"{run.samples_per_epoch / steady.median():.0f}"
+                                    if done and len(steady) else "")}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def option_check(before: Path, after: pd.DataFrame, option: str) -> pd.DataFrame:
+    """Run by run (same architecture and seed), the test IoU and training time before and after a default
+    ``option`` changed: ``before`` is a ``runs.csv`` collected with the old setting, ``after`` the runs collected
+    with the new one.  Only runs done in both whose ``option`` differs are kept."""
+    old = pd.read_csv(before)
+    pairs = old[old["status"] == "done"].merge(after[after["status"] == "done"], on=["architecture", "seed"],
+                                               suffixes=("_before", "_after"))
+    pairs = pairs[pairs[f"{option}_before"].astype(str) != pairs[f"{option}_after"].astype(str)]
+    return pd.DataFrame({
+        "architecture": pairs["architecture"], "seed": pairs["seed"],
+        f"{option} before": pairs[f"{option}_before"], f"{option} after": pairs[f"{option}_after"],
+        "test IoU before": pairs["test_iou_before"], "test IoU after": pairs["test_iou_after"],
+        "difference": pairs["test_iou_after"] - pairs["test_iou_before"],
+        "training s before": pairs["train_seconds_before"].round().astype(int),
+        "training s after": pairs["train_seconds_after"].round().astype(int),
+    }).reset_index(drop=True)
+
+
+MEASUREMENT_ONLY = ("select_by_all_monitors",)  # settings that change what a run measures, not how it trains
+
+
+def variant_settings(study: str = "bug_ablation") -> pd.DataFrame:
+    """``variant, settings``: each named run of a study and what it changes, from ``studies.yml``."""
+    runs = load_config()["studies"][study].get("runs") or {}
+
+    def text(over: Mapping) -> str:
+        parts = [f"`{k}: {v}`" for k, v in over.items() if k not in ("profile_settings", *MEASUREMENT_ONLY)]
+        for profile, values in (over.get("profile_settings") or {}).items():
+            parts.append(f"under `{profile}`: " + ", ".join(f"`{k}: {v}`" for k, v in values.items()))
+        notes = [f"(`{k}: {over[k]}` measures more, trains the same)" for k in MEASUREMENT_ONLY if k in over]
+        return " ".join([", ".join(parts) or "(the corrected recipe)", *notes])
+
+    return pd.DataFrame([{"variant": name, "settings": text(over or {})} for name, over in runs.items()])
+
+
+# --------------------------------------------------------------------------- benchmarks
+def benchmark_report(folder: Path | None = None):
+    """``benchmarks/results/latest.md`` (headings demoted one level), else ``latest.json`` as a
+    table, else a note that no benchmark has been run; a Markdown display object."""
+    from IPython.display import Markdown
+
+    folder = folder or project_root() / "benchmarks" / "results"
+    md, js = folder / "latest.md", folder / "latest.json"
+    if md.is_file():
+        lines = md.read_text(encoding="utf-8").splitlines()
+        return Markdown("\n".join("#" + line if line.startswith("#") else line for line in lines))
+    if js.is_file():
+        data = json.loads(js.read_text(encoding="utf-8"))
+        records = data.get("results", data) if isinstance(data, dict) else data
+        frame = pd.json_normalize(records if isinstance(records, list) else [records])
+        return Markdown(f"From `{js.relative_to(project_root()) if js.is_relative_to(project_root()) else js}`:"
+                        f"\n\n{markdown_table_text(frame, floatfmt='.4g')}")
+    return Markdown(":::{note} No benchmark has been run\nThere is no `benchmarks/results/latest.md` or "
+                    "`latest.json` yet, so this page has nothing to show. The chapters do not depend on it.\n:::")
