@@ -38,7 +38,7 @@ notices.profile_notice(profile)
 # ```bash
 # python3 -m venv .venv && .venv/bin/pip install -e '.[cpu,dev]'
 # source .venv/bin/activate
-# mitolib data check                      # the EPFL data, paired and binary (or: mitolib data fetch)
+# mitolib data check $MITOLIB_DATA        # the EPFL data, paired and binary (or: mitolib data fetch)
 # mitolib study plan seeds --profile cpu  # the runs of a study, with their ids
 # mitolib study run seeds --profile cpu   # skips done runs, redoes failed ones
 # mitolib study collect seeds --profile cpu

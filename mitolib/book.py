@@ -189,10 +189,6 @@ def arch_label(name: str) -> str:
     return ARCHITECTURE_LABELS.get(name, name)
 
 
-def metric_label(name: str) -> str:
-    """Display name of a history metric."""
-    return METRIC_LABELS.get(name, name.replace("_", " "))
-
 
 def by_architecture(frame: pd.DataFrame, column: str = "architecture") -> pd.DataFrame:
     """``frame`` with rows in the study's architecture order (stable), so colours match across figures."""
@@ -206,12 +202,6 @@ def ordered_architectures(names: Iterable[str]) -> list[str]:
     known = [n for n in ARCHITECTURE_LABELS if n in names]
     return known + sorted(names - set(known))
 
-
-def summarise(frame: pd.DataFrame, by: str | Sequence[str], value: str) -> pd.DataFrame:
-    """Mean, standard deviation (ddof 1), min, max and count of ``value`` per group."""
-    groups = frame.groupby(by, sort=False)[value]
-    out = groups.agg(["mean", "std", "min", "max", "count"]).reset_index()
-    return out.rename(columns={"count": "n"})
 
 
 def metrics_at_best_epoch(results: StudyResults, split: str = "val",

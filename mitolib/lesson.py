@@ -163,19 +163,6 @@ def bn_head_sweep(foregrounds: Iterable[float], scales: Iterable[float] = (1.0,)
     return pd.DataFrame(rows)
 
 
-def reliability_table(truth: np.ndarray, prob: np.ndarray, bins: int = 10) -> pd.DataFrame:
-    """``bin, predicted, observed, count``: mean probability and foreground frequency per probability bin."""
-    p = np.asarray(prob, np.float64).ravel()
-    y = np.asarray(truth, np.float64).ravel()
-    index = np.minimum((p * bins).astype(int), bins - 1)
-    rows = []
-    for b in range(bins):
-        sel = index == b
-        if sel.any():
-            rows.append({"bin": b, "predicted": p[sel].mean(), "observed": y[sel].mean(), "count": int(sel.sum())})
-    return pd.DataFrame(rows)
-
-
 
 def constant_prediction_sweep(truth: np.ndarray, values: Iterable[float]) -> pd.DataFrame:
     """Tidy ``prediction, metric, value``: the metrics of predicting the same probability everywhere.

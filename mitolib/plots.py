@@ -11,12 +11,11 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import matplotlib
-
-matplotlib.rcParams.setdefault("figure.dpi", 100)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.colors import ListedColormap  # noqa: E402
+import matplotlib.pyplot as plt
+import matplotlib.ticker
+import numpy as np
+import pandas as pd
+from matplotlib.colors import ListedColormap
 
 LINESTYLES = ("-", "--", "-.", ":")
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
@@ -75,26 +74,6 @@ def metric_lines(frame: pd.DataFrame, x: str, *, y: str = "value", hue: str = "m
     ax.legend(frameon=False, fontsize="small")
     return fig
 
-
-def reliability_diagram(frame: pd.DataFrame, *, hue: str = "condition", labels: Mapping | None = None,
-                        axes=None):
-    """Left: observed foreground frequency against mean predicted probability per bin, one
-    line per ``hue`` (columns ``predicted``, ``observed``, ``count``), with the diagonal of
-    perfect calibration.  Right: how many pixels fall in each bin (log scale)."""
-    fig, (left, right) = _axes(axes, ncols=2)
-    keys = list(dict.fromkeys(frame[hue]))
-    palette = colours(keys)
-    left.plot([0, 1], [0, 1], color="grey", ls=":", lw=1, label="calibrated")
-    for key in keys:
-        part = frame[frame[hue] == key].sort_values("predicted")
-        left.plot(part["predicted"], part["observed"], marker="o", ms=4, color=palette[key],
-                  label=_label(labels, key))
-        right.plot(part["predicted"], part["count"], marker="o", ms=4, color=palette[key])
-    left.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean predicted probability", ylabel="observed foreground frequency")
-    left.set_aspect("equal")
-    left.legend(frameon=False, fontsize="small")
-    right.set(yscale="log", xlim=(0, 1), xlabel="predicted probability (bin)", ylabel="pixels")
-    return fig
 
 
 def ablation_bars(frame: pd.DataFrame, *, order: Sequence[str] | None = None, metrics: Sequence[str] | None = None,

@@ -86,15 +86,6 @@ def atomic_write_csv(path: str | Path, frame) -> Path:
     return atomic_write_text(path, frame.to_csv(index=False))
 
 
-def atomic_save_model(path: str | Path, model) -> Path:
-    """Save a Keras model to ``path`` (``.keras``) through a temporary file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    model.save(tmp)
-    os.replace(tmp, path)
-    return path
-
 
 def read_json(path: str | Path) -> dict | None:
     """Parsed JSON, or None if the file is missing or unreadable."""

@@ -77,10 +77,6 @@ def runs_root() -> Path:
     return Path(value).resolve() if value else project_root() / RUNS_DIR
 
 
-def study_names(config: Mapping | None = None) -> list[str]:
-    """Names of the studies in ``studies.yml``, in file order."""
-    return list((config or load_config())["studies"])
-
 
 def get_study(name: str, config: Mapping | None = None) -> dict:
     """The study called ``name``, checked; ``ConfigError`` lists the valid names otherwise."""

@@ -65,13 +65,6 @@ def test_metric_lines_draws_on_a_given_axis():
     assert returned is fig and len(axes[1].lines) == 1 and not axes[0].lines
 
 
-def test_reliability_diagram_has_diagram_and_counts():
-    frame = pd.DataFrame({"condition": ["a"] * 3 + ["b"] * 3, "predicted": [0.1, 0.5, 0.9] * 2,
-                          "observed": [0.0, 0.5, 1.0] * 2, "count": [10, 5, 10] * 2})
-    fig = plots.reliability_diagram(frame)
-    left, right = fig.axes
-    assert len(left.lines) == 3 and len(right.lines) == 2
-
 
 def test_ablation_bars_one_bar_per_variant_and_metric():
     frame = pd.DataFrame({"variant": ["v1", "v1", "v2", "v2", "v3"], "metric": ["m1", "m2", "m1", "m2", "m1"],
