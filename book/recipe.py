@@ -36,6 +36,9 @@ LEVERS = [  # (lever, variant, reference variant): each a paired comparison over
     ("cosine schedule with warm-up (instead of halving on plateaus)", "long_cosine", "long_plateau"),
     ("Dice + cross-entropy loss (instead of cross-entropy)", "long_cosine_dice_bce", "long_cosine"),
     ("float32 without XLA (instead of the machine's auto numerics)", "long_cosine_float32", "long_cosine"),
+    ("2.5D input, one neighbouring slice on each side (instead of one slice)", "long_cosine_context", "long_cosine"),
+    ("full resolution, 256-pixel patches, same pixels per epoch (instead of scale 0.5)",
+     "long_cosine_full_resolution", "long_cosine"),
 ]
 book.glue("confidence", f"{claims.CONFIDENCE:.0%}")
 book.glue("recipe_done", f"{len(done)} of {len(results.runs)}")

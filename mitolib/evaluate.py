@@ -27,7 +27,7 @@ from mitolib import metrics, rundir
 from mitolib.models import load_saved_model
 from mitolib.config import ConfigError, cast_value, load_config, project_root
 from mitolib.data import resolve_volumes
-from mitolib.patches import rescale
+from mitolib.patches import rescale, with_context
 from mitolib.pipeline import PIXEL_SCALE
 from mitolib.provenance import git_commit
 from mitolib.rundir import atomic_write_bytes
@@ -96,10 +96,10 @@ def predict_slices(model, images: np.ndarray, *, window: int, overlap: float = 0
     Windows are at most ``window`` pixels on a side (clipped to the slice, rounded
     up to ``multiple``, the model's pooling factor; slices are reflect-padded to fit).
     """
-    slices, height, width = images.shape
+    slices, height, width = images.shape[:3]
     pad_h, pad_w = (-height) % multiple, (-width) % multiple
-    padded = np.pad(images, ((0, 0), (0, pad_h), (0, pad_w)), mode="reflect")
-    full_h, full_w = padded.shape[1:]
+    padded = np.pad(images, ((0, 0), (0, pad_h), (0, pad_w)) + ((0, 0),) * (images.ndim - 3), mode="reflect")
+    full_h, full_w = padded.shape[1:3]
     win_h, win_w = min(window, full_h), min(window, full_w)
     stride_h = max(1, int(round(win_h * (1 - overlap))))
     stride_w = max(1, int(round(win_w * (1 - overlap))))
@@ -113,7 +113,8 @@ def predict_slices(model, images: np.ndarray, *, window: int, overlap: float = 0
     for start in range(0, len(jobs), batch_size):
         chunk = jobs[start:start + batch_size]
         batch = np.stack([padded[s, r:r + win_h, c:c + win_w] for s, r, c in chunk]).astype("float32") / PIXEL_SCALE
-        batch = np.repeat(batch[..., None], channels, axis=-1)
+        if batch.ndim == 3:  # 2-D slices: one channel, or identical copies (the original's 3 channels)
+            batch = np.repeat(batch[..., None], channels, axis=-1)
         probs = _predict(model, batch, tta)
         for (s, r, c), p in zip(chunk, probs):
             out[s, r:r + win_h, c:c + win_w] += p * weights
@@ -122,20 +123,25 @@ def predict_slices(model, images: np.ndarray, *, window: int, overlap: float = 0
 
 
 def predict_volume(model, images: np.ndarray, *, scale: float = 1.0, window: int = 256, overlap: float = 0.25,
-                   tta: bool = False, batch_size: int = 8, chunk: int = 8, progress: bool = True):
+                   tta: bool = False, batch_size: int = 8, chunk: int = 8, context: int = 0, progress: bool = True):
     """Yield ``(slice_index, probabilities (h, w) float32)`` at the original resolution, chunk by chunk.
 
-    ``images`` is a uint8 volume ``(S, H, W)`` at the original resolution.
+    ``images`` is a uint8 volume ``(S, H, W)`` at the original resolution, or anything that slices like one
+    (a lazily read :class:`mitolib.stacks.Stack`).  ``context`` > 0: the model is 2.5D and each slice is
+    given with its ``context`` neighbours on each side as channels (read around every chunk).
     """
     model = fully_convolutional(model)
-    channels = model.input_shape[-1]
+    channels = 1 if context else model.input_shape[-1]
     multiple = _pooling_factor(model)
-    slices, height, width = images.shape
+    slices, height, width = images.shape[:3]
     bar = tqdm(total=slices, desc="predict", unit="slice", disable=not progress)
     for first in range(0, slices, chunk):
-        block = images[first:first + chunk]
+        last = min(slices, first + chunk)
+        low, high = max(0, first - context), min(slices, last + context)
+        block = np.asarray(images[low:high])
         if scale != 1.0:
             block = rescale(block, scale, "image")
+        block = with_context(block, context)[first - low:first - low + (last - first)] if context else block
         probs = predict_slices(model, block, window=window, overlap=overlap, channels=channels,
                                tta=tta, batch_size=batch_size, multiple=multiple)
         if probs.shape[1:] != (height, width):
@@ -157,11 +163,11 @@ def _resize(probs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def predict_probabilities(model, images: np.ndarray, *, scale: float = 1.0, window: int = 256, overlap: float = 0.25,
-                          tta: bool = False, batch_size: int = 8, progress: bool = True) -> np.ndarray:
+                          tta: bool = False, batch_size: int = 8, context: int = 0, progress: bool = True) -> np.ndarray:
     """Foreground probabilities float32 ``(S, H, W)`` of uint8 slices ``(S, H, W)`` at the original resolution."""
-    probs = np.empty(images.shape, dtype="float32")
+    probs = np.empty(images.shape[:3], dtype="float32")
     for index, p in predict_volume(model, images, scale=scale, window=window, overlap=overlap, tta=tta,
-                                   batch_size=batch_size, progress=progress):
+                                   batch_size=batch_size, context=context, progress=progress):
         probs[index] = p
     return probs
 
@@ -217,7 +223,7 @@ def postprocessing_table(probs: np.ndarray, masks: np.ndarray, thresholds: dict[
 
 def evaluate_volume(model, images: np.ndarray, masks: np.ndarray, *, scale: float = 1.0, window: int = 256,
                     overlap: float = 0.25, tta: bool = False, batch_size: int = 8, threshold: float = 0.5,
-                    z_median_size: int = 1, predictions_dir: str | Path | None = None,
+                    z_median_size: int = 1, predictions_dir: str | Path | None = None, context: int = 0,
                     progress: bool = True, probs: np.ndarray | None = None) -> tuple[dict, pd.DataFrame]:
     """Volume foreground IoU and Dice of ``model`` on uint8 ``images``/``masks`` ``(S, H, W)``.
 
@@ -232,7 +238,7 @@ def evaluate_volume(model, images: np.ndarray, masks: np.ndarray, *, scale: floa
     started = time.perf_counter()
     if probs is None:
         probs = predict_probabilities(model, images, scale=scale, window=window, overlap=overlap, tta=tta,
-                                      batch_size=batch_size, progress=progress)
+                                      batch_size=batch_size, context=context, progress=progress)
     probs = z_median(probs, z_median_size)
     summary, per_slice = score_volume(probs, masks, threshold)
     if predictions_dir is not None:
@@ -289,7 +295,8 @@ def evaluate_run(run_dir: str | Path, overrides: dict | None = None, *, out: str
                                  window=params["eval_window"] or params["patch_size"],
                                  overlap=params["eval_overlap"], tta=params["tta"],
                                  batch_size=params["eval_batch_size"], threshold=params["threshold"],
-                                 z_median_size=params["z_median"], progress=progress)
+                                 z_median_size=params["z_median"], context=params.get("context_slices", 0),
+                                 progress=progress)
     row = {"run_id": run_dir.name, **{key: params[key] for key in EVAL_PARAMS},
            "test_iou": summary["test_iou"], "test_dice": summary["test_dice"],
            "eval_seconds": summary["eval_seconds"], "git_commit": git_commit(project_root())}

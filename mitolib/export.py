@@ -35,14 +35,34 @@ def _test_tile(params: dict, multiple: int) -> np.ndarray:
     """A uint8 ``(1, T, T, C)`` tile from the middle of the run's test volume, at the model's scale."""
     from mitolib.patches import rescale
 
+    from mitolib.patches import with_context
+
     images, _ = resolve_volumes(params, "test")
-    plane = rescale(images[len(images) // 2][None], params["scale"], "image")[0]
+    context, middle = int(params.get("context_slices", 0) or 0), len(images) // 2
+    planes = rescale(np.asarray(images[max(0, middle - context):middle + context + 1]), params["scale"], "image")
+    plane = planes[min(middle, context)]
     side = min(TEST_TILE, plane.shape[0], plane.shape[1]) // multiple * multiple
     if side < multiple:
         raise DataError(f"test slices of {plane.shape} are smaller than the model's tile step {multiple}")
     top, left = (plane.shape[0] - side) // 2, (plane.shape[1] - side) // 2
+    if context:  # 2.5D: the middle slice with its neighbours as channels
+        stacked = with_context(planes, context)[min(middle, context)]
+        return stacked[None, top:top + side, left:left + side, :]
     tile = plane[top:top + side, left:left + side]
     return np.repeat(tile[None, :, :, None], params["channels"], axis=-1)
+
+
+def channel_names(params: dict) -> list:
+    """Names of the input channels: ``em`` (or ``em0``..``em2``, the original's copies), or for 2.5D input the
+    slice offsets ``z_minus_1``, ``z``, ``z_plus_1``, ..."""
+    from bioimageio.spec.model import v0_5 as spec
+
+    context = int(params.get("context_slices", 0) or 0)
+    if context:
+        names = [("z" if k == 0 else f"z_{'minus' if k < 0 else 'plus'}_{abs(k)}") for k in range(-context, context + 1)]
+    else:
+        names = ["em"] if params["channels"] == 1 else [f"em{i}" for i in range(params["channels"])]
+    return [spec.Identifier(name) for name in names]
 
 
 def _cover(tile: np.ndarray, probs: np.ndarray, path: Path) -> None:
@@ -52,8 +72,9 @@ def _cover(tile: np.ndarray, probs: np.ndarray, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(6, 3))  # the zoo asks for a 2:1 cover
-    axes[0].imshow(tile[0, ..., 0], cmap="gray")
-    axes[1].imshow(tile[0, ..., 0], cmap="gray")
+    middle = tile.shape[-1] // 2  # the slice itself (2.5D tiles carry its neighbours too)
+    axes[0].imshow(tile[0, ..., middle], cmap="gray")
+    axes[1].imshow(tile[0, ..., middle], cmap="gray")
     axes[1].contour(probs[0, ..., 0] >= 0.5, levels=[0.5], colors="yellow", linewidths=1)
     for ax, title in zip(axes, ("EM test tile", "predicted mitochondria")):
         ax.set_title(title, fontsize=9)
@@ -110,7 +131,7 @@ def export_run(run_dir: str | Path, package: str | Path, *, overwrite: bool = Fa
         probs = np.asarray(model.predict_on_batch(tile.astype("float32") / PIXEL_SCALE), dtype="float32")
         np.save(tmp / "test_input.npy", tile)
         np.save(tmp / "test_output.npy", probs)
-        tifffile.imwrite(tmp / "sample_input.tif", tile[0, ..., 0])
+        tifffile.imwrite(tmp / "sample_input.tif", tile[0] if tile.shape[-1] > 1 else tile[0, ..., 0])
         tifffile.imwrite(tmp / "sample_output.tif", probs[0, ..., 0])
         _cover(tile, probs, tmp / "cover.png")
         _documentation(params, pixel, metrics, tmp / "README.md")
@@ -126,7 +147,7 @@ def export_run(run_dir: str | Path, package: str | Path, *, overwrite: bool = Fa
                                       **space),
                   spec.SpaceInputAxis(id=spec.AxisId("x"), size=spec.ParameterizedSize(min=smallest, step=multiple),
                                       **space),
-                  spec.ChannelAxis(channel_names=[spec.Identifier(f"em{i}") for i in range(params["channels"])])],
+                  spec.ChannelAxis(channel_names=channel_names(params))],
             test_tensor=spec.FileDescr(source=tmp / "test_input.npy"),
             sample_tensor=spec.FileDescr(source=tmp / "sample_input.tif"),
             data=spec.IntervalOrRatioDataDescr(type="uint8"),

@@ -73,19 +73,36 @@ def tile_origins(shape: tuple, patch_size: int = 256, stride: int | None = None)
     return np.stack([axis.reshape(-1) for axis in grid], axis=1)
 
 
+def with_context(volume: np.ndarray, context: int) -> np.ndarray:
+    """2.5D input: every slice of an ``(S, H, W)`` volume with its ``context`` neighbours on each side as channels,
+    ``(S, H, W, 2 * context + 1)`` of the same dtype, ordered z - context ... z + context; beyond the first and
+    last slice the edge slice repeats.  ``context`` 0 returns ``volume`` unchanged."""
+    if context <= 0:
+        return volume
+    volume = np.asarray(volume)
+    if volume.ndim != 3:
+        raise ValueError(f"expected an (S, H, W) volume, got shape {volume.shape}")
+    offsets = np.arange(-context, context + 1)
+    index = np.clip(np.arange(len(volume))[:, None] + offsets[None, :], 0, len(volume) - 1)
+    return np.moveaxis(volume[index], 1, -1)
+
+
 def tile(volume: np.ndarray, patch_size: int = 256, stride: int | None = None) -> np.ndarray:
     """Cut an ``(S, H, W)`` volume into square patches ``(N, P, P)`` of the same dtype.
 
     ``stride`` None or 0 means ``patch_size`` (non-overlapping, as the original: a 768 x 1024 slice
     gives 12 patches of 256); a smaller stride overlaps.  A border narrower than a stride step is
-    not covered.  Patches are ordered slice by slice, row by row; ``tile_origins`` gives where each
+    not covered.  A 2.5D volume ``(S, H, W, C)`` (:func:`with_context`) gives patches ``(N, P, P, C)``.  Patches are ordered slice by slice, row by row; ``tile_origins`` gives where each
     came from (``tile_origins(...)[:, 0]`` is its slice).
     """
     volume = np.asarray(volume)
     stride = _stride(patch_size, stride)
-    tile_origins(volume.shape, patch_size, stride)  # validates the shape
+    tile_origins(volume.shape[:3], patch_size, stride)  # validates the shape
     windows = np.lib.stride_tricks.sliding_window_view(volume, (patch_size, patch_size), axis=(1, 2))
-    return np.ascontiguousarray(windows[:, ::stride, ::stride]).reshape(-1, patch_size, patch_size)
+    windows = windows[:, ::stride, ::stride]
+    if volume.ndim == 4:  # (S, nh, nw, C, P, P) -> patches (N, P, P, C)
+        return np.ascontiguousarray(np.moveaxis(windows, 3, -1)).reshape(-1, patch_size, patch_size, volume.shape[3])
+    return np.ascontiguousarray(windows).reshape(-1, patch_size, patch_size)
 
 
 def _check_fraction(val_fraction: float, count: int, what: str) -> int:
@@ -143,14 +160,17 @@ def training_arrays(params: Mapping) -> dict:
     images, masks = resolve_volumes(params, "train")
     images, masks = rescale(images, params["scale"], "image"), rescale(masks, params["scale"], "mask")
     size, stride, seed = params["patch_size"], params["patch_stride"] or None, params["seed"]
+    context = int(params.get("context_slices", 0))
     if params["split"] == "official":
         (x_train, y_train), (x_val, y_val) = split_official(images, masks, params["val_fraction"])
-        # Overlapping tiles add training samples; validation tiles never overlap (no pixel counted twice).
+        # Neighbours come from the same block (validation never sees a training slice); overlapping tiles add
+        # training samples; validation tiles never overlap (no pixel counted twice).
+        x_train, x_val = with_context(x_train, context), with_context(x_val, context)
         sides = [(tile(x_train, size, stride), tile(y_train, size, stride)), (tile(x_val, size), tile(y_val, size))]
         if params["mispair"]:
             sides = [(x, mispair(y, seed)) for x, y in sides]
         return dict(zip(("train", "val"), sides))
-    x, y = tile(images, size, stride), tile(masks, size, stride)
+    x, y = tile(with_context(images, context), size, stride), tile(masks, size, stride)
     if params["mispair"]:
         y = mispair(y, seed)
     train, val = split_random_patches(x, y, params["val_fraction"], seed)

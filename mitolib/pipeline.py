@@ -24,7 +24,8 @@ MASK_MAX = 1
 
 def make_dataset(images: np.ndarray, masks: np.ndarray, batch_size: int, *, channels: int = 1,
                  shuffle: bool = False, augment: bool = False, seed: int = 0, repeat: bool = False):
-    """Batches of ``(image, mask)`` from uint8 ``(N, P, P)`` images and ``(N, P, P)`` masks in {0, 1}.
+    """Batches of ``(image, mask)`` from uint8 ``(N, P, P)`` images (or 2.5D ``(N, P, P, C)``, a slice and its
+    neighbours as channels) and ``(N, P, P)`` masks in {0, 1}.
 
     Yields float32 images ``(B, P, P, channels)`` in [0, 1] (``channels=3``: three identical copies,
     as the original recipe fed grayscale EM to a 3-channel input) and float32 masks ``(B, P, P, 1)``
@@ -33,10 +34,12 @@ def make_dataset(images: np.ndarray, masks: np.ndarray, batch_size: int, *, chan
     The last batch may be smaller than ``batch_size``.
     """
     images, masks = np.asarray(images), np.asarray(masks)
-    if images.ndim != 3 or images.shape[1] != images.shape[2] or images.dtype != np.uint8:
-        raise ValueError(f"images must be uint8 (N, P, P), got {images.dtype} {images.shape}")
-    if masks.shape != images.shape or masks.dtype != np.uint8:
-        raise ValueError(f"masks must be uint8 {images.shape} like the images, got {masks.dtype} {masks.shape}")
+    if images.ndim not in (3, 4) or images.shape[1] != images.shape[2] or images.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 (N, P, P) or 2.5D (N, P, P, C), got {images.dtype} {images.shape}")
+    if masks.shape != images.shape[:3] or masks.dtype != np.uint8:
+        raise ValueError(f"masks must be uint8 {images.shape[:3]} like the images, got {masks.dtype} {masks.shape}")
+    if images.ndim == 4 and channels != 1:
+        raise ValueError("2.5D patches carry their own channels; copies (channels 3) apply to 2-D patches only")
     if len(images) == 0:
         raise ValueError("no patches: the split left this set empty")
     if masks.max() > MASK_MAX:
@@ -56,12 +59,14 @@ def _tf_dataset(images, masks, batch_size, channels, shuffle, augment, seed, rep
     import tensorflow as tf
 
     def symmetry(pair, draw):
-        """One of the 8 symmetries of the square, chosen by ``draw``, applied to a ``(P, P, 2)`` pair."""
+        """One of the 8 symmetries of the square, chosen by ``draw``, applied to a ``(P, P, C + 1)`` pair."""
         choice = draw % SYMMETRIES
         pair = tf.image.rot90(pair, k=tf.cast(choice % ROTATIONS, tf.int32))
         return tf.cond(choice >= ROTATIONS, lambda: tf.image.flip_left_right(pair), lambda: pair)
 
-    dataset = tf.data.Dataset.from_tensor_slices(np.stack([images, masks], axis=-1))
+    planes = images if images.ndim == 4 else images[..., None]
+    width = planes.shape[-1]  # image channels; the mask rides along as the last one
+    dataset = tf.data.Dataset.from_tensor_slices(np.concatenate([planes, masks[..., None]], axis=-1))
     if shuffle:
         dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     if repeat:
@@ -73,8 +78,8 @@ def _tf_dataset(images, masks, batch_size, channels, shuffle, augment, seed, rep
     dataset = dataset.batch(batch_size)
 
     def to_float(pairs: tf.Tensor):
-        image = tf.cast(pairs[..., :1], tf.float32) / PIXEL_SCALE
-        mask = tf.cast(pairs[..., 1:], tf.float32)
+        image = tf.cast(pairs[..., :width], tf.float32) / PIXEL_SCALE
+        mask = tf.cast(pairs[..., width:], tf.float32)
         return (tf.repeat(image, channels, axis=-1) if channels > 1 else image), mask
 
     return dataset.map(to_float, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
@@ -115,7 +120,7 @@ class PatchBatches(keras.utils.PyDataset):
         if self.augment:
             draws = self.rng.integers(0, SYMMETRIES, size=len(chosen))
             images, masks = _symmetries(images, draws), _symmetries(masks, draws)
-        image = images[..., None].astype(np.float32) / PIXEL_SCALE
+        image = (images if images.ndim == 4 else images[..., None]).astype(np.float32) / PIXEL_SCALE
         if self.channels > 1:
             image = np.repeat(image, self.channels, axis=-1)
         return image, masks[..., None].astype(np.float32)
@@ -126,7 +131,7 @@ class PatchBatches(keras.utils.PyDataset):
 
 
 def _symmetries(patches: np.ndarray, draws: np.ndarray) -> np.ndarray:
-    """Patch ``i`` of ``(N, P, P)`` turned by ``draws[i] % 4`` quarter turns, then mirrored when ``draws[i] >= 4``
+    """Patch ``i`` of ``(N, P, P)`` or ``(N, P, P, C)`` turned by ``draws[i] % 4`` quarter turns, then mirrored when ``draws[i] >= 4``
     (the ``tf.image.rot90`` / ``flip_left_right`` convention)."""
     out = np.empty_like(patches)
     for i, (patch, draw) in enumerate(zip(patches, draws)):

@@ -79,6 +79,7 @@ RULES: dict[str, Rule] = {
     "warmup_epochs": NON_NEGATIVE,
     "mixed_precision": Rule(choices=PRECISIONS), "jit_compile": Rule(choices=SWITCHES),
     "seed": NON_NEGATIVE, "mask_threshold": Rule(low=0, high=255, high_open=True),
+    "context_slices": Rule(low=0, high=3),
     "eval_window": NON_NEGATIVE, "eval_overlap": Rule(low=0, high=1, high_open=True),
     "eval_batch_size": AT_LEAST_ONE, "threshold": FRACTION_OPEN, "z_median": Rule(low=1, odd=True),
 }
@@ -93,6 +94,9 @@ def validate(params: Mapping[str, Any]) -> None:
             allowed = rule.check(params[key])
             if allowed:
                 raise ConfigError(f"parameter {key!r} = {params[key]!r} is not allowed: it must be {allowed}")
+    if params.get("context_slices", 0) and params.get("channels", 1) != 1:
+        raise ConfigError(f"context_slices {params['context_slices']} gives the model its neighbouring slices as "
+                          f"channels; channels must then be 1, got {params['channels']}")
     multiple = 2 ** params.get("depth", 0)
     for key in ("patch_size", "eval_window"):
         if params.get(key) and params[key] % multiple:
@@ -104,3 +108,9 @@ def validate(params: Mapping[str, Any]) -> None:
                           f"{params['learning_rate']:g} (the schedule's floor)")
     if params.get("warmup_epochs", 0) >= params.get("epochs", math.inf) and params.get("warmup_epochs", 0) > 0:
         raise ConfigError(f"warmup_epochs {params['warmup_epochs']:g} must be fewer than epochs {params['epochs']}")
+
+
+def input_channels(params: Mapping[str, Any]) -> int:
+    """Channels of the model's input: ``2 * context_slices + 1`` for 2.5D input, else ``channels``."""
+    context = int(params.get("context_slices", 0) or 0)
+    return 2 * context + 1 if context else int(params["channels"])

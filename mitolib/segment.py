@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from mitolib import rundir
 from mitolib.config import load_config
@@ -49,6 +48,7 @@ class ModelSpec:
     options: dict = field(default_factory=dict)
     source: str = ""
     data_pixel_size_nm: float | None = None  # the training data's own pixel size (before the run's rescaling)
+    context: int = 0  # 2.5D models: neighbouring slices on each side given as channels
 
 
 def model_spec(source: str | Path, *, model_pixel_size: float | None = None) -> ModelSpec:
@@ -78,7 +78,7 @@ def model_spec(source: str | Path, *, model_pixel_size: float | None = None) -> 
     options["window"] = options["window"] or params["patch_size"]
     if params.get("tune_threshold") and metrics.get("threshold_used"):
         options["threshold"] = float(metrics["threshold_used"])
-    return ModelSpec(path, pixel, options, where, data_pixel)
+    return ModelSpec(path, pixel, options, where, data_pixel, int(params.get("context_slices", 0) or 0))
 
 
 def _check_options(options: dict) -> dict:
@@ -131,7 +131,7 @@ def predict(volume: np.ndarray, model, *, pixel_size: float | None = None, scale
     stack = array[None] if array.ndim == 2 else array
     probs = evaluate.predict_probabilities(model, stack, scale=scale, window=settings["window"],
                                            overlap=settings["overlap"], tta=settings["tta"],
-                                           batch_size=settings["batch_size"], progress=progress)
+                                           batch_size=settings["batch_size"], context=spec.context, progress=progress)
     probs = evaluate.z_median(probs, settings["z_median"])
     result = probs if output == "probabilities" else (probs >= settings["threshold"]).astype(np.uint8)
     return result[0] if array.ndim == 2 else result
@@ -184,15 +184,10 @@ def predict_stack(model_source: str | Path, input_path: str | Path, output_path:
     with tempfile.TemporaryDirectory(dir=Path(output_path).parent or None, prefix=".mitolib-predict-") as tmp:
         probs = np.lib.format.open_memmap(Path(tmp) / "probabilities.npy", mode="w+", dtype=np.float32,
                                           shape=stack.shape)
-        bar = tqdm(total=slices, desc="predict", unit="slice", disable=not progress)
-        for first in range(0, slices, CHUNK_SLICES):
-            last = min(slices, first + CHUNK_SLICES)
-            block = evaluate.predict_probabilities(
-                model, stack.read(first, last), scale=scale, window=settings["window"], overlap=settings["overlap"],
-                tta=settings["tta"], batch_size=settings["batch_size"], progress=False)
-            probs[first:last] = block
-            bar.update(last - first)
-        bar.close()
+        for index, plane in evaluate.predict_volume(  # reads the stack CHUNK_SLICES at a time (with 2.5D halos)
+                model, stack, scale=scale, window=settings["window"], overlap=settings["overlap"], tta=settings["tta"],
+                batch_size=settings["batch_size"], chunk=CHUNK_SLICES, context=spec.context, progress=progress):
+            probs[index] = plane
 
         def filtered():
             for first in range(0, slices, CHUNK_SLICES):

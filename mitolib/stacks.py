@@ -73,7 +73,9 @@ class Stack:
         self.intensity = f"{self.dtype} rescaled linearly from [{low:g}, {high:g}] to [0, 255]"
         return low, high
 
-    def __getitem__(self, index: int) -> np.ndarray:
+    def __getitem__(self, index: int | slice) -> np.ndarray:
+        if isinstance(index, slice):  # stack[a:b]: slices a to b-1 as (n, H, W), as a NumPy volume slices
+            return self.read(*index.indices(len(self))[:2])
         plane = np.asarray(self._reader(index))
         if self._range is None:
             return plane

@@ -134,7 +134,7 @@ def learning_rate(params: dict, steps_per_epoch: int):
 def compile_model(params: dict, steps_per_epoch: int = 1) -> keras.Model:
     """The architecture of ``params``, compiled with Adam, the loss and the three metric variants."""
     model = build_model(params["architecture"], input_shape=(params["patch_size"], params["patch_size"],
-                                                             params["channels"]),
+                                                             schema.input_channels(params)),
                         base_filters=params["base_filters"], depth=params["depth"], batch_norm=params["batch_norm"],
                         dropout=params["dropout"], head_batch_norm=params["head_batch_norm"],
                         bn_momentum=params["bn_momentum"])
@@ -260,7 +260,8 @@ def evaluate_test(model, params: dict, run_dir: Path, progress: bool = True) -> 
     """
 
     options = {"scale": params["scale"], "window": params["eval_window"] or params["patch_size"],
-               "overlap": params["eval_overlap"], "tta": params["tta"], "batch_size": params["eval_batch_size"]}
+               "overlap": params["eval_overlap"], "tta": params["tta"], "batch_size": params["eval_batch_size"],
+               "context": params["context_slices"]}
     started = time.perf_counter()
     chosen = {}
     validation = validation_slices(params)
@@ -299,7 +300,8 @@ def select_checkpoint(params: dict, run_dir: Path, history: pd.DataFrame, monito
         summary, _ = evaluate.evaluate_volume(
             model, images, masks, scale=params["scale"], window=params["eval_window"] or params["patch_size"],
             overlap=params["eval_overlap"], tta=params["tta"], batch_size=params["eval_batch_size"],
-            threshold=params["threshold"], z_median_size=max(1, params["z_median"]), progress=progress)
+            threshold=params["threshold"], z_median_size=max(1, params["z_median"]), context=params["context_slices"],
+            progress=progress)
         row.update(test_iou=summary["test_iou"], test_dice=summary["test_dice"])
     path.unlink(missing_ok=True)
     return row

@@ -45,6 +45,7 @@ scale = 1.0
 patch_size = 32
 patch_stride = 0
 channels = 1
+context_slices = 0
 split = "official"
 val_fraction = 0.25
 augmentation = True

@@ -21,7 +21,7 @@ def temporary_runs(tmp_path, monkeypatch):
 def test_study_sizes():
     assert len(plan("hyperparameter_optimization", "cpu")) == 36
     assert len(plan("bug_ablation", "cpu")) == 33  # 11 variants x 3 seeds
-    assert len(plan("recipe", "cpu")) == 12
+    assert len(plan("recipe", "cpu")) == 18
     assert len(plan("architectures", "smoke")) == 3
     assert len(plan("seeds", "cpu")) == 15
 
