@@ -19,6 +19,7 @@
 # study for the book's profile.
 
 # %% tags=["remove-cell"]
+import numpy as np
 import pandas as pd
 
 from mitolib import book, notices, plots
@@ -32,25 +33,32 @@ notices.notice(results)
 # %% [markdown]
 # ## Curves per architecture
 #
-# One line per run (seed), coloured by architecture, for the loss, the three Jaccard variants
-# and the learning rate (halved on plateaus): validation solid, training dashed. Open circles
-# mark each run's best epoch, the one whose checkpoint is evaluated on the test volume.
+# One column per architecture and one row per quantity (the loss, the three Jaccard variants,
+# and the learning rate when it changed): one line per run (seed), validation solid, training
+# dashed. Open circles mark each run's best epoch, the one whose checkpoint is evaluated on the
+# test volume. {glue:md}`lr_note`
 
 # %% tags=["hide-input"]
 history = book.by_architecture(results.history_with("architecture", "seed"))
-metrics = ["loss", *book.JACCARD_METRICS, "learning_rate"]
-fig = plots.training_curves(history, metrics=metrics, hue="architecture", labels=labels, compare="train",
-                            best_epochs=results.done[["run_id", "best_epoch"]])
-fig.axes[-1].set_yscale("log")
+rates = history[history["metric"] == "learning_rate"]["value"]
+flat = len(rates) and np.isclose(rates.min(), rates.max())
+metrics = ["loss", *book.JACCARD_METRICS] + ([] if flat else ["learning_rate"])
+book.glue("lr_note", (f"The learning rate never changed in these runs (it stayed at {rates.min():g}; no plateau "
+                      "lasted long enough to halve it), so it has no panel." if flat else
+                      "The last row shows the learning rate."))
+fig = plots.curves_by_group(history, metrics=metrics, group="architecture", labels=labels,
+                            best_epochs=results.done[["run_id", "best_epoch"]],
+                            order=book.ordered_architectures(history["architecture"]))
 book.glue_figure("fig-curves", fig)
 
 # %% [markdown]
 # ```{glue:figure} fig-curves
 # :name: fig-curves
 #
-# Loss, soft Jaccard, thresholded Jaccard, whole-set IoU and learning rate per epoch for every
-# run of the `seeds` study; one line per seed, coloured by architecture; validation solid,
-# training dashed; open circles at each run's best epoch.
+# Loss and the three Jaccard variants per epoch for every run of the `seeds` study, one column
+# per architecture, one line per seed (validation solid, training dashed, open circles at each
+# run's best epoch). Where the circles sit on the last epoch the runs were still improving, and
+# their numbers are not converged results.
 # ```
 
 # %% tags=["remove-cell"]

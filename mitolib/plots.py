@@ -212,8 +212,11 @@ def dot_plot(frame: pd.DataFrame, *, x: str, y: str, hue: str | None = None, lab
                 ax.plot([base - width / 2.5, base + width / 2.5], [vals.mean()] * 2, color=palette[key], lw=2)
         if key is not None:
             ax.plot([], [], "o", color=palette[key], label=_label(labels, key))
-    ax.set_xticks(range(len(cats)), [f"{c:g}" if isinstance(c, (int, float, np.number)) else _label(labels, c)
-                                     for c in cats])
+    names = [f"{c:g}" if isinstance(c, (int, float, np.number)) else _label(labels, c) for c in cats]
+    ax.set_xticks(range(len(cats)), [name.replace(" ", "\n", 1) if len(name) > 10 else name for name in names])
+    values = frame[y].dropna()
+    if len(values) and np.allclose(values, np.round(values)):  # counts such as epochs: whole-number ticks
+        ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel(xlabel or x.replace("_", " "))
     ax.set_ylabel(ylabel or y.replace("_", " "))
     if hue:
@@ -451,4 +454,46 @@ def outline_crops(rows: Sequence[Mapping], *, pixel_nm: float, crop: int = 256, 
             ax.set_title(f"({next(letter)}) {label}", fontsize=7, loc="left")
         for ax in axes[r]:
             ax.set_axis_off()
+    return fig
+
+
+def curves_by_group(history: pd.DataFrame, *, metrics: Sequence[str], group: str = "architecture",
+                    split: str = "val", compare: str | None = "train", labels: Mapping | None = None,
+                    best_epochs: pd.DataFrame | None = None, order: Sequence | None = None):
+    """Small multiples: one row per metric, one column per ``group`` value; in each panel a line per run (seed),
+    ``split`` solid and ``compare`` dashed, open circles at each run's best epoch; shared axes per row, panels
+    lettered (a), (b), ... so seeds of one group are not hidden under another's."""
+    groups = list(order or dict.fromkeys(history[group]))
+    fig, axes = plt.subplots(len(metrics), len(groups), figsize=(3.0 * len(groups), 2.3 * len(metrics)),
+                             squeeze=False, sharex=True, sharey="row", layout="constrained")
+    palette = colours(groups)
+    best = dict(zip(best_epochs["run_id"], best_epochs["best_epoch"])) if best_epochs is not None else {}
+    letter = iter("abcdefghijklmnopqrstuvwxyz")
+    for r, metric in enumerate(metrics):
+        for c, name in enumerate(groups):
+            ax = axes[r][c]
+            rows = history[(history[group] == name) & (history["metric"] == metric)]
+            for which, style in ((compare, "--"), (split, "-")):
+                if which is None:
+                    continue
+                part = rows[rows["split"].isin([which, ""] if which == split else [which])]
+                for run, run_part in part.groupby("run_id"):
+                    run_part = run_part.sort_values("epoch")
+                    ax.plot(run_part["epoch"], run_part["value"], color=palette[name], ls=style,
+                            lw=1.2 if style == "-" else 0.8, alpha=0.9 if style == "-" else 0.5)
+                    if style == "-" and run in best:
+                        at = run_part[run_part["epoch"] == best[run]]
+                        ax.plot(at["epoch"], at["value"], "o", mfc="white", color=palette[name], ms=4)
+            ax.set_title(f"({next(letter)}) {_label(labels, name)}" if r == 0 else f"({next(letter)})",
+                         fontsize="small", loc="left")
+            if c == 0:
+                ax.set_ylabel(_label(labels, metric).replace(" (", "\n("), fontsize="small")
+            if r == len(metrics) - 1:
+                ax.set_xlabel("epoch")
+                ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    handles = [plt.Line2D([], [], color="grey", label=split)]
+    if compare is not None:
+        handles.append(plt.Line2D([], [], color="grey", ls="--", label=compare))
+    handles.append(plt.Line2D([], [], color="grey", marker="o", mfc="white", ls="", label="best epoch"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False, fontsize="small")
     return fig

@@ -175,3 +175,14 @@ def test_variant_panels_one_panel_per_variant_lettered():
     titles = [ax.get_title(loc="left") for ax in fig.axes if ax.get_visible()]
     assert titles == ["(a) x", "(b) y"]
     assert len(fig.axes[0].lines) == 4 + 2  # two runs each of corrected and x, plus two legend handles
+
+
+def test_curves_by_group_one_column_per_group_lettered():
+    rows = [{"run_id": f"{g}{s}", "architecture": g, "epoch": e, "metric": m, "split": sp, "value": 0.1 * e}
+            for g in ("unet", "attention_unet") for s in (0, 1) for e in (1, 2, 3)
+            for m in ("loss", "iou") for sp in ("train", "val")]
+    best = pd.DataFrame({"run_id": ["unet0"], "best_epoch": [2]})
+    fig = plots.curves_by_group(pd.DataFrame(rows), metrics=["loss", "iou"], best_epochs=best)
+    axes = fig.axes
+    assert [ax.get_title(loc="left") for ax in axes] == ["(a) unet", "(b) attention_unet", "(c)", "(d)"]
+    assert len(axes[0].lines) == 2 + 2 + 1  # two train and two val lines, one best-epoch circle
