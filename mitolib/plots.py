@@ -19,6 +19,7 @@ from matplotlib.colors import ListedColormap
 
 LINESTYLES = ("-", "--", "-.", ":")
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+SHORT_BAR = 0.03  # bars shorter than this (on a 0-1 axis) carry their value as text
 ERROR_COLOURS = {"tp": "#009E73", "fp": "#D55E00", "fn": "#0072B2"}  # true positive, false positive, false negative
 
 
@@ -101,6 +102,8 @@ def ablation_bars(frame: pd.DataFrame, *, order: Sequence[str] | None = None, me
                         label=_label(labels, metric) if i == 0 else None)
                 if len(values) > 1:
                     ax.plot(values, [y] * len(values), "k.", ms=3)
+                if values.mean() < SHORT_BAR:  # a bar too short to see: say its value
+                    ax.text(values.mean() + 0.005, y, f"{values.mean():.3f}", va="center", fontsize="x-small")
             else:
                 ax.text(0.005, y, "failed", va="center", fontsize="x-small")
     ax.set_yticks(range(len(order)), [_label(labels, v) for v in order])

@@ -186,3 +186,11 @@ def test_curves_by_group_one_column_per_group_lettered():
     axes = fig.axes
     assert [ax.get_title(loc="left") for ax in axes] == ["(a) unet", "(b) attention_unet", "(c)", "(d)"]
     assert len(axes[0].lines) == 2 + 2 + 1  # two train and two val lines, one best-epoch circle
+
+
+def test_ablation_bars_label_bars_too_short_to_see():
+    frame = pd.DataFrame({"variant": ["a", "a", "b", "b"], "metric": ["iou", "soft", "iou", "soft"],
+                          "value": [0.0, 0.02, 0.8, 0.5]})
+    fig = plots.ablation_bars(frame)
+    texts = sorted(t.get_text() for t in fig.axes[0].texts)
+    assert texts == ["0.000", "0.020"]
