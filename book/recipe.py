@@ -25,7 +25,7 @@
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mitolib import book, claims, notices, plots, verdicts
+from mitolib import book, claims, notices, plots, summaries, verdicts
 from mitolib.config import target
 
 results = book.load_study("recipe")
@@ -140,7 +140,9 @@ book.markdown_table(shown[["lever", "interval"]].rename(columns={"interval": "te
 # Every run scores its one prediction of the test volume several ways (`postprocessing.csv`): a
 # median of the probabilities over three or five neighbouring slices, and the threshold that
 # scores best on the validation slices (never on the test volume), against the plain threshold of
-# one half. These need no retraining, so every run of the study contributes a pair.
+# one half. These need no retraining, so every run of the study contributes a pair. Where saved
+# models were evaluated again with 8-fold test-time augmentation (`mitolib evaluate --tta`), that
+# step is paired too; its cost: {glue:md}`tta_cost`.
 
 # %% tags=["remove-cell"]
 post_path = results.path / "postprocessing.csv"
@@ -150,8 +152,17 @@ post = post[post["run_id"].isin(done["run_id"])]
 post["step"] = [f"z-median {z}, " + ("validation threshold" if s == "validation" else "fixed threshold")
                 for z, s in zip(post["z_median"], post["threshold_source"])]
 plain = "z-median 1, fixed threshold"
+gains = summaries.tta_gains(results)  # saved models evaluated again with 8-fold TTA (evaluations.csv)
+if len(gains):
+    post = pd.concat([post, pd.DataFrame({"run_id": gains["run_id"], "step": "8-fold TTA, fixed threshold",
+                                          "test_iou": gains["with"]})], ignore_index=True)
 post_effects = (verdicts.effects_table(post, "test_iou", plain, group="step", pair="run_id")
                 if plain in set(post["step"]) and post["step"].nunique() > 1 else pd.DataFrame())
+seconds = pd.read_csv(results.path / "evaluations.csv")["eval_seconds"] if (results.path / "evaluations.csv").is_file() \
+    else pd.Series(dtype=float)
+book.glue("tta_cost", f"{seconds.mean():.0f} s per test volume with TTA against {done['eval_seconds'].mean():.0f} s "
+                      "for the whole evaluation without it (both on this machine, beside a training)" if len(seconds)
+          else "not measured in this build")
 fig = plots.paired_intervals(pd.concat([levers.rename(columns={"lever": "group"}),
                                         post_effects.assign(group="test time: " + post_effects["group"])
                                         if len(post_effects) else None], ignore_index=True),

@@ -101,52 +101,55 @@ def load_config(path: str | Path | None = None) -> dict:
     return config
 
 
-def _check_targets(config: dict, path: Path) -> None:
-    """Check the optional ``targets`` section (``{profile: {test_iou: <0..1>, train_minutes: <positive>}}``)."""
-    targets = config.get("targets") or {}
-    if not isinstance(targets, dict):
-        raise ConfigError(f"{path}: section 'targets' must map a profile to {{test_iou: <number>}}")
-    for profile, target in targets.items():
-        where = f"{path}: targets.{profile}"
+def _per_profile(config: dict, path: Path, section: str, form: str):
+    """``(where, entry)`` for each entry of the optional per-profile ``section`` (stored back as a mapping, empty
+    when absent), after checking that the section is a mapping, every key a known profile and every entry a
+    mapping; ``form`` shows the expected entry in the messages."""
+    entries = config.get(section) or {}
+    if not isinstance(entries, dict):
+        raise ConfigError(f"{path}: section {section!r} must map a profile to {form}")
+    for profile, entry in entries.items():
+        where = f"{path}: {section}.{profile}"
         if profile not in config["profiles"]:
             raise ConfigError(f"{where}: unknown profile; choose one of: {', '.join(config['profiles'])}")
-        if not isinstance(target, dict) or not 0 < target.get("test_iou", -1) < 1:
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: write it as {form}, got {entry!r}")
+        yield where, entry
+    config[section] = entries
+
+
+def _positive(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and value > 0
+
+
+def _check_targets(config: dict, path: Path) -> None:
+    """Check the optional ``targets`` section (``{profile: {test_iou: <0..1>, train_minutes: <positive>}}``)."""
+    for where, target in _per_profile(config, path, "targets", "{test_iou: <number between 0 and 1>}"):
+        if not 0 < target.get("test_iou", -1) < 1:
             raise ConfigError(f"{where}: write it as {{test_iou: <number between 0 and 1>}}, got {target!r}")
-        minutes = target.get("train_minutes")
-        if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes <= 0):
-            raise ConfigError(f"{where}: 'train_minutes' must be a positive number, got {minutes!r}")
-    config["targets"] = targets
-
-
-def target(profile: str, config: Mapping[str, Any] | None = None) -> dict | None:
-    """The quality target of ``profile`` (``{"test_iou", "train_minutes"?}``), or ``None``."""
-    config = config if config is not None else load_config()
-    return (config.get("targets") or {}).get(profile)
+        if target.get("train_minutes") is not None and not _positive(target["train_minutes"]):
+            raise ConfigError(f"{where}: 'train_minutes' must be a positive number, got {target['train_minutes']!r}")
 
 
 def _check_budgets(config: dict, path: Path) -> None:
-    """Check the optional ``compute_budgets`` section and store it as a mapping (empty when absent)."""
-    budgets = config.get("compute_budgets") or {}
-    if not isinstance(budgets, dict):
-        raise ConfigError(f"{path}: section 'compute_budgets' must map a profile to {{hours: <number>, machine: <text>}}")
-    for profile, budget in budgets.items():
-        where = f"{path}: compute_budgets.{profile}"
-        if profile not in config["profiles"]:
-            raise ConfigError(f"{where}: unknown profile; choose one of: {', '.join(config['profiles'])}")
-        if not isinstance(budget, dict):
-            raise ConfigError(f"{where}: write it as {{hours: <number>, machine: <text>}}, got {budget!r}")
-        hours = budget.get("hours")
-        if isinstance(hours, bool) or not isinstance(hours, (int, float)) or hours <= 0:
-            raise ConfigError(f"{where}: 'hours' must be a positive number, got {hours!r}")
+    """Check the optional ``compute_budgets`` section (``{profile: {hours: <positive>, machine: <text>}}``)."""
+    for where, budget in _per_profile(config, path, "compute_budgets", "{hours: <number>, machine: <text>}"):
+        if not _positive(budget.get("hours")):
+            raise ConfigError(f"{where}: 'hours' must be a positive number, got {budget.get('hours')!r}")
         if not isinstance(budget.get("machine"), str) or not budget["machine"].strip():
             raise ConfigError(f"{where}: 'machine' must say which machine the hours are on, e.g. 'a 2-core CPU'")
-    config["compute_budgets"] = budgets
 
 
 def compute_budget(profile: str, config: Mapping[str, Any] | None = None) -> dict | None:
     """The planned compute of ``profile``'s reference studies (``{"hours", "machine"}``), or ``None``."""
     config = config if config is not None else load_config()
     return (config.get("compute_budgets") or {}).get(profile)
+
+
+def target(profile: str, config: Mapping[str, Any] | None = None) -> dict | None:
+    """The quality target of ``profile`` (``{"test_iou", "train_minutes"?}``), or ``None``."""
+    config = config if config is not None else load_config()
+    return (config.get("targets") or {}).get(profile)
 
 
 def _check_keys(values: Mapping[str, Any], defaults: Mapping[str, Any], where: str) -> None:
