@@ -89,3 +89,21 @@ def test_a_truncated_model_is_named_as_such(smoke_run, tmp_path):
     model.write_bytes(model.read_bytes()[:1000])
     with pytest.raises(ValueError, match="model.keras: the model file cannot be loaded .* truncated"):
         evaluate_run(copy, progress=False)
+
+
+@pytest.mark.parametrize("error, code, message", [
+    (OSError(28, "No space left on device", "/runs/x/history.csv"), 1, "the disk is full (/runs/x/history.csv)"),
+    (KeyboardInterrupt(), 130, "interrupted; finished runs and files are kept"),
+    (FileExistsError("runs/x holds a finished run"), 2, "runs/x holds a finished run"),
+])
+def test_the_command_ends_in_one_line(monkeypatch, capsys, error, code, message):
+    from mitolib import cli
+
+    def fail(args):
+        raise error
+
+    monkeypatch.setattr(cli, "_train", fail)
+    assert cli.main(["train", "--profile", "smoke"]) == code
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("mitolib:")]
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in err
