@@ -36,6 +36,7 @@ def _all_runs(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 FIGURES: tuple[FigureSource, ...] = (
+    FigureSource("fig-speed", "appendix_benchmarks", None, what="training speed against the original pipeline (benchmarks/results/latest.json)"),
     FigureSource("fig-soft-vs-threshold", "metric_lesson", None, what="Jaccard variants vs confidence"),
     FigureSource("fig-empty-patches", "metric_lesson", None, what="per-batch means vs empty patches"),
     FigureSource("fig-reliability", "metric_lesson", None, what="reliability of focal and BCE heads"),

@@ -500,3 +500,34 @@ def curves_by_group(history: pd.DataFrame, *, metrics: Sequence[str], group: str
     handles.append(plt.Line2D([], [], color="grey", marker="o", mfc="white", ls="", label="best epoch"))
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False, fontsize="small")
     return fig
+
+
+def speed_ratios(summary: pd.DataFrame, *, labels: Mapping | None = None, target: float | None = None):
+    """Training images/s relative to the original pipeline, one panel per model width: a dot per architecture and
+    configuration at the median ratio, a bar over its range (min–max over rounds), a line at 1 (as fast as the
+    original) and, with ``target``, a dotted line there.  ``summary`` has ``width, architecture, variant,
+    speed_ratio_median, speed_ratio_min, speed_ratio_max``; the baseline rows (ratio 1 by definition) are left out."""
+    rows = summary.dropna(subset=["speed_ratio_median"])
+    widths = list(dict.fromkeys(rows["width"]))
+    variants = list(dict.fromkeys(rows["variant"]))
+    architectures = list(dict.fromkeys(rows["architecture"]))
+    palette = colours(architectures)
+    fig, axes = plt.subplots(1, len(widths), figsize=(4.2 * len(widths), 0.5 * len(variants) * 1.6 + 1.2),
+                             squeeze=False, sharey=True, sharex=True, layout="constrained")
+    for p, (ax, width) in enumerate(zip(axes[0], widths)):
+        for a, arch in enumerate(architectures):
+            part = rows[(rows["width"] == width) & (rows["architecture"] == arch)]
+            for _, row in part.iterrows():
+                y = variants.index(row["variant"]) + (a - (len(architectures) - 1) / 2) * 0.22
+                ax.plot([row["speed_ratio_min"], row["speed_ratio_max"]], [y, y], color=palette[arch], lw=2)
+                ax.plot(row["speed_ratio_median"], y, "o", color=palette[arch],
+                        label=_label(labels, arch) if p == 0 and row["variant"] == variants[0] else None)
+        ax.axvline(1.0, color="#333333", lw=0.8)
+        if target:
+            ax.axvline(target, color="#333333", lw=0.8, ls=":")
+        ax.set_yticks(range(len(variants)), [_label(labels, v) for v in variants])
+        ax.invert_yaxis()
+        ax.set_title(f"({chr(ord('a') + p)}) {width} width", fontsize="small", loc="left")
+        ax.set_xlabel("images/s relative to the original pipeline")
+    fig.legend(loc="outside lower center", ncols=len(architectures), frameon=False, fontsize="small")
+    return fig
