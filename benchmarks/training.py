@@ -67,11 +67,12 @@ def measure_training(spec: dict) -> dict:
     """Train ``warmup + steps`` steps and return throughput, step times, memory and FLOP rates."""
     import tensorflow as tf
 
+    from mitolib.numerics import detect_device, resolve_jit, resolve_policy
     from mitolib.train import compile_model, seed_everything
 
     params = spec["params"]
     seed_everything(params["seed"])
-    keras.mixed_precision.set_global_policy(params["mixed_precision"] or "float32")
+    keras.mixed_precision.set_global_policy(resolve_policy(params["mixed_precision"], detect_device()))
     with np.load(spec["patches"]) as data:
         images, masks = data["images"], data["masks"]
 
@@ -106,7 +107,7 @@ def measure_training(spec: dict) -> dict:
         "training_flops_per_image": training,
         "achieved_flops_per_second": training * images_per_second,
         "policy": keras.mixed_precision.global_policy().name,
-        "jit_compile": bool(params["jit_compile"]),
+        "jit_compile": resolve_jit(params["jit_compile"], detect_device(), params["mixed_precision"] or "float32"),
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
     }

@@ -124,7 +124,7 @@ def test_collect_command(roots, capsys):
 
 
 def test_predictions_of_the_best_run_per_architecture_are_copied(roots):
-    runs = plan("seeds", "smoke")  # 3 architectures x 3 seeds
+    runs = [run for run in plan("seeds", "smoke") if run.params["seed"] <= 2]  # 3 architectures x seeds 0-2
     for run in runs:
         make_run_dir(run)
         if run.params["seed"] != 2:  # seed 2 has the highest best_val_iou but saved no masks
