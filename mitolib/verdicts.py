@@ -56,7 +56,9 @@ def effect_text(row: pd.Series, digits: int = 3) -> str:
     """``+0.012 [-0.004, +0.028] (3 pairs): no measurable effect at this budget`` for one row of
     :func:`effects_table`."""
     diff = claims.Difference(int(row["pairs"]), row["difference"], float("nan"), row["low"], row["high"])
-    return f"{diff.text(digits)} ({int(row['pairs'])} pairs): {row['verdict']}"
+    if diff.pairs < 2:
+        return f"{diff.text(digits)}: {row['verdict']}"
+    return f"{diff.text(digits)} ({diff.pairs} pairs): {row['verdict']}"
 
 
 def planned_hashes(study: str, profile: str) -> dict[str, str]:
