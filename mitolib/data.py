@@ -286,10 +286,28 @@ def data_identity(params: Mapping) -> str:
     is evaluated on it, the test volume (images and masks).  Reading them also checks them, so a broken split
     fails here, before any training.  Part of a run's identity: the same parameters on other data (another
     ``MITOLIB_DATA``, other labels) are another run."""
+    source = params.get("data_source", "epfl")
+    where = str(resolve_root(params).resolve()) if source == "epfl" else ""
+    key = (source, where, *(params.get(k) for k in ("synthetic_slices", "synthetic_height", "synthetic_width",
+                                                    "mask_threshold", "convert_images")),
+           bool(params.get("evaluate_test", True)))
+    return _identity(key, dict(params))
+
+
+@functools.lru_cache(maxsize=VOLUME_CACHE_SIZE)
+def _identity_cached(key: tuple, params_items: tuple) -> str:
     from mitolib.provenance import array_fingerprint
 
+    params = dict(params_items)
     splits = ("train", "test") if params.get("evaluate_test", True) else ("train",)
     return array_fingerprint(*(array for split in splits for array in resolve_volumes(params, split)))
+
+
+def _identity(key: tuple, params: dict) -> str:
+    """The fingerprint for one data setting, computed once per process (a study asks for it per run)."""
+    wanted = ("data_source", "data_root", "synthetic_slices", "synthetic_height", "synthetic_width",
+              "mask_threshold", "convert_images", "evaluate_test")
+    return _identity_cached(key, tuple((k, params.get(k)) for k in wanted))
 
 
 def training_arrays(params: Mapping) -> dict:

@@ -228,7 +228,7 @@ def test_bad_split(tmp_path):
 
 
 def test_data_identity_follows_the_content_of_both_splits(tmp_path):
-    from mitolib.data import _cached_volume
+    from mitolib.data import _cached_volume, _identity_cached
 
     other = tmp_path / "other"
     for root in (tmp_path, other):
@@ -239,6 +239,7 @@ def test_data_identity_follows_the_content_of_both_splits(tmp_path):
     assert len(first) == 16 and first == data_identity({**params, "data_root": str(other)})  # same content
     write(other / "test" / "masks", "b.png", np.zeros((H, W), np.uint8))  # other labels of the test split
     _cached_volume.cache_clear()
+    _identity_cached.cache_clear()
     assert data_identity({**params, "data_root": str(other)}) != first
     assert data_identity({**params, "evaluate_test": False}) == data_identity(
         {**params, "data_root": str(other), "evaluate_test": False})  # the training split is the same

@@ -189,7 +189,7 @@ def test_a_study_rerun_on_other_data_retrains_and_keeps_both(tmp_path, monkeypat
     finished run on the first data is kept apart, never overwritten."""
     import numpy as np
 
-    from mitolib.data import _cached_volume
+    from mitolib.data import _cached_volume, _identity_cached
     from mitolib.synthetic import write_slice_folders
 
     monkeypatch.setenv("MITOLIB_RUNS", str(tmp_path / "runs"))
@@ -207,6 +207,7 @@ def test_a_study_rerun_on_other_data_retrains_and_keeps_both(tmp_path, monkeypat
     assert execute_run(run, runner=fake_runner) == "skipped"
     monkeypatch.setenv("MITOLIB_DATA", str(second))
     _cached_volume.cache_clear()
+    _identity_cached.cache_clear()
     assert run_state(run) == ("missing", "done on other data (the data identity differs); will run again, "
                                          "the old run kept")
     assert execute_run(run, runner=fake_runner) == "done"
