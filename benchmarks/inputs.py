@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mitolib.data import DATA_ENV, resolve_volumes
+from mitolib.data import resolve_volumes
+from mitolib.locations import DATA_ENV
 from mitolib.patches import rescale, tile
 from mitolib.synthetic import make_volume
 

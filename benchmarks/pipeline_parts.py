@@ -16,6 +16,7 @@ import numpy as np
 
 from benchmarks.training import measure_training
 from mitolib.config import resolve_params
+from mitolib.data import resolve_volumes
 from mitolib.patches import training_arrays
 
 PATCHES, BATCH, WARMUP, STEPS = 256, 8, 2, 20
@@ -24,7 +25,7 @@ CONFIGS = [("numpy", 3, False), ("tfdata", 1, True), ("tfdata", 1, False), ("tfd
 
 def main() -> None:
     params = resolve_params("cpu") | {"jit_compile": False}
-    images, masks = training_arrays(params)["train"]
+    images, masks = training_arrays(*resolve_volumes(params, "train"), params)["train"]
     with tempfile.TemporaryDirectory() as folder:
         patches = Path(folder) / "patches.npz"
         np.savez(patches, images=images[:PATCHES], masks=masks[:PATCHES])

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from mitolib.config import load_config, resolve_params
-from mitolib.data import EPFL_SLICES
+from mitolib.epfl import EPFL_SLICES
 
 PROFILE = "cpu"              # the profile whose settings are benchmarked
 ORIGINAL_PROFILE = "original"  # the original recipe: its width is the "original" width

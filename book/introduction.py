@@ -56,7 +56,7 @@ ablation = study_or_none("bug_ablation")
 if ablation is None:
     broke = "No `bug_ablation` run is collected in this build."
 else:
-    planned = verdicts.planned_hashes("bug_ablation", profile)
+    planned = verdicts.planned_hashes(ablation.plan)
     current, earlier = verdicts.split_by_plan(ablation.done, planned)
     soft = (ablation.history.query("metric == 'soft_jaccard' and split == 'val'").groupby("run_id")["value"].max())
     shown = (current if len(current) else earlier).assign(soft=lambda t: t["run_id"].map(soft))
@@ -96,14 +96,14 @@ else:
         longer = recipe.done[recipe.done["variant"] == "long_plateau"]
         reach += (f" Trained for {', '.join(str(e) for e in sorted(longer['epochs'].unique()))} epochs, U-Net reaches "
                   f"{claims.summarize(longer['test_iou']).text()} ({len(longer)} seeds; {len(recipe.done)} of "
-                  f"{len(verdicts.planned_hashes('recipe', profile))} `recipe` runs so far).")
+                  f"{len(verdicts.planned_hashes(recipe.plan))} `recipe` runs so far).")
 book.glue("answer_reach", reach)
 
 grid = study_or_none("hyperparameter_optimization")
 if grid is None:
     hyper = "No grid run is collected in this build."
 else:
-    current, _ = verdicts.split_by_plan(grid.done, verdicts.planned_hashes("hyperparameter_optimization", profile))
+    current, _ = verdicts.split_by_plan(grid.done, verdicts.planned_hashes(grid.plan))
     steps = grid.done.assign(samples=grid.done["epochs"] * grid.done["samples_per_epoch"])
     plan_settings = (load_config()["studies"]["hyperparameter_optimization"].get("profile_settings") or {}).get(
         profile, {})
@@ -117,7 +117,7 @@ else:
              f"{by_batch.index[0]}), and {improving} of the {len(grid.done)} runs were still improving at their last "
              "epoch: its differences are not yet findings. "
              f"The current grid gives each run {planned_samples:,} samples; {len(current)} of its "
-             f"{len(verdicts.planned_hashes('hyperparameter_optimization', profile))} runs are collected.")
+             f"{len(verdicts.planned_hashes(grid.plan))} runs are collected.")
 book.glue("answer_hyper", hyper)
 
 budget = compute_budget(profile)
@@ -137,7 +137,7 @@ except Exception as missing:  # no seeds study in this build
 # **What really broke?** {glue:md}`answer_broke` ({doc}`what_broke`)
 #
 # **What do the three architectures reach on the test volume?** {glue:md}`answer_reach`
-# ({doc}`test_results`, {doc}`recipe`)
+# ({doc}`volume_results`, {doc}`recipe`)
 #
 # **Which hyperparameters matter?** {glue:md}`answer_hyper` ({doc}`hyperparameters`)
 #
@@ -247,7 +247,7 @@ book.markdown_table(table, floatfmt=".4g")
 #    architecture and seed (the `seeds` study).
 # 4. {doc}`hyperparameters` measures the original grid of learning rates and batch sizes (the
 #    `hyperparameter_optimization` study).
-# 5. {doc}`test_results` reports foreground IoU and Dice on the official test volume, with the
+# 5. {doc}`volume_results` reports foreground IoU and Dice on the official test volume, with the
 #    spread over seeds, next to published figures with their protocols.
 # 6. {doc}`reproduce` explains how to re-run everything on a laptop or a cluster, and maps
 #    every figure to the study and runs that produced it.

@@ -59,7 +59,8 @@ book.glue("sq_iou_range", f"{at['iou'].max() - at['iou'].min():.3f}")
 # foreground fraction, whatever the constant.
 
 # %% tags=["hide-input"]
-from mitolib.data import DataError, resolve_volumes  # noqa: E402
+from mitolib.data import resolve_volumes  # noqa: E402
+from mitolib.errors import DataError  # noqa: E402
 
 try:  # the EPFL volumes when this build has them, else the synthetic volume of the smoke profile
     _, masks = resolve_volumes({"data_source": "epfl", "data_root": ""}, "train")

@@ -21,7 +21,7 @@
 
 # %% tags=["remove-cell"]
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import display
 
 from mitolib import book, figure_sources, notices, summaries
 from mitolib.config import compute_budget, load_config
@@ -95,13 +95,12 @@ book.markdown_table(pd.DataFrame(rows))
 # and the studies are:
 
 # %% tags=["remove-input"]
-from mitolib.study import plan  # noqa: E402
-
 rows = []
 for name, spec in config["studies"].items():
     varies = ", ".join(f"`{k}`" for k in (spec.get("grid") or {})) or "named variants"
     settings = {**(spec.get("settings") or {}), **(spec.get("profile_settings") or {}).get(profile, {})}
-    rows.append({"study": f"`{name}`", "runs": len(plan(name, profile)), "varies": varies,
+    recorded = book.recorded_plan(name, profile)  # plan.csv, recorded from studies.yml (a test keeps it current)
+    rows.append({"study": f"`{name}`", "runs": "–" if recorded is None else len(recorded), "varies": varies,
                  "settings": ", ".join(f"`{k}: {v}`" for k, v in settings.items()),
                  "description": spec.get("description", "")})
 book.markdown_table(pd.DataFrame(rows))

@@ -22,7 +22,7 @@
 import numpy as np
 import pandas as pd
 
-from mitolib import book, notices, plots
+from mitolib import book, claims, curve_plots, notices, plots
 
 results = book.load_study("seeds")
 labels = {**book.ARCHITECTURE_LABELS, **book.METRIC_LABELS}
@@ -46,7 +46,7 @@ metrics = ["loss", *book.JACCARD_METRICS] + ([] if flat else ["learning_rate"])
 book.glue("lr_note", (f"The learning rate never changed in these runs (it stayed at {rates.min():g}; no plateau "
                       "lasted long enough to halve it), so it has no panel." if flat else
                       "The last row shows the learning rate."))
-fig = plots.curves_by_group(history, metrics=metrics, group="architecture", labels=labels,
+fig = curve_plots.curves_by_group(history, metrics=metrics, group="architecture", labels=labels,
                             best_epochs=results.done[["run_id", "best_epoch"]],
                             order=book.ordered_architectures(history["architecture"]))
 book.glue_figure("fig-curves", fig)
@@ -87,7 +87,7 @@ for arch in book.ordered_architectures(results.done["architecture"]):
     for column, name in (("best_epoch", "best epoch"), ("epochs_run", "epochs run"),
                          ("best_val_iou", "best val IoU"), ("train_seconds", "train s")):
         digits = 3 if column == "best_val_iou" else 1
-        row[name] = book.format_mean_sd(part[column].mean(), part[column].std(ddof=1), digits)
+        row[name] = claims.summarize(part[column]).text(digits)
     summary.append(row)
 book.markdown_table(pd.DataFrame(summary))
 

@@ -26,14 +26,14 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mitolib import book, claims, notices, plots, summaries, verdicts
+from mitolib import book, claims, curve_plots, notices, plots, summaries, verdicts
 from mitolib.listing import listing_agreement
 
 results = book.load_study("bug_ablation")
 report = book.load_csv("original_report")
 reported = report[(report["table"] == "reported_jaccard") & (report["quantity"] == "best_jaccard")]["value"]
 band = (reported.min(), reported.max())
-planned = verdicts.planned_hashes("bug_ablation", results.profile)
+planned = verdicts.planned_hashes(results.plan)
 current, earlier = verdicts.split_by_plan(results.done, planned)
 shown = current if len(current) else earlier
 design = "current" if len(current) else "earlier"
@@ -269,7 +269,7 @@ else:
 
 # %% tags=["hide-input"]
 variants_drawn = [v for v in order if v != "corrected"]
-fig = plots.variant_panels(history, reference="corrected", variants=variants_drawn, metric="iou",
+fig = curve_plots.variant_panels(history, reference="corrected", variants=variants_drawn, metric="iou",
                            labels={v: v for v in order})
 book.glue_figure("fig-ablation-curves", fig)
 
@@ -286,7 +286,7 @@ book.glue_figure("fig-ablation-curves", fig)
 
 # %% tags=["hide-input"]
 original = shown[shown["variant"] == "original_recipe"]["run_id"]
-fig = plots.reproduction_curves(history[history["run_id"].isin(original)], reported=list(reported),
+fig = curve_plots.reproduction_curves(history[history["run_id"].isin(original)], reported=list(reported),
                                 reported_label="original report", metrics={
                                     "soft_jaccard": "soft Jaccard (the original's metric)",
                                     "iou": "IoU (whole validation set)"})

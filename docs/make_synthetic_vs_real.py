@@ -14,7 +14,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from mitolib.data import DataError, load_volume  # noqa: E402
+from mitolib.data import load_volume  # noqa: E402
+from mitolib.errors import DataError  # noqa: E402
 from mitolib.synthetic import make_split  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parent.parent

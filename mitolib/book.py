@@ -15,27 +15,21 @@ The metric chapter's lessons are computed live on controlled inputs by :mod:`mit
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 
-from mitolib.config import load_config, project_root
+from mitolib.errors import ResultsMissing
+from mitolib.locations import BOOK_PROFILE_ENV, RESULTS_ENV, book_profile_setting, project_root, results_root
+from mitolib.results import HISTORY_COLUMNS, METRIC_FIELDS
+from mitolib.rundir import (HISTORY_TABLE, PLAN_TABLE, PREDICTIONS, PROVENANCE, RUNS_TABLE, SLICES_TABLE,
+                            STATUS_DONE)
+from mitolib.tables import markdown_table_text
 
-RESULTS_ENV = "MITOLIB_RESULTS"
-PROFILE_ENV = "MITOLIB_BOOK_PROFILE"
 DEFAULT_PROFILE = "cpu"
-BOOK_DATA = Path(__file__).resolve().parent.parent / "book" / "data"
-
-RUNS_FILE, HISTORY_FILE, SLICES_FILE, PROVENANCE_FILE = (
-    "runs.csv", "history.csv", "test_slices.csv", "provenance.json")
-RUN_METRICS = ("status", "best_epoch", "best_val_iou", "best_val_monitor", "test_iou", "test_dice",
-               "train_seconds", "epochs_run", "images_per_second")
-HISTORY_COLUMNS = ("run_id", "epoch", "metric", "split", "value")
-SLICE_COLUMNS = ("run_id", "slice", "iou", "dice")
+BOOK_DATA = project_root() / "book" / "data"
 
 ARCHITECTURE_LABELS = {
     "unet": "U-Net",
@@ -53,21 +47,10 @@ METRIC_LABELS = {
 JACCARD_METRICS = ("soft_jaccard", "thresholded_jaccard", "iou")
 
 
-class ResultsMissing(FileNotFoundError):
-    """A study's collected results are absent or incomplete; the message names the fix."""
-
-
 # --------------------------------------------------------------------------- locations
-def results_root() -> Path:
-    """``$MITOLIB_RESULTS`` if set, else ``<project root>/results`` (the collector's root)."""
-    from mitolib.results import results_root as collected_root
-
-    return collected_root()
-
-
 def book_profile() -> str:
     """The profile whose results the book shows: ``$MITOLIB_BOOK_PROFILE``, default ``cpu``."""
-    return os.environ.get(PROFILE_ENV, "").strip() or DEFAULT_PROFILE
+    return book_profile_setting() or DEFAULT_PROFILE
 
 
 def study_dir(study: str, profile: str | None = None) -> Path:
@@ -92,16 +75,17 @@ class StudyResults:
     history: pd.DataFrame
     test_slices: pd.DataFrame
     provenance: dict = field(default_factory=dict)
+    plan: pd.DataFrame | None = None  # plan.csv: the runs studies.yml plans (parameters and hash), when recorded
 
     @property
     def done(self) -> pd.DataFrame:
         """Runs whose status is ``done``."""
-        return self.runs[self.runs["status"] == "done"]
+        return self.runs[self.runs["status"] == STATUS_DONE]
 
     @property
     def failed(self) -> pd.DataFrame:
         """Runs whose status is not ``done``."""
-        return self.runs[self.runs["status"] != "done"]
+        return self.runs[self.runs["status"] != STATUS_DONE]
 
     def history_with(self, *columns: str) -> pd.DataFrame:
         """``history`` joined with run parameters ``columns`` (e.g. ``architecture``, ``seed``)."""
@@ -109,14 +93,14 @@ class StudyResults:
 
     def predictions_dir(self, run_id: str) -> Path:
         """Folder of a run's saved test predictions (may not exist)."""
-        return self.path / "predictions" / run_id
+        return self.path / PREDICTIONS / run_id
 
 
 def _missing(study: str, profile: str, what: str) -> ResultsMissing:
     return ResultsMissing(
         f"{what} for study {study!r}, profile {profile!r} (looked in {study_dir(study, profile)}). "
         f"Produce them with:\n    {produce_command(study, profile)}\n"
-        f"or build the book from another profile: {PROFILE_ENV}=smoke jupyter-book build book/ "
+        f"or build the book from another profile: {BOOK_PROFILE_ENV}=smoke jupyter-book build book/ "
         f"(results root: ${RESULTS_ENV}, default <project root>/results)"
     )
 
@@ -131,6 +115,11 @@ def _read_csv(path: Path, columns: Sequence[str], study: str, profile: str) -> p
     return frame
 
 
+# The columns a page may rely on (runs collected before a field existed lack the newer ones).
+METRIC_FIELDS_READ = tuple(f for f in METRIC_FIELDS if f != "eval_seconds")
+SLICE_COLUMNS_READ = ("run_id", "slice", "iou", "dice")
+
+
 def load_study(study: str, profile: str | None = None, *, min_done: int = 1) -> StudyResults:
     """Read ``results/<profile>/<study>/``; raise :class:`ResultsMissing` if absent or empty.
 
@@ -138,35 +127,42 @@ def load_study(study: str, profile: str | None = None, *, min_done: int = 1) -> 
     """
     profile = profile or book_profile()
     path = study_dir(study, profile)
-    runs = _read_csv(path / RUNS_FILE, ("run_id", *RUN_METRICS), study, profile)
-    history = _read_csv(path / HISTORY_FILE, HISTORY_COLUMNS, study, profile)
-    slices = _read_csv(path / SLICES_FILE, SLICE_COLUMNS, study, profile)
+    runs = _read_csv(path / RUNS_TABLE, ("run_id", *METRIC_FIELDS_READ), study, profile)
+    history = _read_csv(path / HISTORY_TABLE, HISTORY_COLUMNS, study, profile)
+    slices = _read_csv(path / SLICES_TABLE, SLICE_COLUMNS_READ, study, profile)
     history["split"] = history["split"].fillna("")
     provenance = {}
-    if (path / PROVENANCE_FILE).is_file():
-        provenance = json.loads((path / PROVENANCE_FILE).read_text(encoding="utf-8"))
-    runs = _with_incomplete(runs, provenance, study, profile)
-    results = StudyResults(study, profile, path, runs, history, slices, provenance)
+    if (path / PROVENANCE).is_file():
+        provenance = json.loads((path / PROVENANCE).read_text(encoding="utf-8"))
+    plan = recorded_plan(study, profile)
+    runs = _with_incomplete(runs, provenance, plan, study, profile)
+    results = StudyResults(study, profile, path, runs, history, slices, provenance, plan)
     if len(results.done) < min_done:
         raise _missing(study, profile, f"{len(results.done)} completed run(s), {min_done} needed,")
     return results
 
 
-def _with_incomplete(runs: pd.DataFrame, provenance: Mapping, study: str, profile: str) -> pd.DataFrame:
+def recorded_plan(study: str, profile: str | None = None) -> pd.DataFrame | None:
+    """The study's recorded plan (``plan.csv``: index, run id, variant, parameter hash, parameters), or None
+    where none is recorded (``mitolib study plan STUDY --record`` writes it)."""
+    path = study_dir(study, profile) / PLAN_TABLE
+    return pd.read_csv(path, dtype={"variant": str, "params_hash": str}, keep_default_na=False) if path.is_file() else None
+
+
+def _with_incomplete(runs: pd.DataFrame, provenance: Mapping, plan: pd.DataFrame | None, study: str,
+                     profile: str) -> pd.DataFrame:
     """``runs`` plus one row per run the provenance lists as incomplete (``status`` failed or
-    unfinished), with its parameters from the study's plan when the plan still has that run."""
+    unfinished), with its parameters from the recorded plan (``plan.csv``) when it has that run."""
     incomplete = provenance.get("incomplete") or {}
     rows = [{"run_id": run_id, "status": status} for status, ids in incomplete.items() for run_id in ids or []]
     rows = [r for r in rows if r["run_id"] not in set(runs["run_id"])]
     if not rows:
         return runs
-    try:
-        from mitolib.study import plan
-
-        planned = {run.run_id: {**run.params, **({"variant": run.variant} if run.variant else {})}
-                   for run in plan(study, profile)}
-    except Exception:  # the plan may have changed since the runs; keep the ids and statuses
-        planned = {}
+    planned = {}
+    if plan is not None:
+        kept = [c for c in plan.columns if c not in ("index", "params_hash")]
+        planned = {row["run_id"]: {k: v for k, v in row.items() if k != "variant" or v}
+                   for row in plan[kept].to_dict("records")}
     extra = pd.DataFrame([{**planned.get(r["run_id"], {}), "study": study, "profile": profile, **r} for r in rows])
     extra = extra[[c for c in extra.columns if c in runs.columns or c in ("run_id", "status")]]
     return pd.concat([runs, extra], ignore_index=True)
@@ -175,7 +171,7 @@ def _with_incomplete(runs: pd.DataFrame, provenance: Mapping, study: str, profil
 def collected_studies(profile: str | None = None) -> list[str]:
     """Names of the studies collected for ``profile`` (folders holding a ``runs.csv``)."""
     root = results_root() / (profile or book_profile())
-    return sorted(p.parent.name for p in root.glob(f"*/{RUNS_FILE}"))
+    return sorted(p.parent.name for p in root.glob(f"*/{RUNS_TABLE}"))
 
 
 def load_csv(name: str, **kwargs) -> pd.DataFrame:
@@ -213,39 +209,12 @@ def metrics_at_best_epoch(results: StudyResults, split: str = "val",
     return merged[merged["epoch"] == merged["best_epoch"]][["run_id", "metric", "value"]].reset_index(drop=True)
 
 
-def format_mean_sd(mean: float, sd: float, digits: int = 3) -> str:
-    """``0.812 ± 0.014``; the spread is omitted when it is undefined (one run)."""
-    if sd is None or not np.isfinite(sd):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
-
-
 def markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f", index: bool = False,
                    formats: Mapping[str, str] | None = None):
     """A Markdown display object for ``frame`` (see :func:`markdown_table_text`)."""
     from IPython.display import Markdown
 
     return Markdown(markdown_table_text(frame, floatfmt, index, formats))
-
-
-def markdown_table_text(frame: pd.DataFrame, floatfmt: str = ".3f", index: bool = False,
-                        formats: Mapping[str, str] | None = None) -> str:
-    """Markdown source of ``frame``: floats as ``floatfmt`` (or ``formats[column]``), missing
-    values as an en dash, pipes escaped."""
-    if index:
-        frame = frame.reset_index()
-    formats = dict(formats or {})
-
-    def cell(value, column) -> str:
-        if isinstance(value, (float, np.floating)):
-            return "–" if not np.isfinite(value) else format(value, formats.get(column, floatfmt))
-        return str(value).replace("|", "\\|").replace("\n", " ")
-
-    head = "| " + " | ".join(str(c) for c in frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    rows = ["| " + " | ".join(cell(v, c) for v, c in zip(row, frame.columns)) + " |"
-            for row in frame.itertuples(index=False)]
-    return "\n".join([head, rule, *rows])
 
 
 def glue(name: str, value, display: bool = False) -> None:

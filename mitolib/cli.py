@@ -8,7 +8,9 @@ import os
 import sys
 from pathlib import Path
 
-from mitolib.config import ConfigError
+from mitolib.config import DEFAULT_PROFILE, profile_in_use
+from mitolib.errors import SchedulerError
+from mitolib.locations import CACHE_ENV
 
 INTERRUPTED_EXIT = 130  # the shell's status for Ctrl-C
 
@@ -30,11 +32,12 @@ def _train(args) -> int:
     from mitolib.runner import run_notebook
     from mitolib.train import default_run_dir
 
-    from mitolib.config import profile_in_use
+    from mitolib.executor import handle_sigterm
 
     profile, how = profile_in_use(args.profile)
     print(f"profile: {profile} ({how})", file=sys.stderr)
     params = resolve_params(profile, parse_overrides(args.param))
+    handle_sigterm()  # a batch system's kill: one line, status 143, the run left unmarked
     import threading
 
     from mitolib.runner import follow_history
@@ -63,7 +66,8 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from mitolib.evaluate import EVALUATIONS, evaluate_run
+    from mitolib.evaluate import evaluate_run
+    from mitolib.rundir import EVALUATIONS
 
     overrides = parse_overrides(args.param)
     if args.tta:
@@ -99,6 +103,181 @@ def _export(args) -> int:
     status, _ = validate_package(package)
     print(f"wrote {package} (bioimage.io model spec 0.5; bioimageio.spec validation: {status})")
     return 0 if status.startswith("valid") else 1
+
+
+def _data_check(args) -> int:
+    from mitolib.data import check_data
+
+    report = check_data(args.path, threshold=args.threshold, convert=args.convert)
+    print(report)
+    return 0 if report.ok else 1
+
+
+def _data_fetch(args) -> int:
+    from mitolib.epfl import fetch_epfl
+
+    print(f"EPFL volumes verified in {fetch_epfl(args.cache_dir)}")
+    return 0
+
+
+def add_data_parser(subparsers):
+    """Register ``mitolib data check PATH`` and ``mitolib data fetch``; ``args.func(args)`` returns the exit code."""
+    parser = subparsers.add_parser("data", help="check a data folder or download the EPFL volumes")
+    commands = parser.add_subparsers(dest="data_command", required=True)
+    check = commands.add_parser("check", help="report counts, shapes, pairing and mask values; exit 1 if not usable")
+    check.add_argument("path", help="folder with the EPFL TIFFs, train/ and test/ slice folders, or images/ and masks/")
+    check.add_argument("--threshold", type=float, default=None, help="binarise masks as value > THRESHOLD")
+    check.add_argument("--convert", action="store_true", help="rescale 16-bit or float images to uint8")
+    check.set_defaults(func=_data_check)
+    fetch = commands.add_parser("fetch", help=f"download and verify the EPFL volumes (default cache: data/cache or ${CACHE_ENV})")
+    fetch.add_argument("--cache-dir", default=None, help="download folder")
+    fetch.set_defaults(func=_data_fetch)
+    return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _plan_from(args: argparse.Namespace) -> list:
+    from mitolib.study import plan
+
+    return plan(args.study, args.profile, parse_overrides(args.param))
+
+
+def _announce_profile(args: argparse.Namespace) -> None:
+    """Resolve ``--profile`` by the one rule and say which profile the command uses (stderr)."""
+    args.profile, how = profile_in_use(args.profile)
+    print(f"profile: {args.profile} ({how})", file=sys.stderr)
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from mitolib.study import format_value
+
+    runs = _plan_from(args)
+    width = max(len(run.run_id) for run in runs)
+    for run in runs:
+        values = " ".join(f"{key}={format_value(value)}" for key, value in run.varying.items())
+        print(f"{run.index:>4}  {run.run_id:<{width}}  {values}")
+    print(f"{len(runs)} runs; array size {len(runs)} (qsub -J 0-{len(runs) - 1}); folders under {runs[0].run_dir.parent}")
+    if args.record:
+        from mitolib.results import record_plan
+
+        print(f"recorded the plan in {record_plan(runs)}")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from mitolib.runstate import STATES, run_state
+
+    runs = _plan_from(args)
+    states = [run_state(run) for run in runs]
+    width = max(len(run.run_id) for run in runs)
+    for run, (state, detail) in zip(runs, states):
+        print(f"{run.index:>4}  {run.run_id:<{width}}  {state:<8} {detail}")
+    counts = {state: sum(s == state for s, _ in states) for state in STATES}
+    print(", ".join(f"{counts[state]} {state}" for state in STATES) + f" (of {len(runs)})")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from mitolib.executor import preflight, run_local
+
+    runs = _plan_from(args)
+    preflight(runs)
+    try:
+        summary = run_local(runs, jobs=args.jobs, attempts=args.retries)
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)
+        return INTERRUPTED_EXIT
+    return 1 if summary.get("failed") else 0
+
+
+def _cmd_run_index(args: argparse.Namespace) -> int:
+    from mitolib.executor import OK_OUTCOMES, execute_run, handle_sigterm
+
+    runs = _plan_from(args)
+    if not 0 <= args.index < len(runs):
+        print(f"index {args.index} out of range: study {args.study!r} has {len(runs)} runs (0-{len(runs) - 1})", file=sys.stderr)
+        return 2
+    handle_sigterm()
+    outcome = execute_run(runs[args.index], attempts=args.retries)
+    print(f"{runs[args.index].run_id}: {outcome}")
+    return 0 if outcome in OK_OUTCOMES else 1
+
+
+def _cmd_collect(args: argparse.Namespace) -> int:
+    from mitolib.results import collect
+
+    summary = collect(_plan_from(args))
+    print(summary.describe())
+    if args.readme:
+        from mitolib.headline import STUDY, update_readme
+
+        if args.study != STUDY:
+            print(f"--readme: the headline table comes from the {STUDY!r} study; README left as it is")
+        elif update_readme(args.readme, args.profile):
+            print(f"updated the headline table in {args.readme}")
+        else:
+            print(f"--readme: {args.readme} has no headline markers; left as it is", file=sys.stderr)
+    return 0
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    from mitolib.batch import submit_pbs
+
+    runs = _plan_from(args)
+    gpu = any(run.params.get("require_gpu") for run in runs)
+    submit_pbs(args.study, args.profile, len(runs), parse_overrides(args.param), dry_run=args.dry_run,
+               qsub_args=args.qsub_args, scheduler=args.scheduler, gpu=gpu)
+    return 0
+
+
+def _with_profile(handler):
+    """``handler`` after the profile is resolved and announced (errors are answered by :func:`main`)."""
+    def run(args: argparse.Namespace) -> int:
+        _announce_profile(args)
+        return handler(args)
+
+    return run
+
+
+def add_study_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``study plan|run|run-index|status|collect|submit`` on an argparse ``subparsers``."""
+    study = subparsers.add_parser("study", help="plan, run, follow and collect a named study of studies.yml")
+    commands = study.add_subparsers(dest="study_command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("study", help="study name in studies.yml")
+        sub.add_argument("--profile", help=f"profile of studies.yml (default: $MITOLIB_PROFILE, else {DEFAULT_PROFILE})")
+        add_override_argument(sub)
+        sub.set_defaults(func=_with_profile(handler))
+        return sub
+
+    planning = command("plan", _cmd_plan, "list the runs of a study and the array size")
+    planning.add_argument("--record", action="store_true", help="also write results/<profile>/<study>/plan.csv, the "
+                          "plan the book compares the collected runs with")
+    run = command("run", _cmd_run, "run the study locally: skip done runs, redo failed or partial ones")
+    run.add_argument("--jobs", type=_positive, default=1, help="runs at the same time (default 1)")
+    run.add_argument("--retries", type=_positive, default=1, metavar="K", help="attempts per run in this invocation (default 1)")
+    one = command("run-index", _cmd_run_index, "run the run at one plan index (a PBS array task); skip it if done")
+    one.add_argument("index", type=int, help="plan index (0-based)")
+    one.add_argument("--retries", type=_positive, default=1, metavar="K", help="attempts (default 1)")
+    command("status", _cmd_status, "count done, failed, running and missing runs")
+    collect = command("collect", _cmd_collect, "write results/<profile>/<study>/ tidy tables from the complete runs")
+    collect.add_argument("--readme", metavar="PATH", help="also regenerate the headline table in this README "
+                         "(the seeds study)")
+    submit = command("submit", _cmd_submit, "submit the study as a PBS array and a dependent collection job")
+    submit.add_argument("--scheduler", choices=["pbs", "slurm"], default="pbs",
+                        help="batch system: pbs (qsub, PBS Pro; default) or slurm (native sbatch, the GPU as --gres)")
+    submit.add_argument("--dry-run", action="store_true", help="print the qsub commands instead of running them")
+    submit.add_argument("--qsub-args", default="", metavar="ARGS",
+                        help="extra qsub options for both jobs, one string (e.g. \"-q gpu -A project\")")
+    return study
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,10 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", required=True, help="the package to write (.zip)")
     export.add_argument("--overwrite", action="store_true", help="replace an existing package")
     export.set_defaults(func=_export)
-    from mitolib import data, study
-
-    data.add_parser(sub)
-    study.add_parser(sub)
+    add_data_parser(sub)
+    add_study_parser(sub)
     return parser
 
 
@@ -154,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, ValueError, FileNotFoundError, FileExistsError) as error:
+    except (ValueError, SchedulerError, FileNotFoundError, FileExistsError) as error:  # ConfigError, DataError: ValueErrors
         print(f"mitolib: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

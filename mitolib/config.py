@@ -8,20 +8,15 @@ the type of the default.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
-CONFIG_NAME = "studies.yml"
-CONFIG_ENV = "MITOLIB_CONFIG"
-PROFILE_ENV = "MITOLIB_PROFILE"
+from mitolib.errors import ConfigError
+from mitolib.locations import CONFIG_ENV, PROFILE_ENV, config_path, profile_setting
+
 DEFAULT_PROFILE = "cpu"  # every command's profile unless --profile or $MITOLIB_PROFILE says otherwise
-
-
-class ConfigError(ValueError):
-    """A configuration file or a parameter is wrong; the message says how to fix it."""
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -41,36 +36,18 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def project_root(start: Path | None = None) -> Path:
-    """The folder holding ``studies.yml``: ``$MITOLIB_CONFIG``'s folder, else the nearest above ``start``/cwd, else the package's parent."""
-    if os.environ.get(CONFIG_ENV):
-        return Path(os.environ[CONFIG_ENV]).resolve().parent
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / CONFIG_NAME).is_file():
-            return folder
-    return Path(__file__).resolve().parent.parent
-
-
 def default_profile() -> str:
     """The profile a command uses when none is given: ``$MITOLIB_PROFILE``, else ``cpu`` (one rule for all)."""
-    return os.environ.get(PROFILE_ENV, "").strip() or DEFAULT_PROFILE
+    return profile_setting() or DEFAULT_PROFILE
 
 
 def profile_in_use(given: str | None) -> tuple[str, str]:
     """``(profile, how it was chosen)`` for a command's ``--profile`` value (``None`` when not given)."""
     if given:
         return given, "--profile"
-    if os.environ.get(PROFILE_ENV, "").strip():
+    if profile_setting():
         return default_profile(), f"${PROFILE_ENV}"
     return DEFAULT_PROFILE, "the default; choose another with --profile or $" + PROFILE_ENV
-
-
-def config_path() -> Path:
-    """Path of the active ``studies.yml``."""
-    if os.environ.get(CONFIG_ENV):
-        return Path(os.environ[CONFIG_ENV]).resolve()
-    return project_root() / CONFIG_NAME
 
 
 def load_config(path: str | Path | None = None) -> dict:
@@ -156,7 +133,7 @@ def _check_keys(values: Mapping[str, Any], defaults: Mapping[str, Any], where: s
     unknown = sorted(set(values) - set(defaults))
     if unknown:
         raise ConfigError(
-            f"{where}: unknown parameter(s) {', '.join(unknown)}; valid keys are the 'defaults' of {CONFIG_NAME}"
+            f"{where}: unknown parameter(s) {', '.join(unknown)}; valid keys are the 'defaults' of {config_path().name}"
         )
 
 

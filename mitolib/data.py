@@ -18,8 +18,6 @@ folder at fault and what to do.
 from __future__ import annotations
 
 import functools
-import hashlib
-import os
 import re
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -31,14 +29,11 @@ import tifffile
 from PIL import Image
 
 from mitolib import synthetic
-from mitolib.config import project_root
+from mitolib.epfl import EPFL_FILES, fetch_epfl, read_stack
+from mitolib.errors import DataError
+from mitolib.locations import DATA_ENV, data_setting, project_root
 
 SPLITS = ("train", "test")
-EPFL_FILES = {"train": ("training.tif", "training_groundtruth.tif"), "test": ("testing.tif", "testing_groundtruth.tif")}
-EPFL_SLICES = 165
-EPFL_PIXEL_SIZE_NM = 5.0  # the EPFL CA1 volumes' (about) 5 nm isotropic voxels; also assumed for synthetic data
-DATA_ENV = "MITOLIB_DATA"
-CACHE_ENV = "MITOLIB_CACHE"
 SLICE_SUFFIXES = (".png", ".tif", ".tiff")
 PATCH_NAME = re.compile(r"(?:image|mask)_0*(\d+)")
 BINARY_VALUES = ({0, 1}, {0, 255})
@@ -47,10 +42,6 @@ READ_THREADS = 4
 VOLUME_CACHE_SIZE = 4
 SHOWN_IN_MESSAGES = 6  # names or values listed in an error message
 FOREGROUND_PLAUSIBLE = (0.001, 0.5)  # foreground fractions data check accepts for mitochondria masks
-
-
-class DataError(ValueError):
-    """The data are missing or wrong; the message names the file or folder and says what to do."""
 
 
 def load_volume(root, split: str, *, threshold: float | None = None, convert: bool = False):
@@ -68,7 +59,7 @@ def _load(root: Path, split: str, threshold, convert):
     layout, folder = _layout(root, split)
     if layout == "epfl":
         image_path, mask_path = (root / name for name in EPFL_FILES[split])
-        raw_images, raw_masks = _read_stack(image_path), _read_stack(mask_path)
+        raw_images, raw_masks = read_stack(image_path), read_stack(mask_path)
         _same_shape(image_path, raw_images, mask_path, raw_masks)
         images = _as_uint8(raw_images, image_path, convert)
         masks, values = _binarize(raw_masks, mask_path, threshold, set())
@@ -165,20 +156,6 @@ def _read_slice(path: Path) -> np.ndarray:
     return array
 
 
-def _read_stack(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise DataError(f"{path}: file not found; copy the EPFL file there or run `mitolib data fetch`")
-    try:
-        with tifffile.TiffFile(path) as tif:
-            pages = len(tif.pages)
-            array = tif.asarray() if pages == EPFL_SLICES else None
-    except Exception as exc:
-        raise DataError(f"{path}: unreadable TIFF ({type(exc).__name__}: {exc}); delete it and download it again") from exc
-    if array is None or array.ndim != 3 or array.shape[0] != EPFL_SLICES:
-        raise DataError(f"{path}: {pages} pages, expected {EPFL_SLICES}; the file is incomplete or not the EPFL volume, download it again")
-    return array
-
-
 def _same_shape(path_a: Path, a: np.ndarray, path_b: Path, b: np.ndarray, what: str = "its partner") -> None:
     if a.shape != b.shape:
         raise DataError(f"{path_b}: shape {b.shape} differs from {what} {path_a.name} {a.shape}; crop or resample them to one shape")
@@ -231,7 +208,7 @@ def _binarize(mask: np.ndarray, where: Path, threshold, seen: set):
 def resolve_root(params: Mapping) -> Path:
     """The EPFL data folder for ``params``: ``data_root``, else ``$MITOLIB_DATA`` (relative paths from
     the project root), else the verified download cache (``fetch_epfl``)."""
-    setting = params.get("data_root") or os.environ.get(DATA_ENV)
+    setting = params.get("data_root") or data_setting()
     if not setting:
         return _fetched_root()
     path = Path(setting).expanduser()
@@ -276,8 +253,6 @@ def _synthetic_volume(split: str, n_slices: int, height: int, width: int):
 
 @functools.lru_cache(maxsize=1)
 def _fetched_root() -> Path:
-    from mitolib.epfl import fetch_epfl
-
     return fetch_epfl()
 
 
@@ -308,13 +283,6 @@ def _identity(key: tuple, params: dict) -> str:
     wanted = ("data_source", "data_root", "synthetic_slices", "synthetic_height", "synthetic_width",
               "mask_threshold", "convert_images", "evaluate_test")
     return _identity_cached(key, tuple((k, params.get(k)) for k in wanted))
-
-
-def training_arrays(params: Mapping) -> dict:
-    """``{"train": (x, y), "val": (x, y)}`` uint8 patches ``(N, P, P)``; see ``mitolib.patches.training_arrays``."""
-    from mitolib.patches import training_arrays as build
-
-    return build(params)
 
 
 class DataReport(NamedTuple):
@@ -369,31 +337,3 @@ def check_data(root, *, threshold: float | None = None, convert: bool = False) -
                                                      f"{outside.mean() if outside.size else float('nan'):.1f}",
         }
     return DataReport(Path(root), splits, problems)
-
-
-def _run_check(args) -> int:
-    report = check_data(args.path, threshold=args.threshold, convert=args.convert)
-    print(report)
-    return 0 if report.ok else 1
-
-
-def _run_fetch(args) -> int:
-    from mitolib.epfl import fetch_epfl
-
-    print(f"EPFL volumes verified in {fetch_epfl(args.cache_dir)}")
-    return 0
-
-
-def add_parser(subparsers):
-    """Register ``mitolib data check PATH`` and ``mitolib data fetch``; ``args.func(args)`` returns the exit code."""
-    parser = subparsers.add_parser("data", help="check a data folder or download the EPFL volumes")
-    commands = parser.add_subparsers(dest="data_command", required=True)
-    check = commands.add_parser("check", help="report counts, shapes, pairing and mask values; exit 1 if not usable")
-    check.add_argument("path", help="folder with the EPFL TIFFs, train/ and test/ slice folders, or images/ and masks/")
-    check.add_argument("--threshold", type=float, default=None, help="binarise masks as value > THRESHOLD")
-    check.add_argument("--convert", action="store_true", help="rescale 16-bit or float images to uint8")
-    check.set_defaults(func=_run_check)
-    fetch = commands.add_parser("fetch", help=f"download and verify the EPFL volumes (default cache: data/cache or ${CACHE_ENV})")
-    fetch.add_argument("--cache-dir", default=None, help="download folder")
-    fetch.set_defaults(func=_run_fetch)
-    return parser

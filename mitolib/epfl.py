@@ -9,7 +9,6 @@ passes and a changed one is refused.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 from pathlib import Path
 from typing import Mapping, NamedTuple
@@ -17,13 +16,17 @@ from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 import numpy as np
+import tifffile
 
-from mitolib.config import project_root
-from mitolib.data import CACHE_ENV, DATA_ENV, EPFL_FILES, DataError, _read_stack
+from mitolib.errors import DataError
+from mitolib.locations import DATA_ENV, cache_dir as default_cache_dir
+
+EPFL_FILES = {"train": ("training.tif", "training_groundtruth.tif"), "test": ("testing.tif", "testing_groundtruth.tif")}
+EPFL_SLICES = 165
+EPFL_PIXEL_SIZE_NM = 5.0  # the EPFL CA1 volumes' (about) 5 nm isotropic voxels; also assumed for synthetic data
 
 EPFL_PAGE = "https://www.epfl.ch/labs/cvlab/data/data-em/"
 EPFL_BASE_URL = "https://documents.epfl.ch/groups/c/cv/cvlab-unit/www/data/%20ElectronMicroscopy_Hippocampus/"
-CACHE_FOLDER = Path("data") / "cache"
 REGISTRY_PATH = Path(__file__).resolve().parent.parent / "data" / "registry.txt"
 
 
@@ -58,9 +61,24 @@ def _copy_local(url: str, output_file, pooch_obj, check_only: bool = False):
     return None
 
 
+def read_stack(path: Path) -> np.ndarray:
+    """One EPFL stack: a 165-page TIFF, or ``DataError`` naming the file and the fix."""
+    if not path.is_file():
+        raise DataError(f"{path}: file not found; copy the EPFL file there or run `mitolib data fetch`")
+    try:
+        with tifffile.TiffFile(path) as tif:
+            pages = len(tif.pages)
+            array = tif.asarray() if pages == EPFL_SLICES else None
+    except Exception as exc:
+        raise DataError(f"{path}: unreadable TIFF ({type(exc).__name__}: {exc}); delete it and download it again") from exc
+    if array is None or array.ndim != 3 or array.shape[0] != EPFL_SLICES:
+        raise DataError(f"{path}: {pages} pages, expected {EPFL_SLICES}; the file is incomplete or not the EPFL volume, download it again")
+    return array
+
+
 def verify_stack(path: Path, entry: RegistryEntry) -> None:
     """Raise ``DataError`` unless the TIFF at ``path`` holds exactly the pixels the registry names."""
-    array = _read_stack(Path(path))
+    array = read_stack(Path(path))
     if array.shape != tuple(entry.shape) or str(array.dtype) != entry.dtype:
         raise DataError(f"{path}: {array.shape} {array.dtype}, expected {tuple(entry.shape)} {entry.dtype}; delete it and fetch again")
     digest = pixel_sha256(array)
@@ -78,7 +96,7 @@ def fetch_epfl(cache_dir=None, *, base_url: str = EPFL_BASE_URL, downloader=None
     """
     import pooch
 
-    folder = Path(cache_dir or os.environ.get(CACHE_ENV) or project_root() / CACHE_FOLDER)
+    folder = default_cache_dir(cache_dir)
     expected = read_registry() if registry is None else registry
     if downloader is None and urlparse(base_url).scheme == "file":
         downloader = _copy_local
@@ -102,8 +120,6 @@ def lucchipp_masks(root: str | Path, split: str = "test") -> np.ndarray:
     Slices are ``<split>_000.png`` … in order; every one of the 165 must be present and binary (0/255).
     """
     from PIL import Image
-
-    from mitolib.data import EPFL_SLICES
 
     folder = Path(root) / LUCCHIPP_DIR / split
     paths = [folder / f"{split}_{index:03d}.png" for index in range(EPFL_SLICES)]

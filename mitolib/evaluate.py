@@ -11,28 +11,28 @@ evaluation settings (``mitolib evaluate RUN_DIR --tta``).
 
 from __future__ import annotations
 
-import io
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
-from PIL import Image
 from scipy import ndimage
 from tqdm.auto import tqdm
 
 from mitolib import blocks  # noqa: F401 - registers the custom layers, so saved attention models load
 from mitolib import metrics, rundir
 from mitolib.models import load_saved_model
-from mitolib.config import ConfigError, cast_value, load_config, project_root
+from mitolib.config import cast_value, load_config
+from mitolib.errors import ConfigError
+from mitolib.locations import project_root
+from mitolib.rundir import EVAL_PARAMS, EVALUATIONS
 from mitolib.data import resolve_volumes
 from mitolib.patches import rescale, with_context
 from mitolib.pipeline import PIXEL_SCALE
 from mitolib.provenance import git_commit
-from mitolib.rundir import atomic_write_bytes
+from mitolib.rundir import save_mask_png
 
-PNG_FOREGROUND = 255  # value of foreground pixels in saved prediction masks
 SLICE_COLUMNS = ["slice", "iou", "dice", "tp", "fp", "fn"]
 POSTPROCESSING_COLUMNS = ["z_median", "threshold", "threshold_source", "test_iou", "test_dice"]
 THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(4, 19))  # 0.20 ... 0.90, the validation search grid
@@ -248,23 +248,6 @@ def evaluate_volume(model, images: np.ndarray, masks: np.ndarray, *, scale: floa
             save_mask_png(predictions_dir / f"test_{index:03d}.png", p >= threshold)
     summary["eval_seconds"] = time.perf_counter() - started
     return summary, per_slice
-
-
-def save_mask_png(path: str | Path, mask: np.ndarray) -> None:
-    """Write a binary mask ``(H, W)`` as an 8-bit PNG with values 0/255 (through a temporary file)."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.where(mask, PNG_FOREGROUND, 0).astype("uint8")).save(buffer, format="PNG", optimize=True)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def read_mask_png(path: str | Path) -> np.ndarray:
-    """A mask written by :func:`save_mask_png` as a bool array ``(H, W)``."""
-    with Image.open(path) as image:
-        return np.asarray(image) > 0
-
-
-EVAL_PARAMS = ("tta", "eval_window", "eval_overlap", "eval_batch_size", "threshold", "z_median")
-EVALUATIONS = "evaluations.csv"
 
 
 def evaluate_run(run_dir: str | Path, overrides: dict | None = None, *, out: str | Path | None = None,

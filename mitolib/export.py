@@ -10,7 +10,6 @@ the run's test volume with the model's own output on it, a cover image, the data
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,7 +18,9 @@ import numpy as np
 import tifffile
 
 from mitolib import rundir
-from mitolib.data import EPFL_PIXEL_SIZE_NM, DataError, resolve_volumes
+from mitolib.data import resolve_volumes
+from mitolib.epfl import EPFL_PIXEL_SIZE_NM
+from mitolib.errors import DataError
 from mitolib.pipeline import PIXEL_SCALE
 
 INPUT_ID, OUTPUT_ID = "raw", "probability"

@@ -52,21 +52,22 @@ FIGURES: tuple[FigureSource, ...] = (
                  "validation IoU over learning rate x batch size"),
     FigureSource("fig-convergence", "hyperparameters", "hyperparameter_optimization", _all_done,
                  "best epoch over the grid"),
-    FigureSource("fig-test-scores", "test_results", "seeds", _all_done, "test IoU per architecture"),
-    FigureSource("fig-slices", "test_results", "seeds", _all_done, "per-slice test IoU"),
-    FigureSource("fig-slice-distribution", "test_results", "seeds", _all_done, "distribution of slice IoUs"),
-    FigureSource("fig-gallery", "test_results", "seeds", _all_done, "native-resolution crops, all architectures",
+    FigureSource("fig-test-scores", "volume_results", "seeds", _all_done, "test IoU per architecture"),
+    FigureSource("fig-slices", "volume_results", "seeds", _all_done, "per-slice test IoU"),
+    FigureSource("fig-slice-distribution", "volume_results", "seeds", _all_done, "distribution of slice IoUs"),
+    FigureSource("fig-gallery", "volume_results", "seeds", _all_done, "native-resolution crops, all architectures",
                  needs_predictions=True),
-    FigureSource("fig-failures", "test_results", "seeds", _all_done, "largest false and missed objects",
+    FigureSource("fig-failures", "volume_results", "seeds", _all_done, "largest false and missed objects",
                  needs_predictions=True),
-    FigureSource("fig-predictions", "test_results", "seeds", example_run, "predictions with errors",
+    FigureSource("fig-predictions", "volume_results", "seeds", example_run, "predictions with errors",
                  needs_predictions=True),
 )
 
 
 def _test_volume_available(results: StudyResults, run_id: str) -> bool:
     """Whether this build can read the test volume a run was evaluated on (the predictions figure needs it)."""
-    from mitolib.data import DataError, resolve_volumes
+    from mitolib.data import resolve_volumes
+    from mitolib.errors import DataError
 
     try:
         resolve_volumes(run_params(results, run_id), "test")

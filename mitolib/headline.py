@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from mitolib.results import PROVENANCE, RUNS_TABLE, SLICES_TABLE, results_root
+from mitolib.claims import summarize
+from mitolib.locations import results_root
+from mitolib.rundir import PROVENANCE, RUNS_TABLE, SLICES_TABLE, STATUS_DONE
+from mitolib.tables import markdown_table_text
 
 START = "<!-- headline:start -->"
 END = "<!-- headline:end -->"
@@ -23,18 +26,14 @@ MINUTE_DIGITS = 1  # training time
 
 
 def _mean_sd(values: pd.Series, digits: int = DIGITS) -> str:
-    values = values.dropna()
-    if values.empty:
-        return "–"
-    if len(values) == 1:
-        return f"{values.iloc[0]:.{digits}f}"
-    return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
+    summary = summarize(values)
+    return summary.text(digits) if summary.n else "–"
 
 
 def headline_table(profile: str, root: Path | None = None) -> pd.DataFrame:
     """One row per architecture of the ``seeds`` study's complete runs under ``profile``."""
     runs = pd.read_csv((root or results_root()) / profile / STUDY / RUNS_TABLE)
-    runs = runs[runs["status"] == "done"]
+    runs = runs[runs["status"] == STATUS_DONE]
     rows = []
     for architecture in [a for a in ARCHITECTURE_ORDER if a in set(runs["architecture"])]:
         part = runs[runs["architecture"] == architecture]
@@ -50,8 +49,7 @@ def render(profile: str, root: Path | None = None) -> str:
     root = root or results_root()
     table = headline_table(profile, root)
     provenance = json.loads((root / profile / STUDY / PROVENANCE).read_text(encoding="utf-8"))
-    header = "| " + " | ".join(table.columns) + " |\n|" + "---|" * len(table.columns) + "\n"
-    body = "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in table.itertuples(index=False))
+    rows = markdown_table_text(table) + "\n"
     commit = str(provenance.get("git_commit", "unknown"))[:12]
     counts = provenance.get("counts", {})
     complete = ""
@@ -66,7 +64,7 @@ def render(profile: str, root: Path | None = None) -> str:
               f"`results/{profile}/{STUDY}/runs.csv` (collected at commit `{commit}`); mean ± standard "
               f"deviation over seeds; foreground IoU and Dice over {volume} at full resolution, "
               "threshold 0.5.\n")
-    return header + body + source
+    return rows + source
 
 
 def update_readme(path: str | Path, profile: str, root: Path | None = None) -> bool:

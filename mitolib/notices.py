@@ -52,12 +52,11 @@ def notice_text(results: StudyResults) -> str:
 
 def design_counts(results: StudyResults) -> tuple[int, int]:
     """``(collected runs of the current plan, planned runs)``: how much of a study's table is its current
-    design (same run id and parameters as ``studies.yml`` plans now); ``(0, 0)`` where it cannot be planned."""
+    design (same run id and parameters as the recorded plan, ``plan.csv``); ``(0, 0)`` without a recorded plan."""
     from mitolib.verdicts import planned_hashes, split_by_plan
 
-    try:
-        planned = planned_hashes(results.study, results.profile)
-    except Exception:  # a study or profile that studies.yml no longer has
+    planned = planned_hashes(results.plan)
+    if not planned:
         return 0, 0
     if "params_hash" not in results.done.columns:
         return 0, len(planned)

@@ -143,21 +143,18 @@ def mispair(masks: np.ndarray, seed: int) -> np.ndarray:
     return masks[np.random.default_rng(seed).permutation(len(masks))]
 
 
-def training_arrays(params: Mapping) -> dict:
-    """Training and validation patches for ``params``: ``{"train": (x, y), "val": (x, y)}``.
+def training_arrays(images: np.ndarray, masks: np.ndarray, params: Mapping) -> dict:
+    """Training and validation patches of the training volume ``images``, ``masks`` (uint8 ``(S, H, W)``)
+    for ``params``: ``{"train": (x, y), "val": (x, y)}``.
 
-    ``x`` and ``y`` are uint8 ``(N, P, P)`` with ``P = patch_size``; ``y`` in {0, 1}.  Uses
-    ``data_source`` (``resolve_volumes``), ``scale``, ``patch_size``, ``patch_stride`` (0 = patch
+    ``x`` and ``y`` are uint8 ``(N, P, P)`` with ``P = patch_size``; ``y`` in {0, 1}.  Uses ``scale``, ``patch_size``, ``patch_stride`` (0 = patch
     size; with the official split it applies to the training slices, validation tiles never
     overlap), ``split``, ``val_fraction``, ``mispair`` and ``seed``.  With ``mispair`` the masks are
     permuted against the images before the split (random_patches, as the original) or within each
     side (official); the test volume is never touched.
     """
-    from mitolib.data import resolve_volumes
-
     if params["split"] not in SPLIT_NAMES:
         raise ValueError(f"split must be one of {', '.join(SPLIT_NAMES)}, got {params['split']!r}")
-    images, masks = resolve_volumes(params, "train")
     images, masks = rescale(images, params["scale"], "image"), rescale(masks, params["scale"], "mask")
     size, stride, seed = params["patch_size"], params["patch_stride"] or None, params["seed"]
     context = int(params.get("context_slices", 0))

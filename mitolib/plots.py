@@ -15,12 +15,10 @@ import matplotlib.pyplot as plt
 import matplotlib.ticker
 import numpy as np
 import pandas as pd
-from matplotlib.colors import ListedColormap
 
 LINESTYLES = ("-", "--", "-.", ":")
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 SHORT_BAR = 0.03  # bars shorter than this (on a 0-1 axis) carry their value as text
-ERROR_COLOURS = {"tp": "#009E73", "fp": "#D55E00", "fn": "#0072B2"}  # true positive, false positive, false negative
 
 
 def colours(keys: Sequence) -> dict:
@@ -111,49 +109,6 @@ def ablation_bars(frame: pd.DataFrame, *, order: Sequence[str] | None = None, me
     ax.set_xlim(0, 1)
     ax.set_xlabel("value at the best epoch")
     ax.legend(frameon=False, fontsize="small", loc="lower right")
-    return fig
-
-
-def training_curves(history: pd.DataFrame, *, metrics: Sequence[str], hue: str = "architecture",
-                    split: str = "val", unit: str = "run_id", labels: Mapping | None = None,
-                    best_epochs: pd.DataFrame | None = None, ncols: int = 3, compare: str | None = None,
-                    axes=None):
-    """One panel per metric (``ncols`` per row): a line per run (``unit``), coloured by ``hue``.
-
-    ``history`` is tidy (``run_id, epoch, metric, split, value`` plus the ``hue`` column).
-    Metrics logged without a split (learning rate, epoch time) are drawn whatever
-    ``split`` is.  ``best_epochs`` (``run_id, best_epoch``) marks each run's best epoch.
-    ``compare`` (e.g. ``"train"``) adds that split as thin dashed lines.  Unused panels of
-    the last row are removed; the legend sits to the right.
-    """
-    ncols = min(ncols, len(metrics))
-    nrows = -(-len(metrics) // ncols)
-    fig, axes = _axes(axes, ncols=ncols, nrows=nrows, size=(3.4, 2.8))
-    for extra in axes[len(metrics):]:
-        extra.remove()
-    axes = axes[: len(metrics)]
-    keys = list(dict.fromkeys(history[hue]))
-    palette = colours(keys)
-    best = dict(zip(best_epochs["run_id"], best_epochs["best_epoch"])) if best_epochs is not None else {}
-    for ax, metric in zip(axes, metrics):
-        if compare is not None:
-            other = history[(history["metric"] == metric) & (history["split"] == compare)]
-            for (key, _), run_part in other.groupby([hue, unit], sort=False):
-                run_part = run_part.sort_values("epoch")
-                ax.plot(run_part["epoch"], run_part["value"], color=palette[key], lw=0.8, ls="--", alpha=0.6)
-        part = history[(history["metric"] == metric) & history["split"].isin([split, ""])]
-        for (key, run), run_part in part.groupby([hue, unit], sort=False):
-            run_part = run_part.sort_values("epoch")
-            ax.plot(run_part["epoch"], run_part["value"], color=palette[key], lw=1.2, alpha=0.85)
-            if run in best:
-                at = run_part[run_part["epoch"] == best[run]]
-                ax.plot(at["epoch"], at["value"], "o", mfc="white", color=palette[key], ms=4)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(_label(labels, metric))
-    handles = [plt.Line2D([], [], color=palette[key], label=_label(labels, key)) for key in keys]
-    if compare is not None:
-        handles += [plt.Line2D([], [], color="grey", label=split), plt.Line2D([], [], color="grey", ls="--", label=compare)]
-    fig.legend(handles=handles, loc="outside right upper", frameon=False, fontsize="small")
     return fig
 
 
@@ -273,46 +228,6 @@ def slice_scores(slices: pd.DataFrame, *, value: str = "iou", hue: str = "archit
     return fig
 
 
-def error_overlay(image: np.ndarray, truth: np.ndarray, pred: np.ndarray, *, ax=None):
-    """A grayscale slice with true positives, false positives and false negatives coloured.
-
-    ``image`` ``(H, W)`` any numeric dtype; ``truth`` and ``pred`` ``(H, W)`` binary.
-    """
-    fig, (ax,) = _axes(ax, size=(4.0, 3.2))
-    truth, pred = np.asarray(truth) > 0, np.asarray(pred) > 0
-    ax.imshow(image, cmap="gray", interpolation="nearest")
-    codes = np.zeros(truth.shape, np.uint8)
-    codes[truth & pred], codes[~truth & pred], codes[truth & ~pred] = 1, 2, 3
-    cmap = ListedColormap(["#00000000", ERROR_COLOURS["tp"], ERROR_COLOURS["fp"], ERROR_COLOURS["fn"]])
-    ax.imshow(np.ma.masked_equal(codes, 0), cmap=cmap, vmin=0, vmax=3, alpha=0.55, interpolation="nearest")
-    ax.set_axis_off()
-    return fig
-
-
-def error_legend(ax) -> None:
-    """Add the legend of :func:`error_overlay` colours to ``ax``."""
-    from matplotlib.patches import Patch
-
-    names = {"tp": "true positive", "fp": "false positive", "fn": "false negative"}
-    ax.legend(handles=[Patch(color=c, label=names[k]) for k, c in ERROR_COLOURS.items()],
-              frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
-
-
-def slice_gallery(images: Sequence[np.ndarray], masks: Sequence[np.ndarray] | None = None, *,
-                  titles: Sequence[str] | None = None, axes=None):
-    """Slices side by side, with mask outlines when ``masks`` are given (exploration)."""
-    fig, axes = _axes(axes, ncols=len(images), size=(3.0, 2.6))
-    for i, (ax, image) in enumerate(zip(axes, images)):
-        ax.imshow(image, cmap="gray", interpolation="nearest")
-        if masks is not None:
-            ax.contour(np.asarray(masks[i]) > 0, levels=[0.5], colors=[ERROR_COLOURS["fp"]], linewidths=0.8)
-        if titles is not None:
-            ax.set_xlabel(titles[i], fontsize="small")
-        ax.set_xticks([])
-        ax.set_yticks([])
-    return fig
-
-
 def histogram(frame: pd.DataFrame, *, value: str, hue: str | None = None, bins: int = 30,
               labels: Mapping | None = None, xlabel: str | None = None, ax=None):
     """Overlaid step histograms of ``value``, one per ``hue`` value (exploration)."""
@@ -328,59 +243,6 @@ def histogram(frame: pd.DataFrame, *, value: str, hue: str | None = None, bins: 
     ax.set_ylabel("count")
     if hue:
         ax.legend(frameon=False, fontsize="small")
-    return fig
-
-
-def variant_panels(history: pd.DataFrame, *, reference: str, variants: Sequence[str], metric: str = "iou",
-                   split: str = "val", group: str = "variant", labels: Mapping | None = None,
-                   ylabel: str = "validation IoU", ncols: int = 4, axes=None):
-    """Small multiples: one panel per variant, its runs' ``metric`` curves (one line per ``run_id``) in colour
-    against the ``reference`` variant's runs in grey, panels lettered (a), (b), ...; shared axes.
-
-    ``history`` is long (``run_id``, ``epoch``, ``metric``, ``split``, ``value``, ``group``)."""
-    rows = history[(history["metric"] == metric) & (history["split"] == split)]
-    variants = [v for v in variants if v != reference]
-    nrows = max(1, -(-len(variants) // ncols))
-    fig, axes = _axes(axes, ncols=min(ncols, max(1, len(variants))), nrows=nrows, size=(2.6, 2.1),
-                      sharex=True, sharey=True)
-    for index, (ax, variant) in enumerate(zip(axes, variants)):
-        for name, colour, width in ((reference, "#999999", 1.0), (variant, OKABE_ITO[0], 1.4)):
-            for _, run in rows[rows[group] == name].groupby("run_id"):
-                run = run.sort_values("epoch")
-                ax.plot(run["epoch"], run["value"], color=colour, lw=width)
-        ax.set_title(f"({chr(ord('a') + index)}) {_label(labels, variant)}", fontsize="small", loc="left")
-        if index % ncols == 0:
-            ax.set_ylabel(ylabel)
-        if index >= len(variants) - ncols:
-            ax.set_xlabel("epoch")
-    for ax in axes[len(variants):]:
-        ax.set_visible(False)
-    if variants:
-        axes[0].plot([], [], color="#999999", label=_label(labels, reference))
-        axes[0].plot([], [], color=OKABE_ITO[0], label="the variant")
-        axes[0].legend(fontsize="x-small", frameon=False)
-    return fig
-
-
-def reproduction_curves(history: pd.DataFrame, *, reported: Sequence[float], reported_label: str,
-                        metrics: Mapping[str, str], split: str = "val", ax=None):
-    """The reproduction's validation curves of several metrics on one axis (one line per run and metric,
-    ``metrics`` maps a metric to its label), with the ``reported`` values drawn as dotted horizontal lines."""
-    fig, (ax,) = _axes(ax, size=(5.2, 3.4))
-    palette = colours(list(metrics))
-    for metric, label in metrics.items():
-        rows = history[(history["metric"] == metric) & (history["split"] == split)]
-        for index, (_, run) in enumerate(rows.groupby("run_id")):
-            run = run.sort_values("epoch")
-            ax.plot(run["epoch"], run["value"], color=palette[metric], marker="o", ms=3,
-                    label=label if index == 0 else None)
-    for index, value in enumerate(reported):
-        ax.axhline(value, color="#444444", ls=":", lw=1, label=reported_label if index == 0 else None)
-    ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax.set_ylabel("validation value")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize="small", frameon=False)
     return fig
 
 
@@ -402,103 +264,6 @@ def paired_intervals(table: pd.DataFrame, *, label: str = "group", xlabel: str =
     ax.plot([], [], "o", color=OKABE_ITO[0], label="resolved (interval excludes 0)")
     ax.plot([], [], "o", color="#777777", mfc="white", label="not resolved")
     fig.legend(fontsize="x-small", frameon=False, loc="outside lower center", ncols=2)
-    return fig
-
-
-OUTLINE_COLOURS = {"truth": "#00C853", "prediction": "#FF00FF"}  # bright on grayscale EM: green truth, magenta prediction
-SCALE_BARS_NM = (100, 200, 500, 1000, 2000, 5000)
-
-
-def _scale_bar(ax, pixel_nm: float, width_px: int) -> None:
-    """A white scale bar about a fifth of the panel wide, labelled in nm or µm, bottom left."""
-    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
-
-    target = width_px * pixel_nm / 5
-    length = min(SCALE_BARS_NM, key=lambda nm: abs(nm - target))
-    label = f"{length / 1000:g} µm" if length >= 1000 else f"{length} nm"
-    ax.add_artist(AnchoredSizeBar(ax.transData, length / pixel_nm, label, "lower left", pad=0.4, color="white",
-                                  frameon=False, size_vertical=max(1, width_px / 150), fontproperties={"size": 7}))
-
-
-def outline_crops(rows: Sequence[Mapping], *, pixel_nm: float, crop: int = 256, dpi: int = 100):
-    """Per row, a whole test slice and, for each prediction, a ``crop`` x ``crop`` window around the row's
-    ``center`` at native resolution (one image pixel per figure pixel at ``dpi``): the ground truth outlined in
-    green, the prediction in magenta, a scale bar from ``pixel_nm``.
-
-    Each row: ``{"image": (H, W), "truth": (H, W) bool, "predictions": {label: (H, W) bool}, "center": (y, x),
-    "title": str}``.  Panels are lettered (a), (b), ... left to right, top to bottom."""
-    from matplotlib.patches import Rectangle
-
-    columns = 1 + max(len(row["predictions"]) for row in rows)
-    side = crop / dpi
-    fig, axes = plt.subplots(len(rows), columns, figsize=(side * columns + 0.3, (side + 0.35) * len(rows)),
-                             squeeze=False, layout="constrained", dpi=dpi)
-    letter = iter("abcdefghijklmnopqrstuvwxyz")
-    for r, row in enumerate(rows):
-        image, truth = np.asarray(row["image"]), np.asarray(row["truth"]) > 0
-        height, width = image.shape
-        cy, cx = row["center"]
-        top = int(np.clip(cy - crop // 2, 0, max(0, height - crop)))
-        left = int(np.clip(cx - crop // 2, 0, max(0, width - crop)))
-        window = (slice(top, top + crop), slice(left, left + crop))
-        ax = axes[r][0]
-        ax.imshow(image, cmap="gray", interpolation="antialiased")
-        ax.contour(truth, levels=[0.5], colors=[OUTLINE_COLOURS["truth"]], linewidths=0.5)
-        ax.add_patch(Rectangle((left, top), crop, crop, fill=False, edgecolor="yellow", lw=1))
-        _scale_bar(ax, pixel_nm, width)
-        ax.set_title(f"({next(letter)}) {row['title']}", fontsize=7, loc="left")
-        for c, (label, pred) in enumerate(row["predictions"].items(), start=1):
-            ax = axes[r][c]
-            ax.imshow(image[window], cmap="gray", interpolation="nearest")
-            ax.contour(truth[window], levels=[0.5], colors=[OUTLINE_COLOURS["truth"]], linewidths=1.0)
-            ax.contour(np.asarray(pred)[window] > 0, levels=[0.5], colors=[OUTLINE_COLOURS["prediction"]],
-                       linewidths=1.0)
-            _scale_bar(ax, pixel_nm, crop)
-            ax.set_title(f"({next(letter)}) {label}", fontsize=7, loc="left")
-        for ax in axes[r]:
-            ax.set_axis_off()
-    return fig
-
-
-def curves_by_group(history: pd.DataFrame, *, metrics: Sequence[str], group: str = "architecture",
-                    split: str = "val", compare: str | None = "train", labels: Mapping | None = None,
-                    best_epochs: pd.DataFrame | None = None, order: Sequence | None = None):
-    """Small multiples: one row per metric, one column per ``group`` value; in each panel a line per run (seed),
-    ``split`` solid and ``compare`` dashed, open circles at each run's best epoch; shared axes per row, panels
-    lettered (a), (b), ... so seeds of one group are not hidden under another's."""
-    groups = list(order or dict.fromkeys(history[group]))
-    fig, axes = plt.subplots(len(metrics), len(groups), figsize=(3.0 * len(groups), 2.3 * len(metrics)),
-                             squeeze=False, sharex=True, sharey="row", layout="constrained")
-    palette = colours(groups)
-    best = dict(zip(best_epochs["run_id"], best_epochs["best_epoch"])) if best_epochs is not None else {}
-    letter = iter("abcdefghijklmnopqrstuvwxyz")
-    for r, metric in enumerate(metrics):
-        for c, name in enumerate(groups):
-            ax = axes[r][c]
-            rows = history[(history[group] == name) & (history["metric"] == metric)]
-            for which, style in ((compare, "--"), (split, "-")):
-                if which is None:
-                    continue
-                part = rows[rows["split"].isin([which, ""] if which == split else [which])]
-                for run, run_part in part.groupby("run_id"):
-                    run_part = run_part.sort_values("epoch")
-                    ax.plot(run_part["epoch"], run_part["value"], color=palette[name], ls=style,
-                            lw=1.2 if style == "-" else 0.8, alpha=0.9 if style == "-" else 0.5)
-                    if style == "-" and run in best:
-                        at = run_part[run_part["epoch"] == best[run]]
-                        ax.plot(at["epoch"], at["value"], "o", mfc="white", color=palette[name], ms=4)
-            ax.set_title(f"({next(letter)}) {_label(labels, name)}" if r == 0 else f"({next(letter)})",
-                         fontsize="small", loc="left")
-            if c == 0:
-                ax.set_ylabel(_label(labels, metric).replace(" (", "\n("), fontsize="small")
-            if r == len(metrics) - 1:
-                ax.set_xlabel("epoch")
-                ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    handles = [plt.Line2D([], [], color="grey", label=split)]
-    if compare is not None:
-        handles.append(plt.Line2D([], [], color="grey", ls="--", label=compare))
-    handles.append(plt.Line2D([], [], color="grey", marker="o", mfc="white", ls="", label="best epoch"))
-    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False, fontsize="small")
     return fig
 
 

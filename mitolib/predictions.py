@@ -35,7 +35,7 @@ def saved_predictions(results: StudyResults, run_id: str, include_runs: bool = F
     """
     folders = [results.predictions_dir(run_id)]
     if include_runs:
-        from mitolib.study import runs_root
+        from mitolib.locations import runs_root
 
         folders.append(runs_root() / results.profile / results.study / run_id / "predictions")
     for folder in folders:

@@ -28,28 +28,24 @@ outputs, at any later commit too.  The results root is ``$MITOLIB_RESULTS`` or
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import pandas as pd
 
-from mitolib.config import cast_value, load_config, project_root
+from mitolib.errors import ResultsError
+from mitolib.locations import project_root, results_root
 from mitolib.provenance import git_commit, library_versions
-from mitolib.rundir import (HISTORY, PARAMS, POSTPROCESSING, SELECTION, STATUS_DONE, STATUS_FAILED, TEST_SLICES, atomic_write_text,
+from mitolib.rundir import (HISTORY, HISTORY_TABLE, PARAMS, POSTPROCESSING, PREDICTIONS, PROVENANCE, RUNS_TABLE,
+                            PLAN_TABLE, SELECTION, SLICES_TABLE, STATUS_DONE, STATUS_FAILED, TEST_SLICES, atomic_write_text,
                             read_json, read_metrics)
+from mitolib.runstate import NOT_PARAMETERS, collected_runs, params_differ, params_hash, recorded_identity
 
-RESULTS_ENV = "MITOLIB_RESULTS"
-RESULTS_DIR = "results"
-RUNS_TABLE = "runs.csv"
-HISTORY_TABLE = "history.csv"
-SLICES_TABLE = "test_slices.csv"
-PROVENANCE = "provenance.json"
 METRIC_FIELDS = ("status", "best_epoch", "best_val_iou", "best_val_monitor", "test_iou", "test_dice",
                  "train_seconds", "eval_seconds", "epochs_run", "images_per_second")
 # Written by newer runs only; a column appears in runs.csv when a collected run has it.
@@ -65,11 +61,8 @@ SPLIT_TRAIN, SPLIT_VAL, SPLIT_NONE = "train", "val", ""
 EPOCH = "epoch"
 HISTORY_COLUMNS = ["run_id", EPOCH, "metric", "split", "value"]
 SLICE_COLUMNS = ["run_id", "slice", "iou", "dice", "tp", "fp", "fn"]
-NOT_PARAMETERS = ("profile", "out_dir")  # a column already, and a machine-specific path
-HASH_DIGITS = 16
 VOLATILE = ("collected_at",)  # ignored when comparing provenance
 UNCHANGED_TABLES_VOLATILE = VOLATILE + ("git_commit",)  # also ignored when no table changed
-PREDICTIONS = "predictions"
 
 
 @dataclass
@@ -96,70 +89,6 @@ class Collection:
             text += (f"; ignored {len(self.stale)} made with other parameters than the plan's"
                      " (`mitolib study run` runs them again)")
         return text
-
-
-def results_root() -> Path:
-    """Root of the collected results: ``$MITOLIB_RESULTS``, else ``<project root>/results``."""
-    value = os.environ.get(RESULTS_ENV, "").strip()
-    return Path(value).expanduser().resolve() if value else project_root() / RESULTS_DIR
-
-
-def params_hash(params: dict) -> str:
-    """A short SHA-256 of a run's parameters (without ``profile`` and ``out_dir``)."""
-    kept = {key: value for key, value in params.items() if key not in NOT_PARAMETERS}
-    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:HASH_DIGITS]
-
-
-def params_differ(run_dir: Path, params: dict) -> bool:
-    """True when ``run_dir/params.json`` records parameters whose :func:`params_hash` differs from
-    ``params``'s (a folder run before ``studies.yml`` changed); False when they agree or none are recorded.
-
-    A parameter added to ``studies.yml`` after the run is read at its default, which by the rule for new
-    parameters reproduces the earlier behaviour; so the run still matches a plan that leaves it at the
-    default, and differs from one that sets it otherwise."""
-    record = read_json(Path(run_dir) / PARAMS)
-    recorded = record.get("params") if isinstance(record, dict) else None
-    if not isinstance(recorded, dict):
-        return False
-    defaults = load_config()["defaults"]
-    completed = {**{key: value for key, value in defaults.items() if key not in recorded}, **recorded}
-    return params_hash(completed) != params_hash(params)
-
-
-def row_params_hash(row: Mapping[str, Any], defaults: Mapping[str, Any] | None = None) -> str:
-    """:func:`params_hash` of a collected row's parameter columns (text, as ``runs.csv`` holds them), each cast
-    to its default's type; a parameter the row lacks (added to ``studies.yml`` later) reads at its default."""
-    defaults = defaults if defaults is not None else load_config()["defaults"]
-    params = {}
-    for key, default in defaults.items():
-        value = row.get(key)
-        if value is None or (isinstance(value, float) and value != value):
-            params[key] = default
-            continue
-        try:
-            params[key] = cast_value(key, value, default)
-        except ValueError:
-            params[key] = value
-    return params_hash(params)
-
-
-def collected_runs(study: str, profile: str, root: Path | None = None) -> dict[str, str]:
-    """``{run_id: params_hash}`` of the runs collected as done in ``results/<profile>/<study>/runs.csv``, the hash
-    recomputed from each row's parameter columns (:func:`row_params_hash`), so a parameter added since reads at
-    its default rather than making every earlier row look different."""
-    path = (root or results_root()) / profile / study / RUNS_TABLE
-    if not path.is_file():
-        return {}
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if "params_hash" not in table.columns:
-        return {}
-    done = table[table["status"] == STATUS_DONE]
-    defaults = load_config()["defaults"]
-    return {row["run_id"]: row_params_hash(row, defaults) for row in done.to_dict("records")}
-
-
-class ResultsError(ValueError):
-    """A file of a run folder cannot be read; the message names it and what to do."""
 
 
 def _read_run_table(path: Path) -> pd.DataFrame:
@@ -200,29 +129,6 @@ def long_history(wide: pd.DataFrame, run_id: str) -> pd.DataFrame:
         part = pd.DataFrame({"run_id": run_id, EPOCH: wide[EPOCH], "metric": metric, "split": split, "value": wide[column]})
         rows.append(part.dropna(subset=["value"]))
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=HISTORY_COLUMNS)
-
-
-def recorded_identity(run_dir: Path) -> str:
-    """The data identity a run folder's ``params.json`` records (``""`` for runs from before it was recorded)."""
-    record = read_json(Path(run_dir) / PARAMS)
-    return str(record.get("data_identity") or "") if isinstance(record, dict) else ""
-
-
-def data_differs(run_dir: Path, identity: str) -> bool:
-    """True when the run folder records a data identity other than ``identity`` (the same parameters, other
-    data); runs from before the identity was recorded count as made with the current data."""
-    recorded = recorded_identity(run_dir)
-    return bool(recorded) and recorded != identity
-
-
-def collected_identities(study: str, profile: str, root: Path | None = None) -> dict[str, str]:
-    """``{run_id: data_identity}`` of the collected runs (``""`` where ``runs.csv`` has none)."""
-    path = (root or results_root()) / profile / study / RUNS_TABLE
-    if not path.is_file():
-        return {}
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    column = table["data_identity"] if "data_identity" in table.columns else [""] * len(table)
-    return dict(zip(table["run_id"], column))
 
 
 def _run_row(run, metrics: dict) -> dict:
@@ -356,7 +262,32 @@ def collect(runs: Sequence, out_root: Path | None = None) -> Collection:
     volatile = VOLATILE if any(tables_changed) else UNCHANGED_TABLES_VOLATILE
     _write_if_changed(out_dir / PROVENANCE, json.dumps(provenance, indent=2, sort_keys=True) + "\n",
                       lambda old, new: _same_provenance(old, new, volatile))
+    record_plan(runs, out_root)
     return summary
+
+
+PLAN_COLUMNS = ["index", "run_id", "variant", "params_hash"]
+
+
+def plan_table(runs: Sequence) -> pd.DataFrame:
+    """The plan of a study as a table: ``index``, ``run_id``, ``variant`` (``""`` in a grid), the
+    :func:`~mitolib.runstate.params_hash` of each planned run's parameters, then the parameters."""
+    rows = [{"index": run.index, "run_id": run.run_id, "variant": run.variant or "", "params_hash": params_hash(run.params),
+             **{key: value for key, value in run.params.items() if key not in NOT_PARAMETERS}}
+            for run in sorted(runs, key=lambda r: r.index)]
+    return pd.DataFrame(rows)
+
+
+def record_plan(runs: Sequence, out_root: Path | None = None) -> Path:
+    """Write ``plan.csv`` (:func:`plan_table`) beside the collected tables of the study ``runs`` plan, so the
+    book can tell the current design's runs from earlier ones without planning (``mitolib study plan STUDY
+    --record``; ``collect`` writes it too).  Written only when it changes."""
+    if not runs:
+        raise ValueError("no runs to record")
+    out_dir = (out_root or results_root()) / runs[0].profile / runs[0].study
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_if_changed(out_dir / PLAN_TABLE, _csv(plan_table(runs)))
+    return out_dir / PLAN_TABLE
 
 
 def copy_best_predictions(runs_table: pd.DataFrame, run_dirs: dict, out_dir: Path) -> dict[str, int]:

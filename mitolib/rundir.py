@@ -7,12 +7,16 @@ complete when ``metrics.json`` exists with ``status: done``.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+from PIL import Image
 
 PARAMS = "params.json"
 HISTORY = "history.csv"
@@ -23,6 +27,19 @@ MODEL = "model.keras"
 NOTEBOOK = "train.ipynb"
 METRICS = "metrics.json"
 PENDING_METRICS = "metrics.pending.json"
+
+EVALUATIONS = "evaluations.csv"  # appended by `mitolib evaluate RUN_DIR`: the saved model evaluated again
+EVAL_PARAMS = ("tta", "eval_window", "eval_overlap", "eval_batch_size", "threshold", "z_median")  # its settings
+
+# A collected study, ``results/<profile>/<study>/`` (see :mod:`mitolib.results`).
+RUNS_TABLE = "runs.csv"
+HISTORY_TABLE = "history.csv"
+SLICES_TABLE = "test_slices.csv"
+PLAN_TABLE = "plan.csv"
+PROVENANCE = "provenance.json"
+PREDICTIONS = "predictions"
+
+PNG_FOREGROUND = 255  # saved test masks (predictions/test_XXX.png): 0 background, 255 mitochondria
 
 STATUS_DONE = "done"
 STATUS_FAILED = "failed"
@@ -114,3 +131,16 @@ def finalize(run_dir: str | Path) -> dict | None:
     if pending.exists():
         os.replace(pending, run_dir / METRICS)
     return read_metrics(run_dir)
+
+
+def save_mask_png(path: str | Path, mask: np.ndarray) -> None:
+    """Write a binary mask ``(H, W)`` as an 8-bit PNG with values 0/255 (through a temporary file)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.where(mask, PNG_FOREGROUND, 0).astype("uint8")).save(buffer, format="PNG", optimize=True)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_mask_png(path: str | Path) -> np.ndarray:
+    """A mask written by :func:`save_mask_png` as a bool array ``(H, W)``."""
+    with Image.open(path) as image:
+        return np.asarray(image) > 0

@@ -13,9 +13,8 @@ import tempfile
 from pathlib import Path
 
 from mitolib import rundir
-from mitolib.config import project_root
+from mitolib.locations import NOTEBOOK_SOURCE, project_root
 
-NOTEBOOK_SOURCE = Path("notebooks") / "train.py"
 KERNEL = "python3"
 
 

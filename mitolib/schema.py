@@ -3,7 +3,7 @@
 Types come from the ``defaults`` of ``studies.yml`` (``config.cast_value``); this module holds the rest:
 choices and ranges, one rule per parameter, and the few rules between parameters.  It is the one home of
 the choice lists (architectures, losses, splits, monitors, schedules, ...): the modules that act on a
-parameter import its choices from here.  ``validate`` raises :class:`~mitolib.config.ConfigError`
+parameter import its choices from here.  ``validate`` raises :class:`~mitolib.errors.ConfigError`
 naming the parameter, the value and what is allowed, before any data is read or any job submitted.
 """
 
@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Any, Mapping
+
+from mitolib.errors import ConfigError
 
 ARCHITECTURES = ("unet", "attention_unet", "attention_resunet")
 LOSSES = ("focal", "bce", "dice_bce")
@@ -87,7 +89,6 @@ RULES: dict[str, Rule] = {
 
 def validate(params: Mapping[str, Any]) -> None:
     """Raise ``ConfigError`` for the first parameter of ``params`` outside its rule, or a rule between them."""
-    from mitolib.config import ConfigError
 
     for key, rule in RULES.items():
         if key in params:
@@ -114,3 +115,10 @@ def input_channels(params: Mapping[str, Any]) -> int:
     """Channels of the model's input: ``2 * context_slices + 1`` for 2.5D input, else ``channels``."""
     context = int(params.get("context_slices", 0) or 0)
     return 2 * context + 1 if context else int(params["channels"])
+
+
+def steps_per_epoch(params: Mapping[str, Any], train_patches: int) -> int:
+    """Optimizer steps per epoch: ``samples_per_epoch`` patches (0 = every training patch) in batches, the last
+    one partial."""
+    samples = params["samples_per_epoch"] or train_patches
+    return max(1, math.ceil(samples / params["batch_size"]))

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from mitolib import metrics, objects
-from mitolib.evaluate import read_mask_png
+from mitolib.rundir import read_mask_png
 
 
 def pixel_scores(slices: pd.DataFrame) -> pd.DataFrame:

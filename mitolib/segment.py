@@ -22,7 +22,8 @@ import numpy as np
 
 from mitolib import rundir
 from mitolib.config import load_config
-from mitolib.data import EPFL_PIXEL_SIZE_NM, DataError
+from mitolib.epfl import EPFL_PIXEL_SIZE_NM
+from mitolib.errors import DataError
 from mitolib.stacks import check_output, open_stack, write_stack
 
 

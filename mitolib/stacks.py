@@ -25,7 +25,8 @@ import numpy as np
 import tifffile
 from PIL import Image
 
-from mitolib.data import SLICE_SUFFIXES, DataError
+from mitolib.data import SLICE_SUFFIXES
+from mitolib.errors import DataError
 
 
 TIFF_SUFFIXES = (".tif", ".tiff")

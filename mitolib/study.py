@@ -1,4 +1,4 @@
-"""Studies: the runs a named study of ``studies.yml`` stands for, their state, and ``mitolib study``.
+"""Studies: the runs a named study of ``studies.yml`` stands for (``plan``), and the record of a plan.
 
 A study has either ``grid`` (the cartesian product of its value lists, in the
 order the keys are written, the last key varying fastest) or ``runs`` (named
@@ -31,21 +31,17 @@ Run folders are ``<runs root>/<profile>/<study>/<run_id>`` with the runs root
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import itertools
-import os
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from mitolib.cli import INTERRUPTED_EXIT, add_override_argument, parse_overrides
-from mitolib.config import DEFAULT_PROFILE, ConfigError, load_config, project_root, profile_in_use, resolve_params
+from mitolib.config import DEFAULT_PROFILE, load_config, resolve_params
+from mitolib.errors import ConfigError
+from mitolib.locations import RUNS_ENV, runs_root
 
-RUNS_ENV = "MITOLIB_RUNS"
-RUNS_DIR = "runs"
 PAIR_SEP = "_"
 KEY_VALUE_SEP = "-"
 OVERRIDE_SEP = "+"
@@ -69,13 +65,6 @@ class Run:
     profile: str
     variant: str | None = None
     varying: dict = field(default_factory=dict)
-
-
-def runs_root() -> Path:
-    """Root of all run folders: ``$MITOLIB_RUNS``, else ``<project root>/runs``."""
-    value = os.environ.get(RUNS_ENV)
-    return Path(value).resolve() if value else project_root() / RUNS_DIR
-
 
 
 def get_study(name: str, config: Mapping | None = None) -> dict:
@@ -202,146 +191,3 @@ def plan(
         varying = {key: params[key] for key in values} | changed
         runs.append(Run(index, run_id, params, root / run_id, study, profile, variant, varying))
     return runs
-
-
-# --- the command line -----------------------------------------------------------------------
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
-def _plan_from(args: argparse.Namespace) -> list[Run]:
-    return plan(args.study, args.profile, parse_overrides(args.param))
-
-
-def _announce_profile(args: argparse.Namespace) -> None:
-    """Resolve ``--profile`` by the one rule and say which profile the command uses (stderr)."""
-    args.profile, how = profile_in_use(args.profile)
-    print(f"profile: {args.profile} ({how})", file=sys.stderr)
-
-
-def _cmd_plan(args: argparse.Namespace) -> int:
-    runs = _plan_from(args)
-    width = max(len(run.run_id) for run in runs)
-    for run in runs:
-        values = " ".join(f"{key}={format_value(value)}" for key, value in run.varying.items())
-        print(f"{run.index:>4}  {run.run_id:<{width}}  {values}")
-    print(f"{len(runs)} runs; array size {len(runs)} (qsub -J 0-{len(runs) - 1}); folders under {runs[0].run_dir.parent}")
-    return 0
-
-
-def _cmd_status(args: argparse.Namespace) -> int:
-    from mitolib.scheduler import STATES, run_state
-
-    runs = _plan_from(args)
-    states = [run_state(run) for run in runs]
-    width = max(len(run.run_id) for run in runs)
-    for run, (state, detail) in zip(runs, states):
-        print(f"{run.index:>4}  {run.run_id:<{width}}  {state:<8} {detail}")
-    counts = {state: sum(s == state for s, _ in states) for state in STATES}
-    print(", ".join(f"{counts[state]} {state}" for state in STATES) + f" (of {len(runs)})")
-    return 0
-
-
-def _cmd_run(args: argparse.Namespace) -> int:
-    from mitolib.scheduler import preflight, run_local
-
-    runs = _plan_from(args)
-    preflight(runs)
-    try:
-        summary = run_local(runs, jobs=args.jobs, attempts=args.retries)
-    except KeyboardInterrupt:
-        print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)
-        return INTERRUPTED_EXIT
-    return 1 if summary.get("failed") else 0
-
-
-def _cmd_run_index(args: argparse.Namespace) -> int:
-    from mitolib.scheduler import OK_OUTCOMES, execute_run, handle_sigterm
-
-    runs = _plan_from(args)
-    if not 0 <= args.index < len(runs):
-        print(f"index {args.index} out of range: study {args.study!r} has {len(runs)} runs (0-{len(runs) - 1})", file=sys.stderr)
-        return 2
-    handle_sigterm()
-    outcome = execute_run(runs[args.index], attempts=args.retries)
-    print(f"{runs[args.index].run_id}: {outcome}")
-    return 0 if outcome in OK_OUTCOMES else 1
-
-
-def _cmd_collect(args: argparse.Namespace) -> int:
-    from mitolib.results import collect
-
-    summary = collect(_plan_from(args))
-    print(summary.describe())
-    if args.readme:
-        from mitolib.headline import STUDY, update_readme
-
-        if args.study != STUDY:
-            print(f"--readme: the headline table comes from the {STUDY!r} study; README left as it is")
-        elif update_readme(args.readme, args.profile):
-            print(f"updated the headline table in {args.readme}")
-        else:
-            print(f"--readme: {args.readme} has no headline markers; left as it is", file=sys.stderr)
-    return 0
-
-
-def _cmd_submit(args: argparse.Namespace) -> int:
-    from mitolib.scheduler import submit_pbs
-
-    runs = _plan_from(args)
-    gpu = any(run.params.get("require_gpu") for run in runs)
-    submit_pbs(args.study, args.profile, len(runs), parse_overrides(args.param), dry_run=args.dry_run,
-               qsub_args=args.qsub_args, scheduler=args.scheduler, gpu=gpu)
-    return 0
-
-
-def _guard(handler):
-    def run(args: argparse.Namespace) -> int:
-        from mitolib.scheduler import SchedulerError
-
-        _announce_profile(args)
-        try:
-            return handler(args)
-        except (ValueError, SchedulerError) as error:  # ConfigError and DataError are ValueErrors
-            print(f"mitolib: error: {error}", file=sys.stderr)
-            return 2
-
-    return run
-
-
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``study plan|run|run-index|status|collect|submit`` on an argparse ``subparsers``."""
-    study = subparsers.add_parser("study", help="plan, run, follow and collect a named study of studies.yml")
-    commands = study.add_subparsers(dest="study_command", required=True, metavar="COMMAND")
-
-    def command(name: str, handler, help_text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("study", help="study name in studies.yml")
-        sub.add_argument("--profile", help=f"profile of studies.yml (default: $MITOLIB_PROFILE, else {DEFAULT_PROFILE})")
-        add_override_argument(sub)
-        sub.set_defaults(func=_guard(handler))
-        return sub
-
-    command("plan", _cmd_plan, "list the runs of a study and the array size")
-    run = command("run", _cmd_run, "run the study locally: skip done runs, redo failed or partial ones")
-    run.add_argument("--jobs", type=_positive, default=1, help="runs at the same time (default 1)")
-    run.add_argument("--retries", type=_positive, default=1, metavar="K", help="attempts per run in this invocation (default 1)")
-    one = command("run-index", _cmd_run_index, "run the run at one plan index (a PBS array task); skip it if done")
-    one.add_argument("index", type=int, help="plan index (0-based)")
-    one.add_argument("--retries", type=_positive, default=1, metavar="K", help="attempts (default 1)")
-    command("status", _cmd_status, "count done, failed, running and missing runs")
-    collect = command("collect", _cmd_collect, "write results/<profile>/<study>/ tidy tables from the complete runs")
-    collect.add_argument("--readme", metavar="PATH", help="also regenerate the headline table in this README "
-                         "(the seeds study)")
-    submit = command("submit", _cmd_submit, "submit the study as a PBS array and a dependent collection job")
-    submit.add_argument("--scheduler", choices=["pbs", "slurm"], default="pbs",
-                        help="batch system: pbs (qsub, PBS Pro; default) or slurm (native sbatch, the GPU as --gres)")
-    submit.add_argument("--dry-run", action="store_true", help="print the qsub commands instead of running them")
-    submit.add_argument("--qsub-args", default="", metavar="ARGS",
-                        help="extra qsub options for both jobs, one string (e.g. \"-q gpu -A project\")")
-    return study

@@ -9,8 +9,12 @@ from typing import Mapping
 
 import pandas as pd
 
-from mitolib.book import StudyResults, arch_label, by_architecture, markdown_table_text
-from mitolib.config import load_config, project_root
+from mitolib.book import StudyResults, arch_label, by_architecture
+from mitolib.config import load_config
+from mitolib.locations import benchmark_results_dir, project_root
+from mitolib.rundir import EVAL_PARAMS, EVALUATIONS
+from mitolib.schema import steps_per_epoch
+from mitolib.tables import markdown_table_text
 
 def _mean_by(done: pd.DataFrame, column: str, value: str) -> str:
     means = done.groupby(column)[value].agg(["mean", "size"])
@@ -29,8 +33,6 @@ def grid_region_text(done: pd.DataFrame, value: str = "best_val_iou", label: str
             f"{_mean_by(done, 'learning_rate', value)}; by batch size: {_mean_by(done, 'batch_size', value)}.")
     patches = done["epochs"] * done["samples_per_epoch"]
     if (done["samples_per_epoch"] > 0).all() and patches.nunique() == 1:
-        from mitolib.train import steps_per_epoch  # here: mitolib.train imports Keras
-
         steps = sorted({int(run["batch_size"]): int(run["epochs"] * steps_per_epoch(run, 0))
                         for _, run in done.iterrows()}.items())
         text += (f" Every run saw the same {int(patches.iloc[0])} training patches, so a larger batch means fewer "
@@ -59,8 +61,6 @@ def tta_gains(results: StudyResults) -> pd.DataFrame:
     evaluation settings.  Columns ``run_id, architecture, without, with, gain``; empty when nothing
     was evaluated again.
     """
-    from mitolib.evaluate import EVAL_PARAMS, EVALUATIONS  # here: mitolib.evaluate imports Keras
-
     columns = ["run_id", "architecture", "without", "with", "gain"]
     path = results.path / EVALUATIONS
     if not path.is_file():
@@ -143,7 +143,7 @@ def benchmark_report(folder: Path | None = None):
     table, else a note that no benchmark has been run; a Markdown display object."""
     from IPython.display import Markdown
 
-    folder = folder or project_root() / "benchmarks" / "results"
+    folder = folder or benchmark_results_dir()
     md, js = folder / "latest.md", folder / "latest.json"
     if md.is_file():
         lines = md.read_text(encoding="utf-8").splitlines()

@@ -25,10 +25,10 @@ from tqdm.auto import tqdm
 # Imported here, not inside the functions: a training that runs for many minutes then evaluates with the
 # modules it started with, even if the code on disk changes meanwhile.
 from mitolib import evaluate, metrics, numerics, rundir, schema
-from mitolib.config import project_root
-from mitolib.data import data_identity, resolve_volumes, training_arrays
+from mitolib.locations import project_root, runs_root
+from mitolib.data import data_identity, resolve_volumes
 from mitolib.models import build_model
-from mitolib.patches import split_official
+from mitolib.patches import split_official, training_arrays
 from mitolib.pipeline import make_dataset
 from mitolib.provenance import array_fingerprint, environment, git_commit
 
@@ -46,8 +46,6 @@ def seed_everything(seed: int) -> None:
 def default_run_dir(params: dict) -> Path:
     """``<runs root>/<profile>/adhoc/<architecture>-<hash of the parameters and the data identity>`` (runs root:
     ``$MITOLIB_RUNS`` or ``runs/``): the same parameters on other data get another folder."""
-    from mitolib.study import runs_root
-
     identity = {"params": params, "data_identity": data_identity(params)}
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
     return runs_root() / (params.get("profile") or "default") / "adhoc" / f"{params['architecture']}-{digest}"
@@ -105,13 +103,6 @@ def make_callbacks(params: dict, run_dir: Path, progress: bool) -> list:
 def monitor_checkpoint(monitor: str) -> str:
     """File name of the best checkpoint by ``monitor`` kept beside the run's own (``select_by_all_monitors``)."""
     return f"checkpoint.{monitor}.keras"
-
-
-def steps_per_epoch(params: dict, train_patches: int) -> int:
-    """Optimizer steps per epoch: ``samples_per_epoch`` patches (0 = every training patch) in batches, the last
-    one partial."""
-    samples = params["samples_per_epoch"] or train_patches
-    return max(1, math.ceil(samples / params["batch_size"]))
 
 
 def learning_rate(params: dict, steps_per_epoch: int):
@@ -190,9 +181,9 @@ def train(params: dict, run_dir: str | Path | None = None, *, finalize: bool = T
                   "git_commit": git_commit(project_root()), **environment()}
         rundir.atomic_write_json(run_dir / rundir.PARAMS, record)
 
-        arrays = training_arrays(params)
+        arrays = training_arrays(*train_volume, params)
         (x_train, y_train), (x_val, y_val) = arrays["train"], arrays["val"]
-        steps = steps_per_epoch(params, len(x_train))
+        steps = schema.steps_per_epoch(params, len(x_train))
         common = {"channels": params["channels"], "seed": params["seed"]}
         if params["sample_order"] == "fixed":  # one seeded order, kept every epoch (fit(..., shuffle=False))
             order = np.random.default_rng(params["seed"]).permutation(len(x_train))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import pandas as pd
 
 from mitolib import claims
+from mitolib.runstate import row_params_hash
 
 NO_EFFECT = "no measurable effect at this budget"
 
@@ -21,8 +22,6 @@ def split_by_plan(runs: pd.DataFrame, planned: dict[str, str]) -> tuple[pd.DataF
     """``(current, earlier)``: the rows of ``runs`` whose ``run_id`` is planned with the same parameters (the
     hash of the row's parameter columns, :func:`mitolib.results.row_params_hash`; ``planned`` maps run id to
     hash), and all the others."""
-    from mitolib.results import row_params_hash
-
     recorded = pd.Series([row_params_hash({k: ("" if v is None else str(v)) if not isinstance(v, float) or v == v
                                            else None for k, v in row.items()})
                           for row in runs.to_dict("records")], index=runs.index, dtype=object)
@@ -61,9 +60,8 @@ def effect_text(row: pd.Series, digits: int = 3) -> str:
     return f"{diff.text(digits)} ({diff.pairs} pairs): {row['verdict']}"
 
 
-def planned_hashes(study: str, profile: str) -> dict[str, str]:
-    """``{run_id: params_hash}`` of the study's current plan (``studies.yml``) under ``profile``."""
-    from mitolib.results import params_hash
-    from mitolib.study import plan
-
-    return {run.run_id: params_hash(run.params) for run in plan(study, profile)}
+def planned_hashes(plan: pd.DataFrame | None) -> dict[str, str]:
+    """``{run_id: params_hash}`` of a recorded plan (``plan.csv`` of a collected study; empty without one)."""
+    if plan is None:
+        return {}
+    return dict(zip(plan["run_id"].astype(str), plan["params_hash"].astype(str)))

@@ -17,12 +17,11 @@
 # (`data.resolve_volumes`, `patches.tile`); this notebook only looks.
 
 # %%
-import os
 
 import numpy as np
 import pandas as pd
 
-from mitolib import config, data, patches, plots
+from mitolib import config, data, image_plots, locations, patches, plots
 
 # %% tags=["parameters"]
 profile = "cpu"  # profile of studies.yml whose data settings are used
@@ -35,7 +34,7 @@ shown = 3  # slices shown side by side
 # ## The volume
 
 # %%
-source = data_source or ("epfl" if os.environ.get(data.DATA_ENV) else "synthetic")
+source = data_source or ("epfl" if locations.data_setting() else "synthetic")
 params = config.resolve_params(profile, {"data_source": source})
 images, masks = data.resolve_volumes(params, split)
 size = patch_size or params["patch_size"]
@@ -49,7 +48,7 @@ pd.Series({"data": source, "split": split, "slices x height x width": " x ".join
 
 # %%
 picks = np.linspace(0, len(images) - 1, shown).round().astype(int)
-fig = plots.slice_gallery([images[i] for i in picks], [masks[i] for i in picks],
+fig = image_plots.slice_gallery([images[i] for i in picks], [masks[i] for i in picks],
                           titles=[f"{split} slice {i}" for i in picks])
 
 # %% [markdown]
@@ -81,7 +80,7 @@ fig = plots.histogram(fractions, value="foreground fraction", bins=30)
 # %%
 order = np.argsort(fractions["foreground fraction"].to_numpy())
 examples = order[np.linspace(0, len(order) - 1, shown).round().astype(int)]
-fig = plots.slice_gallery([image_patches[i] for i in examples], [mask_patches[i] for i in examples],
+fig = image_plots.slice_gallery([image_patches[i] for i in examples], [mask_patches[i] for i in examples],
                           titles=[f"patch {i}: {fractions['foreground fraction'][i]:.1%}" for i in examples])
 
 # %% [markdown]

@@ -22,8 +22,8 @@
 # %%
 import numpy as np
 
-from mitolib import objects, plots
-from mitolib.data import EPFL_PIXEL_SIZE_NM
+from mitolib import image_plots, objects
+from mitolib.epfl import EPFL_PIXEL_SIZE_NM
 from mitolib.segment import model_spec, predict, predict_stack
 from mitolib.stacks import open_stack
 
@@ -66,7 +66,7 @@ masks = open_stack(output).read(0, volume.shape[0]) > 0
 
 # %%
 picks = np.linspace(0, volume.shape[0] - 1, min(shown, volume.shape[0])).round().astype(int)
-fig = plots.slice_gallery([volume[i] for i in picks], [masks[i] for i in picks],
+fig = image_plots.slice_gallery([volume[i] for i in picks], [masks[i] for i in picks],
                           titles=[f"slice {i}" for i in picks])
 
 # %% [markdown]

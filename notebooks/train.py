@@ -24,7 +24,7 @@
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from mitolib import config, plots, rundir
+from mitolib import config, image_plots, rundir
 from mitolib.data import resolve_volumes
 from mitolib.train import train
 
@@ -100,7 +100,7 @@ pd.Series(params, name="value").to_frame()
 # %%
 images, masks = resolve_volumes(params, "train")
 shown = [0, len(images) // 2, len(images) - 1]
-fig = plots.slice_gallery([images[i] for i in shown], [masks[i] for i in shown],
+fig = image_plots.slice_gallery([images[i] for i in shown], [masks[i] for i in shown],
                           titles=[f"training slice {i}" for i in shown])
 
 # %% [markdown]

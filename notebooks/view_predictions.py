@@ -21,7 +21,7 @@
 import numpy as np
 import pandas as pd
 
-from mitolib import book, data, evaluate, plots, predictions
+from mitolib import book, data, image_plots, plots, predictions, rundir
 
 # %% tags=["parameters"]
 profile = "smoke"  # profile of the collected results
@@ -66,9 +66,9 @@ for start in range(0, len(picks), per_row):
     fig, axes = plots.plt.subplots(1, len(chunk), figsize=(3.6 * len(chunk), 3.2), squeeze=False,
                                    layout="constrained")
     for ax, index in zip(axes[0], chunk):
-        plots.error_overlay(images[index], masks[index], evaluate.read_mask_png(saved[index]), ax=ax)
+        image_plots.error_overlay(images[index], masks[index], rundir.read_mask_png(saved[index]), ax=ax)
         ax.set_title(f"slice {index}, IoU {by_slice.get(index, np.nan):.2f}", fontsize="small")
-    plots.error_legend(axes[0][-1])
+    image_plots.error_legend(axes[0][-1])
     plots.plt.show()
 
 # %% [markdown]

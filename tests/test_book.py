@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mitolib import book, evaluate, figure_sources, lesson, notices, predictions, summaries
+from mitolib import book, figure_sources, lesson, locations, notices, predictions, rundir, summaries, tables
 from test_book_fixtures import write_fixture_results
 
 SMOKE_NOTICE = ("These results come from the smoke profile on synthetic data; "
@@ -18,22 +18,22 @@ SMOKE_NOTICE = ("These results come from the smoke profile on synthetic data; "
 @pytest.fixture
 def fixture_root(tmp_path, monkeypatch):
     write_fixture_results(tmp_path, predictions=False)
-    monkeypatch.setenv(book.RESULTS_ENV, str(tmp_path))
-    monkeypatch.setenv(book.PROFILE_ENV, "smoke")
+    monkeypatch.setenv(locations.RESULTS_ENV, str(tmp_path))
+    monkeypatch.setenv(locations.BOOK_PROFILE_ENV, "smoke")
     return tmp_path
 
 
 def test_defaults_for_profile_and_results_root(monkeypatch, tmp_path):
-    monkeypatch.delenv(book.PROFILE_ENV, raising=False)
-    monkeypatch.delenv(book.RESULTS_ENV, raising=False)
+    monkeypatch.delenv(locations.BOOK_PROFILE_ENV, raising=False)
+    monkeypatch.delenv(locations.RESULTS_ENV, raising=False)
     assert book.book_profile() == "cpu"
     assert book.results_root().name == "results"
-    monkeypatch.setenv(book.RESULTS_ENV, str(tmp_path))
+    monkeypatch.setenv(locations.RESULTS_ENV, str(tmp_path))
     assert book.study_dir("seeds", "smoke") == tmp_path.resolve() / "smoke" / "seeds"
 
 
 def test_missing_results_name_the_commands(monkeypatch, tmp_path):
-    monkeypatch.setenv(book.RESULTS_ENV, str(tmp_path))
+    monkeypatch.setenv(locations.RESULTS_ENV, str(tmp_path))
     with pytest.raises(book.ResultsMissing) as error:
         book.load_study("seeds", "cpu")
     message = str(error.value)
@@ -43,14 +43,14 @@ def test_missing_results_name_the_commands(monkeypatch, tmp_path):
 
 
 def test_missing_columns_are_reported(fixture_root):
-    path = fixture_root / "smoke" / "seeds" / book.HISTORY_FILE
+    path = fixture_root / "smoke" / "seeds" / rundir.HISTORY_TABLE
     pd.read_csv(path).drop(columns="split").to_csv(path, index=False)
     with pytest.raises(book.ResultsMissing, match="lacks column"):
         book.load_study("seeds")
 
 
 def test_too_few_completed_runs_fail(fixture_root):
-    path = fixture_root / "smoke" / "seeds" / book.RUNS_FILE
+    path = fixture_root / "smoke" / "seeds" / rundir.RUNS_TABLE
     pd.read_csv(path).head(0).to_csv(path, index=False)
     with pytest.raises(book.ResultsMissing, match="0 completed"):
         book.load_study("seeds")
@@ -77,7 +77,7 @@ def test_notices(fixture_root):
 
 
 def test_lesson_notice_without_results(monkeypatch, tmp_path):
-    monkeypatch.setenv(book.RESULTS_ENV, str(tmp_path))
+    monkeypatch.setenv(locations.RESULTS_ENV, str(tmp_path))
     assert "Computed live" in notices.lesson_notice("cpu").data
 
 
@@ -93,13 +93,10 @@ def test_metrics_at_best_epoch_picks_the_best_epoch(fixture_root):
 
 def test_markdown_table_formats_and_escapes():
     frame = pd.DataFrame({"a": ["x|y"], "b": [0.12345], "c": [np.nan], "lr": [0.0005]})
-    text = book.markdown_table_text(frame, formats={"lr": "g"})
+    text = tables.markdown_table_text(frame, formats={"lr": "g"})
     assert text.splitlines()[0] == "| a | b | c | lr |"
     assert "x\\|y" in text and "0.123" in text and "–" in text and "0.0005" in text
 
-
-def test_summaries():
-    assert book.format_mean_sd(0.5, 0.01) == "0.500 ± 0.010" and book.format_mean_sd(0.5, np.nan) == "0.500"
 
 
 def test_figure_sources_cover_the_registry(fixture_root):
@@ -112,14 +109,14 @@ def test_figure_sources_cover_the_registry(fixture_root):
 
 def test_predictions_are_found_and_picked(tmp_path, monkeypatch):
     write_fixture_results(tmp_path, studies=("seeds",))
-    monkeypatch.setenv(book.RESULTS_ENV, str(tmp_path))
+    monkeypatch.setenv(locations.RESULTS_ENV, str(tmp_path))
     results = book.load_study("seeds", "smoke")
     run_id = predictions.example_run(results.runs)["run_id"].item()
     saved = predictions.saved_predictions(results, run_id)
     assert len(saved) == results.runs["synthetic_slices"].iloc[0]
     picks = predictions.example_slices(results, run_id)
     assert len(picks) == 3 and set(picks) <= set(saved)
-    assert evaluate.read_mask_png(saved[picks[0]]).dtype == bool
+    assert rundir.read_mask_png(saved[picks[0]]).dtype == bool
     assert predictions.run_params(results, run_id)["data_root"] == ""
 
 
@@ -200,7 +197,7 @@ def test_by_architecture_orders_rows_canonically():
 
 
 def test_build_notice_is_empty_without_results(monkeypatch, tmp_path):
-    monkeypatch.setenv(book.RESULTS_ENV, str(tmp_path))
+    monkeypatch.setenv(locations.RESULTS_ENV, str(tmp_path))
     assert notices.build_notice("cpu").data == ""
 
 
@@ -230,7 +227,7 @@ def test_tta_gains_pair_each_run_with_its_latest_tta_evaluation(tmp_path):
     pd.DataFrame({"run_id": ["a", "a", "a", "b", "c"], "tta": [False, True, True, True, True],
                   "eval_window": [512, 512, 512, 256, 512], "eval_overlap": 0.25, "eval_batch_size": 8,
                   "threshold": 0.5, "test_iou": [0.80, 0.81, 0.83, 0.90, 0.5]}).to_csv(
-        tmp_path / evaluate.EVALUATIONS, index=False)
+        tmp_path / rundir.EVALUATIONS, index=False)
     gains = summaries.tta_gains(results)
     # a: the later TTA row wins; b: another window is not the same evaluation; c: not done
     assert gains["run_id"].tolist() == ["a"]

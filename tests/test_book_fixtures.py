@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mitolib import book
+from mitolib import book, locations, rundir
 from mitolib.config import load_config
+from mitolib.results import plan_table
 from mitolib.study import plan
 
 STUDIES = ("bug_ablation", "seeds", "hyperparameter_optimization", "architectures", "recipe")
@@ -56,7 +57,8 @@ def write_study(root: Path, study: str, profile: str, seed: int = 0, predictions
     out = root / profile / study
     out.mkdir(parents=True, exist_ok=True)
     runs, history, slices, failed = [], [], [], []
-    for run in plan(study, profile):
+    planned = plan(study, profile)
+    for run in planned:
         params = run.params
         if FAILED.get(study) == run.index:
             failed.append(run.run_id)
@@ -93,14 +95,15 @@ def write_study(root: Path, study: str, profile: str, seed: int = 0, predictions
             slices.append((run.run_id, s, iou, 2 * iou / (1 + iou), tp, int(errors / 2), int(errors - errors // 2)))
         if predictions and study == "seeds" and params["data_source"] == "synthetic":
             _save_predictions(out, run.run_id, params, quality, rng)
-    pd.DataFrame(runs).to_csv(out / book.RUNS_FILE, index=False)
-    pd.DataFrame(history, columns=book.HISTORY_COLUMNS).to_csv(out / book.HISTORY_FILE, index=False)
-    pd.DataFrame(slices, columns=[*book.SLICE_COLUMNS, "tp", "fp", "fn"]).to_csv(out / book.SLICES_FILE, index=False)
+    pd.DataFrame(runs).to_csv(out / rundir.RUNS_TABLE, index=False)
+    pd.DataFrame(history, columns=book.HISTORY_COLUMNS).to_csv(out / rundir.HISTORY_TABLE, index=False)
+    pd.DataFrame(slices, columns=[*book.SLICE_COLUMNS_READ, "tp", "fp", "fn"]).to_csv(out / rundir.SLICES_TABLE, index=False)
     provenance = {"study": study, "profile": profile, "fixture": True, "git_commit": "fixture",
                   "collected_at": "fixture", "counts": {"planned": len(runs) + len(failed), "collected": len(runs),
                                                         "failed": len(failed), "unfinished": 0},
                   "incomplete": {"failed": failed, "unfinished": []}}
-    (out / book.PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2), encoding="utf-8")
+    (out / rundir.PROVENANCE).write_text(json.dumps(provenance, indent=2), encoding="utf-8")
+    plan_table(planned).to_csv(out / rundir.PLAN_TABLE, index=False)
     return out
 
 
@@ -114,8 +117,8 @@ def write_fixture_results(root: str | Path, profile: str = "smoke", studies=STUD
 
 def test_fixture_studies_load(tmp_path, monkeypatch):
     write_fixture_results(tmp_path)
-    monkeypatch.setenv(book.RESULTS_ENV, str(tmp_path))
-    monkeypatch.setenv(book.PROFILE_ENV, "smoke")
+    monkeypatch.setenv(locations.RESULTS_ENV, str(tmp_path))
+    monkeypatch.setenv(locations.BOOK_PROFILE_ENV, "smoke")
     assert book.collected_studies() == sorted(STUDIES)
     grid = book.load_study("hyperparameter_optimization")
     assert len(grid.runs) == 36 and len(grid.failed) == 1

@@ -92,3 +92,25 @@ def test_some_committed_evaluation_repeats_its_runs_own_settings():
     assert EVALUATION_FILES, "no committed evaluations.csv under results/*/*/"
     assert any(len(same_settings(path)) for path in EVALUATION_FILES), \
         "no evaluation with a run's own settings to check the others against"
+
+
+def collected_folders() -> list[Path]:
+    """Every committed study folder with collected tables."""
+    return sorted(path.parent for path in RESULTS.glob("*/*/runs.csv"))
+
+
+@pytest.mark.parametrize("folder", collected_folders(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_recorded_plan_is_the_current_plan(folder):
+    """The book tells the current design's runs from earlier ones by ``plan.csv``; it must be what
+    ``studies.yml`` plans now (after a change: ``mitolib study plan STUDY --profile P --record``)."""
+    from mitolib.results import plan_table
+    from mitolib.rundir import PLAN_TABLE
+    from mitolib.study import plan
+
+    study, profile = folder.name, folder.parent.name
+    assert (folder / PLAN_TABLE).is_file(), f"{folder} has no {PLAN_TABLE}: run `mitolib study plan {study} " \
+                                            f"--profile {profile} --record`"
+    recorded = (folder / PLAN_TABLE).read_text(encoding="utf-8")
+    current = plan_table(plan(study, profile)).to_csv(index=False)
+    assert recorded == current, f"{folder / PLAN_TABLE} is not the current plan of studies.yml: run " \
+                                f"`mitolib study plan {study} --profile {profile} --record`"

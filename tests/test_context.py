@@ -7,7 +7,8 @@ import pytest
 import tifffile
 
 from mitolib import metrics
-from mitolib.config import ConfigError, resolve_params
+from mitolib.config import resolve_params
+from mitolib.errors import ConfigError
 from mitolib.patches import tile, with_context
 from mitolib.pipeline import make_dataset
 

@@ -9,8 +9,9 @@ import pytest
 import tifffile
 from PIL import Image
 
-from mitolib import data
-from mitolib.data import DataError, check_data, data_identity, load_volume, resolve_volumes
+from mitolib import cli, data, epfl, locations
+from mitolib.data import check_data, data_identity, load_volume, resolve_volumes
+from mitolib.errors import DataError
 from mitolib.synthetic import write_slice_folders
 
 H, W = 4, 6
@@ -79,10 +80,10 @@ def test_patch_folders_in_split_folder(tmp_path):
         load_volume(tmp_path, "test")
 
 
-def epfl_stacks(root, split="train", pages=data.EPFL_SLICES, mask_scale=255):
+def epfl_stacks(root, split="train", pages=epfl.EPFL_SLICES, mask_scale=255):
     images = np.arange(pages * H * W, dtype=np.uint64).reshape(pages, H, W).astype(np.uint8)
     masks = np.stack([pattern(k) for k in range(pages)]) * mask_scale
-    image_name, mask_name = data.EPFL_FILES[split]
+    image_name, mask_name = epfl.EPFL_FILES[split]
     tifffile.imwrite(root / image_name, images)
     tifffile.imwrite(root / mask_name, masks.astype(np.uint8))
     return images, masks
@@ -260,7 +261,7 @@ def test_resolve_volumes_reads_data_root_and_env(tmp_path, monkeypatch):
     write_slice_folders(tmp_path / "d", 2, 16, 16, seed=1)
     images, masks = resolve_volumes({"data_source": "epfl", "data_root": str(tmp_path / "d")}, "test")
     assert images.shape == (2, 16, 16) and set(np.unique(masks)) <= {0, 1}
-    monkeypatch.setenv(data.DATA_ENV, str(tmp_path / "d"))
+    monkeypatch.setenv(locations.DATA_ENV, str(tmp_path / "d"))
     assert data.resolve_root({"data_root": ""}) == tmp_path / "d"
     with pytest.raises(DataError, match="data_source 'lucchi' is unknown"):
         resolve_volumes({"data_source": "lucchi"}, "train")
@@ -272,7 +273,7 @@ def test_check_data_report_and_cli(tmp_path, capsys):
     assert report.ok and report.splits["train"]["slices"] == 2 and report.splits["test"]["mask values"] == [0, 255]
     assert report.splits["train"]["pairing"] == "2 pairs by same file stem"
     parser = argparse.ArgumentParser()
-    data.add_parser(parser.add_subparsers(dest="command"))
+    cli.add_data_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["data", "check", str(tmp_path)])
     assert args.func(args) == 0 and "verdict: OK" in capsys.readouterr().out
     (tmp_path / "test" / "masks" / "test_001.png").unlink()

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import tifffile
 
-from mitolib import data, epfl
-from mitolib.data import DataError
+from mitolib import data, epfl, locations
+from mitolib.errors import DataError
 from mitolib.epfl import RegistryEntry, fetch_epfl, pixel_sha256, read_registry
 
-SHAPE = (data.EPFL_SLICES, 3, 5)
-NAMES = [name for pair in data.EPFL_FILES.values() for name in pair]
+SHAPE = (epfl.EPFL_SLICES, 3, 5)
+NAMES = [name for pair in epfl.EPFL_FILES.values() for name in pair]
 
 
 def fake_volumes() -> dict:
@@ -57,7 +57,7 @@ def test_fetch_calls_the_epfl_addresses_and_honours_the_cache_env(tmp_path, mirr
         calls.append(url)
         shutil.copyfile(folder / url.rsplit("/", 1)[1], output_file)
 
-    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / "env_cache"))
+    monkeypatch.setenv(locations.CACHE_ENV, str(tmp_path / "env_cache"))
     assert fetch_epfl(downloader=downloader, registry=registry) == tmp_path / "env_cache"
     assert calls == [epfl.EPFL_BASE_URL + name for name in NAMES]
     assert calls[0] == ("https://documents.epfl.ch/groups/c/cv/cvlab-unit/www/data/"
@@ -106,7 +106,7 @@ def test_registry_file_lists_the_four_volumes():
 
 
 def test_resolve_root_falls_back_to_the_download(tmp_path, monkeypatch):
-    monkeypatch.delenv(data.DATA_ENV, raising=False)
+    monkeypatch.delenv(locations.DATA_ENV, raising=False)
     monkeypatch.setattr(data, "_fetched_root", lambda: tmp_path / "downloaded")
     assert data.resolve_root({"data_root": ""}) == tmp_path / "downloaded"
     assert data.resolve_root({"data_root": str(tmp_path)}) == tmp_path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mitolib.data import EPFL_FILES
+from mitolib.epfl import EPFL_FILES
 from mitolib.epfl import pixel_sha256, read_registry
 
 pytestmark = pytest.mark.realdata

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mitolib.evaluate import (blend_weights, evaluate_run, evaluate_volume, predict_slices, read_mask_png,
-                              window_starts)
+from mitolib.evaluate import blend_weights, evaluate_run, evaluate_volume, predict_slices, window_starts
+from mitolib.rundir import read_mask_png
 
 
 def identity_model(channels: int = 1) -> keras.Model:

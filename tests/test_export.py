@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from mitolib.cli import main
-from mitolib.data import DataError
+from mitolib.errors import DataError
 from mitolib.export import export_run, validate_package
 
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mitolib.config import ConfigError, config_path, load_config
+from mitolib.config import load_config
+from mitolib.errors import ConfigError
+from mitolib.locations import config_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,7 +64,8 @@ def test_status_into_a_closed_pipe_ends_quietly(monkeypatch, capfd):
 
 
 def test_collect_names_an_unreadable_run_file(tmp_path, monkeypatch):
-    from mitolib.results import ResultsError, collect
+    from mitolib.errors import ResultsError
+    from mitolib.results import collect
     from mitolib.study import plan
 
     monkeypatch.setenv("MITOLIB_RUNS", str(tmp_path / "runs"))

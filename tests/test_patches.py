@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mitolib.data import resolve_volumes
 from mitolib.patches import (
     mispair, rescale, split_official, split_random_patches, tile, tile_origins, training_arrays,
 )
@@ -85,8 +86,13 @@ def smoke_params(**changes):
     return {**params, **changes}
 
 
+def arrays_of(params):
+    """The training patches of ``params``'s training volume."""
+    return training_arrays(*resolve_volumes(params, "train"), params)
+
+
 def test_training_arrays_official():
-    arrays = training_arrays(smoke_params())
+    arrays = arrays_of(smoke_params())
     (x, y), (xv, yv) = arrays["train"], arrays["val"]
     assert x.shape == y.shape == (6 * 6, 32, 32) and xv.shape == (2 * 6, 32, 32)
     assert x.dtype == y.dtype == np.uint8 and set(np.unique(y)) == {0, 1}
@@ -95,23 +101,23 @@ def test_training_arrays_official():
 
 
 def test_official_stride_overlaps_training_tiles_only():
-    arrays = training_arrays(smoke_params(patch_stride=16))
+    arrays = arrays_of(smoke_params(patch_stride=16))
     # training: 6 slices x 3 rows x 5 columns of 32-pixel tiles at stride 16; validation: 2 x 2 x 3, no overlap
     assert arrays["train"][0].shape == (6 * 3 * 5, 32, 32)
     assert arrays["val"][0].shape == (2 * 2 * 3, 32, 32)
 
 
 def test_training_arrays_random_patches_scale_stride_and_mispair():
-    arrays = training_arrays(smoke_params(split="random_patches", val_fraction=0.1, scale=0.5, patch_size=16,
-                                          patch_stride=8))
+    arrays = arrays_of(smoke_params(split="random_patches", val_fraction=0.1, scale=0.5, patch_size=16,
+                                    patch_stride=8))
     total = 8 * 3 * 5  # (32 - 16) / 8 + 1 rows, (48 - 16) / 8 + 1 columns per slice
     assert len(arrays["train"][0]) + len(arrays["val"][0]) == total and len(arrays["val"][0]) == 12
-    paired = training_arrays(smoke_params())["train"]
-    crossed = training_arrays(smoke_params(mispair=True))["train"]
+    paired = arrays_of(smoke_params())["train"]
+    crossed = arrays_of(smoke_params(mispair=True))["train"]
     assert np.array_equal(paired[0], crossed[0]) and not np.array_equal(paired[1], crossed[1])
     assert sorted(map(bytes, paired[1])) == sorted(map(bytes, crossed[1]))  # the same masks, reordered
     with pytest.raises(ValueError, match="split must be one of official, random_patches"):
-        training_arrays(smoke_params(split="kfold"))
+        arrays_of(smoke_params(split="kfold"))
 
 
 @pytest.mark.realdata

@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from mitolib import plots  # noqa: E402
+from mitolib import curve_plots, image_plots, plots  # noqa: E402
 
 ARCHS = ["unet", "attention_unet", "attention_resunet"]
 
@@ -80,13 +80,13 @@ def test_ablation_bars_one_bar_per_variant_and_metric():
 def test_training_curves_one_panel_per_metric_and_one_line_per_run():
     history = history_frame()
     best = pd.DataFrame({"run_id": history["run_id"].unique(), "best_epoch": 2})
-    fig = plots.training_curves(history, metrics=["loss", "iou", "learning_rate", "loss"], best_epochs=best, ncols=3)
+    fig = curve_plots.training_curves(history, metrics=["loss", "iou", "learning_rate", "loss"], best_epochs=best, ncols=3)
     assert len(fig.axes) == 4  # the unused fifth and sixth panels of two rows are removed
     runs = history["run_id"].nunique()
     assert len(fig.axes[0].lines) == 2 * runs  # a curve and a best-epoch marker per run
     assert len(fig.axes[2].lines) == 2 * runs  # learning rate, logged without a split
     assert len(fig.legends) == 1 and len(fig.legends[0].get_texts()) == len(ARCHS)
-    compared = plots.training_curves(history, metrics=["iou"], compare="train")
+    compared = curve_plots.training_curves(history, metrics=["iou"], compare="train")
     assert len(compared.axes[0].lines) == 2 * runs  # validation and training curves
     assert len(compared.legends[0].get_texts()) == len(ARCHS) + 2
 
@@ -130,12 +130,12 @@ def test_error_overlay_and_gallery():
     truth = np.zeros((16, 16), bool)
     truth[4:8, 4:8] = True
     pred = np.roll(truth, 2, axis=1)
-    fig = plots.error_overlay(image, truth, pred)
+    fig = image_plots.error_overlay(image, truth, pred)
     (ax,) = fig.axes
     assert len(ax.images) == 2
-    plots.error_legend(ax)
+    image_plots.error_legend(ax)
     assert len(ax.get_legend().get_texts()) == 3
-    gallery = plots.slice_gallery([image, image], [truth, pred], titles=["a", "b"])
+    gallery = image_plots.slice_gallery([image, image], [truth, pred], titles=["a", "b"])
     assert len(gallery.axes) == 2
 
 
@@ -167,11 +167,9 @@ def test_paired_intervals_draws_measured_rows_filled_when_resolved():
 
 
 def test_variant_panels_one_panel_per_variant_lettered():
-    from mitolib import plots
-
     rows = [{"run_id": f"{v}_{s}", "variant": v, "epoch": e, "metric": "iou", "split": "val", "value": 0.1 * e}
             for v in ("corrected", "x", "y") for s in (0, 1) for e in (1, 2, 3)]
-    fig = plots.variant_panels(pd.DataFrame(rows), reference="corrected", variants=["corrected", "x", "y"])
+    fig = curve_plots.variant_panels(pd.DataFrame(rows), reference="corrected", variants=["corrected", "x", "y"])
     titles = [ax.get_title(loc="left") for ax in fig.axes if ax.get_visible()]
     assert titles == ["(a) x", "(b) y"]
     assert len(fig.axes[0].lines) == 4 + 2  # two runs each of corrected and x, plus two legend handles
@@ -182,7 +180,7 @@ def test_curves_by_group_one_column_per_group_lettered():
             for g in ("unet", "attention_unet") for s in (0, 1) for e in (1, 2, 3)
             for m in ("loss", "iou") for sp in ("train", "val")]
     best = pd.DataFrame({"run_id": ["unet0"], "best_epoch": [2]})
-    fig = plots.curves_by_group(pd.DataFrame(rows), metrics=["loss", "iou"], best_epochs=best)
+    fig = curve_plots.curves_by_group(pd.DataFrame(rows), metrics=["loss", "iou"], best_epochs=best)
     axes = fig.axes
     assert [ax.get_title(loc="left") for ax in axes] == ["(a) unet", "(b) attention_unet", "(c)", "(d)"]
     assert len(axes[0].lines) == 2 + 2 + 1  # two train and two val lines, one best-epoch circle

@@ -8,7 +8,8 @@ import json
 import pandas as pd
 import pytest
 
-from mitolib.results import METRIC_FIELDS, collect, long_history, params_differ
+from mitolib.results import METRIC_FIELDS, collect, long_history
+from mitolib.runstate import params_differ
 from mitolib.study import plan
 
 EPOCHS = 3
@@ -145,7 +146,7 @@ def test_predictions_of_the_best_run_per_architecture_are_copied(roots):
 def test_collected_runs_survive_the_loss_of_their_folders(roots):
     import shutil
 
-    from mitolib.scheduler import is_done, run_state
+    from mitolib.runstate import is_done, run_state
 
     runs = plan("architectures", "smoke")
     for run in runs:
@@ -204,7 +205,7 @@ def test_recollecting_at_another_commit_keeps_the_provenance_unless_a_table_chan
 
 
 def test_a_parameter_added_later_reads_at_its_default(roots, tmp_path):
-    from mitolib.results import params_differ
+    from mitolib.runstate import params_differ
 
     run = plan("architectures", "smoke")[0]
     run.run_dir.mkdir(parents=True)

@@ -17,7 +17,9 @@ import pytest
 
 from mitolib.results import collect
 from mitolib.rundir import METRICS, PARAMS, is_complete
-from mitolib.scheduler import DISCARDED_DIR, lock_holder, lock_path, run_state
+from mitolib.executor import DISCARDED_DIR
+from mitolib.locks import lock_holder, lock_path
+from mitolib.runstate import run_state
 from mitolib.study import plan
 
 ROOT = Path(__file__).resolve().parent.parent

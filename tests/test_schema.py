@@ -9,7 +9,8 @@ import pytest
 
 from mitolib import schema
 from mitolib.cli import main
-from mitolib.config import ConfigError, resolve_params
+from mitolib.config import resolve_params
+from mitolib.errors import ConfigError
 
 
 @pytest.mark.parametrize("key, value, message", [

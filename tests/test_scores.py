@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from mitolib import scores
-from mitolib.evaluate import save_mask_png
+from mitolib.rundir import save_mask_png
 
 
 def test_pixel_scores_from_slice_counts():

@@ -3,7 +3,6 @@ with its message before a model is loaded."""
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
@@ -13,7 +12,8 @@ from PIL import Image
 import mitolib
 from mitolib import evaluate, metrics
 from mitolib.cli import main
-from mitolib.data import DataError, resolve_volumes
+from mitolib.data import resolve_volumes
+from mitolib.errors import DataError
 from mitolib.segment import load_model, predict_stack
 from mitolib.stacks import open_stack, write_stack
 

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from mitolib.config import ConfigError, compute_budget, config_path, load_config, resolve_params
-from mitolib.study import ID_MAX_LENGTH, format_value, plan, runs_root
+from mitolib.config import compute_budget, load_config, resolve_params
+from mitolib.errors import ConfigError
+from mitolib.locations import config_path
+from mitolib.locations import runs_root
+from mitolib.study import ID_MAX_LENGTH, format_value, plan
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9._+-]+$")
 

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from mitolib import scheduler
-from mitolib.scheduler import RunLock, execute_run, lock_holder, lock_path, run_local, run_state
+from mitolib import locks
+from mitolib.executor import execute_run, run_local
+from mitolib.locks import RunLock, lock_holder, lock_path
+from mitolib.runstate import run_state
 from mitolib.study import plan
 
 CALLS = "calls.log"
@@ -127,7 +129,7 @@ def test_lock_from_another_host_is_trusted_until_its_heartbeat_is_old(runs):
     path.write_text("12345 some-other-node\n")
     assert lock_holder(path) == "pid 12345 on some-other-node"
     assert execute_run(runs[0], runner=fake_runner) == "busy"
-    old = time.time() - scheduler.STALE_AFTER_S - 1
+    old = time.time() - locks.STALE_AFTER_S - 1
     os.utime(path, (old, old))
     assert lock_holder(path) is None
     assert execute_run(runs[0], runner=fake_runner) == "done"
@@ -137,7 +139,7 @@ def test_lock_being_written_counts_as_held_for_a_while(runs):
     path = lock_path(runs[0].run_dir)
     path.write_text("")
     assert lock_holder(path) == "being written"
-    old = time.time() - scheduler.EMPTY_LOCK_GRACE_S - 1
+    old = time.time() - locks.EMPTY_LOCK_GRACE_S - 1
     os.utime(path, (old, old))
     assert lock_holder(path) is None
 
@@ -215,3 +217,23 @@ def test_a_study_rerun_on_other_data_retrains_and_keeps_both(tmp_path, monkeypat
     assert len(kept) == 1 and (kept[0] / "metrics.json").is_file()
     assert json.loads((kept[0] / "params.json").read_text())["data_identity"] != json.loads(
         (run.run_dir / "params.json").read_text())["data_identity"]
+
+
+def test_discarded_attempt_keeps_its_records_not_its_large_files(tmp_path):
+    from mitolib.executor import DISCARDED_DIR, OTHER_DATA_DIR, discard
+
+    def attempt(name: str) -> Path:
+        folder = tmp_path / name
+        (folder / "predictions").mkdir(parents=True)
+        (folder / "predictions" / "test_000.png").write_bytes(b"\x89PNG")
+        (folder / "model.keras").write_bytes(b"0" * 1000)
+        (folder / "metrics.json").write_text('{"status": "failed"}')
+        (folder / "params.json").write_text("{}")
+        return folder
+
+    kept = discard(attempt("run-a"))
+    assert kept.parent == tmp_path / DISCARDED_DIR and not (tmp_path / "run-a").exists()
+    assert sorted(path.name for path in kept.iterdir()) == ["metrics.json", "params.json"]
+    finished = discard(attempt("run-b"), OTHER_DATA_DIR)  # a finished run on other data is kept whole
+    assert sorted(path.name for path in finished.iterdir()) == ["metrics.json", "model.keras", "params.json",
+                                                                 "predictions"]

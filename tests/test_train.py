@@ -112,7 +112,7 @@ def test_a_finished_run_is_never_overwritten(tmp_path):
 
 
 def test_a_broken_test_split_fails_before_training(tmp_path, monkeypatch):
-    from mitolib.data import DataError
+    from mitolib.errors import DataError
     from mitolib.synthetic import write_slice_folders
 
     root = write_slice_folders(tmp_path / "data", n_slices=4, height=64, width=96)

@@ -12,7 +12,7 @@ def runs(values: dict, column: str = "test_iou") -> pd.DataFrame:
 
 
 def test_split_by_plan_keeps_only_same_id_and_parameters():
-    from mitolib.results import params_hash
+    from mitolib.runstate import params_hash
     from mitolib.study import plan
 
     runs_planned = plan("architectures", "smoke")

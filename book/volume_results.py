@@ -24,7 +24,7 @@
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mitolib import book, claims, evaluate, notices, plots, predictions, scores, summaries
+from mitolib import book, claims, image_plots, notices, plots, predictions, rundir, scores, summaries
 from mitolib.config import target
 
 results = book.load_study("seeds")
@@ -45,10 +45,10 @@ rows = []
 for arch in order:
     part = done[done["architecture"] == arch]
     rows.append({"architecture": book.arch_label(arch), "runs (seeds)": len(part),
-                 "test IoU": book.format_mean_sd(part["test_iou"].mean(), part["test_iou"].std(ddof=1)),
-                 "test Dice": book.format_mean_sd(part["test_dice"].mean(), part["test_dice"].std(ddof=1)),
+                 "test IoU": claims.summarize(part["test_iou"]).text(),
+                 "test Dice": claims.summarize(part["test_dice"]).text(),
                  "min–max IoU": f"{part['test_iou'].min():.3f}–{part['test_iou'].max():.3f}"})
-    book.glue(f"iou_{arch}", book.format_mean_sd(part["test_iou"].mean(), part["test_iou"].std(ddof=1)))
+    book.glue(f"iou_{arch}", claims.summarize(part["test_iou"]).text())
 book.markdown_table(pd.DataFrame(rows))
 
 # %% tags=["remove-cell"]
@@ -209,11 +209,11 @@ if not saved:
         f":::{{note}}\nRun `{run_id}` (the best test IoU of the study) saved no test predictions, so no "
         "example is drawn. Re-run the study with `-p save_predictions true` to get them.\n:::"))
 else:
-    from mitolib import data
+    from mitolib import data, errors
 
     try:
         volumes = data.resolve_volumes(predictions.run_params(results, run_id), "test")
-    except (data.DataError, OSError) as missing:
+    except (errors.DataError, OSError) as missing:
         display(Markdown(f":::{{note}}\nThe test volume is not available to this build, so the saved "
                          f"predictions of run `{run_id}` are not drawn. {missing}\n:::"))
 if volumes is not None:
@@ -223,10 +223,10 @@ if volumes is not None:
                                    squeeze=False)
     scores = results.test_slices[results.test_slices["run_id"] == run_id].set_index("slice")["iou"]
     for ax, index in zip(axes[0], picks):
-        plots.error_overlay(images[index], masks[index], evaluate.read_mask_png(saved[index]), ax=ax)
+        image_plots.error_overlay(images[index], masks[index], rundir.read_mask_png(saved[index]), ax=ax)
         ax.set_axis_on()
         ax.set(xticks=[], yticks=[], xlabel=f"slice {index}, IoU {scores.get(index, float('nan')):.2f}")
-    plots.error_legend(axes[0][-1])
+    image_plots.error_legend(axes[0][-1])
     book.glue_figure("fig-predictions", fig)
     arch = book.arch_label(example["architecture"].iloc[0])
     display(Markdown(
@@ -246,7 +246,7 @@ if volumes is not None:
 
 # %% tags=["hide-input"]
 from mitolib import objects as objects_module  # noqa: E402
-from mitolib.data import EPFL_PIXEL_SIZE_NM  # noqa: E402
+from mitolib.epfl import EPFL_PIXEL_SIZE_NM  # noqa: E402
 from mitolib.scores import saved_volume  # noqa: E402
 
 saved_runs = sorted(r for r in done["run_id"] if predictions.saved_predictions(results, r))
@@ -264,7 +264,7 @@ if volumes:
     rows = [{"image": test_images[z], "truth": test_truth[z], "center": predictions.largest_object_center(test_truth[z]),
              "predictions": {label: volume[z] for label, volume in volumes.items()},
              "title": f"{kind} slice {z}"} for kind, z in picks.items()]
-    fig = plots.outline_crops(rows, pixel_nm=EPFL_PIXEL_SIZE_NM)
+    fig = image_plots.outline_crops(rows, pixel_nm=EPFL_PIXEL_SIZE_NM)
     book.glue_figure("fig-gallery", fig)
     best_run = done[done["run_id"].isin(saved_runs)].sort_values("best_val_iou", ascending=False)["run_id"].iloc[0]
     best_label = book.arch_label(done.set_index("run_id").loc[best_run, "architecture"])
@@ -277,7 +277,7 @@ if volumes:
                                  "title": f"largest {'false' if kind == 'false' else 'missed'} object "
                                           f"({found['voxels']:,} voxels), slice {found['z']}"})
     if failure_rows:
-        book.glue_figure("fig-failures", plots.outline_crops(failure_rows, pixel_nm=EPFL_PIXEL_SIZE_NM))
+        book.glue_figure("fig-failures", image_plots.outline_crops(failure_rows, pixel_nm=EPFL_PIXEL_SIZE_NM))
     book.glue("gallery_picks", f"slices {picks['typical']} (typical) and {picks['hardest']} (hardest)")
     book.glue("failure_run", f"`{best_run}` ({best_label}, the best validation IoU of the saved runs)")
     display(Markdown(
@@ -390,7 +390,7 @@ if len(gains):
     measured = "; ".join(f"run `{g.run_id}` ({book.arch_label(g.architecture)}): {g.without:.3f} without, "
                          f"{g['with']:.3f} with ({g.gain:+.3f})" for _, g in gains.iterrows())
     tta_text = ("Test-time augmentation is measured by evaluating saved models again with "
-                f"`mitolib evaluate --tta` (`{evaluate.EVALUATIONS}` beside `runs.csv`), test IoU for "
+                f"`mitolib evaluate --tta` (`{rundir.EVALUATIONS}` beside `runs.csv`), test IoU for "
                 f"{measured}. Its cost in time is measured in the benchmarks appendix.")
 book.glue("tta_text", tta_text)
 

@@ -1,0 +1,28 @@
+"""Markdown tables of DataFrames: the one table format of the book and the README."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+
+def markdown_table_text(frame: pd.DataFrame, floatfmt: str = ".3f", index: bool = False,
+                        formats: Mapping[str, str] | None = None) -> str:
+    """Markdown source of ``frame``: floats as ``floatfmt`` (or ``formats[column]``), missing
+    values as an en dash, pipes escaped."""
+    if index:
+        frame = frame.reset_index()
+    formats = dict(formats or {})
+
+    def cell(value, column) -> str:
+        if isinstance(value, (float, np.floating)):
+            return "–" if not np.isfinite(value) else format(value, formats.get(column, floatfmt))
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    head = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rows = ["| " + " | ".join(cell(v, c) for v, c in zip(row, frame.columns)) + " |"
+            for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *rows])
