@@ -36,7 +36,7 @@ def test_rules_between_parameters():
     with pytest.raises(ConfigError, match="min_learning_rate 0.01 must be below learning_rate 0.001"):
         resolve_params("cpu", {"min_learning_rate": 0.01, "lr_schedule": "cosine"})
     with pytest.raises(ConfigError, match="warmup_epochs 6 must be fewer than epochs 6"):
-        resolve_params("cpu", {"warmup_epochs": 6, "lr_schedule": "cosine"})
+        resolve_params("cpu", {"warmup_epochs": 6, "epochs": 6, "lr_schedule": "cosine"})
 
 
 def test_every_profile_and_default_is_valid():

@@ -26,7 +26,8 @@ def test_study_sizes():
     assert len(plan("bug_ablation", "cpu")) == 33  # 11 variants x 3 seeds
     assert len(plan("recipe", "cpu")) == 18
     assert len(plan("architectures", "smoke")) == 3
-    assert len(plan("seeds", "cpu")) == 15
+    assert len(plan("seeds", "cpu")) == 9  # 3 architectures x 3 seeds
+    assert len(plan("long_training", "cpu_long")) == 3
 
 
 def test_grid_order_and_ids():
