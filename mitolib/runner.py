@@ -26,14 +26,20 @@ def notebook_source() -> Path:
     return path
 
 
+KERNEL_LOG_LEVEL = "CRITICAL"  # the kernel's own log: its messages when the run is stopped are noise, not news
+
+
 def kernel_config(sockets: Path):
     """Kernel settings: on POSIX, talk to the kernel over Unix sockets in the private folder
-    ``sockets`` (other users of a shared node can neither listen nor connect); TCP elsewhere."""
+    ``sockets`` (other users of a shared node can neither listen nor connect); TCP elsewhere.  The kernel's
+    own log is quiet: a stopped run (Ctrl-C, SIGTERM) closes the kernel's sockets mid-reply, which it would
+    report as tracebacks; errors of the training itself are in the executed notebook and ``metrics.json``."""
     from traitlets.config import Config
 
+    quiet = {"NotebookClient": {"extra_arguments": [f"--IPKernelApp.log_level={KERNEL_LOG_LEVEL}"]}}
     if os.name != "posix":
-        return Config()
-    return Config({"KernelManager": {"transport": "ipc", "ip": str(sockets / "kernel")}})
+        return Config(quiet)
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(sockets / "kernel")}, **quiet})
 
 
 def run_notebook(params: dict, run_dir: str | Path, *, progress: bool = False, log_output: bool = False) -> dict:

@@ -77,3 +77,30 @@ def test_a_signal_stops_the_study_and_starts_nothing_new(tmp_path, signum, jobs)
     if signum == signal.SIGTERM:
         assert process.returncode == 128 + signal.SIGTERM
         assert "Traceback" not in output and SIGTERM_MESSAGE in output, output
+
+
+@pytest.mark.slow
+def test_sigterm_stops_train_in_one_line(tmp_path):
+    """``mitolib train`` killed by a batch system (SIGTERM to its processes) mid-training: one line, status 143,
+    no traceback (the kernel's included), and no run that looks finished."""
+    env = {**os.environ, "MITOLIB_RUNS": str(tmp_path / "runs"),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-m", "mitolib", "train", "--profile", "smoke", "-p", "epochs", "200",
+               "-p", "early_stopping_patience", "0"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not list((tmp_path / "runs").rglob("history.csv")):
+            assert process.poll() is None, process.communicate()[0]
+            assert time.monotonic() < deadline, "the training did not start"
+            time.sleep(POLL_S)
+        os.killpg(process.pid, signal.SIGTERM)
+        output, _ = process.communicate(timeout=EXIT_TIMEOUT_S * 2)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 128 + signal.SIGTERM, output
+    assert SIGTERM_MESSAGE in output and "Traceback" not in output, output
+    assert not list((tmp_path / "runs").rglob("metrics.json")), "a stopped run looks finished"
