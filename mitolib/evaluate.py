@@ -29,7 +29,7 @@ from mitolib.locations import project_root
 from mitolib.rundir import EVAL_PARAMS, EVALUATIONS
 from mitolib.data import resolve_volumes
 from mitolib.patches import rescale, with_context
-from mitolib.pipeline import PIXEL_SCALE
+from mitolib.pipeline import PIXEL_SCALE, SYMMETRIES, dihedral, undo_dihedral
 from mitolib.provenance import git_commit
 from mitolib.rundir import save_mask_png
 
@@ -67,26 +67,15 @@ def fully_convolutional(model: keras.Model) -> keras.Model:
     return clone
 
 
-def _dihedral(x: np.ndarray, k: int, flip: bool) -> np.ndarray:
-    x = np.rot90(x, k, axes=(1, 2))
-    return x[:, :, ::-1] if flip else x
-
-
-def _undo_dihedral(x: np.ndarray, k: int, flip: bool) -> np.ndarray:
-    if flip:
-        x = x[:, :, ::-1]
-    return np.rot90(x, -k, axes=(1, 2))
-
-
 def _predict(model, batch: np.ndarray, tta: bool) -> np.ndarray:
     """Probabilities ``(B, h, w)`` for float32 windows ``(B, h, w, C)``."""
-    transforms = [(k, f) for f in (False, True) for k in range(4)] if tta else [(0, False)]
+    draws = range(SYMMETRIES) if tta else [0]  # the 8 symmetries of the square (pipeline.dihedral)
     total = np.zeros(batch.shape[:3], dtype="float32")
-    for k, flip in transforms:
-        x = np.ascontiguousarray(_dihedral(batch, k, flip))
+    for draw in draws:
+        x = np.ascontiguousarray(dihedral(batch, draw, axes=(1, 2)))
         y = np.asarray(model.predict_on_batch(x), dtype="float32")[..., 0]
-        total += _undo_dihedral(y, k, flip)
-    return total / len(transforms)
+        total += undo_dihedral(y, draw, axes=(1, 2))
+    return total / len(draws)
 
 
 def predict_slices(model, images: np.ndarray, *, window: int, overlap: float = 0.25,

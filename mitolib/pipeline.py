@@ -130,11 +130,23 @@ class PatchBatches(keras.utils.PyDataset):
             self.order = self._new_order()
 
 
+def dihedral(x: np.ndarray, draw: int, axes: tuple[int, int] = (0, 1)) -> np.ndarray:
+    """Symmetry ``draw`` (0-7) of the square applied to the plane ``axes`` of ``x``: ``draw % 4`` quarter turns,
+    then mirrored left-right when ``draw >= 4`` (the ``tf.image.rot90`` / ``flip_left_right`` convention of the
+    tf.data augmentation above; the one NumPy home of it, for augmentation and test-time augmentation)."""
+    turned = np.rot90(x, k=int(draw) % ROTATIONS, axes=axes)
+    return np.flip(turned, axis=axes[1]) if draw >= ROTATIONS else turned
+
+
+def undo_dihedral(x: np.ndarray, draw: int, axes: tuple[int, int] = (0, 1)) -> np.ndarray:
+    """The inverse of :func:`dihedral` (mirror back, then turn back)."""
+    x = np.flip(x, axis=axes[1]) if draw >= ROTATIONS else x
+    return np.rot90(x, k=-(int(draw) % ROTATIONS), axes=axes)
+
+
 def _symmetries(patches: np.ndarray, draws: np.ndarray) -> np.ndarray:
-    """Patch ``i`` of ``(N, P, P)`` or ``(N, P, P, C)`` turned by ``draws[i] % 4`` quarter turns, then mirrored when ``draws[i] >= 4``
-    (the ``tf.image.rot90`` / ``flip_left_right`` convention)."""
+    """Patch ``i`` of ``(N, P, P)`` or ``(N, P, P, C)`` under symmetry ``draws[i]`` (:func:`dihedral`)."""
     out = np.empty_like(patches)
     for i, (patch, draw) in enumerate(zip(patches, draws)):
-        turned = np.rot90(patch, k=int(draw) % ROTATIONS)
-        out[i] = turned[:, ::-1] if draw >= ROTATIONS else turned
+        out[i] = dihedral(patch, draw)
     return out

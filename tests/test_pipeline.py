@@ -131,3 +131,14 @@ def test_symmetries_follow_the_tensorflow_convention():
     for draw, want in expected.items():
         got = pipeline._symmetries(patch, np.array([draw]))[0]
         assert got.tolist() == want, draw
+
+
+def test_dihedral_is_undone_and_gives_eight_distinct_images():
+    x = np.arange(2 * 3 * 3).reshape(2, 3, 3)
+    seen = set()
+    for draw in range(pipeline.SYMMETRIES):
+        turned = pipeline.dihedral(x, draw, axes=(1, 2))
+        np.testing.assert_array_equal(pipeline.undo_dihedral(turned, draw, axes=(1, 2)), x)
+        seen.add(turned.tobytes())
+    assert len(seen) == pipeline.SYMMETRIES
+    np.testing.assert_array_equal(pipeline.dihedral(x[0], 5), np.fliplr(np.rot90(x[0], 1)))
