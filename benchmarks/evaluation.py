@@ -36,7 +36,7 @@ def measure_evaluation(spec: dict) -> dict:
     seed_everything(params["seed"])
     model = build_model(params["architecture"], input_shape=(None, None, params["channels"]),
                         base_filters=params["base_filters"], depth=params["depth"], batch_norm=params["batch_norm"],
-                        dropout=params["dropout"], head_batch_norm=params["head_batch_norm"])
+                        dropout=params["dropout"], head_batch_norm=params["head_batch_norm"], bn_momentum=params["bn_momentum"])
     images, masks = load_volume(spec["volume"])
     options = {"scale": spec["scale"], "window": spec["window"], "overlap": spec["overlap"], "tta": spec["tta"],
                "batch_size": spec["batch_size"], "threshold": params["threshold"], "progress": False}

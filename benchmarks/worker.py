@@ -52,7 +52,7 @@ def probe(spec: dict) -> dict:
     for architecture, width, base_filters, channels in spec["models"]:
         model = build_model(architecture, input_shape=(side, side, channels), base_filters=base_filters,
                             depth=params["depth"], batch_norm=params["batch_norm"], dropout=params["dropout"],
-                            head_batch_norm=params["head_batch_norm"])
+                            head_batch_norm=params["head_batch_norm"], bn_momentum=params["bn_momentum"])
         forward = flops.forward_flops(model)
         rows.append({"architecture": architecture, "width": width, "base_filters": base_filters,
                      "channels": channels, "patch_size": side, "parameters": int(model.count_params()),

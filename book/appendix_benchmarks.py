@@ -55,6 +55,7 @@ else:
 # NumPy arrays, three channels, `fit(x, y)`), per architecture (colours) and model width (panels):
 # dot at the median over rounds, bar over the range; solid line at 1, dotted at the target. A
 # configuration pays only where its bar lies right of the solid line.
+# **Conclusion:** {glue:md}`speed_text`.
 # ```
 #
 # {glue:md}`speed_text`. The full report of that run, with every column, is folded below.

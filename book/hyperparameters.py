@@ -45,6 +45,11 @@ book.glue_figure("fig-heatmaps", fig)
 book.glue("grid_size", f"{len(runs)}")
 book.glue("grid_done", f"{len(results.done)}")
 book.glue("grid_region", summaries.grid_region_text(results.done))
+grid_seeds = results.done.groupby(["architecture", "learning_rate", "batch_size"])["seed"].nunique()
+book.glue("heatmap_conclusion", (
+    f"with {grid_seeds.max()} seed per cell the grid describes this budget; no cell is resolved from "
+    "another by the claims rule (a paired interval needs two seeds or more)." if len(grid_seeds) and grid_seeds.max() < 2
+    else "cells are compared by the claims rule in the text below."))
 
 # %% [markdown]
 # ```{glue:figure} fig-heatmaps
@@ -53,6 +58,7 @@ book.glue("grid_region", summaries.grid_region_text(results.done))
 # Best validation IoU (whole validation set) of every run of the grid, per architecture,
 # over learning rate (columns) and batch size (rows), on one colour scale. A cross marks a run
 # that did not complete.
+# **Conclusion:** {glue:md}`heatmap_conclusion`
 # ```
 #
 # Of the {glue:md}`grid_size` runs of the grid, {glue:md}`grid_done` completed.
@@ -95,6 +101,8 @@ fig.axes[0].axhline(epochs_run, color="#777777", ls=":", lw=1)
 book.glue_figure("fig-convergence", fig)
 improving = results.done[results.done["best_epoch"] == results.done["epochs_run"]]
 seeds_per_point = results.done.groupby(["architecture", "learning_rate", "batch_size"])["seed"].nunique().max()
+book.glue("convergence_conclusion", f"{len(improving)} of the {len(results.done)} completed runs were still "
+                                    "improving at their last epoch.")
 book.glue("convergence", (
     f"{len(improving)} of the {len(results.done)} completed runs had their best epoch at their last one "
     f"(epoch {epochs_run}, the dotted line): they were still improving when the budget ran out, so their "
@@ -109,6 +117,7 @@ book.glue("convergence", (
 # Best epoch of every completed run of the grid against the learning rate, coloured by
 # architecture (dots: batch sizes; bar: mean); the dotted line is the last epoch trained. Dots on
 # the line are runs still improving: the budget, not the hyperparameters, ended them.
+# **Conclusion:** {glue:md}`convergence_conclusion`
 # ```
 #
 # {glue:md}`convergence`

@@ -92,6 +92,8 @@ book.glue_figure("fig-soft-vs-threshold", fig)
 # one half; thresholded Jaccard and IoU do not move. Right: the soft Jaccard of predicting one
 # constant probability everywhere on the synthetic training volume; the grey band spans the
 # values the original report quotes.
+# **Conclusion:** squeezed, the soft Jaccard falls from {glue:md}`sq_soft_full` to {glue:md}`sq_soft_low`
+# while the IoU stays at {glue:md}`sq_iou`: the soft Jaccard measures confidence as well as overlap.
 # ```
 #
 # With the probabilities as predicted the soft Jaccard is {glue:md}`sq_soft_full`; squeezed,
@@ -153,6 +155,9 @@ book.glue_figure("fig-empty-patches", fig)
 # the share of empty patches grows; the predictions of the non-empty patches are the same
 # kind throughout. Right: one set of predictions with half its patches empty, averaged over
 # batches of different sizes; the IoU does not depend on the batch size.
+# **Conclusion:** with {glue:md}`empty_share` of the patches empty, the per-batch mean reads
+# {glue:md}`empty_batch_mean` where the IoU of the same predictions is {glue:md}`empty_iou`: a
+# per-batch mean depends on how the data are cut.
 # ```
 #
 # With {glue:md}`empty_share` of the patches empty, the mean of per-batch thresholded Jaccard
@@ -220,6 +225,8 @@ book.glue_figure("fig-reliability", fig)
 # Reliability of a model trained to the minimum of each loss: the probability it predicts
 # (horizontal) for pixels with a given true foreground frequency (vertical). The dotted
 # diagonal is perfect calibration; the original study used focal loss with gamma 2.
+# **Conclusion:** focal loss predicts {glue:md}`focal_p_high` for pixels that are foreground
+# {glue:md}`focal_q_high` of the time: it asks for under-confident probabilities.
 # ```
 #
 # With focal loss and gamma 2, pixels that are foreground {glue:md}`focal_q_high` of the time
@@ -262,6 +269,8 @@ book.glue_figure("fig-bn-head", fig)
 # scale (shift 0). Left: the soft Jaccard of these perfect masks against the foreground
 # fraction; the grey band spans the original report's values. Right: the probability given
 # to every background pixel (dotted: one half, the threshold).
+# **Conclusion:** a perfect mask (IoU {glue:md}`bn_iou`) scores a soft Jaccard of only
+# {glue:md}`bn_soft` behind this head: a low soft Jaccard alone does not show bad masks.
 # ```
 #
 # At the foreground fraction of the {glue:md}`fg_source` and the initial scale, background pixels

@@ -169,6 +169,14 @@ fig = plots.paired_intervals(pd.concat([levers.rename(columns={"lever": "group"}
                                         if len(post_effects) else None], ignore_index=True),
                              label="group", xlabel="test IoU difference (paired over seeds or runs)")
 book.glue_figure("fig-recipe-levers", fig)
+measured_levers = pd.concat([levers, post_effects.assign(lever="test time: " + post_effects["group"])
+                             if len(post_effects) else None], ignore_index=True)
+paying = measured_levers[measured_levers["resolved"].astype(bool) & (measured_levers["difference"] > 0)]["lever"]
+costing = measured_levers[measured_levers["resolved"].astype(bool) & (measured_levers["difference"] < 0)]["lever"]
+book.glue("levers_conclusion", (
+    (f"{len(paying)} lever(s) pay at this budget ({'; '.join(paying)})" if len(paying) else "no lever pays at this budget")
+    + (f", {len(costing)} cost(s) accuracy ({'; '.join(costing)})" if len(costing) else "")
+    + f"; the other {len(measured_levers) - len(paying) - len(costing)} have no measurable effect or are not measured yet."))
 
 # %% tags=["remove-input"]
 if len(post_effects):
@@ -187,6 +195,7 @@ else:
 # interval: training levers over seeds, test-time steps over runs. Filled dots are resolved
 # (the interval excludes zero); open ones are not. A lever pays only where its dot is filled and
 # to the right of the line.
+# **Conclusion:** {glue:md}`levers_conclusion`
 # ```
 #
 # ## Against the target

@@ -140,12 +140,15 @@ book.glue("compute_budget", summaries.budget_text(total_seconds, sum(row["comple
 # {glue:md}`compute_budget`
 #
 # Each results folder also holds `provenance.json` (library versions, data fingerprints, the
-# commits the runs were made at) and every run folder its `params.json` and executed
-# `train.ipynb`.
+# commits the runs were made at) and `plan.csv`, the runs `studies.yml` plans for the study (the
+# pages tell the current design's runs from earlier ones by it), and every run folder its
+# `params.json` and executed `train.ipynb`.
 #
 # ## Try it yourself
 #
 # * See what a study would run without running it: `mitolib study plan hyperparameter_optimization --profile cpu`.
+# * After changing a study in `studies.yml`, record its new plan beside its results so the pages
+#   compare against it: `mitolib study plan seeds --profile cpu --record`.
 # * Reproduce one figure end to end on synthetic data in minutes:
 #   `mitolib study run seeds --profile smoke && mitolib study collect seeds --profile smoke`,
 #   then `MITOLIB_BOOK_PROFILE=smoke jupyter-book build book/`.

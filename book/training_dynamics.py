@@ -50,6 +50,10 @@ fig = curve_plots.curves_by_group(history, metrics=metrics, group="architecture"
                             best_epochs=results.done[["run_id", "best_epoch"]],
                             order=book.ordered_architectures(history["architecture"]))
 book.glue_figure("fig-curves", fig)
+still = results.done[results.done["best_epoch"] == results.done["epochs_run"]]
+book.glue("curves_conclusion", (f"{len(still)} of the {len(results.done)} runs peaked at their last epoch: "
+                                "those were still improving." if len(still) else
+                                f"all {len(results.done)} runs peaked before their last epoch."))
 
 # %% [markdown]
 # ```{glue:figure} fig-curves
@@ -59,6 +63,7 @@ book.glue_figure("fig-curves", fig)
 # per architecture, one line per seed (validation solid, training dashed, open circles at each
 # run's best epoch). Where the circles sit on the last epoch the runs were still improving, and
 # their numbers are not converged results.
+# **Conclusion:** {glue:md}`curves_conclusion`
 # ```
 
 # %% tags=["remove-cell"]
@@ -102,6 +107,8 @@ plots.dot_plot(results.done, x="architecture", y="best_epoch", order=order, labe
 plots.dot_plot(results.done, x="architecture", y="best_val_iou", order=order, labels=labels,
                ylabel="best validation IoU", ax=axes[1])
 book.glue_figure("fig-best-epochs", fig)
+book.glue("best_epochs_conclusion", "by best validation IoU, " + claims.order_text(
+    claims.resolved_order(results.done, "best_val_iou", "architecture"), label=book.arch_label) + ".")
 
 # %% [markdown]
 # ```{glue:figure} fig-best-epochs
@@ -109,6 +116,7 @@ book.glue_figure("fig-best-epochs", fig)
 #
 # Best epoch (left) and validation IoU at that epoch (right) per architecture; one dot per
 # seed, the bar is the mean.
+# **Conclusion:** {glue:md}`best_epochs_conclusion`
 # ```
 #
 # ## Summary

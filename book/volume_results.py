@@ -100,6 +100,7 @@ book.glue_figure("fig-test-scores", fig)
 # background lifts it). A published value compares with ours only where its protocol matches
 # (a threshold fixed or chosen on validation data, never on the test volume; the same
 # post-processing) and only on a real-data profile (see the box at the top).
+# **Conclusion:** {glue:md}`arch_order`.
 # ```
 #
 # Full citations:
@@ -179,12 +180,17 @@ book.glue("worst_slice_iou", f"{per_slice.min():.2f}")
 #
 # IoU of each test slice: the mean over seeds per architecture (line) and the range over
 # seeds (band).
+# **Conclusion:** the hardest slice, number {glue:md}`worst_slice`, scores
+# {glue:md}`worst_slice_iou` on average over all runs.
 # ```
 #
 # %% tags=["hide-input"]
 fig = plots.histogram(slices, value="iou", hue="architecture", labels=labels, bins=25,
                       xlabel="IoU of one test slice (all seeds)")
 book.glue_figure("fig-slice-distribution", fig)
+quantiles = slices["iou"].quantile([0.1, 0.5])
+book.glue("slice_quantiles", f"half the slices score above {quantiles[0.5]:.2f} and one in ten below "
+                             f"{quantiles[0.1]:.2f} (all architectures and seeds pooled)")
 
 # %% [markdown]
 # ```{glue:figure} fig-slice-distribution
@@ -193,6 +199,7 @@ book.glue_figure("fig-slice-distribution", fig)
 # How slice IoUs are distributed over the test volume, per architecture, pooled over seeds. A long
 # tail to the left means a few slices fail badly while most are fine; the gallery and the
 # slice-by-slice figure show which.
+# **Conclusion:** {glue:md}`slice_quantiles`.
 # ```
 #
 # Averaged over all runs, the hardest slice is number {glue:md}`worst_slice` (IoU
@@ -236,7 +243,8 @@ if volumes is not None:
         "```{glue:figure} fig-predictions\n:name: fig-predictions\n\n"
         f"Test slices of run `{run_id}` ({arch}, seed {example['seed'].iloc[0]}, the best test IoU of the "
         "study): its worst, median and best saved slice by IoU. Green: true positives; orange: false "
-        "positives; blue: false negatives.\n```"))
+        "positives; blue: false negatives.\n**Conclusion:** within one run the slice IoU ranges from "
+        f"{scores.reindex(picks).min():.2f} to {scores.reindex(picks).max():.2f} over these slices.\n```"))
 
 # %% [markdown]
 # ## The images a biologist looks at
@@ -282,13 +290,20 @@ if volumes:
     if failure_rows:
         book.glue_figure("fig-failures", image_plots.outline_crops(failure_rows, pixel_nm=EPFL_PIXEL_SIZE_NM))
     book.glue("gallery_picks", f"slices {picks['typical']} (typical) and {picks['hardest']} (hardest)")
+    at_picks = results.test_slices[results.test_slices["run_id"].isin(saved_runs)].set_index("slice")["iou"]
+    book.glue("gallery_conclusion", "; ".join(
+        f"on the {kind} slice the saved runs score IoU {at_picks.loc[[z]].min():.2f}–{at_picks.loc[[z]].max():.2f}"
+        for kind, z in picks.items()) + ".")
+    book.glue("failure_conclusion", "; ".join(
+        f"the largest {'false' if kind == 'false' else 'missed'} object has {found['voxels']:,} voxels"
+        for kind, found in worst.items() if found is not None) + ".")
     book.glue("failure_run", f"`{best_run}` ({best_label}, the best validation IoU of the saved runs)")
     display(Markdown(
         "```{glue:figure} fig-gallery\n:name: fig-gallery\n\n"
         "Test {glue:md}`gallery_picks`: the whole slice with the true outlines (green) and the crop (yellow), then "
         "the crop with the truth (green) and each architecture's prediction (magenta); scale bars from the 5 nm "
         "pixel size. Where magenta follows green, the model has the membrane; where they part, look at the image "
-        "to judge which is right.\n```"))
+        "to judge which is right.\n**Conclusion:** {glue:md}`gallery_conclusion`\n```"))
     if failure_rows:
         display(Markdown(
             "```{glue:figure} fig-failures\n:name: fig-failures\n\n"
@@ -296,7 +311,7 @@ if volumes:
             "missed one of run {glue:md}`failure_run`, by the rule of `mitolib.objects.largest_unmatched`, on the "
             "slice through each object's centre. A mitochondrion predicted with the wrong extent (overlap below one "
             "half) counts both as false and as missed, so the two rows can show the same place. These are the "
-            "errors that change an object count most.\n```"))
+            "errors that change an object count most.\n**Conclusion:** {glue:md}`failure_conclusion`\n```"))
 
 # %% [markdown]
 # ## With a GPU: the full-width recipe

@@ -58,13 +58,14 @@ def check_model_settings(name: str, input_shape, depth: int, base_filters: int) 
 
 def build_model(
     name: str,
-    input_shape=(256, 256, 1),
-    base_filters: int = 64,
-    depth: int = 4,
-    batch_norm: bool = True,
-    dropout: float = 0.0,
-    head_batch_norm: bool = True,
-    bn_momentum: float = blocks.BN_MOMENTUM,
+    input_shape,
+    *,
+    base_filters: int,
+    depth: int,
+    batch_norm: bool,
+    dropout: float,
+    head_batch_norm: bool,
+    bn_momentum: float,
 ) -> keras.Model:
     """Build ``unet``, ``attention_unet`` or ``attention_resunet``.
 

@@ -76,7 +76,8 @@ def test_flop_counter_on_the_study_unet():
     from mitolib.models import build_model
 
     side, base = 32, 4
-    model = build_model("unet", input_shape=(side, side, 1), base_filters=base, depth=2)
+    model = build_model("unet", input_shape=(side, side, 1), base_filters=base, depth=2, batch_norm=True,
+                        dropout=0.0, head_batch_norm=True, bn_momentum=0.99)
     counts = flops.count_forward_flops(model)
     assert counts["unet_enc0_conv1"] == 2 * 3 * 3 * 1 * base * side * side
     assert counts["unet_head_conv"] == 2 * 1 * 1 * base * 1 * side * side

@@ -158,3 +158,34 @@ def test_introduction_answers_the_four_questions_with_computed_paragraphs():
                            ("Which hyperparameters matter?", "answer_hyper"), ("How do I reproduce it?", "answer_reproduce")):
         assert re.search(rf"\*\*{re.escape(question)}\*\* \{{glue:md\}}`{name}`", text), question
     assert "{glue:md} headline" in text  # the README's headline table
+
+
+CAPTION = re.compile(r"```\{glue:figure\} (fig-[\w-]+)\n:name: \1\n\n(?P<caption>.*?)\n```", re.S)
+CONCLUSION = "**Conclusion:** "
+
+
+def captions() -> dict[str, str]:
+    """``{figure name: caption text}`` of every ``{glue:figure}`` in the pages: markdown cells (comment marks
+    removed) and captions a code cell writes (the escaped newlines of its strings read as newlines)."""
+    found = {}
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        text = re.sub(r"^# ?", "", text, flags=re.M).replace("\\n", "\n")
+        for match in CAPTION.finditer(text):
+            found[match.group(1)] = match.group("caption")
+    return found
+
+
+@pytest.mark.parametrize("figure", figure_sources.FIGURES, ids=lambda f: f.name)
+def test_every_caption_ends_with_a_computed_conclusion(figure):
+    """What to conclude closes every caption, as its last sentence, and is computed (glued or formatted from
+    the data), so it cannot outlive the numbers it reads."""
+    caption = captions().get(figure.name)
+    assert caption is not None, f"{figure.name}: no caption found on {figure.page}"
+    paragraphs = [line.strip() for line in caption.strip().split("\n") if line.strip()]
+    last = " ".join(paragraphs[paragraphs.index(next(p for p in paragraphs if p.startswith(CONCLUSION))):]) \
+        if any(p.startswith(CONCLUSION) for p in paragraphs) else ""
+    assert last, f"{figure.name}: the caption does not end with a '{CONCLUSION}' sentence"
+    assert caption.strip().endswith(paragraphs[-1]) and paragraphs[-1] in last
+    assert "{glue:md}" in last or re.search(r"\{[^}]+\}", last), \
+        f"{figure.name}: the conclusion is typed, not computed: {last}"

@@ -17,6 +17,16 @@ ORIGINAL_COUNTS = {
 }
 
 
+# The original models' settings (base 64, batch norm everywhere and before the sigmoid, Keras' momentum).
+ORIGINAL = {"base_filters": 64, "depth": 4, "batch_norm": True, "dropout": 0.0, "head_batch_norm": True,
+            "bn_momentum": 0.99}
+
+
+def small(name, input_shape, **settings):
+    """A small model for shape and wiring tests: the original's settings at base 2, depth 2 unless given."""
+    return build_model(name, input_shape, **{**ORIGINAL, "base_filters": 2, "depth": 2, **settings})
+
+
 @pytest.fixture(autouse=True)
 def _clear_session():
     yield
@@ -25,14 +35,14 @@ def _clear_session():
 
 @pytest.mark.parametrize(("name", "channels"), list(ORIGINAL_COUNTS))
 def test_parameter_counts_match_the_original_models(name, channels):
-    model = build_model(name, input_shape=(256, 256, channels))
+    model = build_model(name, input_shape=(256, 256, channels), **ORIGINAL)
     assert model.count_params() == ORIGINAL_COUNTS[(name, channels)]
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 @pytest.mark.parametrize(("shape", "depth"), [((32, 32, 1), 2), ((48, 64, 1), 3), ((64, 32, 3), 4)])
 def test_forward_shapes(name, shape, depth):
-    model = build_model(name, input_shape=shape, base_filters=2, depth=depth)
+    model = small(name, shape, depth=depth)
     x = np.random.default_rng(0).random((2, *shape), dtype="float32")
     y = model.predict(x, verbose=0)
     assert y.shape == (2, shape[0], shape[1], 1)
@@ -41,22 +51,22 @@ def test_forward_shapes(name, shape, depth):
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_every_layer_carries_the_model_prefix(name):
-    model = build_model(name, input_shape=(32, 32, 1), base_filters=2, depth=2, dropout=0.1)
+    model = small(name, (32, 32, 1), depth=2, dropout=0.1)
     assert all(layer.name.startswith(f"{name}_") for layer in model.layers)
     assert not any(isinstance(layer, keras.layers.Lambda) for layer in model.layers)
 
 
 def test_head_batch_norm_and_dropout_switches():
-    with_bn = build_model("unet", (32, 32, 1), base_filters=2, depth=2, head_batch_norm=True)
-    without = build_model("unet", (32, 32, 1), base_filters=2, depth=2, head_batch_norm=False)
+    with_bn = small("unet", (32, 32, 1), depth=2, head_batch_norm=True)
+    without = small("unet", (32, 32, 1), depth=2, head_batch_norm=False)
     assert with_bn.count_params() - without.count_params() == 4  # gamma, beta, moving mean, variance
-    dropped = build_model("unet", (32, 32, 1), base_filters=2, depth=2, dropout=0.2)
+    dropped = small("unet", (32, 32, 1), depth=2, dropout=0.2)
     assert sum(isinstance(layer, keras.layers.Dropout) for layer in dropped.layers) == 5  # 2 + 1 + 2 blocks
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_keras_round_trip(tmp_path, name):
-    model = build_model(name, input_shape=(32, 32, 1), base_filters=2, depth=2)
+    model = small(name, (32, 32, 1), depth=2)
     x = np.random.default_rng(1).random((2, 32, 32, 1), dtype="float32")
     before = model.predict(x, verbose=0)
     path = tmp_path / f"{name}.keras"
@@ -67,26 +77,26 @@ def test_keras_round_trip(tmp_path, name):
 
 def test_unknown_model_name_lists_the_valid_ones():
     with pytest.raises(ValueError, match="unet, attention_unet, attention_resunet"):
-        build_model("segnet")
+        build_model("segnet", (32, 32, 1), **ORIGINAL)
 
 
 def test_input_size_must_divide_by_the_pooling_factor():
     with pytest.raises(ValueError, match=r"height 100 is not divisible by 2\*\*depth = 16"):
-        build_model("unet", input_shape=(100, 128, 1))
+        build_model("unet", input_shape=(100, 128, 1), **ORIGINAL)
     with pytest.raises(ValueError, match=r"width 36 is not divisible by 2\*\*depth = 8"):
-        build_model("attention_unet", input_shape=(64, 36, 1), depth=3)
+        build_model("attention_unet", input_shape=(64, 36, 1), **{**ORIGINAL, "depth": 3})
 
 
 def test_other_impossible_settings():
     with pytest.raises(ValueError, match="depth must be at least 1"):
-        build_model("unet", depth=0)
+        build_model("unet", (64, 64, 1), **{**ORIGINAL, "depth": 0})
     with pytest.raises(ValueError, match="input_shape must be"):
-        build_model("unet", input_shape=(64, 64))
+        build_model("unet", input_shape=(64, 64), **ORIGINAL)
 
 
 def test_batch_norm_momentum_is_a_setting():
-    model = build_model("attention_resunet", (32, 32, 1), base_filters=2, depth=2, bn_momentum=0.9)
+    model = small("attention_resunet", (32, 32, 1), bn_momentum=0.9)
     norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert norms and all(layer.momentum == 0.9 for layer in norms)
-    default = build_model("unet", (32, 32, 1), base_filters=2, depth=2)
+    default = small("unet", (32, 32, 1))  # the original's momentum
     assert {layer.momentum for layer in default.layers if isinstance(layer, keras.layers.BatchNormalization)} == {0.99}
