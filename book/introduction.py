@@ -30,7 +30,7 @@ as_written = book.load_csv("original_report", dtype={"value": str})  # values ex
 profile = book.book_profile()
 
 # %% tags=["remove-input"]
-notices.profile_notice(profile)
+notices.notice(profile)
 
 # %% [markdown]
 # ## The answers, in short

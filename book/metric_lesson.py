@@ -33,7 +33,7 @@ band = (reported.min(), reported.max())
 labels = book.METRIC_LABELS
 
 # %% tags=["remove-input"]
-notices.lesson_notice()
+notices.notice(lesson=True)
 
 # %% [markdown]
 # ## Same masks, less confidence

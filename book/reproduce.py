@@ -30,7 +30,7 @@ config = load_config()
 profile = book.book_profile()
 
 # %% tags=["remove-input"]
-notices.profile_notice(profile)
+notices.notice(profile)
 
 # %% [markdown]
 # ## On a laptop

@@ -64,13 +64,6 @@ def design_counts(results: StudyResults) -> tuple[int, int]:
     return len(current), len(planned)
 
 
-def notice(results: StudyResults):
-    """:func:`notice_text` as a Markdown display object (rendered by myst-nb)."""
-    from IPython.display import Markdown
-
-    return Markdown(notice_text(results))
-
-
 def studies_notice_text(profile: str | None = None) -> str:
     """One notice naming every collected study of ``profile`` (a page that reads several): for each, its runs,
     the data, the collection commit and whether it is partial or of an earlier design."""
@@ -92,30 +85,26 @@ def studies_notice_text(profile: str | None = None) -> str:
             + "\n".join(lines) + "\n:::") if lines else ""
 
 
-def profile_notice(profile: str | None = None):
-    """:func:`studies_notice_text` as Markdown; raises if ``profile`` has no collected study."""
+LESSON_TEXT = (":::{note} Computed live\nEverything on this page is computed from controlled inputs when the book "
+               "is built, except the paragraph that quotes the real runs, which reads the collected studies listed "
+               "below (and the EPFL volumes when this build has them).\n:::")
+
+
+def notice(subject: StudyResults | str | None = None, *, required: bool = True, lesson: bool = False):
+    """The box a page opens with, as a Markdown display object (the one notice function of the pages):
+
+    * ``notice(results)``: the study's provenance, partial or of an earlier design (:func:`notice_text`);
+    * ``notice(profile)``: every collected study of the profile (:func:`studies_notice_text`); raises
+      :class:`ResultsMissing` when there is none, unless ``required`` is false (then nothing is shown);
+    * ``notice(profile, lesson=True)``: a page computed from controlled inputs, with the studies it quotes."""
     from IPython.display import Markdown
 
-    profile = profile or book_profile()
-    if not collected_studies(profile):
-        raise _missing("seeds", profile, "no collected study")
-    return Markdown(studies_notice_text(profile))
-
-
-def build_notice(profile: str | None = None):
-    """:func:`studies_notice_text` when ``profile`` has collected results, else nothing (pages that must build
-    without results, such as the benchmarks appendix)."""
-    from IPython.display import Markdown
-
-    return Markdown(studies_notice_text(profile))
-
-
-def lesson_notice(profile: str | None = None):
-    """The notice of a page computed from controlled inputs, except where it says it reads collected runs."""
-    from IPython.display import Markdown
-
-    text = (":::{note} Computed live\nEverything on this page is computed from controlled inputs when the book is "
-            "built, except the paragraph that quotes the real runs, which reads the collected studies listed "
-            "below (and the EPFL volumes when this build has them).\n:::")
+    if isinstance(subject, StudyResults):
+        return Markdown(notice_text(subject))
+    profile = subject or book_profile()
     listed = studies_notice_text(profile)
-    return Markdown(text + ("\n\n" + listed if listed else ""))
+    if lesson:
+        return Markdown(LESSON_TEXT + ("\n\n" + listed if listed else ""))
+    if required and not listed:
+        raise _missing("seeds", profile, "no collected study")
+    return Markdown(listed)

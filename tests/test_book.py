@@ -39,7 +39,7 @@ def test_missing_results_name_the_commands(monkeypatch, tmp_path):
     message = str(error.value)
     assert "mitolib study run seeds --profile cpu && mitolib study collect seeds --profile cpu" in message
     with pytest.raises(book.ResultsMissing):
-        notices.profile_notice("cpu")
+        notices.notice("cpu")
 
 
 def test_missing_columns_are_reported(fixture_root):
@@ -78,7 +78,7 @@ def test_notices(fixture_root):
 
 def test_lesson_notice_without_results(monkeypatch, tmp_path):
     monkeypatch.setenv(locations.RESULTS_ENV, str(tmp_path))
-    assert "Computed live" in notices.lesson_notice("cpu").data
+    assert "Computed live" in notices.notice("cpu", lesson=True).data
 
 
 def test_metrics_at_best_epoch_picks_the_best_epoch(fixture_root):
@@ -198,7 +198,7 @@ def test_by_architecture_orders_rows_canonically():
 
 def test_build_notice_is_empty_without_results(monkeypatch, tmp_path):
     monkeypatch.setenv(locations.RESULTS_ENV, str(tmp_path))
-    assert notices.build_notice("cpu").data == ""
+    assert notices.notice("cpu", required=False).data == ""
 
 
 def test_option_check_pairs_runs_by_architecture_and_seed(tmp_path):
