@@ -222,7 +222,7 @@ else:
         f"of training per run. The `{profile}` target is {goal['test_iou']:.2f} on average over three seeds "
         f"within {goal.get('train_minutes', float('nan')):g} minutes: the recipe {verb} it"
         + ("" if met or score.n < 3 else ": " + "; ".join(
-            ([f"its test IoU is {goal['test_iou'] - score.mean:.3f} short"] if score.mean < goal["test_iou"] else [])
+            ([f"its mean test IoU, {score.mean:.4f}, is below {goal['test_iou']:.2f}"] if score.mean < goal["test_iou"] else [])
             + ([f"its slowest run trained {minutes:.1f} minutes, over the {goal['train_minutes']:g} allowed (on a "
                 "machine with other work beside it)"] if minutes > goal.get("train_minutes", minutes) else [])))
         + "."))
