@@ -182,10 +182,8 @@ def test_every_caption_ends_with_a_computed_conclusion(figure):
     the data), so it cannot outlive the numbers it reads."""
     caption = captions().get(figure.name)
     assert caption is not None, f"{figure.name}: no caption found on {figure.page}"
-    paragraphs = [line.strip() for line in caption.strip().split("\n") if line.strip()]
-    last = " ".join(paragraphs[paragraphs.index(next(p for p in paragraphs if p.startswith(CONCLUSION))):]) \
-        if any(p.startswith(CONCLUSION) for p in paragraphs) else ""
-    assert last, f"{figure.name}: the caption does not end with a '{CONCLUSION}' sentence"
-    assert caption.strip().endswith(paragraphs[-1]) and paragraphs[-1] in last
+    _, marker, last = caption.strip().rpartition(CONCLUSION)
+    assert marker, f"{figure.name}: the caption has no '{CONCLUSION}' sentence"
+    assert "\n\n" not in last.strip(), f"{figure.name}: text follows the conclusion: {last}"
     assert "{glue:md}" in last or re.search(r"\{[^}]+\}", last), \
         f"{figure.name}: the conclusion is typed, not computed: {last}"
