@@ -32,8 +32,8 @@ smoke: $(STAMP)
 	$(BIN)/mitolib train --profile smoke
 
 # The studies the book reads, on synthetic data (minutes) or on the EPFL data (hours, resumable).
-BOOK_STUDIES := bug_ablation seeds hyperparameter_optimization architectures
-REFERENCE_STUDIES := seeds bug_ablation hyperparameter_optimization
+BOOK_STUDIES := bug_ablation seeds hyperparameter_optimization hyperparameter_reruns architectures
+REFERENCE_STUDIES := seeds bug_ablation hyperparameter_optimization hyperparameter_reruns
 JOBS ?= 1
 
 smoke-results: $(STAMP)

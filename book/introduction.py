@@ -20,7 +20,6 @@
 # book is built, from the tables in `results/` or, for the metric lesson, from controlled inputs.
 
 # %% tags=["remove-cell"]
-import numpy as np
 import pandas as pd
 
 from mitolib import book, notices
@@ -39,7 +38,7 @@ notices.notice(profile)
 # still missing where a study is partial or from an earlier design.
 
 # %% tags=["remove-cell"]
-from mitolib import claims, headline, verdicts  # noqa: E402
+from mitolib import claims, grid_claims, headline, verdicts  # noqa: E402
 from mitolib.config import compute_budget, load_config  # noqa: E402
 
 
@@ -103,21 +102,27 @@ grid = study_or_none("hyperparameter_optimization")
 if grid is None:
     hyper = "No grid run is collected in this build."
 else:
-    current, _ = verdicts.split_by_plan(grid.done, verdicts.planned_hashes(grid.plan))
-    steps = grid.done.assign(samples=grid.done["epochs"] * grid.done["samples_per_epoch"])
+    current, earlier = verdicts.split_by_plan(grid.done, verdicts.planned_hashes(grid.plan))
+    shown, design = (current, "current") if len(current) else (earlier, "earlier")
     plan_settings = (load_config()["studies"]["hyperparameter_optimization"].get("profile_settings") or {}).get(
         profile, {})
     planned_samples = plan_settings.get("epochs", 0) * plan_settings.get("samples_per_epoch", 0)
-    steps = steps.assign(steps=lambda t: t["epochs"] * np.ceil(t["samples_per_epoch"] / t["batch_size"]))
-    improving = int((grid.done["best_epoch"] == grid.done["epochs_run"]).sum())
-    by_batch = steps.groupby("batch_size")["steps"].first()
-    hyper = (f"The collected grid ({len(grid.done)} runs, one seed each) gave every run "
-             f"{int(steps['samples'].iloc[0]):,} training samples, so the optimizer took from "
-             f"{int(by_batch.iloc[-1])} steps (batch {by_batch.index[-1]}) to {int(by_batch.iloc[0])} (batch "
-             f"{by_batch.index[0]}), and {improving} of the {len(grid.done)} runs were still improving at their last "
-             "epoch: its differences are not yet findings. "
-             f"The current grid gives each run {planned_samples:,} samples; {len(current)} of its "
-             f"{len(verdicts.planned_hashes(grid.plan))} runs are collected.")
+    budget = grid_claims.budget_table(shown)
+    improving = int((shown["best_epoch"] == shown["epochs_run"]).sum())
+    checks = grid_claims.insight_checks(book.by_architecture(shown),
+                                        grid.history[grid.history["run_id"].isin(shown["run_id"])], report,
+                                        label=book.arch_label)
+    counts = checks["verdict"].value_counts()
+    hyper = (f"The {design} grid design ({len(shown)} collected runs, one seed each) gave every run "
+             + ", ".join(f"{r['optimizer steps per run']} optimizer steps at batch {r['batch size']}"
+                         for r in budget.to_dict("records"))
+             + f" ({budget['samples seen per run'].iloc[0]} training samples at the smallest batch); "
+             f"{improving} of the {len(shown)} runs were still improving at their last epoch. Tested region by "
+             f"region over the grid, of the original report's {len(checks)} statements about hyperparameters "
+             f"{counts.get(grid_claims.SUPPORTED, 0)} are supported, {counts.get(grid_claims.CONTRADICTED, 0)} "
+             f"contradicted and {counts.get(claims.NOT_RESOLVED, 0)} not resolved at this budget. "
+             + (f"The current grid gives each run {planned_samples:,} samples; {len(current)} of its "
+                f"{len(verdicts.planned_hashes(grid.plan))} runs are collected." if design == "earlier" else ""))
 book.glue("answer_hyper", hyper)
 
 budget = compute_budget(profile)

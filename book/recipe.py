@@ -169,14 +169,25 @@ fig = plots.paired_intervals(pd.concat([levers.rename(columns={"lever": "group"}
                                         if len(post_effects) else None], ignore_index=True),
                              label="group", xlabel="test IoU difference (paired over seeds or runs)")
 book.glue_figure("fig-recipe-levers", fig)
-measured_levers = pd.concat([levers, post_effects.assign(lever="test time: " + post_effects["group"])
-                             if len(post_effects) else None], ignore_index=True)
-paying = measured_levers[measured_levers["resolved"].astype(bool) & (measured_levers["difference"] > 0)]["lever"]
-costing = measured_levers[measured_levers["resolved"].astype(bool) & (measured_levers["difference"] < 0)]["lever"]
+
+
+def _counted(table: pd.DataFrame, noun: str) -> str:
+    """How many rows of ``table`` raise, lower or leave the test IoU, in words, for one kind of lever."""
+    resolved = table["resolved"].astype(bool)
+    raising, lowering = table[resolved & (table["difference"] > 0)], table[resolved & (table["difference"] < 0)]
+    words = (f"{len(raising)} of the {len(table)} {noun} raise the test IoU ({'; '.join(raising['lever'])})"
+             if len(raising) else f"none of the {len(table)} {noun} raises the test IoU")
+    if len(lowering):
+        words += f", {len(lowering)} lower it ({'; '.join(lowering['lever'])})"
+    rest = len(table) - len(raising) - len(lowering)
+    return words + (f", {rest} {'has' if rest == 1 else 'have'} no measurable effect or "
+                    f"{'is' if rest == 1 else 'are'} not measured yet" if rest else "")
+
+
+test_time = post_effects.assign(lever=post_effects["group"]) if len(post_effects) else pd.DataFrame(
+    columns=["lever", "resolved", "difference"])
 book.glue("levers_conclusion", (
-    (f"{len(paying)} lever(s) pay at this budget ({'; '.join(paying)})" if len(paying) else "no lever pays at this budget")
-    + (f", {len(costing)} cost(s) accuracy ({'; '.join(costing)})" if len(costing) else "")
-    + f"; the other {len(measured_levers) - len(paying) - len(costing)} have no measurable effect or are not measured yet."))
+    _counted(levers, "training levers") + "; " + _counted(test_time, "test-time settings") + "."))
 
 # %% tags=["remove-input"]
 if len(post_effects):

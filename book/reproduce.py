@@ -97,7 +97,10 @@ book.markdown_table(pd.DataFrame(rows))
 # %% tags=["remove-input"]
 rows = []
 for name, spec in config["studies"].items():
-    varies = ", ".join(f"`{k}`" for k in (spec.get("grid") or {})) or "named variants"
+    best = spec.get("from_best")
+    varies = (f"the {best['top']} best runs of `{best['study']}` by `{best['by']}`, seeds "
+              + ", ".join(map(str, spec["seeds"])) if best
+              else ", ".join(f"`{k}`" for k in (spec.get("grid") or {})) or "named variants")
     settings = {**(spec.get("settings") or {}), **(spec.get("profile_settings") or {}).get(profile, {})}
     recorded = book.recorded_plan(name, profile)  # plan.csv, recorded from studies.yml (a test keeps it current)
     rows.append({"study": f"`{name}`", "runs": "–" if recorded is None else len(recorded), "varies": varies,

@@ -77,13 +77,14 @@ book.glue("arch_pairs", "; ".join(
 #
 # Published numbers on this dataset come from different protocols (2D or 3D networks,
 # post-processing, the original or the re-annotated Lucchi++ labels, whole-volume or averaged
-# scores). The table states each one's protocol; they are citations, not measurements of
-# this book.
+# scores). The table states each one's protocol, this book's rows first (measured here, their
+# protocol read from the runs' parameters); the others are citations, not measurements of this book.
 
 # %% tags=["hide-input"]
 shown = published[["label", "method", "dataset", "metric", "value", "protocol", "source"]].copy()
 shown["source"] = "<" + shown["source"] + ">"
-display(book.markdown_table(shown))
+ours = summaries.own_rows(done, results.study, results.profile).assign(source=lambda t: "`" + t["source"] + "`")
+display(book.markdown_table(pd.concat([ours, shown], ignore_index=True), formats={"value": ""}))
 foreground = published[~published["metric"].str.startswith("mean IoU")]  # like with like: foreground only
 pub = foreground.assign(label=foreground["label"] + " (" + foreground["metric"] + ")")[["label", "value"]]
 fig = plots.score_summary(done, pub, value="test_iou", by="architecture", labels=labels,

@@ -8,6 +8,7 @@ with other parameters or on other data is kept in ``.other-data/``.
 from __future__ import annotations
 
 import collections
+import multiprocessing
 import os
 import shutil
 import signal
@@ -150,8 +151,11 @@ def _execute_in_worker(run, attempts: int, runner: Callable | None) -> str:
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
-    """Cancel what has not started and send SIGTERM to every worker (each ends its run, lock released)."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())  # CPython's pool keeps its workers here
+    """Cancel what has not started and send SIGTERM to every worker (each ends its run, lock released).
+
+    The workers are this process's live ``multiprocessing`` children (the pool is the only thing here that
+    starts any)."""
+    processes = multiprocessing.active_children()
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         if process.is_alive():

@@ -50,6 +50,8 @@ FIGURES: tuple[FigureSource, ...] = (
     FigureSource("fig-best-epochs", "training_dynamics", "seeds", _all_done, "best epochs"),
     FigureSource("fig-heatmaps", "hyperparameters", "hyperparameter_optimization", _all_runs,
                  "validation IoU over learning rate x batch size"),
+    FigureSource("fig-lr-batch", "hyperparameters", "hyperparameter_optimization", _all_done,
+                 "validation IoU over learning rate per batch size, equal samples"),
     FigureSource("fig-convergence", "hyperparameters", "hyperparameter_optimization", _all_done,
                  "best epoch over the grid"),
     FigureSource("fig-test-scores", "volume_results", "seeds", _all_done, "test IoU per architecture"),

@@ -156,3 +156,38 @@ def benchmark_report(folder: Path | None = None):
                         f"\n\n{markdown_table_text(frame, floatfmt='.4g')}")
     return Markdown(":::{note} No benchmark has been run\nThere is no `benchmarks/results/latest.md` or "
                     "`latest.json` yet, so this page has nothing to show. The chapters do not depend on it.\n:::")
+
+
+def own_rows(done: pd.DataFrame, study: str, profile: str) -> pd.DataFrame:
+    """This book's runs as rows of the published-figures table (``label, method, dataset, metric, value,
+    protocol, source``): per architecture, the test foreground IoU as mean ± sd over seeds, with the protocol
+    read from the runs' parameters (resolution, test-time steps, threshold rule)."""
+    from mitolib.claims import summarize
+
+    rows = []
+    for arch, part in by_architecture(done).groupby("architecture", sort=False):
+        first = part.iloc[0]
+
+        def values(column: str, form=str) -> str:
+            return "/".join(sorted({form(v) for v in part[column]})) if column in part else "?"
+
+        steps = []
+        if str(first.get("tta")).lower() == "true":
+            steps.append("8-fold TTA")
+        z_median = values("z_median", lambda v: f"{int(v)}")
+        if z_median not in ("1", "0", "?"):
+            steps.append(f"median over {z_median} slices of the probabilities")
+        threshold = ("chosen on the validation slices" if str(first.get("tune_threshold")).lower() == "true"
+                     else f"{values('threshold', lambda v: f'{float(v):g}')}")
+        rows.append({
+            "label": f"this book: {arch_label(arch)} ({len(part)} seed{'' if len(part) == 1 else 's'})",
+            "method": f"2D {arch_label(arch)}, base {values('base_filters', lambda v: f'{int(v)}')} filters, "
+                      f"trained at scale {values('scale', lambda v: f'{float(v):g}')}",
+            "dataset": "EPFL (Lucchi) test volume, 165x768x1024",
+            "metric": "foreground IoU",
+            "value": summarize(part["test_iou"]).text(),
+            "protocol": "foreground IoU over the whole test volume at full resolution, threshold " + threshold
+                        + (", " + ", ".join(steps) if steps else ", no post-processing")
+                        + "; mean ± sd over seeds",
+            "source": f"results/{profile}/{study}/runs.csv"})
+    return pd.DataFrame(rows, columns=["label", "method", "dataset", "metric", "value", "protocol", "source"])

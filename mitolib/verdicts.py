@@ -10,9 +10,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from mitolib import claims
+from mitolib.config import load_config
 from mitolib.runstate import row_params_hash
 
 NO_EFFECT = "no measurable effect at this budget"
@@ -22,8 +24,18 @@ def split_by_plan(runs: pd.DataFrame, planned: dict[str, str]) -> tuple[pd.DataF
     """``(current, earlier)``: the rows of ``runs`` whose ``run_id`` is planned with the same parameters (the
     hash of the row's parameter columns, :func:`mitolib.results.row_params_hash`; ``planned`` maps run id to
     hash), and all the others."""
-    recorded = pd.Series([row_params_hash({k: ("" if v is None else str(v)) if not isinstance(v, float) or v == v
-                                           else None for k, v in row.items()})
+    defaults = load_config()["defaults"]
+
+    def text(key, value):
+        """The value as ``runs.csv`` holds it: a text parameter that reads as a boolean (``jit_compile: "false"``)
+        was written in lower case, which pandas turned into a bool."""
+        if value is None or (isinstance(value, float) and value != value):
+            return None
+        if isinstance(value, (bool, np.bool_)) and isinstance(defaults.get(key), str):
+            return "true" if value else "false"
+        return str(value)
+
+    recorded = pd.Series([row_params_hash({k: text(k, v) for k, v in row.items()}, defaults)
                           for row in runs.to_dict("records")], index=runs.index, dtype=object)
     hashes = runs["run_id"].map(planned)
     same = hashes.notna() & (hashes == recorded)

@@ -100,14 +100,16 @@ def collected_folders() -> list[Path]:
 
 
 @pytest.mark.parametrize("folder", collected_folders(), ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_recorded_plan_is_the_current_plan(folder):
+def test_recorded_plan_is_the_current_plan(folder, monkeypatch):
     """The book tells the current design's runs from earlier ones by ``plan.csv``; it must be what
-    ``studies.yml`` plans now (after a change: ``mitolib study plan STUDY --profile P --record``)."""
+    ``studies.yml`` plans now (after a change: ``mitolib study plan STUDY --profile P --record``).  A study planned
+    from another's results (``from_best``) is planned from the committed ones."""
     from mitolib.results import plan_table
     from mitolib.rundir import PLAN_TABLE
     from mitolib.study import plan
 
     study, profile = folder.name, folder.parent.name
+    monkeypatch.setenv("MITOLIB_RESULTS", str(RESULTS))
     assert (folder / PLAN_TABLE).is_file(), f"{folder} has no {PLAN_TABLE}: run `mitolib study plan {study} " \
                                             f"--profile {profile} --record`"
     recorded = (folder / PLAN_TABLE).read_text(encoding="utf-8")

@@ -228,3 +228,80 @@ def test_targets_are_read_and_checked(tmp_path):
         path.write_text(text.replace("cpu: {test_iou: 0.85, train_minutes: 15}", entry), encoding="utf-8")
         with pytest.raises(ConfigError, match=re.escape(message)):
             load_config(path)
+
+
+def _collect_by_hand(runs, values, results_dir: Path, drop: int = 0) -> None:
+    """A runs.csv as `collect` writes it (parameters, status, the chosen column) for the first runs."""
+    import pandas as pd
+
+    from mitolib.rundir import RUNS_TABLE
+    from mitolib.runstate import NOT_PARAMETERS, params_hash
+
+    rows = [{"run_id": run.run_id, **{k: v for k, v in run.params.items() if k not in NOT_PARAMETERS},
+             "status": "done", "best_val_iou": value, "params_hash": params_hash(run.params)}
+            for run, value in zip(runs, values)]
+    folder = results_dir / runs[0].profile / runs[0].study
+    folder.mkdir(parents=True)
+    pd.DataFrame(rows[: len(rows) - drop]).to_csv(folder / RUNS_TABLE, index=False)
+
+
+def _reruns_config(**from_best) -> dict:
+    config = load_config()
+    config["studies"] = {"grid": {"grid": {"learning_rate": [0.0001, 0.001, 0.01], "batch_size": [4, 8]}},
+                         "reruns": {"from_best": {"study": "grid", "top": 2, "by": "best_val_iou", **from_best},
+                                    "seeds": [1, 2]}}
+    return config
+
+
+def test_from_best_reruns_the_best_grid_points_with_more_seeds(tmp_path, monkeypatch):
+    from mitolib.study import best_of
+
+    monkeypatch.setenv("MITOLIB_RESULTS", str(tmp_path / "results"))
+    config = _reruns_config()
+    grid = plan("grid", "smoke", config=config)
+    # the best two: lr 0.001 batch 8 (0.9), then a tie at 0.8 broken by the earlier plan index (lr 0.0001, batch 8)
+    _collect_by_hand(grid, [0.5, 0.8, 0.7, 0.9, 0.8, 0.1], tmp_path / "results")
+    assert [run.run_id for run in best_of("reruns", "smoke", config)] == [
+        "learning_rate-0.001_batch_size-8", "learning_rate-0.0001_batch_size-8"]
+    runs = plan("reruns", "smoke", config=config)
+    assert [run.run_id for run in runs] == [
+        "learning_rate-0.001_batch_size-8_seed-1", "learning_rate-0.001_batch_size-8_seed-2",
+        "learning_rate-0.0001_batch_size-8_seed-1", "learning_rate-0.0001_batch_size-8_seed-2"]
+    assert [(r.params["learning_rate"], r.params["batch_size"], r.params["seed"]) for r in runs] == [
+        (0.001, 8, 1), (0.001, 8, 2), (0.0001, 8, 1), (0.0001, 8, 2)]
+    # apart from the seed, a rerun trains exactly like the grid run it repeats
+    same = {k: v for k, v in grid[3].params.items() if k not in ("seed", "out_dir")}
+    assert {k: v for k, v in runs[0].params.items() if k not in ("seed", "out_dir")} == same
+
+
+def test_from_best_waits_for_the_whole_grid(tmp_path, monkeypatch):
+    from mitolib.errors import ResultsMissing
+
+    monkeypatch.setenv("MITOLIB_RESULTS", str(tmp_path / "results"))
+    config = _reruns_config()
+    _collect_by_hand(plan("grid", "smoke", config=config), [0.5] * 6, tmp_path / "results", drop=1)
+    with pytest.raises(ResultsMissing, match=r"holds 5 of its 6 current runs: run `mitolib study run grid "
+                                              r"--profile smoke` and `mitolib study collect grid"):
+        plan("reruns", "smoke", config=config)
+
+
+def test_from_best_is_checked():
+    with pytest.raises(ConfigError, match="exactly the keys by, study, top"):
+        plan("reruns", "smoke", config=_reruns_config(order="max"))
+    with pytest.raises(ConfigError, match="positive integer"):
+        plan("reruns", "smoke", config=_reruns_config(top=0))
+    with pytest.raises(ConfigError, match="needs another grid study, got 'nowhere'"):
+        plan("reruns", "smoke", config=_reruns_config(study="nowhere"))
+    config = _reruns_config()
+    config["studies"]["reruns"]["settings"] = {"epochs": 3}
+    with pytest.raises(ConfigError, match="trains like 'grid'; set 'settings' there"):
+        plan("reruns", "smoke", config=config)
+
+
+def test_from_best_refuses_the_grids_own_seed(tmp_path, monkeypatch):
+    monkeypatch.setenv("MITOLIB_RESULTS", str(tmp_path / "results"))
+    config = _reruns_config()
+    config["studies"]["reruns"]["seeds"] = [0, 1]
+    _collect_by_hand(plan("grid", "smoke", config=config), [0.5] * 6, tmp_path / "results")
+    with pytest.raises(ConfigError, match="seed\\(s\\) 0 already trained the chosen runs of 'grid'"):
+        plan("reruns", "smoke", config=config)

@@ -26,6 +26,22 @@ def test_split_by_plan_keeps_only_same_id_and_parameters():
     assert current.empty and len(earlier) == 3
 
 
+def test_split_by_plan_reads_runs_as_the_book_reads_runs_csv(tmp_path):
+    """Written to CSV and read back with pandas' type guessing, a text parameter spelled like a boolean
+    (the smoke profile's ``jit_compile: "false"``) comes back as a bool; the runs are still the plan's."""
+    from mitolib.runstate import params_hash
+    from mitolib.study import plan
+
+    runs_planned = plan("architectures", "smoke")
+    assert runs_planned[0].params["jit_compile"] == "false"
+    planned = {run.run_id: params_hash(run.params) for run in runs_planned}
+    pd.DataFrame([{"run_id": run.run_id, **run.params} for run in runs_planned]).to_csv(tmp_path / "runs.csv")
+    rows = pd.read_csv(tmp_path / "runs.csv")
+    assert rows["jit_compile"].dtype == bool
+    current, earlier = verdicts.split_by_plan(rows, planned)
+    assert len(current) == 3 and earlier.empty
+
+
 def test_band_counts_runs_inside_and_outside():
     table = runs({"focal_head_bn": [0.080, 0.090, 0.100], "corrected": [0.40, 0.45, 0.50]}, "soft")
     band = verdicts.band_table(table, "soft", 0.076, 0.093).set_index("variant")
