@@ -57,28 +57,8 @@ in_band = verdicts.band_table(shown, "best_soft_jaccard", *band)
 inside = in_band[in_band["inside"] > 0]
 if design == "current" and "corrected" in set(shown["variant"]):
     effects = verdicts.effects_table(shown, "test_iou", "corrected")
-    measured = effects[effects["verdict"] != verdicts.NO_EFFECT]
-    effect_words = ("; ".join(f"`{r.group}` {r.verdict} the test IoU by {abs(r.difference):.3f}"
-                              for r in measured.itertuples()) or "no single defect has a measurable effect"
-                    if effects["pairs"].max() >= 2 else
-                    f"no paired interval exists yet (at most {int(effects['pairs'].max())} shared seed per "
-                    "variant), so no effect is claimed")
-    verdict = (f"On the current design ({len(current)} of {len(planned)} planned runs collected), the variants "
-               f"with runs inside the original band of best validation soft Jaccard are: "
-               + (", ".join(f"`{r.variant}` ({r.inside} of {r.runs} runs; {claims.Summary(r.runs, r.mean, r.sd).text()})"
-                            for r in inside.itertuples()) or "none")
-               + f". Paired against `corrected` on the same seeds: {effect_words}.")
-    faithful = in_band.set_index("variant")
-    if "original_recipe" in faithful.index:
-        row = faithful.loc["original_recipe"]
-        runs_of = shown[shown["variant"] == "original_recipe"]
-        verdict += (f" The faithful `original_recipe` reaches a best validation soft Jaccard of "
-                    f"{claims.Summary(int(row['runs']), row['mean'], row['sd']).text()} ({int(row['inside'])} of "
-                    f"{int(row['runs'])} seeds inside the band), so it "
-                    + ("reproduces" if row["mean_inside"] else "does not reproduce")
-                    + " the report's values; measured by the thresholded IoU, the same models reach "
-                    f"{claims.summarize(runs_of['best_val_iou']).text()} on validation and "
-                    f"{claims.summarize(runs_of['test_iou']).text()} on the test volume.")
+    verdict = (f"On the current design ({len(current)} of {len(planned)} planned runs collected), "
+               + verdicts.ablation_verdict(shown, band))
 else:
     effects = None
     one_seed = int((seeds_per_variant == 1).sum())

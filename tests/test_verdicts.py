@@ -59,3 +59,24 @@ def test_effects_say_no_measurable_effect_when_the_interval_contains_zero():
     assert effects.loc["three_channels", "verdict"] == verdicts.NO_EFFECT
     text = verdicts.effect_text(effects.reset_index().iloc[1])
     assert text.startswith("+0.000 [") and text.endswith("(3 pairs): no measurable effect at this budget")
+
+
+def test_ablation_verdict_in_words():
+    rows = []
+    for variant, soft, val, test in (("corrected", [0.40, 0.41, 0.42], [0.80, 0.81, 0.82], [0.80, 0.82, 0.84]),
+                                     ("mispaired", [0.05, 0.05, 0.05], [0.0, 0.0, 0.0], [0.0, 0.01, 0.0]),
+                                     ("original_recipe", [0.080, 0.085, 0.200], [0.30, 0.40, 0.50],
+                                      [0.70, 0.72, 0.74])):
+        rows += [{"variant": variant, "seed": s, "best_soft_jaccard": soft[s], "best_val_iou": val[s],
+                  "test_iou": test[s]} for s in range(3)]
+    text = verdicts.ablation_verdict(pd.DataFrame(rows), (0.076, 0.093))
+    assert text == (
+        "the variants with runs inside the original band of best validation soft Jaccard are: `original_recipe` "
+        "(2 of 3 runs; 0.122 ± 0.068). Paired against `corrected` on the same seeds: `mispaired` lowers the test IoU "
+        "by 0.817; `original_recipe` lowers the test IoU by 0.100. The faithful `original_recipe` reaches a best "
+        "validation soft Jaccard of 0.122 ± 0.068 (2 of 3 seeds inside the band), so it does not reproduce the "
+        "report's values; measured by the thresholded IoU, the same models reach 0.400 ± 0.100 on validation and "
+        "0.720 ± 0.020 on the test volume.")
+    one_seed = verdicts.ablation_verdict(pd.DataFrame(rows).query("seed == 0"), (0.076, 0.093))
+    assert "no paired interval exists yet (at most 1 shared seed per variant), so no effect is claimed" in one_seed
+    assert "(1 of 1 seeds inside the band), so it reproduces the report's values" in one_seed
