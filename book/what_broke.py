@@ -85,6 +85,17 @@ if effects is not None:
         "variant": [f"`{g}`" for g in effects["group"]],
         "test IoU minus `corrected`, 95 % interval over paired seeds": [
             verdicts.effect_text(row) for _, row in effects.iterrows()]})))
+learned = shown[shown["best_val_iou"] > 0]  # a run that never predicted foreground has no best epoch to read
+improving = learned[learned["best_epoch"] == learned["epochs_run"]]
+book.glue("improving_text", (
+    f"{len(improving)} of the {len(learned)} runs shown that learned anything had their best epoch at their last "
+    f"({', '.join(sorted(set(improving['variant'])))}): they were still improving when their budget ended, so "
+    "the differences on this page hold at this budget and may shrink or grow with longer training."
+    if len(improving) else
+    f"Every one of the {len(learned)} runs shown that learned anything peaked before its last epoch."))
+
+# %% [markdown]
+# {glue:md}`improving_text`
 
 # %% tags=["remove-input"]
 notices.notice(results)
