@@ -191,3 +191,39 @@ def own_rows(done: pd.DataFrame, study: str, profile: str) -> pd.DataFrame:
                         + "; mean ± sd over seeds",
             "source": f"results/{profile}/{study}/runs.csv"})
     return pd.DataFrame(rows, columns=["label", "method", "dataset", "metric", "value", "protocol", "source"])
+
+
+def benchmark_machines(folder: Path | None = None) -> pd.DataFrame:
+    """One row per machine and width of the committed benchmark runs (``benchmarks/results/*.json`` but
+    ``latest.json``): the machine (CPU flags, bfloat16 unit), the plain project pipeline's and the fastest
+    configuration's images/s ratio against the original pipeline (median over architectures of the per-
+    architecture medians, and the lowest architecture's), and the fastest configuration's % of the peak of
+    its dtype; newest run first."""
+    folder = folder or benchmark_results_dir()
+    rows = []
+    for path in sorted(folder.glob("*.json")):
+        if path.name == "latest.json":
+            continue
+        data = json.loads(path.read_text(encoding="utf-8"))
+        table = pd.DataFrame(data.get("training_summary") or [])
+        if table.empty or "speed_ratio_median" not in table.columns:
+            continue
+        machine = data.get("machine") or {}
+        flags = ", ".join(machine.get("cpu_flags") or []) or "–"
+        for width, part in table.dropna(subset=["speed_ratio_median"]).groupby("width", sort=False):
+            plain = part[part["variant"] == "project"]
+            per_arch = part.loc[part.groupby("architecture")["speed_ratio_median"].idxmax()]
+            best_variant = per_arch["variant"].mode().iloc[0]
+            rows.append({
+                "benchmark": f"`{path.name}`", "created": str(data.get("created", ""))[:10],
+                "machine": f"{machine.get('cpu_model', '?')}, {machine.get('usable_cores', '?')} cores ({flags}; "
+                           f"bfloat16 unit: {'yes' if machine.get('cpu_bf16') else 'no'})",
+                "width": width,
+                "project / original": f"{plain['speed_ratio_median'].median():.2f}x (lowest "
+                                      f"{plain['speed_ratio_median'].min():.2f}x)" if len(plain) else "–",
+                "fastest configuration": best_variant,
+                "fastest / original": f"{per_arch['speed_ratio_median'].median():.2f}x (lowest "
+                                      f"{per_arch['speed_ratio_median'].min():.2f}x)",
+                "% of peak (fastest)": f"{per_arch['percent_of_peak'].median():.0f}"})
+    frame = pd.DataFrame(rows)
+    return frame.sort_values("created", ascending=False, kind="stable").reset_index(drop=True) if len(frame) else frame

@@ -22,3 +22,30 @@ def test_own_rows_state_the_protocol_the_runs_used():
     assert plain["protocol"].iloc[0].startswith("foreground IoU over the whole test volume at full resolution, "
                                                 "threshold 0.5, 8-fold TTA")
     assert list(plain["label"]) == ["this book: U-Net (2 seeds)", "this book: Attention U-Net (1 seed)"]
+
+
+def test_benchmark_machines_summarise_each_committed_run(tmp_path):
+    import json
+
+    def summary(arch, variant, ratio, peak):
+        return {"architecture": arch, "variant": variant, "width": "cpu", "speed_ratio_median": ratio,
+                "percent_of_peak": peak}
+
+    run = {"created": "2026-12-02T04:00:00+00:00",
+           "machine": {"cpu_model": "AMD EPYC", "usable_cores": 2, "cpu_flags": ["avx2", "avx512_bf16"],
+                       "cpu_bf16": True},
+           "training_summary": [summary("unet", "baseline", None, 40), summary("unet", "project", 1.02, 41),
+                                summary("unet", "mixed", 1.35, 46), summary("attention_unet", "project", 0.90, 35),
+                                summary("attention_unet", "mixed", 1.20, 40)]}
+    (tmp_path / "new.json").write_text(json.dumps(run))
+    (tmp_path / "latest.json").write_text(json.dumps(run))  # a copy of the newest: not listed twice
+    (tmp_path / "old.json").write_text(json.dumps({**run, "created": "2026-11-28", "training_summary": [
+        summary("unet", "project", 0.8, 40), summary("unet", "xla", 1.2, 50)]}))
+    table = summaries.benchmark_machines(tmp_path)
+    assert list(table["benchmark"]) == ["`new.json`", "`old.json`"]
+    new = table.iloc[0]
+    assert new["machine"] == "AMD EPYC, 2 cores (avx2, avx512_bf16; bfloat16 unit: yes)"
+    assert new["project / original"] == "0.96x (lowest 0.90x)"
+    assert new["fastest configuration"] == "mixed" and new["fastest / original"] == "1.27x (lowest 1.20x)"
+    assert new["% of peak (fastest)"] == "43"
+    assert table.iloc[1]["fastest configuration"] == "xla"
