@@ -106,7 +106,7 @@ def ablation_verdict(runs: pd.DataFrame, band: tuple[float, float], reference: s
         row, own = rows.loc[faithful], runs[runs["variant"] == faithful]
         text += (f". The faithful `{faithful}` reaches a best validation soft Jaccard of "
                  f"{claims.Summary(int(row['runs']), row['mean'], row['sd']).text()} ({int(row['inside'])} of "
-                 f"{int(row['runs'])} seeds inside the band), so it "
+                 f"{int(row['runs'])} seed{'' if int(row['runs']) == 1 else 's'} inside the band), so it "
                  + ("reproduces" if row["mean_inside"] else "does not reproduce")
                  + " the report's values; measured by the thresholded IoU, the same models reach "
                  f"{claims.summarize(own['best_val_iou']).text()} on validation and "

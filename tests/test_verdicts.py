@@ -79,4 +79,4 @@ def test_ablation_verdict_in_words():
         "0.720 ± 0.020 on the test volume.")
     one_seed = verdicts.ablation_verdict(pd.DataFrame(rows).query("seed == 0"), (0.076, 0.093))
     assert "no paired interval exists yet (at most 1 shared seed per variant), so no effect is claimed" in one_seed
-    assert "(1 of 1 seeds inside the band), so it reproduces the report's values" in one_seed
+    assert "(1 of 1 seed inside the band), so it reproduces the report's values" in one_seed
