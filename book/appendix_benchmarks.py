@@ -95,15 +95,15 @@ display(book.markdown_table(machines) if len(machines) else Markdown("No benchma
 #
 # The first benchmarked machine found XLA compilation (`jit_compile`) faster for training, so the
 # `cpu` profile used it then. The `seeds` study ran its first U-Net runs without it
-# (`benchmarks/results/cpu-seeds-before-xla.csv`, the `runs.csv` collected then) and again with it.
+# (`benchmarks/results/cpu-seeds-before-xla.csv`, the `runs.csv` collected then) and again with it
+# (`book/data/seeds_six_epochs_runs.csv`, the six-epoch study as collected before the recipe changed).
 # Run by run, same seed:
 
 # %% tags=["hide-input"]
 before = book.project_root() / "benchmarks" / "results" / "cpu-seeds-before-xla.csv"
 try:
-    seeds = book.load_study("seeds", "cpu")
-    check = summaries.option_check(before, seeds.runs, "jit_compile")
-except (book.ResultsMissing, FileNotFoundError) as missing:
+    check = summaries.option_check(before, book.load_csv("seeds_six_epochs_runs"), "jit_compile")
+except FileNotFoundError as missing:
     check = pd.DataFrame()
     display(Markdown(f":::{{note}}\nNothing to compare yet: {missing}\n:::"))
 if len(check):
