@@ -72,6 +72,8 @@ def test_resolved_order_groups_what_is_not_resolved():
     assert claims.order_text(tiers) == "attention_resunet, above attention_unet and unet (not resolved from each other)"
     flat = claims.resolved_order(table({"a": [0.8, 0.7, 0.9], "b": [0.7, 0.8, 0.8]}), "test_iou", "variant")
     assert flat == [["a", "b"]] and claims.order_text(flat).startswith("no order between a, b")
+    alone = claims.resolved_order(table({"unet": [0.8, 0.7, 0.9]}), "test_iou", "variant")
+    assert claims.order_text(alone) == "only unet has runs: no order to state"
 
 
 def test_band_inside_and_outside():
