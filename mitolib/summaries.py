@@ -11,6 +11,7 @@ import pandas as pd
 
 from mitolib.book import StudyResults, arch_label, by_architecture
 from mitolib.config import load_config
+from mitolib.headline import protocol_text
 from mitolib.locations import benchmark_results_dir, project_root
 from mitolib.rundir import EVAL_PARAMS, EVALUATIONS
 from mitolib.schema import steps_per_epoch
@@ -166,19 +167,10 @@ def own_rows(done: pd.DataFrame, study: str, profile: str) -> pd.DataFrame:
 
     rows = []
     for arch, part in by_architecture(done).groupby("architecture", sort=False):
-        first = part.iloc[0]
 
         def values(column: str, form=str) -> str:
             return "/".join(sorted({form(v) for v in part[column]})) if column in part else "?"
 
-        steps = []
-        if str(first.get("tta")).lower() == "true":
-            steps.append("8-fold TTA")
-        z_median = values("z_median", lambda v: f"{int(v)}")
-        if z_median not in ("1", "0", "?"):
-            steps.append(f"median over {z_median} slices of the probabilities")
-        threshold = ("chosen on the validation slices" if str(first.get("tune_threshold")).lower() == "true"
-                     else f"{values('threshold', lambda v: f'{float(v):g}')}")
         rows.append({
             "label": f"this book: {arch_label(arch)} ({len(part)} seed{'' if len(part) == 1 else 's'})",
             "method": f"2D {arch_label(arch)}, base {values('base_filters', lambda v: f'{int(v)}')} filters, "
@@ -186,9 +178,8 @@ def own_rows(done: pd.DataFrame, study: str, profile: str) -> pd.DataFrame:
             "dataset": "EPFL (Lucchi) test volume, 165x768x1024",
             "metric": "foreground IoU",
             "value": summarize(part["test_iou"]).text(),
-            "protocol": "foreground IoU over the whole test volume at full resolution, threshold " + threshold
-                        + (", " + ", ".join(steps) if steps else ", no post-processing")
-                        + "; mean ± sd over seeds",
+            "protocol": f"foreground IoU over the whole test volume at full resolution, {protocol_text(part)}; "
+                        "mean ± sd over seeds",
             "source": f"results/{profile}/{study}/runs.csv"})
     return pd.DataFrame(rows, columns=["label", "method", "dataset", "metric", "value", "protocol", "source"])
 
