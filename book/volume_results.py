@@ -48,7 +48,10 @@ for arch in order:
                  "test IoU": claims.summarize(part["test_iou"]).text(),
                  "test Dice": claims.summarize(part["test_dice"]).text(),
                  "min–max IoU": f"{part['test_iou'].min():.3f}–{part['test_iou'].max():.3f}"})
-    book.glue(f"iou_{arch}", claims.summarize(part["test_iou"]).text())
+book.glue("protocol", summaries.protocol_text(done))
+book.glue("iou_per_arch", ", ".join(f"{book.arch_label(arch)} "
+                                   f"{claims.summarize(done.loc[done['architecture'] == arch, 'test_iou']).text()}"
+                                   for arch in order))
 book.markdown_table(pd.DataFrame(rows))
 
 # %% tags=["remove-cell"]
@@ -64,9 +67,8 @@ book.glue("arch_pairs", "; ".join(
 
 # %% [markdown]
 # Mean ± standard deviation over seeds; IoU and Dice count every pixel of the test volume
-# (foreground class only), thresholded at one half. Test IoU: U-Net {glue:md}`iou_unet`,
-# Attention U-Net {glue:md}`iou_attention_unet`, Attention ResU-Net
-# {glue:md}`iou_attention_resunet`.
+# (foreground class only), by the protocol of the runs: {glue:md}`protocol`. Test IoU:
+# {glue:md}`iou_per_arch`.
 #
 # **Which architecture is best?** Paired over the same seeds, each architecture against the next
 # lower mean, with {glue:md}`confidence` intervals: {glue:md}`arch_pairs`. The order this build can

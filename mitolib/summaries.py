@@ -11,7 +11,7 @@ import pandas as pd
 
 from mitolib.book import StudyResults, arch_label, by_architecture
 from mitolib.config import load_config
-from mitolib.headline import protocol_text
+from mitolib.headline import protocol_text  # noqa: F401 - the pages' protocol sentence
 from mitolib.locations import benchmark_results_dir, project_root
 from mitolib.rundir import EVAL_PARAMS, EVALUATIONS
 from mitolib.schema import steps_per_epoch
