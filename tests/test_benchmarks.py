@@ -226,3 +226,16 @@ def test_quick_run_writes_valid_results(tmp_path):
     assert results["flops"][0]["forward_flops_per_image"] > 0
     markdown = (tmp_path / "latest.md").read_text()
     assert report.RATIO_COLUMN in markdown and "Quick mode" in markdown
+
+
+def test_serving_cost_times_each_pipeline_in_interleaved_rounds():
+    import numpy as np
+
+    from benchmarks import pipeline_parts
+
+    images = np.zeros((6, 8, 8), np.uint8)
+    masks = np.zeros((6, 8, 8), np.uint8)
+    rows = pipeline_parts.serving_cost(images, masks, {"seed": 0})
+    assert pipeline_parts.SERVING_ROUNDS == 3
+    assert [row["augmentation"] for row in rows] == [True, False, False, True, True, False]  # order reversed each round
+    assert all(row["kind"] == "serving" and row["patch"] == 8 and row["cpu_ms_per_batch"] >= 0 for row in rows)
