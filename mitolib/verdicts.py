@@ -5,7 +5,8 @@
 * :func:`band_table` says, per variant, how its runs sit in a band of values (the original report's
   soft Jaccard of 0.07–0.09): runs inside, mean ± sd.
 * :func:`effects_table` gives each variant's paired difference from a reference variant with its 95 %
-  interval and the words a page may use ("no measurable effect at this budget" where it contains 0).
+  interval and the words a page may use ("no measurable effect at this budget" where it contains 0, "no
+  interval yet" where a single seed is paired).
 * :func:`ablation_verdict` says in words what an ablation shows (the page's verdict and the introduction's).
 """
 
@@ -19,6 +20,7 @@ from mitolib.config import load_config
 from mitolib.runstate import row_params_hash
 
 NO_EFFECT = "no measurable effect at this budget"
+NO_INTERVAL = "no interval yet"  # one pair: a difference, but nothing to set it against
 
 
 def split_by_plan(runs: pd.DataFrame, planned: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -57,10 +59,12 @@ def band_table(runs: pd.DataFrame, value: str, low: float, high: float, group: s
 def effects_table(runs: pd.DataFrame, value: str, reference: str, group: str = "variant",
                   pair: str = "seed") -> pd.DataFrame:
     """Each group's paired difference in ``value`` from ``reference``: the columns of :func:`claims.compare`
-    with ``verdict`` in words ("raises"/"lowers" ``value``, or :data:`NO_EFFECT`), the reference dropped."""
+    with ``verdict`` in words ("raises"/"lowers" ``value``; :data:`NO_EFFECT` where the interval contains 0;
+    :data:`NO_INTERVAL` where one seed is paired), the reference dropped."""
     table = claims.compare(runs, value, group, reference=reference, pair=pair, higher="raises", lower="lowers")
     table = table[table["group"] != reference].reset_index(drop=True)
     table["verdict"] = table["verdict"].replace({claims.NOT_RESOLVED: NO_EFFECT})
+    table.loc[table["pairs"] < 2, "verdict"] = NO_INTERVAL
     return table
 
 
@@ -69,7 +73,7 @@ def effect_text(row: pd.Series, digits: int = 3) -> str:
     :func:`effects_table`."""
     diff = claims.Difference(int(row["pairs"]), row["difference"], float("nan"), row["low"], row["high"])
     if diff.pairs < 2:
-        return f"{diff.text(digits)}: {row['verdict']}"
+        return diff.text(digits)  # "(one pair, no interval)": nothing more to say
     return f"{diff.text(digits)} ({diff.pairs} pairs): {row['verdict']}"
 
 
@@ -94,7 +98,7 @@ def ablation_verdict(runs: pd.DataFrame, band: tuple[float, float], reference: s
     if reference in set(runs["variant"]):
         effects = effects_table(runs, "test_iou", reference)
         if len(effects) and effects["pairs"].max() >= 2:
-            measured = effects[effects["verdict"] != NO_EFFECT]
+            measured = effects[~effects["verdict"].isin([NO_EFFECT, NO_INTERVAL])]
             words = ("; ".join(f"`{r.group}` {r.verdict} the test IoU by {abs(r.difference):.3f}"
                                for r in measured.itertuples()) or "no single defect has a measurable effect")
         else:

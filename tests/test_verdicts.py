@@ -61,6 +61,13 @@ def test_effects_say_no_measurable_effect_when_the_interval_contains_zero():
     assert text.startswith("+0.000 [") and text.endswith("(3 pairs): no measurable effect at this budget")
 
 
+def test_one_pair_has_no_interval_and_no_verdict():
+    table = runs({"corrected": [0.80, 0.80, 0.80], "original_recipe": [0.40]})
+    effects = verdicts.effects_table(table, "test_iou", "corrected")
+    assert effects.loc[0, "verdict"] == verdicts.NO_INTERVAL and effects.loc[0, "pairs"] == 1
+    assert verdicts.effect_text(effects.iloc[0]) == "-0.400 (one pair, no interval)"
+
+
 def test_ablation_verdict_in_words():
     rows = []
     for variant, soft, val, test in (("corrected", [0.40, 0.41, 0.42], [0.80, 0.81, 0.82], [0.80, 0.82, 0.84]),
