@@ -81,6 +81,10 @@ book.glue("arch_pairs", "; ".join(
 # post-processing, the original or the re-annotated Lucchi++ labels, whole-volume or averaged
 # scores). The table states each one's protocol, this book's rows first (measured here, their
 # protocol read from the runs' parameters); the others are citations, not measurements of this book.
+# A figure is listed only once its value and its protocol have been checked in its source. Casser et al.
+# (2020, on the Lucchi++ labels) and Franco-Barranco et al. (2022, the same three architecture families,
+# several runs each) are not listed for that reason: their abstracts give no per-dataset value with its
+# protocol, and their result tables have not been checked.
 
 # %% tags=["hide-input"]
 shown = published[["label", "method", "dataset", "metric", "value", "protocol", "source"]].copy()

@@ -164,13 +164,21 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
         process.join()
 
 
+def seed_major(runs: Sequence) -> list:
+    """``runs`` seed by seed: every variant at the first seed, then every variant at the next, each seed's runs
+    in plan order.  A study stopped part way then holds complete sets of paired seeds, which is what its
+    comparisons need, instead of every seed of its first variants and none of the last."""
+    return sorted(runs, key=lambda run: (run.params.get("seed", 0), run.index))
+
+
 def run_local(runs: Sequence, jobs: int = 1, attempts: int = 1, runner: Callable | None = None) -> collections.Counter:
-    """Execute ``runs`` here, ``jobs`` at a time (processes), with a progress bar; returns outcome counts."""
+    """Execute ``runs`` here, ``jobs`` at a time (processes), seed by seed (:func:`seed_major`), with a progress
+    bar; returns outcome counts."""
     from tqdm import tqdm
 
     handle_sigterm()
     counts: collections.Counter = collections.Counter()
-    todo = [run for run in runs if not is_done(run)]
+    todo = [run for run in seed_major(runs) if not is_done(run)]
     counts["skipped"] = len(runs) - len(todo)
     failed = []
     _log(f"{len(runs)} runs: {counts['skipped']} already done, {len(todo)} to run, {jobs} at a time")

@@ -73,6 +73,18 @@ def test_runs_once_then_skips(runs):
     assert not list(runs[0].run_dir.parent.glob("*.lock"))
 
 
+def test_runs_go_seed_by_seed(tmp_path, monkeypatch):
+    monkeypatch.setenv("MITOLIB_RUNS", str(tmp_path / "runs"))
+    planned = plan("seeds", "smoke")  # plan order: each architecture with seeds 0, 1, 2
+    assert [run.params["seed"] for run in planned[:3]] == [0, 1, 2]
+    planned[0].run_dir.parent.mkdir(parents=True)
+    run_local(planned, runner=fake_runner)
+    order = calls(planned[0].run_dir.parent)
+    assert order == [run.run_id for seed in (0, 1, 2) for run in planned if run.params["seed"] == seed]
+    assert order[:3] == ["architecture-unet_seed-0", "architecture-attention_unet_seed-0",
+                         "architecture-attention_resunet_seed-0"]
+
+
 def test_failed_run_keeps_going_and_is_retried(runs):
     study_dir = runs[0].run_dir.parent
     (study_dir / FAILURES).write_text(json.dumps({runs[1].run_id: 2}))
