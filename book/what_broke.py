@@ -27,6 +27,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from mitolib import book, claims, curve_plots, notices, plots, summaries, verdicts
+from mitolib.config import load_config
 from mitolib.listing import listing_agreement
 
 results = book.load_study("bug_ablation")
@@ -160,9 +161,24 @@ book.glue("adam_applied", " and ".join(f"`{value}`" for value in applied))
 #
 # Each variant changes only the settings listed (from `studies.yml`); everything else is the
 # corrected recipe of the book's profile. The original recipe runs at full resolution on
-# non-overlapping 256-pixel patches, as written, but narrower and shorter than the original
-# (the width of the profile instead of 64 filters, and the epochs of its cpu settings instead of
-# 50), which a 2-core machine allows.
+# non-overlapping 256-pixel patches, as written, but narrower and shorter than the original, which
+# a 2-core machine allows: {glue:md}`scaled_text`.
+
+# %% tags=["remove-cell"]
+original_profile = load_config()["profiles"]["original"]  # the original script's settings, full size
+faithful = current[current["variant"] == "original_recipe"]
+if len(faithful):
+    run = faithful.iloc[0]
+    per_epoch = int(run["optimizer_steps"]) // int(run["epochs_run"])
+    original_steps = per_epoch * int(run["batch_size"]) // int(original_profile["batch_size"]) * int(original_profile["epochs"])
+    book.glue("scaled_text", (
+        f"{int(run['base_filters'])} filters in the first layer instead of {original_profile['base_filters']}, and "
+        f"{int(run['epochs'])} epochs instead of {original_profile['epochs']}: {int(run['optimizer_steps']):,} optimizer "
+        f"steps of batch {int(run['batch_size'])} instead of about {original_steps:,}, on the same patches; "
+        f"{claims.summarize(faithful['train_seconds'] / 60).text(1)} minutes of training per run here"))
+else:
+    book.glue("scaled_text", (f"the profile's width instead of {original_profile['base_filters']} filters and its "
+                              f"epochs instead of {original_profile['epochs']} (no run of it is collected yet)"))
 
 # %% tags=["remove-input"]
 settings = summaries.variant_settings("bug_ablation")
