@@ -147,6 +147,20 @@ book.glue("compute_budget", summaries.budget_text(total_seconds, sum(row["comple
 # pages tell the current design's runs from earlier ones by it), and every run folder its
 # `params.json` and executed `train.ipynb`.
 #
+# ## Same settings, same numbers
+#
+# Two runs with every training setting and the seed the same should train identically on the
+# same kind of machine, whatever study planned them. The collected runs that share their training
+# (they may differ in test-time settings, such as the z-median) are compared epoch by epoch on
+# their validation IoU (`mitolib.summaries.same_training_pairs`):
+
+# %% tags=["remove-cell"]
+book.glue("same_training", summaries.same_training_text(summaries.same_training_pairs(
+    {study: book.load_study(study, profile, min_done=0) for study in book.collected_studies(profile)})))
+
+# %% [markdown]
+# {glue:md}`same_training`
+#
 # ## Try it yourself
 #
 # * See what a study would run without running it: `mitolib study plan hyperparameter_optimization --profile cpu`.

@@ -11,7 +11,7 @@ import pandas as pd
 
 from mitolib.book import StudyResults, arch_label, by_architecture
 from mitolib.config import load_config
-from mitolib.headline import protocol_text  # noqa: F401 - the pages' protocol sentence
+from mitolib.headline import protocol_text  # also the pages' protocol sentence (summaries.protocol_text)
 from mitolib.locations import benchmark_results_dir, project_root
 from mitolib.rundir import EVAL_PARAMS, EVALUATIONS
 from mitolib.schema import steps_per_epoch
@@ -218,3 +218,59 @@ def benchmark_machines(folder: Path | None = None) -> pd.DataFrame:
                 "% of peak (fastest)": f"{per_arch['percent_of_peak'].median():.0f}"})
     frame = pd.DataFrame(rows)
     return frame.sort_values("created", ascending=False, kind="stable").reset_index(drop=True) if len(frame) else frame
+
+
+TEST_TIME_ONLY = (*EVAL_PARAMS, "tune_threshold", "save_predictions", *MEASUREMENT_ONLY)  # not how a run trains
+CHECKED_METRIC, CHECKED_SPLIT = "iou", "val"  # the curve compared between two trainings
+
+
+def same_training_pairs(studies: Mapping[str, StudyResults]) -> pd.DataFrame:
+    """Completed runs of different studies that share every training setting and the seed (they may differ in
+    test-time settings), with how far apart their validation IoU curves are: ``study_a, run_a, study_b, run_b,
+    epochs, max_difference`` (largest absolute difference over the epochs both have). Empty without such
+    pairs. The device a run reports (``device`` of ``runs.csv``) counts as a setting, so a pair trained on one
+    kind of machine; training is deterministic there when ``max_difference`` is 0."""
+    defaults = load_config()["defaults"]
+    training = [key for key in defaults if key not in TEST_TIME_ONLY and key != "out_dir"] + ["device"]
+    keyed = []
+    for name, results in studies.items():
+        done = results.done
+        if done.empty or not set(training) <= set(done.columns):
+            continue
+        for _, run in done.iterrows():  # lower case: pandas reads a text "false" as a bool in some tables
+            keyed.append((name, run["run_id"], tuple(str(run[key]).lower() for key in training)))
+    rows = []
+    for i, (study_a, run_a, key_a) in enumerate(keyed):
+        for study_b, run_b, key_b in keyed[i + 1:]:
+            if study_a == study_b or key_a != key_b:
+                continue
+            curves = [_curve(studies[study].history, run) for study, run in ((study_a, run_a), (study_b, run_b))]
+            both = curves[0].to_frame("a").join(curves[1].to_frame("b"), how="inner")
+            rows.append({"study_a": study_a, "run_a": run_a, "study_b": study_b, "run_b": run_b,
+                         "epochs": len(both),
+                         "max_difference": float((both["a"] - both["b"]).abs().max()) if len(both) else float("nan")})
+    return pd.DataFrame(rows, columns=["study_a", "run_a", "study_b", "run_b", "epochs", "max_difference"])
+
+
+def _curve(history: pd.DataFrame, run_id: str) -> pd.Series:
+    part = history[(history["run_id"] == run_id) & (history["metric"] == CHECKED_METRIC)
+                   & (history["split"] == CHECKED_SPLIT)]
+    return part.set_index("epoch")["value"].astype(float)
+
+
+def same_training_text(pairs: pd.DataFrame) -> str:
+    """The determinism check in words (:func:`same_training_pairs`)."""
+    if pairs.empty:
+        return ("No two collected runs of different studies share every training setting and seed, so this build "
+                "has no repeated training to compare.")
+    studies = ", ".join(sorted({f"`{a}` and `{b}`" for a, b in zip(pairs["study_a"], pairs["study_b"])}))
+    worst = pairs["max_difference"].max()
+    low, high = int(pairs["epochs"].min()), int(pairs["epochs"].max())
+    epochs = f"{low} epochs each" if low == high else f"{low} to {high} epochs"
+    agreement = ("the same at every epoch, to the last digit" if worst == 0 else
+                 f"within {worst:.2g} of each other at every epoch")
+    one = len(pairs) == 1
+    return (f"{len(pairs)} pair{'' if one else 's'} of runs in different studies ({studies}) "
+            f"{'was' if one else 'were'} trained with every training setting and the seed the same, and "
+            f"differ{'s' if one else ''} only in test-time settings. Their validation IoU curves "
+            f"({epochs}) are {agreement}.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from mitolib import summaries
 
@@ -49,3 +50,30 @@ def test_benchmark_machines_summarise_each_committed_run(tmp_path):
     assert new["fastest configuration"] == "mixed" and new["fastest / original"] == "1.27x (lowest 1.20x)"
     assert new["% of peak (fastest)"] == "43"
     assert table.iloc[1]["fastest configuration"] == "xla"
+
+
+def test_same_training_pairs_compare_the_validation_curves_of_identical_trainings(tmp_path):
+    from mitolib.book import StudyResults
+    from mitolib.config import load_config
+
+    defaults = load_config()["defaults"]
+
+    def study(name, runs, curves):
+        table = pd.DataFrame([{**defaults, "device": "CPU: test", "status": "done", **run} for run in runs])
+        history = pd.DataFrame([{"run_id": run_id, "epoch": epoch + 1, "metric": "iou", "split": "val", "value": v}
+                                for run_id, values in curves.items() for epoch, v in enumerate(values)])
+        return StudyResults(name, "cpu", tmp_path, table, history, pd.DataFrame())
+
+    a = study("recipe", [{"run_id": "plain_seed-0", "seed": 0}, {"run_id": "plain_seed-1", "seed": 1}],
+              {"plain_seed-0": [0.5, 0.7], "plain_seed-1": [0.4, 0.6]})
+    b = study("seeds", [{"run_id": "unet_seed-0", "seed": 0, "z_median": 5, "tune_threshold": True},
+                        {"run_id": "unet_seed-1", "seed": 1, "epochs": 99}],  # another training: not paired
+              {"unet_seed-0": [0.5, 0.75], "unet_seed-1": [0.4, 0.6]})
+    pairs = summaries.same_training_pairs({"recipe": a, "seeds": b})
+    assert pairs[["run_a", "run_b", "epochs"]].values.tolist() == [["plain_seed-0", "unet_seed-0", 2]]
+    assert pairs["max_difference"].iloc[0] == pytest.approx(0.05)
+    assert summaries.same_training_text(pairs) == (
+        "1 pair of runs in different studies (`recipe` and `seeds`) was trained with every training setting and "
+        "the seed the same, and differs only in test-time settings. Their validation IoU curves (2 epochs each) "
+        "are within 0.05 of each other at every epoch.")
+    assert summaries.same_training_pairs({"recipe": a}).empty
