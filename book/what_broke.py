@@ -170,7 +170,8 @@ faithful = current[current["variant"] == "original_recipe"]
 if len(faithful):
     run = faithful.iloc[0]
     per_epoch = int(run["optimizer_steps"]) // int(run["epochs_run"])
-    original_steps = per_epoch * int(run["batch_size"]) // int(original_profile["batch_size"]) * int(original_profile["epochs"])
+    original_per_epoch = per_epoch * int(run["batch_size"]) // int(original_profile["batch_size"])  # same patches
+    original_steps = original_per_epoch * int(original_profile["epochs"])
     book.glue("scaled_text", (
         f"{int(run['base_filters'])} filters in the first layer instead of {original_profile['base_filters']}, and "
         f"{int(run['epochs'])} epochs instead of {original_profile['epochs']}: {int(run['optimizer_steps']):,} optimizer "

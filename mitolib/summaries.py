@@ -11,7 +11,7 @@ import pandas as pd
 
 from mitolib.book import StudyResults, arch_label, by_architecture
 from mitolib.config import load_config
-from mitolib.headline import protocol_text  # also the pages' protocol sentence (summaries.protocol_text)
+from mitolib.headline import protocol_text
 from mitolib.locations import benchmark_results_dir, project_root
 from mitolib.rundir import EVAL_PARAMS, EVALUATIONS
 from mitolib.schema import steps_per_epoch
@@ -232,23 +232,24 @@ def same_training_pairs(studies: Mapping[str, StudyResults]) -> pd.DataFrame:
     kind of machine; training is deterministic there when ``max_difference`` is 0."""
     defaults = load_config()["defaults"]
     training = [key for key in defaults if key not in TEST_TIME_ONLY and key != "out_dir"] + ["device"]
-    keyed = []
+    groups: dict[tuple, list[tuple[str, str]]] = {}
     for name, results in studies.items():
         done = results.done
         if done.empty or not set(training) <= set(done.columns):
             continue
         for _, run in done.iterrows():  # lower case: pandas reads a text "false" as a bool in some tables
-            keyed.append((name, run["run_id"], tuple(str(run[key]).lower() for key in training)))
+            groups.setdefault(tuple(str(run[key]).lower() for key in training), []).append((name, run["run_id"]))
     rows = []
-    for i, (study_a, run_a, key_a) in enumerate(keyed):
-        for study_b, run_b, key_b in keyed[i + 1:]:
-            if study_a == study_b or key_a != key_b:
-                continue
-            curves = [_curve(studies[study].history, run) for study, run in ((study_a, run_a), (study_b, run_b))]
-            both = curves[0].to_frame("a").join(curves[1].to_frame("b"), how="inner")
-            rows.append({"study_a": study_a, "run_a": run_a, "study_b": study_b, "run_b": run_b,
-                         "epochs": len(both),
-                         "max_difference": float((both["a"] - both["b"]).abs().max()) if len(both) else float("nan")})
+    for members in groups.values():
+        for i, (study_a, run_a) in enumerate(members):
+            for study_b, run_b in members[i + 1:]:
+                if study_a == study_b:
+                    continue
+                both = pd.concat([_curve(studies[study_a].history, run_a).rename("a"),
+                                  _curve(studies[study_b].history, run_b).rename("b")], axis=1, join="inner")
+                rows.append({"study_a": study_a, "run_a": run_a, "study_b": study_b, "run_b": run_b,
+                             "epochs": len(both), "max_difference": float((both["a"] - both["b"]).abs().max())
+                             if len(both) else float("nan")})
     return pd.DataFrame(rows, columns=["study_a", "run_a", "study_b", "run_b", "epochs", "max_difference"])
 
 
