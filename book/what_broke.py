@@ -56,6 +56,7 @@ book.glue("confidence", f"{claims.CONFIDENCE:.0%}")
 # %% tags=["remove-cell"]
 in_band = verdicts.band_table(shown, "best_soft_jaccard", *band)
 inside = in_band[in_band["inside"] > 0]
+nearest = verdicts.nearest_to_band(in_band)
 if design == "current" and "corrected" in set(shown["variant"]):
     effects = verdicts.effects_table(shown, "test_iou", "corrected")
     verdict = (f"On the current design ({len(current)} of {len(planned)} planned runs collected), "
@@ -70,9 +71,6 @@ else:
                "original most likely did not have (see the listing measurement below). In that design the "
                "variants whose best validation soft Jaccard falls in the original band are: "
                + (", ".join(f"`{r.variant}` ({r.mean:.3f})" for r in inside.itertuples()) or "none"))
-    nearest = in_band.assign(gap=(in_band["mean"] - band[0]).abs().where(in_band["mean"] < band[0],
-                                                                          (in_band["mean"] - band[1]).abs()))
-    nearest = nearest.sort_values("gap").iloc[0] if len(nearest) else None
     verdict += (f"; the nearest is `{nearest['variant']}` at {nearest['mean']:.3f}, a single run." if
                 nearest is not None and not len(inside) else ".")
 book.glue("verdict", verdict)
@@ -243,7 +241,7 @@ book.glue("ablation_conclusion", (
         f"`{r.variant}` ({claims.Summary(r.runs, r.mean, r.sd).text()})" for r in inside.itertuples())
     + "; the IoU bars beside them show what those models really reach." if len(inside) else
     "no variant's soft Jaccard falls in the band; the nearest is "
-    + (f"`{in_band.loc[(in_band['mean'] - band[0]).abs().idxmin(), 'variant']}`." if len(in_band) else "none.")))
+    + (f"`{nearest['variant']}` ({nearest['mean']:.3f})." if nearest is not None else "none.")))
 
 # %% [markdown]
 # ```{glue:figure} fig-ablation

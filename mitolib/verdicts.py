@@ -47,13 +47,20 @@ def split_by_plan(runs: pd.DataFrame, planned: dict[str, str]) -> tuple[pd.DataF
 
 def band_table(runs: pd.DataFrame, value: str, low: float, high: float, group: str = "variant") -> pd.DataFrame:
     """Per ``group``: ``runs``, ``inside`` (how many of its runs have ``value`` in ``[low, high]``), ``mean``,
-    ``sd``, ``mean_inside``; in the order the groups first appear."""
+    ``sd``, ``mean_inside`` and ``gap`` (how far the mean lies outside the band; 0 inside it); in the order the
+    groups first appear."""
     rows = []
     for name in dict.fromkeys(runs[group]):
         stats = claims.band(runs.loc[runs[group] == name, value].astype(float), low, high)
         rows.append({group: name, "runs": stats["n"], "inside": stats["inside"], "mean": stats["mean"],
-                     "sd": stats["sd"], "mean_inside": stats["mean_inside"]})
-    return pd.DataFrame(rows, columns=[group, "runs", "inside", "mean", "sd", "mean_inside"])
+                     "sd": stats["sd"], "mean_inside": stats["mean_inside"],
+                     "gap": max(low - stats["mean"], stats["mean"] - high, 0.0)})
+    return pd.DataFrame(rows, columns=[group, "runs", "inside", "mean", "sd", "mean_inside", "gap"])
+
+
+def nearest_to_band(table: pd.DataFrame, group: str = "variant") -> pd.Series | None:
+    """The row of a :func:`band_table` whose mean lies nearest the band (``None`` for an empty table)."""
+    return table.sort_values("gap", kind="stable").iloc[0] if len(table) else None
 
 
 def effects_table(runs: pd.DataFrame, value: str, reference: str, group: str = "variant",

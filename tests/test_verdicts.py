@@ -48,6 +48,15 @@ def test_band_counts_runs_inside_and_outside():
     assert band.loc["focal_head_bn", "inside"] == 2 and band.loc["focal_head_bn", "mean_inside"]
     assert band.loc["corrected", "inside"] == 0 and not band.loc["corrected", "mean_inside"]
     assert band.loc["focal_head_bn", "mean"] == pytest.approx(0.09)
+    assert band.loc["focal_head_bn", "gap"] == 0 and band.loc["corrected", "gap"] == pytest.approx(0.45 - 0.093)
+
+
+def test_the_nearest_variant_is_measured_from_the_nearer_edge_of_the_band():
+    # 0.104 lies 0.011 above the band; 0.055 lies 0.021 below it (both far from the lower edge 0.076)
+    table = runs({"below": [0.054, 0.055, 0.056], "above": [0.103, 0.104, 0.105]}, "soft")
+    nearest = verdicts.nearest_to_band(verdicts.band_table(table, "soft", 0.076, 0.093))
+    assert nearest["variant"] == "above" and nearest["gap"] == pytest.approx(0.011)
+    assert verdicts.nearest_to_band(verdicts.band_table(table.iloc[:0], "soft", 0.076, 0.093)) is None
 
 
 def test_effects_say_no_measurable_effect_when_the_interval_contains_zero():
