@@ -17,6 +17,8 @@ FLAGS_OF_INTEREST = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "av
                      "amx_tile", "amx_bf16", "amx_int8")
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # any of these: bfloat16 matmuls run in hardware
 LABEL_WORDS = 3                           # words of the CPU model kept in a machine label
+LABEL_SKIPPED = ("processor", "cpu")      # words of a CPU model that say nothing about the machine
+LABEL_UNITS = (("avx512_bf16", "avx512 bf16"), ("amx_bf16", "amx"))  # flags named in a machine label
 
 
 def parse_cpuinfo(text: str) -> dict:
@@ -101,8 +103,13 @@ def slug(text: str) -> str:
 
 
 def machine_label(machine: dict, device: str, gpu_names: list[str] | None = None) -> str:
-    """A file-name label: ``gpu-<gpu model>`` or ``cpu-<first words of the CPU model>-<N>cores``."""
+    """A file-name label: ``gpu-<gpu model>`` or ``cpu-<first words of the CPU model>-<N>cores``, followed on a
+    CPU by what decides its fastest numerics: ``-avx512-bf16`` and ``-amx`` where its flags have them
+    (trademark marks and the word "Processor" are left out of the model)."""
     if device == "gpu" and gpu_names:
         return slug(f"gpu {gpu_names[0]}")
-    words = [w for w in re.split(r"\s+", machine["cpu_model"]) if w and not w.startswith("(")][:LABEL_WORDS]
-    return slug(f"cpu {' '.join(words)} {machine['usable_cores']}cores")
+    words = [re.sub(r"\((r|tm)\)", "", w, flags=re.IGNORECASE) for w in re.split(r"\s+", machine["cpu_model"])]
+    words = [w for w in words if w and not w.startswith("(") and w.lower() not in LABEL_SKIPPED][:LABEL_WORDS]
+    flags = set(machine.get("cpu_flags") or ())
+    units = [name for flag, name in LABEL_UNITS if flag in flags]
+    return slug(f"cpu {' '.join(words)} {machine['usable_cores']}cores {' '.join(units)}")

@@ -117,9 +117,14 @@ book.glue("lr_batch_table_note", "; ".join(
     f"{book.arch_label(arch)}: " + ", ".join(f"{lr:g} at batch {b:g}" for b, lr in
                                              zip(part["batch_size"], part["best_learning_rate"]))
     for arch, part in best_lr.groupby("architecture", sort=False)) + "." if len(best_lr) else "No run completed.")
+complete = grid_claims.complete_architectures(grid, results.plan) if design == "current" else list(rises)
+rises = {arch: rises[arch] for arch in complete if arch in rises}
 book.glue("lr_batch_conclusion", (
     f"the best learning rate rises with the batch size, as linear scaling predicts, for {sum(rises.values())} "
-    f"of the {len(rises)} architectures; with one seed per point these best points are single draws."))
+    f"of the {len(rises)} architectures whose grid is complete; with one seed per point these best points are "
+    "single draws." if rises else
+    "no architecture's grid is complete yet, so its best learning rate per batch size could still change; "
+    "the linear scaling question waits for the rest of the grid."))
 
 # %% [markdown]
 # ```{glue:figure} fig-lr-batch
@@ -228,9 +233,12 @@ seeds_per_point = grid.groupby(["architecture", "learning_rate", "batch_size"])[
 book.glue("convergence_conclusion", f"{len(improving)} of the {len(grid)} completed runs were still "
                                     "improving at their last epoch.")
 book.glue("convergence", (
-    f"{len(improving)} of the {len(grid)} completed runs had their best epoch at their last one "
-    f"(epoch {epochs_run}, the dotted line): they were still improving when the budget ran out, so their "
-    f"numbers are not converged results. With {seeds_per_point} seed per configuration no configuration "
+    (f"{len(improving)} of the {len(grid)} completed runs had their best epoch at their last one "
+     f"(epoch {epochs_run}, the dotted line): they were still improving when the budget ran out, so their "
+     "numbers are not converged results." if len(improving) else
+     f"None of the {len(grid)} completed runs had its best epoch at its last one (epoch {epochs_run}, the "
+     "dotted line): every run peaked within its budget.")
+    + f" With {seeds_per_point} seed per configuration no configuration "
     "can be ranked above another by the claims rule (a paired interval needs two seeds or more); the "
     "grid's means above describe this budget, they are not findings."))
 # %% [markdown]
@@ -252,17 +260,18 @@ failed = results.runs[results.runs["status"] == "failed"]
 pending = results.failed[results.failed["status"] != "failed"]
 columns = [c for c in ("run_id", "architecture", "learning_rate", "batch_size", "status", "error")
            if c in failed.columns]
+not_run = len(results.plan) - len(results.runs) if results.plan is not None and design == "current" else 0
 if len(failed):
     display(book.markdown_table(failed[columns], formats={"learning_rate": "g", "batch_size": "g"}))
-elif len(pending):
+elif len(pending) or not_run:
     display(Markdown("No run of the grid failed."))
 else:
     display(Markdown("Every run of the grid completed."))
 book.glue("n_failed", f"{len(failed)}")
-book.glue("n_pending", f"{len(pending)}")
+book.glue("n_pending", f"{len(pending) + max(not_run, 0)}")
 
 # %% [markdown]
-# {glue:md}`n_failed` run(s) failed and {glue:md}`n_pending` had not finished when the results
+# {glue:md}`n_failed` run(s) failed and {glue:md}`n_pending` had not run or not finished when the results
 # were collected. A failed run is recorded with its error in its run directory
 # (`metrics.json`); the next `mitolib study run` retries it and runs those not yet done.
 #

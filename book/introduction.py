@@ -110,7 +110,10 @@ else:
                                         grid.history[grid.history["run_id"].isin(shown["run_id"])], report,
                                         label=book.arch_label)
     counts = checks["verdict"].value_counts()
-    hyper = (f"The {design} grid design ({len(shown)} collected runs, one seed each) gave every run "
+    n_planned = len(verdicts.planned_hashes(grid.plan))
+    hyper = (f"The {design} grid design ({len(shown)} collected runs"
+             + (f" of its {n_planned} planned" if design == "current" and len(shown) < n_planned else "")
+             + ", one seed each) gave every run "
              + ", ".join(f"{r['optimizer steps per run']} optimizer steps at batch {r['batch size']}"
                          for r in budget.to_dict("records"))
              + f" ({budget['samples seen per run'].iloc[0]} training samples at the smallest batch); "
@@ -119,7 +122,7 @@ else:
              f"{counts.get(grid_claims.SUPPORTED, 0)} are supported, {counts.get(grid_claims.CONTRADICTED, 0)} "
              f"contradicted and {counts.get(claims.NOT_RESOLVED, 0)} not resolved at this budget. "
              + (f"The current grid gives each run {planned_samples:,} samples; {len(current)} of its "
-                f"{len(verdicts.planned_hashes(grid.plan))} runs are collected." if design == "earlier" else ""))
+                f"{n_planned} runs are collected." if design == "earlier" else ""))
 book.glue("answer_hyper", hyper)
 
 budget = compute_budget(profile)

@@ -100,12 +100,17 @@ def _positive(value) -> bool:
 
 
 def _check_targets(config: dict, path: Path) -> None:
-    """Check the optional ``targets`` section (``{profile: {test_iou: <0..1>, train_minutes: <positive>}}``)."""
+    """Check the optional ``targets`` section (``{profile: {test_iou: <0..1>, train_minutes: <positive>,
+    seeds: <positive whole number>}}``)."""
     for where, target in _per_profile(config, path, "targets", "{test_iou: <number between 0 and 1>}"):
         if not 0 < target.get("test_iou", -1) < 1:
             raise ConfigError(f"{where}: write it as {{test_iou: <number between 0 and 1>}}, got {target!r}")
         if target.get("train_minutes") is not None and not _positive(target["train_minutes"]):
             raise ConfigError(f"{where}: 'train_minutes' must be a positive number, got {target['train_minutes']!r}")
+        seeds = target.get("seeds")
+        if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1):
+            raise ConfigError(f"{where}: 'seeds' (how many seeds the target's mean is over) must be a whole "
+                              f"number of at least 1, got {seeds!r}")
 
 
 def _check_budgets(config: dict, path: Path) -> None:
@@ -124,7 +129,7 @@ def compute_budget(profile: str, config: Mapping[str, Any] | None = None) -> dic
 
 
 def target(profile: str, config: Mapping[str, Any] | None = None) -> dict | None:
-    """The quality target of ``profile`` (``{"test_iou", "train_minutes"?}``), or ``None``."""
+    """The quality target of ``profile`` (``{"test_iou", "train_minutes"?, "seeds"?}``), or ``None``."""
     config = config if config is not None else load_config()
     return (config.get("targets") or {}).get(profile)
 

@@ -12,6 +12,7 @@ architectures over learning rate and batch size.
 * :func:`region_comparison`: a region of one grid key against the rest, paired over the other keys;
 * :func:`largest_fall`: each run's largest fall in validation IoU between consecutive epochs (stability);
 * :func:`best_learning_rates`: the best learning rate per architecture and batch size (linear scaling);
+* :func:`complete_architectures`: the architectures whose every planned configuration has completed;
 * :func:`configuration_seeds`: the grid's chosen configurations with the seeds their reruns added.
 """
 
@@ -111,6 +112,17 @@ def rises_with_batch(best: pd.DataFrame) -> dict[str, bool]:
         rates = part.sort_values("batch_size")["best_learning_rate"].to_numpy(dtype=float)
         out[arch] = bool(len(rates) > 1 and np.all(np.diff(rates) >= 0) and rates[-1] > rates[0])
     return out
+
+
+def complete_architectures(done: pd.DataFrame, plan: pd.DataFrame) -> list:
+    """The architectures of ``plan`` (the study's planned runs) whose every planned learning rate x batch size
+    has a completed run in ``done``, in the plan's order: only those have a best learning rate per batch size
+    that a partly run grid cannot still change."""
+    def cells(table: pd.DataFrame, arch) -> set:
+        part = table[table["architecture"] == arch]
+        return set(zip(part["learning_rate"].astype(float), part["batch_size"].astype(float)))
+
+    return [arch for arch in dict.fromkeys(plan["architecture"]) if cells(plan, arch) <= cells(done, arch)]
 
 
 def configuration_seeds(grid_done: pd.DataFrame, reruns_done: pd.DataFrame) -> pd.DataFrame:

@@ -19,7 +19,8 @@ from mitolib.tables import markdown_table_text
 
 def _mean_by(done: pd.DataFrame, column: str, value: str) -> str:
     means = done.groupby(column)[value].agg(["mean", "size"])
-    return ", ".join(f"{key:g}: {row['mean']:.3f} ({row['size']:.0f} runs)" for key, row in means.iterrows())
+    return ", ".join(f"{key:g}: {row['mean']:.3f} ({row['size']:.0f} run{'s' if row['size'] != 1 else ''})"
+                     for key, row in means.iterrows())
 
 
 def grid_region_text(done: pd.DataFrame, value: str = "best_val_iou", label: str = "best validation IoU") -> str:

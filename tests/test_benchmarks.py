@@ -173,7 +173,12 @@ def test_cpuinfo_parsing():
     assert info["physical_cores"] == 2
     assert machine.has_bf16(info["flags"]) and not machine.has_bf16(["avx2"])
     label = machine.machine_label({"cpu_model": info["model"], "usable_cores": 3}, "cpu")
-    assert label == "cpu-example-cpu-9000-3cores"
+    assert label == "cpu-example-9000-3cores"
+    xeon = {"cpu_model": "Intel(R) Xeon(R) Processor", "usable_cores": 2,
+            "cpu_flags": ["avx2", "avx512_bf16", "amx_bf16"]}
+    assert machine.machine_label(xeon, "cpu") == "cpu-intel-xeon-2cores-avx512-bf16-amx"
+    epyc = {"cpu_model": "AMD EPYC 7B13 64-Core Processor", "usable_cores": 2, "cpu_flags": ["avx2", "fma"]}
+    assert machine.machine_label(epyc, "cpu") == "cpu-amd-epyc-7b13-2cores"
     assert machine.machine_label({}, "gpu", ["NVIDIA H200"]) == "gpu-nvidia-h200"
 
 

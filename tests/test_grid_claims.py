@@ -57,6 +57,15 @@ def test_best_learning_rates_and_the_linear_scaling_question():
     assert grid_claims.rises_with_batch(best) == {"a": True, "b": False}
 
 
+def test_complete_architectures_are_those_with_every_planned_cell():
+    plan = pd.DataFrame([(a, lr, b) for a in ("unet", "attention_unet") for lr in (1e-4, 1e-3) for b in (8, 16)],
+                        columns=["architecture", "learning_rate", "batch_size"])
+    done = pd.concat([plan.iloc[:4], plan.iloc[4:7]]).assign(best_val_iou=0.5)  # one attention_unet cell missing
+    assert grid_claims.complete_architectures(done, plan) == ["unet"]
+    assert grid_claims.complete_architectures(done.iloc[:0], plan) == []
+    assert grid_claims.complete_architectures(plan, plan) == ["unet", "attention_unet"]
+
+
 def test_budget_table_reads_recorded_steps_and_works_out_older_runs():
     done = pd.DataFrame([
         {"batch_size": 8, "epochs_run": 8, "samples_per_epoch": 800, "optimizer_steps": 800, "samples_seen": 6400},

@@ -219,13 +219,15 @@ def test_compute_budgets_are_read_and_checked(tmp_path):
 def test_targets_are_read_and_checked(tmp_path):
     from mitolib.config import target
 
-    assert target("cpu") == {"test_iou": 0.85, "train_minutes": 15} and target("smoke") is None
+    assert target("cpu") == {"test_iou": 0.85, "train_minutes": 15, "seeds": 3} and target("smoke") is None
     text = Path(config_path()).read_text(encoding="utf-8")
     for entry, message in {"cpu: {test_iou: 1.5}": "targets.cpu: write it as {test_iou: <number between 0 and 1>}",
                            "laptop: {test_iou: 0.8}": "targets.laptop: unknown profile",
-                           "cpu: {test_iou: 0.8, train_minutes: 0}": "'train_minutes' must be a positive number"}.items():
+                           "cpu: {test_iou: 0.8, train_minutes: 0}": "'train_minutes' must be a positive number",
+                           "cpu: {test_iou: 0.8, seeds: 2.5}": "'seeds' (how many seeds the target's mean is over) "
+                                                               "must be a whole number of at least 1, got 2.5"}.items():
         path = tmp_path / "studies.yml"
-        path.write_text(text.replace("cpu: {test_iou: 0.85, train_minutes: 15}", entry), encoding="utf-8")
+        path.write_text(text.replace("cpu: {test_iou: 0.85, train_minutes: 15, seeds: 3}", entry), encoding="utf-8")
         with pytest.raises(ConfigError, match=re.escape(message)):
             load_config(path)
 
