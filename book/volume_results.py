@@ -477,7 +477,7 @@ else:
     limit = long_goal.get("train_minutes")
     over = int((long_table["minutes"] > limit).sum()) if limit else 0
     verdict = (f"is {summary.mean - long_goal['test_iou']:+.3f} from it on {summary.n} of the "
-               f"{long_goal['seeds']} seeds the target is a mean over, so not judged yet"
+               f"{long_goal.get('seeds', 1)} seeds the target is a mean over, so not judged yet"
                if summary.n < long_goal.get("seeds", 1) else
                f"meets it by {summary.mean - long_goal['test_iou']:.3f}" if summary.mean >= long_goal["test_iou"]
                else f"is {long_goal['test_iou'] - summary.mean:.3f} short of it")
