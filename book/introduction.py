@@ -38,7 +38,7 @@ notices.notice(profile)
 # still missing where a study is partial or from an earlier design.
 
 # %% tags=["remove-cell"]
-from mitolib import claims, grid_claims, headline, verdicts  # noqa: E402
+from mitolib import claims, grid_claims, headline, summaries, verdicts  # noqa: E402
 from mitolib.config import compute_budget, load_config  # noqa: E402
 
 
@@ -88,6 +88,8 @@ else:
     reach = (f"Foreground IoU over the whole test volume, mean ± sd over seeds, with the `{profile}` recipe of the "
              f"collected `seeds` study ({seed_epochs} epochs): {means}; "
              f"{claims.order_text(tiers, label=book.arch_label)}.")
+    caveat = summaries.machines_text(seeds.done, "architecture", book.arch_label)
+    reach += f" {caveat}" if caveat else ""
     if recipe is not None and len(recipe.done):
         longer = recipe.done[recipe.done["variant"] == "long_plateau"]
         reach += (f" Trained for {', '.join(str(e) for e in sorted(longer['epochs'].unique()))} epochs, U-Net reaches "

@@ -65,6 +65,8 @@ book.glue("arch_pairs", "; ".join(
     f"{book.arch_label(r.group)} minus {book.arch_label(r.reference)}: "
     f"{claims.Difference(int(r.pairs), r.difference, float('nan'), r.low, r.high).text()}"
     for r in pairs.itertuples() if isinstance(r.reference, str)))
+book.glue("arch_machines", summaries.machines_text(done, "architecture", book.arch_label) or
+          "Every run trained on one kind of machine.")
 
 # %% [markdown]
 # Mean ± standard deviation over seeds; IoU and Dice count every pixel of the test volume
@@ -74,7 +76,7 @@ book.glue("arch_pairs", "; ".join(
 # **Which architecture is best?** Paired over the same seeds, each architecture against the next
 # lower mean, with {glue:md}`confidence` intervals: {glue:md}`arch_pairs`. The order this build can
 # claim: {glue:md}`arch_order`. An order between architectures is stated only where the paired
-# interval excludes zero (`mitolib.claims`).
+# interval excludes zero (`mitolib.claims`). {glue:md}`arch_machines`
 #
 # ## Next to published figures
 #

@@ -225,6 +225,21 @@ TEST_TIME_ONLY = (*EVAL_PARAMS, "tune_threshold", "save_predictions", *MEASUREME
 CHECKED_METRIC, CHECKED_SPLIT = "iou", "val"  # the curve compared between two trainings
 
 
+def machines_text(done: pd.DataFrame, group: str, label=str) -> str:
+    """A caveat for a comparison of ``group`` values whose runs trained on different machines (the ``device`` of
+    ``runs.csv``): which group trained where, and that a pair across machines differs in the machine's
+    arithmetic as well; ``""`` where every run trained on one kind of machine."""
+    if "device" not in done.columns or done["device"].nunique() < 2:
+        return ""
+    where = {}
+    for name, part in done.groupby(group, sort=False):
+        where.setdefault(", ".join(sorted(part["device"].astype(str).unique())), []).append(label(name))
+    return ("The runs did not all train on one machine: " + "; ".join(
+        f"{' and '.join(names)} on {device}" for device, names in where.items())
+        + ". A pair from two machines differs in the machine's arithmetic as well as in what is compared, so a "
+        "difference between groups trained on different machines is not the compared setting's alone.")
+
+
 def same_training_pairs(studies: Mapping[str, StudyResults]) -> pd.DataFrame:
     """Completed runs of different studies that share every training setting and the seed (they may differ in
     test-time settings), with how far apart their validation IoU curves are: ``study_a, run_a, study_b, run_b,

@@ -77,3 +77,17 @@ def test_same_training_pairs_compare_the_validation_curves_of_identical_training
         "the seed the same, and differs only in test-time settings. Their validation IoU curves (2 epochs each) "
         "are within 0.05 of each other at every epoch.")
     assert summaries.same_training_pairs({"recipe": a}).empty
+
+
+def test_machines_text_names_which_group_trained_where():
+    done = pd.DataFrame({"architecture": ["unet", "unet", "attention_unet", "attention_unet"],
+                         "device": ["CPU: A", "CPU: A", "CPU: B", "CPU: B"]})
+    text = summaries.machines_text(done, "architecture", str.upper)
+    assert text.startswith("The runs did not all train on one machine: UNET on CPU: A; ATTENTION_UNET on CPU: B.")
+    assert "not the compared setting's alone" in text
+
+
+def test_machines_text_is_empty_on_one_machine_or_without_the_column():
+    done = pd.DataFrame({"architecture": ["unet", "attention_unet"], "device": ["CPU: A", "CPU: A"]})
+    assert summaries.machines_text(done, "architecture") == ""
+    assert summaries.machines_text(done.drop(columns="device"), "architecture") == ""
