@@ -389,12 +389,8 @@ book.glue("lead_mean", f"{means[leader]:.3f}")
 book.glue("lead_best", f"{lead_runs['test_iou'].max():.3f}")
 limit = (target(results.profile) or target("cpu")).get("train_minutes")
 slowest = lead_runs["train_seconds"].max() / 60
-target_seeds = (target(results.profile) or target("cpu")).get("seeds", 1)
-lead_seeds = lead_runs["seed"].nunique()
-book.glue("lead_gap", (f"{means[leader] - TARGET_IOU:+.3f} from it on {lead_seeds} of the {target_seeds} seeds the "
-                       "target is a mean over, so not judged yet" if lead_seeds < target_seeds else
-                       f"which meets it by {means[leader] - TARGET_IOU:.4f}" if means[leader] >= TARGET_IOU else
-                       f"which is {TARGET_IOU - means[leader]:.3f} short of it")
+book.glue("lead_gap", "which " + summaries.target_verdict(means[leader], lead_runs["seed"].nunique(),
+                                                          target(results.profile) or target("cpu"))
           + (f"; its slowest run trained {slowest:.1f} minutes against the {limit:g} allowed"
              + (" (over the limit)" if slowest > limit else "") if limit else ""))
 book.glue("lead_recipe", f"base width {lead_runs['base_filters'].iloc[0]}, {lead_runs['patch_size'].iloc[0]}-pixel "
@@ -478,11 +474,7 @@ else:
     summary = claims.summarize(long_done["test_iou"])
     limit = long_goal.get("train_minutes")
     over = int((long_table["minutes"] > limit).sum()) if limit else 0
-    verdict = (f"is {summary.mean - long_goal['test_iou']:+.3f} from it on {summary.n} of the "
-               f"{long_goal.get('seeds', 1)} seeds the target is a mean over, so not judged yet"
-               if summary.n < long_goal.get("seeds", 1) else
-               f"meets it by {summary.mean - long_goal['test_iou']:.3f}" if summary.mean >= long_goal["test_iou"]
-               else f"is {long_goal['test_iou'] - summary.mean:.3f} short of it")
+    verdict = summaries.target_verdict(summary.mean, summary.n, long_goal)
     same_arch = done[done["architecture"].isin(long_done["architecture"].unique())]
     paired = claims.compare(pd.concat([long_done.assign(recipe=long_profile), same_arch.assign(recipe=results.profile)]),
                             "test_iou", "recipe", reference=results.profile, higher="raises", lower="lowers")

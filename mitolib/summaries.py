@@ -225,6 +225,18 @@ TEST_TIME_ONLY = (*EVAL_PARAMS, "tune_threshold", "save_predictions", *MEASUREME
 CHECKED_METRIC, CHECKED_SPLIT = "iou", "val"  # the curve compared between two trainings
 
 
+def target_verdict(mean: float, seeds: int, goal: dict) -> str:
+    """How a mean over ``seeds`` seeds stands against ``goal`` (a ``targets`` entry): "meets it by …", "is … short
+    of it", or, on fewer seeds than the target's mean is over, the distance and "so not judged yet"."""
+    wanted = goal.get("seeds", 1)
+    if seeds < wanted:
+        return (f"is {mean - goal['test_iou']:+.3f} from it on {seeds} of the {wanted} seeds the target is a mean "
+                "over, so not judged yet")
+    if mean >= goal["test_iou"]:
+        return f"meets it by {mean - goal['test_iou']:.4f}"
+    return f"is {goal['test_iou'] - mean:.3f} short of it"
+
+
 def machines_text(done: pd.DataFrame, group: str, label=str) -> str:
     """A caveat for a comparison of ``group`` values whose runs trained on different machines (the ``device`` of
     ``runs.csv``): which group trained where, and that a pair across machines differs in the machine's

@@ -58,7 +58,7 @@ def band_table(runs: pd.DataFrame, value: str, low: float, high: float, group: s
     return pd.DataFrame(rows, columns=[group, "runs", "inside", "mean", "sd", "mean_inside", "gap"])
 
 
-def nearest_to_band(table: pd.DataFrame, group: str = "variant") -> pd.Series | None:
+def nearest_to_band(table: pd.DataFrame) -> pd.Series | None:
     """The row of a :func:`band_table` whose mean lies nearest the band (``None`` for an empty table)."""
     return table.sort_values("gap", kind="stable").iloc[0] if len(table) else None
 

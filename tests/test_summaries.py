@@ -91,3 +91,12 @@ def test_machines_text_is_empty_on_one_machine_or_without_the_column():
     done = pd.DataFrame({"architecture": ["unet", "attention_unet"], "device": ["CPU: A", "CPU: A"]})
     assert summaries.machines_text(done, "architecture") == ""
     assert summaries.machines_text(done.drop(columns="device"), "architecture") == ""
+
+
+def test_target_verdict_waits_for_the_seeds_the_target_is_a_mean_over():
+    goal = {"test_iou": 0.85, "seeds": 3}
+    assert summaries.target_verdict(0.856, 1, goal) == ("is +0.006 from it on 1 of the 3 seeds the target is a mean "
+                                                        "over, so not judged yet")
+    assert summaries.target_verdict(0.856, 3, goal) == "meets it by 0.0060"
+    assert summaries.target_verdict(0.848, 3, goal) == "is 0.002 short of it"
+    assert summaries.target_verdict(0.848, 1, {"test_iou": 0.85}) == "is 0.002 short of it"
