@@ -20,8 +20,9 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from mitolib import book, notices, summaries
+from mitolib.config import speed_targets
 
-SPEED_TARGET = 1.5  # the project's speed target: the best configuration against the original pipeline
+targets = speed_targets()  # studies.yml: speed_targets
 
 display(notices.notice(required=False))
 latest = book.project_root() / "benchmarks" / "results" / "latest.json"
@@ -34,22 +35,12 @@ if latest.is_file():
     table = pd.DataFrame(measured.get("training_summary") or [])
     machine = measured.get("machine") or {}
     if len(table) and "speed_ratio_median" in table.columns:
-        fig = plots.speed_ratios(table, target=SPEED_TARGET, labels={
+        fig = plots.speed_ratios(table, target=targets.get("best"), labels={
             **book.ARCHITECTURE_LABELS, "project": "project pipeline", "xla": "project + XLA",
             "threads": "project, other thread counts", "mixed": "project + mixed precision"})
         book.glue_figure("fig-speed", fig)
-        best = (table.dropna(subset=["speed_ratio_median"]).groupby(["width", "architecture"], sort=False)
-                ["speed_ratio_median"].max().reset_index())
-        parts = []
-        for width, part in best.groupby("width", sort=False):
-            below = part[part["speed_ratio_median"] < SPEED_TARGET]
-            parts.append(f"{width} width: the fastest configuration of each architecture reaches "
-                         f"{part['speed_ratio_median'].min():.2f}x–{part['speed_ratio_median'].max():.2f}x, "
-                         + ("every architecture at the target" if below.empty else "below the target for "
-                            + ", ".join(f"{book.arch_label(r.architecture)} ({r.speed_ratio_median:.2f}x)"
-                                        for r in below.itertuples())))
-        book.glue("speed_text", "; ".join(parts) + f" (target {SPEED_TARGET:g}x for every architecture), measured "
-                  f"on {measured.get('label', 'one machine')}")
+        book.glue("speed_text", summaries.speed_target_text(table, targets) + ", measured on "
+                  f"{measured.get('label', 'one machine')}")
     else:
         book.glue("speed_text", "the benchmark holds no training ratios")
 else:

@@ -217,26 +217,18 @@ chosen = by_val.idxmax() if len(by_val) else None  # chosen on validation, among
 rule = "z-median 5, validation threshold"
 chosen_runs = done[done["variant"] == chosen]
 scored = post[(post["step"] == rule) & post["run_id"].isin(chosen_runs["run_id"])]["test_iou"]
-score = claims.summarize(scored if len(scored) else chosen_runs["test_iou"])
-minutes = chosen_runs["train_seconds"].max() / 60 if len(chosen_runs) else float("nan")
+scored = scored if len(scored) else chosen_runs["test_iou"]
 if chosen is None or not goal:
     book.glue("target_text", "No target or no run in this build.")
 else:
-    enough = score.n >= goal.get("seeds", 1)
-    met = enough and score.mean >= goal["test_iou"] and minutes <= goal.get("train_minutes", minutes)
-    verb = "meets" if met else ("does not meet" if enough else "cannot yet be checked against")
+    verdict = summaries.target_check(scored, chosen_runs["train_seconds"] / 60, goal)[1]
     book.glue("target_text", (
         f"Among the variants with the most seeds so far, the one with the best mean validation IoU is `{chosen}` "
-        f"({score.n} seeds). With the test-time "
-        f"rule fixed in advance ({rule}), its test IoU is {score.text()}, after at most {minutes:.1f} minutes "
-        f"of training per run. The `{profile}` target is {goal['test_iou']:.2f} on average over "
-        f"{goal.get('seeds', 1)} seed(s) "
-        f"within {goal.get('train_minutes', float('nan')):g} minutes: the recipe {verb} it"
-        + ("" if met or not enough else ": " + "; ".join(
-            ([f"its mean test IoU, {score.mean:.4f}, is below {goal['test_iou']:.2f}"] if score.mean < goal["test_iou"] else [])
-            + ([f"its slowest run trained {minutes:.1f} minutes, over the {goal['train_minutes']:g} allowed (on a "
-                "machine with other work beside it)"] if minutes > goal.get("train_minutes", minutes) else [])))
-        + "."))
+        f"({len(scored)} seeds). With the test-time rule fixed in advance ({rule}), its test IoU is "
+        f"{claims.summarize(scored).text()}. The `{profile}` target is {goal['test_iou']:.2f} on average over "
+        f"{goal.get('seeds', 1)} seed(s)" + (f" within {goal['train_minutes']:g} minutes of training per run"
+                                              if goal.get("train_minutes") else "")
+        + f": the mean {verdict}."))
 
 # %% tags=["remove-cell"]
 from mitolib.config import load_config  # noqa: E402

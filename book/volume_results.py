@@ -387,12 +387,8 @@ book.glue("target", f"{TARGET_IOU:.2f}")
 book.glue("lead_arch", book.arch_label(leader))
 book.glue("lead_mean", f"{means[leader]:.3f}")
 book.glue("lead_best", f"{lead_runs['test_iou'].max():.3f}")
-limit = (target(results.profile) or target("cpu")).get("train_minutes")
-slowest = lead_runs["train_seconds"].max() / 60
-book.glue("lead_gap", "which " + summaries.target_verdict(means[leader], lead_runs["seed"].nunique(),
-                                                          target(results.profile) or target("cpu"))
-          + (f"; its slowest run trained {slowest:.1f} minutes against the {limit:g} allowed"
-             + (" (over the limit)" if slowest > limit else "") if limit else ""))
+book.glue("lead_gap", "which " + summaries.target_check(lead_runs["test_iou"], lead_runs["train_seconds"] / 60,
+                                                        target(results.profile) or target("cpu"))[1])
 book.glue("lead_recipe", f"base width {lead_runs['base_filters'].iloc[0]}, {lead_runs['patch_size'].iloc[0]}-pixel "
                          f"patches at scale {lead_runs['scale'].iloc[0]:g}, {training}, "
                          f"{lead_runs['train_seconds'].mean() / 60:.1f} minutes of training on average")
@@ -471,23 +467,7 @@ else:
         "best / last epoch": [f"{b:.0f} / {e:.0f}" for b, e in zip(long_table["best_epoch"], long_table["epochs_run"])],
         "still improving": long_table["improving"].map({True: "yes", False: "no"}),
         "training minutes": long_table["minutes"].map("{:.1f}".format)})))
-    summary = claims.summarize(long_done["test_iou"])
-    limit = long_goal.get("train_minutes")
-    over = int((long_table["minutes"] > limit).sum()) if limit else 0
-    verdict = summaries.target_verdict(summary.mean, summary.n, long_goal)
-    same_arch = done[done["architecture"].isin(long_done["architecture"].unique())]
-    paired = claims.compare(pd.concat([long_done.assign(recipe=long_profile), same_arch.assign(recipe=results.profile)]),
-                            "test_iou", "recipe", reference=results.profile, higher="raises", lower="lowers")
-    row = paired.iloc[0]
-    difference = claims.Difference(int(row["pairs"]), row["difference"], float("nan"), row["low"], row["high"])
-    display(Markdown(
-        f"Test IoU {summary.text()} over {summary.n} seed(s) against the `{long_profile}` target of "
-        f"{long_goal['test_iou']:.2f}: the mean {verdict}"
-        + (f"; {over} of {len(long_table)} runs trained longer than the {limit:g} minutes allowed" if over else "")
-        + f"; {int(long_table['improving'].sum())} of {len(long_table)} were still improving at their last epoch. "
-        f"Paired with the `{results.profile}` runs of the same architecture and seeds (longer training and "
-        f"test-time augmentation together): {difference.text()}, "
-        + (f"which {row['verdict']} the test IoU." if row["resolved"] else f"{claims.NOT_RESOLVED}.")))
+    display(Markdown(summaries.longer_recipe_text(long_done, done, (long_profile, results.profile), long_goal)))
 
 # %% [markdown]
 # ## Summary

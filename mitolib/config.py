@@ -75,6 +75,7 @@ def load_config(path: str | Path | None = None) -> dict:
         _check_keys(profile or {}, config["defaults"], f"{path}: profile {name!r}")
     _check_budgets(config, path)
     _check_targets(config, path)
+    _check_speed_targets(config, path)
     return config
 
 
@@ -113,6 +114,25 @@ def _check_targets(config: dict, path: Path) -> None:
                               f"number of at least 1, got {seeds!r}")
 
 
+SPEED_TARGETS = ("best", "plain")  # the best configuration, and the plain project pipeline
+
+
+def _check_speed_targets(config: dict, path: Path) -> None:
+    """Check the optional ``speed_targets`` section (``{best: <positive>, plain: <positive>}``: training images/s
+    against the original pipeline's, as ``python -m benchmarks.run`` measures them)."""
+    targets = config.get("speed_targets") or {}
+    form = "{best: <ratio>, plain: <ratio>}"
+    if not isinstance(targets, dict):
+        raise ConfigError(f"{path}: section 'speed_targets' must be a mapping {form}, got {targets!r}")
+    unknown = sorted(set(targets) - set(SPEED_TARGETS))
+    if unknown:
+        raise ConfigError(f"{path}: speed_targets: unknown key(s) {', '.join(unknown)}; write it as {form}")
+    for key, value in targets.items():
+        if not _positive(value):
+            raise ConfigError(f"{path}: speed_targets.{key} must be a positive ratio, got {value!r}")
+    config["speed_targets"] = targets
+
+
 def _check_budgets(config: dict, path: Path) -> None:
     """Check the optional ``compute_budgets`` section (``{profile: {hours: <positive>, machine: <text>}}``)."""
     for where, budget in _per_profile(config, path, "compute_budgets", "{hours: <number>, machine: <text>}"):
@@ -126,6 +146,12 @@ def compute_budget(profile: str, config: Mapping[str, Any] | None = None) -> dic
     """The planned compute of ``profile``'s reference studies (``{"hours", "machine"}``), or ``None``."""
     config = config if config is not None else load_config()
     return (config.get("compute_budgets") or {}).get(profile)
+
+
+def speed_targets(config: Mapping[str, Any] | None = None) -> dict:
+    """The benchmark's speed targets (``{"best"?, "plain"?}``: ratios to the original pipeline), or ``{}``."""
+    config = config if config is not None else load_config()
+    return dict(config.get("speed_targets") or {})
 
 
 def target(profile: str, config: Mapping[str, Any] | None = None) -> dict | None:

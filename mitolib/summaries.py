@@ -9,6 +9,7 @@ from typing import Mapping
 
 import pandas as pd
 
+from mitolib import claims
 from mitolib.book import StudyResults, arch_label, by_architecture
 from mitolib.config import load_config
 from mitolib.headline import protocol_text
@@ -185,6 +186,34 @@ def own_rows(done: pd.DataFrame, study: str, profile: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["label", "method", "dataset", "metric", "value", "protocol", "source"])
 
 
+def speed_target_text(table: pd.DataFrame, targets: Mapping[str, float]) -> str:
+    """The benchmark's training ratios ``table`` (``width, architecture, variant, speed_ratio_median``; the
+    ``training_summary`` of a benchmark run) against the ``speed_targets`` of ``studies.yml``: per width, the
+    fastest configuration of each architecture against ``best`` and the plain project pipeline (``project``)
+    against ``plain``, naming the architectures below a target."""
+    rows = table.dropna(subset=["speed_ratio_median"])
+    parts = []
+    for width, part in rows.groupby("width", sort=False):
+        measured = [("the fastest configuration of each architecture", targets.get("best"),
+                     part.groupby("architecture", sort=False)["speed_ratio_median"].max()),
+                    ("the plain project pipeline", targets.get("plain"),
+                     part[part["variant"] == "project"].set_index("architecture")["speed_ratio_median"])]
+        said = []
+        for what, goal, ratios in measured:
+            if ratios.empty:
+                continue
+            text = f"{what} reaches {ratios.min():.2f}x–{ratios.max():.2f}x"
+            if goal is not None:
+                below = ratios[ratios < goal]
+                text += (f", every architecture at the {goal:.1f}x target" if below.empty else
+                         f", below the {goal:.1f}x target for " + ", ".join(
+                             f"{arch_label(name)} ({ratio:.2f}x)" for name, ratio in below.items()))
+            said.append(text)
+        if said:
+            parts.append(f"{width} width: " + "; ".join(said))
+    return "; ".join(parts) if parts else "the benchmark holds no training ratios"
+
+
 def benchmark_machines(folder: Path | None = None) -> pd.DataFrame:
     """One row per machine and width of the committed benchmark runs (``benchmarks/results/*.json`` but
     ``latest.json``): the machine (CPU flags, bfloat16 unit), the plain project pipeline's and the fastest
@@ -235,6 +264,49 @@ def target_verdict(mean: float, seeds: int, goal: dict) -> str:
     if mean >= goal["test_iou"]:
         return f"meets it by {mean - goal['test_iou']:.4f}"
     return f"is {goal['test_iou'] - mean:.3f} short of it"
+
+
+def target_check(test_iou, train_minutes, goal: dict) -> tuple[bool, str]:
+    """Whether runs with test IoUs ``test_iou`` and training times ``train_minutes`` (one per run) meet ``goal``
+    (a ``targets`` entry), and the sentence that says so, to follow "the mean": the mean's
+    :func:`target_verdict`, then the slowest run against the ``train_minutes`` limit where the goal has one.
+    A target is met only on as many seeds as it is a mean over, by the mean, and by every run's time."""
+    values = [float(v) for v in test_iou]
+    if not values:
+        return False, "cannot be checked: no run has a test IoU"
+    mean, seeds = sum(values) / len(values), len(values)
+    text = target_verdict(mean, seeds, goal)
+    met = seeds >= goal.get("seeds", 1) and mean >= goal["test_iou"]
+    limit = goal.get("train_minutes")
+    if limit is not None and len(train_minutes):
+        slowest = max(float(m) for m in train_minutes)
+        text += f"; its slowest run trained {slowest:.1f} minutes against the {limit:g} allowed"
+        if slowest > limit:
+            text += ", over the limit" + (", so the target is missed on time" if met else "")
+            met = False
+    return met, text
+
+
+def longer_recipe_text(longer: pd.DataFrame, shorter: pd.DataFrame, names: tuple[str, str], goal: dict) -> str:
+    """The completed runs ``longer`` of a longer profile against its target ``goal`` and paired by seed with the
+    completed runs ``shorter`` of the same architectures under the shorter profile; ``names`` are the two
+    profiles' names (longer, shorter)."""
+    long_name, short_name = names
+    met, verdict = target_check(longer["test_iou"], longer["train_seconds"] / 60, goal)
+    summary = claims.summarize(longer["test_iou"])
+    improving = int((longer["best_epoch"] == longer["epochs_run"]).sum())
+    text = (f"Test IoU {summary.text()} over {summary.n} seed(s) against the `{long_name}` target of "
+            f"{goal['test_iou']:.2f}: the mean {verdict}; {improving} of {len(longer)} run(s) were still improving "
+            "at their last epoch.")
+    same = shorter[shorter["architecture"].isin(longer["architecture"].unique())]
+    if same.empty:
+        return text + f" No `{short_name}` run of the same architecture is collected to pair with."
+    row = claims.compare(pd.concat([longer.assign(recipe=long_name), same.assign(recipe=short_name)]), "test_iou",
+                         "recipe", reference=short_name, higher="raises", lower="lowers").iloc[0]
+    difference = claims.Difference(int(row["pairs"]), row["difference"], float("nan"), row["low"], row["high"])
+    return (text + f" Paired with the `{short_name}` runs of the same architecture and seeds (longer training and "
+            f"its test-time steps together): {difference.text()}, "
+            + (f"which {row['verdict']} the test IoU." if row["resolved"] else f"{claims.NOT_RESOLVED}."))
 
 
 def machines_text(done: pd.DataFrame, group: str, label=str) -> str:

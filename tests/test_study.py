@@ -232,6 +232,23 @@ def test_targets_are_read_and_checked(tmp_path):
             load_config(path)
 
 
+def test_speed_targets_are_read_and_checked(tmp_path):
+    from mitolib.config import speed_targets
+
+    assert speed_targets() == {"best": 1.5, "plain": 1.0}
+    text = Path(config_path()).read_text(encoding="utf-8")
+    line = "speed_targets: {best: 1.5, plain: 1.0}"
+    for entry, message in {"speed_targets: 1.5": "section 'speed_targets' must be a mapping",
+                           "speed_targets: {best: 1.5, fast: 2}": "speed_targets: unknown key(s) fast",
+                           "speed_targets: {best: 0}": "speed_targets.best must be a positive ratio, got 0"}.items():
+        path = tmp_path / "studies.yml"
+        path.write_text(text.replace(line, entry), encoding="utf-8")
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_config(path)
+    path.write_text(text.replace(line, ""), encoding="utf-8")
+    assert speed_targets(load_config(path)) == {}
+
+
 def _collect_by_hand(runs, values, results_dir: Path, drop: int = 0) -> None:
     """A runs.csv as `collect` writes it (parameters, status, the chosen column) for the first runs."""
     import pandas as pd
