@@ -80,6 +80,8 @@ book.glue_figure("fig-heatmaps", fig)
 book.glue("grid_size", f"{len(runs)}")
 book.glue("grid_done", f"{len(grid)}")
 book.glue("grid_region", summaries.grid_region_text(grid))
+book.glue("grid_machines", summaries.machines_text(grid, "architecture", book.arch_label) or
+          "Every completed run trained on one kind of machine.")
 grid_seeds = grid.groupby(["architecture", "learning_rate", "batch_size"])["seed"].nunique()
 book.glue("heatmap_conclusion", (
     f"with {grid_seeds.max()} seed per cell no cell is resolved from another by the claims rule (a paired "
@@ -98,6 +100,7 @@ book.glue("heatmap_conclusion", (
 #
 # Of the {glue:md}`grid_size` runs shown, {glue:md}`grid_done` completed.
 # {glue:md}`grid_region`
+# {glue:md}`grid_machines`
 #
 # ## Learning rate and batch size together
 
@@ -161,7 +164,7 @@ else:
     book.glue("reruns_text", (
         f"The three best configurations of the grid, each trained with {chosen['seed'].nunique()} seeds "
         f"({', '.join(map(str, sorted(chosen['seed'].unique())))}; seed 0 is the grid's run). By the claims rule: "
-        + claims.order_text(tiers) + "."))
+        + claims.order_text(tiers) + ". " + summaries.machines_text(chosen, "configuration")).strip())
 
 # %% tags=["remove-input"]
 if len(chosen):
@@ -225,7 +228,7 @@ book.markdown_table(pd.DataFrame(rows))
 # %% tags=["hide-input"]
 fig = plots.dot_plot(book.by_architecture(grid), x="learning_rate", y="best_epoch", hue="architecture",
                      labels=labels, xlabel="learning rate", ylabel="best epoch")
-epochs_run = grid["epochs_run"].max()
+epochs_run = int(grid["epochs_run"].max()) if len(grid) else 0
 fig.axes[0].axhline(epochs_run, color="#777777", ls=":", lw=1)
 book.glue_figure("fig-convergence", fig)
 improving = grid[grid["best_epoch"] == grid["epochs_run"]]

@@ -309,12 +309,22 @@ def longer_recipe_text(longer: pd.DataFrame, shorter: pd.DataFrame, names: tuple
             + (f"which {row['verdict']} the test IoU." if row["resolved"] else f"{claims.NOT_RESOLVED}."))
 
 
-def machines_text(done: pd.DataFrame, group: str, label=str) -> str:
+def machines_text(done: pd.DataFrame, group: str, label=str, pair: str = "seed") -> str:
     """A caveat for a comparison of ``group`` values whose runs trained on different machines (the ``device`` of
     ``runs.csv``): which group trained where, and that a pair across machines differs in the machine's
-    arithmetic as well; ``""`` where every run trained on one kind of machine."""
+    arithmetic as well; ``""`` where every run trained on one kind of machine. Where the runs of each ``pair``
+    value (the runs a paired difference compares) trained on one machine, it says so instead: every pair then
+    compares on one machine."""
     if "device" not in done.columns or done["device"].nunique() < 2:
         return ""
+    if pair in done.columns and (done.groupby(pair)["device"].nunique() == 1).all():
+        where = {}
+        for value, part in done.groupby(pair):
+            where.setdefault(str(part["device"].iloc[0]), []).append(f"{value:g}" if isinstance(value, float)
+                                                                      else str(value))
+        return ("The runs trained on more than one machine, but the runs of each " + pair + " on one: " + "; ".join(
+            f"{pair}{'s' if len(values) > 1 else ''} {', '.join(values)} on {device}" for device, values in where.items())
+            + ". Every paired difference compares runs of one machine.")
     where = {}
     for name, part in done.groupby(group, sort=False):
         where.setdefault(", ".join(sorted(part["device"].astype(str).unique())), []).append(label(name))

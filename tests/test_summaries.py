@@ -87,6 +87,16 @@ def test_machines_text_names_which_group_trained_where():
     assert "not the compared setting's alone" in text
 
 
+def test_machines_text_says_when_every_pair_trained_on_one_machine():
+    done = pd.DataFrame({"configuration": ["a", "b", "a", "b", "a", "b"], "seed": [0, 0, 1, 1, 2, 2],
+                         "device": ["CPU: A", "CPU: A", "CPU: B", "CPU: B", "CPU: B", "CPU: B"]})
+    assert summaries.machines_text(done, "configuration") == (
+        "The runs trained on more than one machine, but the runs of each seed on one: seed 0 on CPU: A; seeds 1, 2 "
+        "on CPU: B. Every paired difference compares runs of one machine.")
+    mixed = done.assign(device=["CPU: A", "CPU: B", "CPU: B", "CPU: B", "CPU: B", "CPU: B"])
+    assert summaries.machines_text(mixed, "configuration").startswith("The runs did not all train on one machine")
+
+
 def test_machines_text_is_empty_on_one_machine_or_without_the_column():
     done = pd.DataFrame({"architecture": ["unet", "attention_unet"], "device": ["CPU: A", "CPU: A"]})
     assert summaries.machines_text(done, "architecture") == ""
