@@ -470,6 +470,39 @@ else:
     display(Markdown(summaries.longer_recipe_text(long_done, done, (long_profile, results.profile), long_goal)))
 
 # %% [markdown]
+# ## The GPU target
+#
+# The `gpu` profile trains the corrected recipe at the original width (base 64) and full resolution on
+# a GPU node, against its own target.
+
+# %% tags=["remove-input"]
+gpu_goal = target("gpu")
+try:
+    full = book.load_study("seeds", "gpu") if gpu_goal else None
+except ResultsMissing:
+    full = None
+if full is not None and len(full.done):
+    display(Markdown(notices.notice_text(full)))
+    display(Markdown(f"Test IoU {claims.summarize(full.done['test_iou']).text()} over "
+                     f"{full.done['seed'].nunique()} seed(s) against the `gpu` target of {gpu_goal['test_iou']:.2f}: "
+                     "the mean " + summaries.target_check(full.done["test_iou"], full.done["train_seconds"] / 60,
+                                                          gpu_goal)[1] + "."))
+elif gpu_goal:
+    nearest = ""
+    if gpu is not None and len(gpu.done):
+        g = gpu.done.loc[gpu.done["test_iou"].idxmax()]
+        gap = gpu_goal["test_iou"] - g["test_iou"]
+        nearest = (f" The nearest measured recipe is the `gpu_short` run above: {book.arch_label(g['architecture'])} "
+                   f"at {g['test_iou']:.3f}, " + (f"{gap:.3f} below" if gap > 0 else f"{-gap:.3f} above")
+                   + f" the target's level with one seed, at scale {g['scale']:g} and {g['epochs']} epochs. It is another recipe, so it does "
+                   "not judge the target.")
+    display(Markdown(
+        f"The `gpu` target ({gpu_goal['test_iou']:.2f}, the mean over {gpu_goal.get('seeds', 1)} seed(s)) is not "
+        "measured in this build: no `seeds` run of the `gpu` profile is collected. Those runs need a GPU node: "
+        "`mitolib study submit seeds --profile gpu` on a PBS cluster, or `mitolib study run seeds --profile gpu` "
+        "on a GPU machine, then `mitolib study collect seeds --profile gpu`." + nearest))
+
+# %% [markdown]
 # ## Summary
 #
 # * The table gives the test IoU and Dice of each architecture with the spread over seeds;
