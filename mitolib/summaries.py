@@ -263,7 +263,7 @@ def target_verdict(mean: float, seeds: int, goal: dict) -> str:
                 "over, so not judged yet")
     if mean >= goal["test_iou"]:
         return f"meets it by {mean - goal['test_iou']:.4f}"
-    return f"is {goal['test_iou'] - mean:.3f} short of it"
+    return f"is {goal['test_iou'] - mean:.4f} short of it"
 
 
 def target_check(test_iou, train_minutes, goal: dict) -> tuple[bool, str]:

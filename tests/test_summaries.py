@@ -108,8 +108,9 @@ def test_target_verdict_waits_for_the_seeds_the_target_is_a_mean_over():
     assert summaries.target_verdict(0.856, 1, goal) == ("is +0.006 from it on 1 of the 3 seeds the target is a mean "
                                                         "over, so not judged yet")
     assert summaries.target_verdict(0.856, 3, goal) == "meets it by 0.0060"
-    assert summaries.target_verdict(0.848, 3, goal) == "is 0.002 short of it"
-    assert summaries.target_verdict(0.848, 1, {"test_iou": 0.85}) == "is 0.002 short of it"
+    assert summaries.target_verdict(0.848, 3, goal) == "is 0.0020 short of it"
+    assert summaries.target_verdict(0.848, 1, {"test_iou": 0.85}) == "is 0.0020 short of it"
+    assert summaries.target_verdict(0.8498, 3, goal) == "is 0.0002 short of it"  # not "0.000 short"
 
 
 def test_target_check_needs_the_seeds_the_mean_and_every_runs_time():
@@ -120,7 +121,7 @@ def test_target_check_needs_the_seeds_the_mean_and_every_runs_time():
         False, "meets it by 0.0013; its slowest run trained 16.0 minutes against the 15 allowed, over the limit, so "
                "the target is missed on time")
     assert summaries.target_check([0.84, 0.85, 0.845], [10, 11, 12], goal) == (
-        False, "is 0.005 short of it; its slowest run trained 12.0 minutes against the 15 allowed")
+        False, "is 0.0050 short of it; its slowest run trained 12.0 minutes against the 15 allowed")
     assert summaries.target_check([0.86], [10], goal)[0] is False  # one seed of three: not judged
     assert summaries.target_check([0.86], [], {"test_iou": 0.85}) == (True, "meets it by 0.0100")
     assert summaries.target_check([], [], goal) == (False, "cannot be checked: no run has a test IoU")
@@ -151,7 +152,7 @@ def test_longer_recipe_text_without_a_shorter_run_to_pair_with():
     text = summaries.longer_recipe_text(_long_runs([0.86]), _long_runs([0.85], "attention_unet"), ("cpu_long", "cpu"),
                                         goal)
     assert text.endswith("No `cpu` run of the same architecture is collected to pair with.")
-    assert "is 0.010 short of it" in text
+    assert "is 0.0100 short of it" in text
 
 
 def test_speed_target_text_names_the_architectures_below_each_target():
