@@ -155,16 +155,9 @@ if reruns is None or design != "current":
         "collected (`mitolib study run hyperparameter_reruns`). In this build they have not run, so no "
         "configuration is compared with another by seeds."))
 else:
-    chosen = grid_claims.configuration_seeds(grid, reruns.done)
-    named = chosen.drop_duplicates("configuration").set_index("configuration")
-    names = {c: f"{book.arch_label(r.architecture)} (learning rate {r.learning_rate:g}, batch {r.batch_size:g})"
-             for c, r in named.iterrows()}
-    chosen = chosen.assign(configuration=chosen["configuration"].map(names))
-    tiers = claims.resolved_order(chosen, "best_val_iou", "configuration")
-    book.glue("reruns_text", (
-        f"The three best configurations of the grid, each trained with {chosen['seed'].nunique()} seeds "
-        f"({', '.join(map(str, sorted(chosen['seed'].unique())))}; seed 0 is the grid's run). By the claims rule: "
-        + claims.order_text(tiers) + ". " + summaries.machines_text(chosen, "configuration")).strip())
+    chosen = grid_claims.named_configurations(grid_claims.configuration_seeds(grid, reruns.done), book.arch_label)
+    book.glue("reruns_text", (grid_claims.reruns_text(grid, reruns.done, book.arch_label) + " "
+                              + summaries.machines_text(chosen, "configuration")).strip())
 
 # %% tags=["remove-input"]
 if len(chosen):

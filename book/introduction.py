@@ -98,6 +98,7 @@ else:
 book.glue("answer_reach", reach)
 
 grid = study_or_none("hyperparameter_optimization")
+reruns = study_or_none("hyperparameter_reruns")
 if grid is None:
     hyper = "No grid run is collected in this build."
 else:
@@ -118,18 +119,21 @@ else:
              + ", one seed each) gave every run "
              + ", ".join(f"{r['optimizer steps per run']} optimizer steps at batch {r['batch size']}"
                          for r in budget.to_dict("records"))
-             + f" ({budget['samples seen per run'].iloc[0]} training samples at the smallest batch); "
+             + " (" + " / ".join(dict.fromkeys(budget["samples seen per run"].astype(str)))
+             + " training samples per run at those batch sizes); "
              f"{improving} of the {len(shown)} runs were still improving at their last epoch. Tested region by "
-             f"region over the grid, of the original report's {len(checks)} statements about hyperparameters "
-             f"{counts.get(grid_claims.SUPPORTED, 0)} are supported, {counts.get(grid_claims.CONTRADICTED, 0)} "
-             f"contradicted and {counts.get(claims.NOT_RESOLVED, 0)} not resolved at this budget. "
+             f"region over the grid, the original report's {len(checks)} statements about hyperparameters: "
+             f"{counts.get(grid_claims.SUPPORTED, 0)} supported, {counts.get(grid_claims.CONTRADICTED, 0)} "
+             f"contradicted, {counts.get(claims.NOT_RESOLVED, 0)} not resolved at this budget. "
+             + (grid_claims.reruns_text(current, reruns.done, book.arch_label) + " "
+                if reruns is not None and design == "current" and len(reruns.done) else "")
              + (f"The current grid gives each run {planned_samples:,} samples; {len(current)} of its "
                 f"{n_planned} runs are collected." if design == "earlier" else ""))
 book.glue("answer_hyper", hyper)
 
 budget = compute_budget(profile)
 seconds = sum(s.done["train_seconds"].fillna(0).sum() + s.done.get("eval_seconds", pd.Series(dtype=float)).fillna(0).sum()
-              for s in (ablation, seeds, grid, recipe) if s is not None)
+              for s in (ablation, seeds, grid, reruns, recipe) if s is not None)
 book.glue("answer_reproduce", (
     f"Two commands on a fresh clone: `make book` and `make test`; `make reference` runs the studies (resumable). "
     f"The collected runs of this build took {seconds / 3600:.1f} hours of computing"

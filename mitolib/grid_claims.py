@@ -13,7 +13,8 @@ architectures over learning rate and batch size.
 * :func:`largest_fall`: each run's largest fall in validation IoU between consecutive epochs (stability);
 * :func:`best_learning_rates`: the best learning rate per architecture and batch size (linear scaling);
 * :func:`complete_architectures`: the architectures whose every planned configuration has completed;
-* :func:`configuration_seeds`: the grid's chosen configurations with the seeds their reruns added.
+* :func:`configuration_seeds`: the grid's chosen configurations with the seeds their reruns added;
+* :func:`named_configurations`, :func:`reruns_text`: those configurations named, and ordered by the claims rule.
 """
 
 from __future__ import annotations
@@ -137,6 +138,29 @@ def configuration_seeds(grid_done: pd.DataFrame, reruns_done: pd.DataFrame) -> p
     table["configuration"] = pd.Categorical(table["configuration"], categories=list(order.index), ordered=True)
     return table.sort_values(["configuration", "seed"]).assign(
         configuration=lambda f: f["configuration"].astype(str)).reset_index(drop=True)
+
+
+def named_configurations(chosen: pd.DataFrame, label: Callable[[str], str] = str) -> pd.DataFrame:
+    """:func:`configuration_seeds` with each ``configuration`` named by its settings, e.g. "U-Net (learning rate
+    0.0005, batch 32)" (``label`` names the architecture)."""
+    named = chosen.drop_duplicates("configuration").set_index("configuration")
+    names = {c: f"{label(r.architecture)} (learning rate {r.learning_rate:g}, batch {r.batch_size:g})"
+             for c, r in named.iterrows()}
+    return chosen.assign(configuration=chosen["configuration"].map(names))
+
+
+def reruns_text(grid_done: pd.DataFrame, reruns_done: pd.DataFrame, label: Callable[[str], str] = str) -> str:
+    """The configurations rerun with more seeds, in the order the claims rule resolves on ``best_val_iou``:
+    "The three best configurations of the grid, each trained with 3 seeds (0, 1, 2; seed 0 is the grid's
+    run). By the claims rule: …"."""
+    chosen = named_configurations(configuration_seeds(grid_done, reruns_done), label)
+    seeds = sorted(int(s) for s in chosen["seed"].unique())
+    grid_seeds = ", ".join(str(int(s)) for s in sorted(grid_done["seed"].unique()))
+    count = chosen["configuration"].nunique()
+    tiers = claims.resolved_order(chosen, "best_val_iou", "configuration")
+    return (f"The {count} best configurations of the grid, each trained with {len(seeds)} seeds "
+            f"({', '.join(map(str, seeds))}; seed {grid_seeds} is the grid's run). By the claims rule: "
+            + claims.order_text(tiers) + ".")
 
 
 SUPPORTED, CONTRADICTED = "supported", "contradicted"
