@@ -151,7 +151,7 @@ def named_configurations(chosen: pd.DataFrame, label: Callable[[str], str] = str
 
 def reruns_text(grid_done: pd.DataFrame, reruns_done: pd.DataFrame, label: Callable[[str], str] = str) -> str:
     """The configurations rerun with more seeds, in the order the claims rule resolves on ``best_val_iou``:
-    "The three best configurations of the grid, each trained with 3 seeds (0, 1, 2; seed 0 is the grid's
+    "The 3 best configurations of the grid, each trained with 3 seeds (0, 1, 2; seed 0 is the grid's
     run). By the claims rule: …"."""
     chosen = named_configurations(configuration_seeds(grid_done, reruns_done), label)
     seeds = sorted(int(s) for s in chosen["seed"].unique())

@@ -292,7 +292,7 @@ def longer_recipe_text(longer: pd.DataFrame, shorter: pd.DataFrame, names: tuple
     completed runs ``shorter`` of the same architectures under the shorter profile; ``names`` are the two
     profiles' names (longer, shorter)."""
     long_name, short_name = names
-    met, verdict = target_check(longer["test_iou"], longer["train_seconds"] / 60, goal)
+    verdict = target_check(longer["test_iou"], longer["train_seconds"] / 60, goal)[1]
     summary = claims.summarize(longer["test_iou"])
     improving = int((longer["best_epoch"] == longer["epochs_run"]).sum())
     text = (f"Test IoU {summary.text()} over {summary.n} seed(s) against the `{long_name}` target of "
