@@ -8,6 +8,7 @@ with other parameters or on other data is kept in ``.other-data/``.
 from __future__ import annotations
 
 import collections
+import logging
 import multiprocessing
 import os
 import shutil
@@ -126,6 +127,9 @@ def handle_sigterm(announce: bool = True) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM (group and parent) must not cut the cleanup
         if announce:
             print(SIGTERM_MESSAGE, file=sys.stderr, flush=True)
+        # The kernel got the signal too: the notebook client's pending reply then fails ("Kernel died", an
+        # asyncio task's traceback) while the process winds down; the line above has said all there is.
+        logging.disable(logging.CRITICAL)
         raise SystemExit(SIGNAL_EXIT_BASE + signum)
 
     if threading.current_thread() is threading.main_thread():

@@ -104,3 +104,27 @@ def test_sigterm_stops_train_in_one_line(tmp_path):
     assert process.returncode == 128 + signal.SIGTERM, output
     assert SIGTERM_MESSAGE in output and "Traceback" not in output, output
     assert not list((tmp_path / "runs").rglob("metrics.json")), "a stopped run looks finished"
+
+
+WIND_DOWN_SCRIPT = '''
+import logging, os, signal, sys, time
+from mitolib.executor import handle_sigterm
+
+handle_sigterm()
+try:
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(30)
+except SystemExit as stop:
+    logging.getLogger("asyncio").error("Task exception was never retrieved")  # what a dead kernel's reply logs
+    sys.exit(stop.code)
+'''
+
+
+def test_sigterm_silences_the_wind_down_logs(tmp_path):
+    """After the one line, what the notebook client logs while the process winds down (its pending reply from
+    the killed kernel) stays unprinted: the process says one thing and ends with status 143."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", WIND_DOWN_SCRIPT], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=EXIT_TIMEOUT_S)
+    assert done.returncode == 128 + signal.SIGTERM, done.stderr
+    assert done.stderr.strip() == SIGTERM_MESSAGE
