@@ -351,16 +351,21 @@ if gpu is not None:
     book.glue("book_best_iou", f"{done['test_iou'].max():.3f} for the best `seeds` run above "
                                f"(`{results.profile}` profile)")
     gpu_means = gpu.done.groupby("architecture")["test_iou"].mean().sort_values(ascending=False)
-    cpu_means = done.groupby("architecture")["test_iou"].mean().sort_values(ascending=False)
     gpu_seeds = int(gpu.done.groupby("architecture")["seed"].nunique().min())
-    words = lambda means: " > ".join(book.arch_label(a) for a in means.index)  # noqa: E731
-    agree = list(gpu_means.index) == list(cpu_means.index)
-    book.glue("gpu_order", (
-        f"With {gpu_seeds} seed(s) per architecture the GPU runs resolve no order"
-        + (": " if gpu_seeds < 2 else ". ")
-        + f"their values rank {words(gpu_means)}, the `{results.profile}` means rank {words(cpu_means)}; the two "
-        + ("orders agree, but neither is resolved." if agree else "orders disagree, so the order is not a finding "
-           "of either budget.")))
+    gpu_words = " > ".join(book.arch_label(a) for a in gpu_means.index)
+    gpu_tiers = claims.resolved_order(gpu.done, "test_iou", "architecture")
+    gpu_part = (f"With {gpu_seeds} seed per architecture the GPU runs resolve no order (a paired interval needs "
+                f"two seeds or more); their values rank {gpu_words}." if gpu_seeds < 2 else
+                f"The GPU runs, by the claims rule: {claims.order_text(gpu_tiers, label=book.arch_label)}.")
+    against = claims.contradictions(list(gpu_means.index), tiers)
+    book.glue("gpu_order", gpu_part + f" The `{results.profile}` runs, by the claims rule: "
+              f"{claims.order_text(tiers, label=book.arch_label)}. " + (
+                  "The GPU values agree with every order the "
+                  f"`{results.profile}` runs resolve." if not against else
+                  "The GPU values put " + "; ".join(f"{book.arch_label(low)} above {book.arch_label(high)}"
+                                                    for high, low in against)
+                  + f", against the order the `{results.profile}` runs resolve: the two budgets disagree, so "
+                  "that order holds for the `" + results.profile + "` recipe only."))
 
 # %% [markdown]
 # Runs finished: {glue:md}`gpu_done` planned. The highest, {glue:md}`gpu_best_arch`, reaches a test

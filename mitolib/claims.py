@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -169,6 +169,17 @@ def order_text(tiers: list[list], label=str) -> str:
     parts = [" and ".join(label(name) for name in tier) + (" (not resolved from each other)" if len(tier) > 1 else "")
              for tier in tiers]
     return ", above ".join(parts)
+
+
+def contradictions(ranking: Sequence, tiers: list[list]) -> list[tuple]:
+    """The resolved pairs of :func:`resolved_order`'s ``tiers`` that ``ranking`` (names, highest first: for
+    example another budget's unresolved values) puts the other way round, as ``(above, below)`` by ``tiers``.
+    Names missing from either side are left out; an empty list means the ranking agrees with every order that
+    ``tiers`` resolves."""
+    place = {name: i for i, name in enumerate(ranking)}
+    tier_of = {name: i for i, tier in enumerate(tiers) for name in tier}
+    return [(high, low) for high in tier_of for low in tier_of
+            if tier_of[high] < tier_of[low] and high in place and low in place and place[high] > place[low]]
 
 
 def band(values: Iterable[float], low: float, high: float) -> dict:

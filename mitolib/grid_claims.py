@@ -96,9 +96,12 @@ def largest_fall(history: pd.DataFrame, metric: str = "iou", split: str = "val")
 
 def best_learning_rates(done: pd.DataFrame, value: str = "best_val_iou") -> pd.DataFrame:
     """Per architecture and batch size, the learning rate of the highest ``value`` (``best_learning_rate``, and
-    ``value``), in the grid's order."""
+    ``value``): the architectures in the order they first appear, each one's batch sizes from small to large."""
     rows = []
-    for (arch, batch), part in done.groupby(["architecture", "batch_size"], sort=False):
+    by_batch = done.sort_values("batch_size", kind="stable")
+    for (arch, batch), part in by_batch.groupby([pd.Categorical(by_batch["architecture"],
+                                                                pd.unique(done["architecture"])),
+                                                 "batch_size"], sort=True, observed=True):
         top = part.loc[part[value].idxmax()]
         rows.append({"architecture": arch, "batch_size": batch, "best_learning_rate": top["learning_rate"],
                      value: top[value]})

@@ -76,6 +76,16 @@ def test_resolved_order_groups_what_is_not_resolved():
     assert claims.order_text(alone) == "only unet has runs: no order to state"
 
 
+def test_contradictions_are_resolved_pairs_another_ranking_reverses():
+    tiers = [["attention_unet"], ["unet", "attention_resunet"]]  # attention_unet above both; those two tied
+    assert claims.contradictions(["attention_unet", "attention_resunet", "unet"], tiers) == []
+    assert claims.contradictions(["unet", "attention_unet", "attention_resunet"], tiers) == [
+        ("attention_unet", "unet")]
+    assert claims.contradictions(["attention_resunet", "unet", "attention_unet"], tiers) == [
+        ("attention_unet", "unet"), ("attention_unet", "attention_resunet")]
+    assert claims.contradictions(["unet", "attention_unet"], [["a", "b"]]) == []  # nothing resolved, names apart
+
+
 def test_band_inside_and_outside():
     inside = claims.band([0.080, 0.085, 0.095], 0.076, 0.093)
     assert inside == {"n": 3, "inside": 2, "mean": pytest.approx(0.0866667), "sd": pytest.approx(0.0076376, abs=1e-7),

@@ -55,6 +55,8 @@ def test_best_learning_rates_and_the_linear_scaling_question():
     assert best[["architecture", "batch_size", "best_learning_rate"]].values.tolist() == [
         ["a", 8, 1e-4], ["a", 32, 1e-3], ["b", 8, 1e-4], ["b", 32, 1e-4]]
     assert grid_claims.rises_with_batch(best) == {"a": True, "b": False}
+    shuffled = grid_claims.best_learning_rates(done.iloc[[6, 1, 3, 4, 0, 7, 2, 5]])  # as a collected runs.csv lies
+    assert shuffled[["architecture", "batch_size"]].values.tolist() == [["b", 8], ["b", 32], ["a", 8], ["a", 32]]
 
 
 def test_complete_architectures_are_those_with_every_planned_cell():
