@@ -180,6 +180,7 @@ if len(chosen):
 
 # %% tags=["remove-input"]
 checks = grid_claims.insight_checks(book.by_architecture(grid), grid_history, report, label=book.arch_label)
+book.glue("verdict_counts", f"of the report's {len(checks)} statements, {grid_claims.verdict_counts_text(checks)}")
 book.markdown_table(checks)
 
 # %% [markdown]
@@ -231,7 +232,7 @@ book.glue("convergence_conclusion", f"{len(improving)} of the {len(grid)} comple
 book.glue("convergence", (
     (f"{len(improving)} of the {len(grid)} completed runs had their best epoch at their last one "
      f"(epoch {epochs_run}, the dotted line): they were still improving when the budget ran out, so their "
-     "numbers are not converged results." if len(improving) else
+     f"numbers are not converged results. Still improving, {grid_claims.still_improving_text(grid)}." if len(improving) else
      f"None of the {len(grid)} completed runs had its best epoch at its last one (epoch {epochs_run}, the "
      "dotted line): every run peaked within its budget.")
     + f" With {seeds_per_point} seed per configuration no configuration "
@@ -275,10 +276,10 @@ book.glue("n_pending", f"{len(pending) + max(not_run, 0)}")
 #
 # * {numref}`fig-heatmaps` shows where in the grid the corrected recipe works for each
 #   architecture, and {numref}`fig-lr-batch` how learning rate and batch size trade at an equal sample
-#   budget.
-# * The report's statements are tested region by region above; the best configurations are compared
-#   by seeds only where the reruns have run.
-# * {numref}`fig-convergence` shows which runs were still improving at their last epoch.
+#   budget: {glue:md}`lr_batch_conclusion`
+# * Tested region by region, {glue:md}`verdict_counts`.
+# * The reruns: {glue:md}`reruns_text`
+# * {numref}`fig-convergence`: {glue:md}`convergence_conclusion`
 #
 # ## Try it yourself
 #

@@ -112,7 +112,6 @@ else:
     checks = grid_claims.insight_checks(book.by_architecture(shown),
                                         grid.history[grid.history["run_id"].isin(shown["run_id"])], report,
                                         label=book.arch_label)
-    counts = checks["verdict"].value_counts()
     n_planned = len(verdicts.planned_hashes(grid.plan))
     hyper = (f"The {design} grid design ({len(shown)} collected runs"
              + (f" of its {n_planned} planned" if design == "current" and len(shown) < n_planned else "")
@@ -123,8 +122,7 @@ else:
              + " training samples per run at those batch sizes); "
              f"{improving} of the {len(shown)} runs were still improving at their last epoch. Tested region by "
              f"region over the grid, the original report's {len(checks)} statements about hyperparameters: "
-             f"{counts.get(grid_claims.SUPPORTED, 0)} supported, {counts.get(grid_claims.CONTRADICTED, 0)} "
-             f"contradicted, {counts.get(claims.NOT_RESOLVED, 0)} not resolved at this budget. "
+             f"{grid_claims.verdict_counts_text(checks)}. "
              + (grid_claims.reruns_text(current, reruns.done, book.arch_label) + " "
                 if reruns is not None and design == "current" and len(reruns.done) else "")
              + (f"The current grid gives each run {planned_samples:,} samples; {len(current)} of its "
