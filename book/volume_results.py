@@ -24,7 +24,7 @@
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mitolib import book, claims, image_plots, notices, plots, predictions, rundir, scores, summaries
+from mitolib import book, claims, image_plots, notices, plots, predictions, rundir, scores, summaries, tables
 from mitolib.config import target
 from mitolib.errors import ResultsMissing
 
@@ -466,13 +466,32 @@ else:
     long_done = longer.done
     long_table = long_done.assign(
         minutes=long_done["train_seconds"] / 60,
-        improving=long_done["best_epoch"] == long_done["epochs_run"])
+        improving=long_done["best_epoch"] == long_done["epochs_run"],
+        floor=long_done["run_id"].map(summaries.floor_epochs(long_done, longer.history)))
     display(book.markdown_table(pd.DataFrame({
         "seed": long_table["seed"].astype(int), "test IoU": long_table["test_iou"].map("{:.3f}".format),
         "best / last epoch": [f"{b:.0f} / {e:.0f}" for b, e in zip(long_table["best_epoch"], long_table["epochs_run"])],
         "still improving": long_table["improving"].map({True: "yes", False: "no"}),
+        "learning rate at its floor from epoch": long_table["floor"].map(lambda e: "never" if pd.isna(e) else f"{e:.0f}"),
         "training minutes": long_table["minutes"].map("{:.1f}".format)})))
-    display(Markdown(summaries.longer_recipe_text(long_done, done, (long_profile, results.profile), long_goal)))
+    trained = list(dict.fromkeys(long_done["architecture"]))
+    which = ("" if trained == [leader] else
+             f" The study trains {', '.join(book.arch_label(a) for a in trained)}; the highest `{results.profile}` mean "
+             f"above is {book.arch_label(leader)}'s, whose longer training is not measured, so the target is judged "
+             "here on another architecture than the best one.")
+    same_machine = summaries.machines_text(pd.concat([
+        long_done.assign(recipe=long_profile),
+        done[done["architecture"].isin(trained)].assign(recipe=results.profile)]), "recipe")
+    floored = long_table.dropna(subset=["floor"])
+    schedule = "" if floored.empty else (
+        f"The plateau schedule (the learning rate cut by {long_done['reduce_lr_factor'].iloc[0]:g} after "
+        f"{long_done['reduce_lr_patience'].iloc[0]:.0f} epochs without a better validation IoU) reached its floor of "
+        f"{long_done['min_learning_rate'].iloc[0]:g} in {len(floored)} of {len(long_table)} run(s), at epoch "
+        + tables.span_text(floored["floor"]) + f" of {long_done['epochs_run'].max():.0f}: the epochs after it "
+        "trained at the floor, and the best epochs came at " + tables.span_text(long_table["best_epoch"]) + ".")
+    display(Markdown(" ".join(part for part in (
+        summaries.longer_recipe_text(long_done, done, (long_profile, results.profile), long_goal), which.strip(),
+        schedule, same_machine) if part)))
 
 # %% [markdown]
 # ## The GPU target

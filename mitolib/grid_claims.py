@@ -19,13 +19,14 @@ architectures over learning rate and batch size.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from mitolib import claims
 from mitolib.schema import steps_per_epoch
+from mitolib.tables import span_text
 
 GRID_KEYS = ("architecture", "learning_rate", "batch_size")
 PAIR_COLUMN = "cell"  # the paired unit of a region comparison: the values of the keys held fixed
@@ -50,15 +51,10 @@ def budget_table(done: pd.DataFrame) -> pd.DataFrame:
     each as one number when equal across the batch size's runs, else ``min–max``."""
     counts = steps_and_samples(done).assign(batch_size=done["batch_size"])
     rows = [{"batch size": int(batch), "runs": len(part),
-             "optimizer steps per run": _span(part["optimizer_steps"].tolist()),
-             "samples seen per run": _span(part["samples_seen"].tolist())}
+             "optimizer steps per run": span_text(part["optimizer_steps"]),
+             "samples seen per run": span_text(part["samples_seen"])}
             for batch, part in counts.groupby("batch_size")]
     return pd.DataFrame(rows, columns=["batch size", "runs", "optimizer steps per run", "samples seen per run"])
-
-
-def _span(values: Sequence[int]) -> str:
-    low, high = min(values), max(values)
-    return f"{low:,}" if low == high else f"{low:,}–{high:,}"
 
 
 def region_comparison(done: pd.DataFrame, value: str, key: str, inside: Callable[[object], bool], *,

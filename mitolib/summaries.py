@@ -259,8 +259,9 @@ def target_verdict(mean: float, seeds: int, goal: dict) -> str:
     of it", or, on fewer seeds than the target's mean is over, the distance and "so not judged yet"."""
     wanted = goal.get("seeds", 1)
     if seeds < wanted:
-        return (f"is {mean - goal['test_iou']:+.3f} from it on {seeds} of the {wanted} seeds the target is a mean "
-                "over, so not judged yet")
+        gap = mean - goal["test_iou"]
+        return (f"is {abs(gap):.4f} {'above' if gap >= 0 else 'below'} it on {seeds} of the {wanted} seeds the "
+                "target is a mean over, so not judged yet")
     if mean >= goal["test_iou"]:
         return f"meets it by {mean - goal['test_iou']:.4f}"
     return f"is {goal['test_iou'] - mean:.4f} short of it"
@@ -385,3 +386,20 @@ def same_training_text(pairs: pd.DataFrame) -> str:
             f"{'was' if one else 'were'} trained with every training setting and the seed the same, and "
             f"differ{'s' if one else ''} only in test-time settings. Their validation IoU curves "
             f"({epochs}) are {agreement}.")
+
+
+FLOOR_TOLERANCE = 1e-3  # relative: a float32 learning rate within this of the floor has reached it
+
+
+def floor_epochs(done: pd.DataFrame, history: pd.DataFrame) -> pd.Series:
+    """Per run of ``done`` (index ``run_id``): the first epoch whose learning rate (in the long ``history`` of
+    ``runs``) had reached the run's ``min_learning_rate``, the floor of its schedule; NaN where it never did.
+    Every epoch after it trained at the floor, so a run whose best epoch comes before it was not held back by
+    its budget."""
+    rates = history[history["metric"] == "learning_rate"]
+    out = {}
+    for run in done.itertuples():
+        curve = rates[rates["run_id"] == run.run_id].sort_values("epoch")
+        at_floor = curve["value"].astype(float) <= float(run.min_learning_rate) * (1 + FLOOR_TOLERANCE)
+        out[run.run_id] = float(curve.loc[at_floor, "epoch"].iloc[0]) if at_floor.any() else float("nan")
+    return pd.Series(out, name="floor_epoch", dtype=float)

@@ -257,3 +257,8 @@ def test_budget_text_sets_the_measured_hours_against_the_profile_budget():
     assert summaries.budget_text(5.5 * 3600, 54, "cpu", budget).endswith("5.5 hours over 54 completed runs, within it.")
     assert summaries.budget_text(90, 3, "smoke", None) == (
         "In this build: 0.0 hours over 3 completed runs (no compute budget is set for the `smoke` profile).")
+
+
+def test_span_text_gives_one_number_or_a_range():
+    assert tables.span_text([6400, 6400.0]) == "6,400"
+    assert tables.span_text([34.0, 20, 27]) == "20–34"

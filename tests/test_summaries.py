@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import pytest
 
@@ -105,8 +107,9 @@ def test_machines_text_is_empty_on_one_machine_or_without_the_column():
 
 def test_target_verdict_waits_for_the_seeds_the_target_is_a_mean_over():
     goal = {"test_iou": 0.85, "seeds": 3}
-    assert summaries.target_verdict(0.856, 1, goal) == ("is +0.006 from it on 1 of the 3 seeds the target is a mean "
-                                                        "over, so not judged yet")
+    assert summaries.target_verdict(0.856, 1, goal) == ("is 0.0060 above it on 1 of the 3 seeds the target is a "
+                                                        "mean over, so not judged yet")
+    assert summaries.target_verdict(0.8475, 2, goal).startswith("is 0.0025 below it on 2 of the 3 seeds")
     assert summaries.target_verdict(0.856, 3, goal) == "meets it by 0.0060"
     assert summaries.target_verdict(0.848, 3, goal) == "is 0.0020 short of it"
     assert summaries.target_verdict(0.848, 1, {"test_iou": 0.85}) == "is 0.0020 short of it"
@@ -170,3 +173,13 @@ def test_speed_target_text_names_the_architectures_below_each_target():
     assert summaries.speed_target_text(table, {}).startswith("cpu width: the fastest configuration of each "
                                                              "architecture reaches 1.43x–1.62x; the plain")
     assert summaries.speed_target_text(table.iloc[:0], {"best": 1.5}) == "the benchmark holds no training ratios"
+
+
+def test_floor_epochs_find_where_the_schedule_reached_its_floor():
+    done = pd.DataFrame({"run_id": ["a", "b"], "min_learning_rate": [1e-5, 1e-5]})
+    rates = {"a": [1e-3, 5e-4, 1.0000000656873453e-05, 1e-5], "b": [1e-3, 1e-3, 5e-4, 2.5e-4]}  # a: float32 floor
+    history = pd.DataFrame([(run, epoch + 1, "learning_rate", "", value) for run, values in rates.items()
+                            for epoch, value in enumerate(values)] + [("a", 1, "val_iou", "val", 1e-6)],
+                           columns=["run_id", "epoch", "metric", "split", "value"])
+    floors = summaries.floor_epochs(done, history)
+    assert floors["a"] == 3 and math.isnan(floors["b"])
