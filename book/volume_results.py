@@ -443,9 +443,10 @@ book.glue("tta_text", tta_text)
 # %% [markdown]
 # ## The longer recipe
 #
-# The `long_training` study trains the `seeds` study's U-Net about four times longer, under the profile
+# The `long_training` study trains the `seeds` study's recipe four times longer, under the profile
 # named after this one with `_long` (`cpu_long` beside `cpu`: 72 epochs instead of 18, and 8-fold test-time
-# augmentation), against that profile's own target.
+# augmentation), against that profile's own target: U-Net, the {doc}`recipe` chapter's architecture, and
+# Attention U-Net, whose 18-epoch runs are set against the others above.
 
 # %% tags=["remove-input"]
 long_profile = f"{results.profile}_long"
@@ -469,13 +470,13 @@ else:
         improving=long_done["best_epoch"] == long_done["epochs_run"],
         floor=long_done["run_id"].map(summaries.floor_epochs(long_done, longer.history)))
     display(book.markdown_table(pd.DataFrame({
-        "seed": long_table["seed"].astype(int), "test IoU": long_table["test_iou"].map("{:.3f}".format),
+        "architecture": long_table["architecture"].map(book.arch_label), "seed": long_table["seed"].astype(int), "test IoU": long_table["test_iou"].map("{:.3f}".format),
         "best / last epoch": [f"{b:.0f} / {e:.0f}" for b, e in zip(long_table["best_epoch"], long_table["epochs_run"])],
         "still improving": long_table["improving"].map({True: "yes", False: "no"}),
         "learning rate at its floor from epoch": long_table["floor"].map(lambda e: "never" if pd.isna(e) else f"{e:.0f}"),
         "training minutes": long_table["minutes"].map("{:.1f}".format)})))
     trained = list(dict.fromkeys(long_done["architecture"]))
-    which = ("" if trained == [leader] else
+    which = ("" if leader in trained else
              f" The study trains {', '.join(book.arch_label(a) for a in trained)}; the highest `{results.profile}` mean "
              f"above is {book.arch_label(leader)}'s, whose longer training is not measured, so the target is judged "
              "here on another architecture than the best one.")
@@ -490,7 +491,8 @@ else:
         + tables.span_text(floored["floor"]) + f" of {long_done['epochs_run'].max():.0f}: the epochs after it "
         "trained at the floor, and the best epochs came at " + tables.span_text(long_table["best_epoch"]) + ".")
     display(Markdown(" ".join(part for part in (
-        summaries.longer_recipe_text(long_done, done, (long_profile, results.profile), long_goal), which.strip(),
+        summaries.longer_recipe_text(long_done, done, (long_profile, results.profile), long_goal,
+                                     label=book.arch_label), which.strip(),
         schedule, same_machine) if part)))
 
 # %% [markdown]

@@ -288,26 +288,36 @@ def target_check(test_iou, train_minutes, goal: dict) -> tuple[bool, str]:
     return met, text
 
 
-def longer_recipe_text(longer: pd.DataFrame, shorter: pd.DataFrame, names: tuple[str, str], goal: dict) -> str:
-    """The completed runs ``longer`` of a longer profile against its target ``goal`` and paired by seed with the
-    completed runs ``shorter`` of the same architectures under the shorter profile; ``names`` are the two
-    profiles' names (longer, shorter)."""
+def longer_recipe_text(longer: pd.DataFrame, shorter: pd.DataFrame, names: tuple[str, str], goal: dict,
+                       label=str) -> str:
+    """The completed runs ``longer`` of a longer profile, architecture by architecture: against its target
+    ``goal``, and paired by seed with the completed runs ``shorter`` of that architecture under the shorter
+    profile; then, where it trains more than one architecture, their order by the claims rule. ``names`` are the
+    two profiles' names (longer, shorter); ``label`` names an architecture."""
     long_name, short_name = names
-    verdict = target_check(longer["test_iou"], longer["train_seconds"] / 60, goal)[1]
-    summary = claims.summarize(longer["test_iou"])
-    improving = int((longer["best_epoch"] == longer["epochs_run"]).sum())
-    text = (f"Test IoU {summary.text()} over {summary.n} seed(s) against the `{long_name}` target of "
-            f"{goal['test_iou']:.2f}: the mean {verdict}; {improving} of {len(longer)} run(s) were still improving "
-            "at their last epoch.")
-    same = shorter[shorter["architecture"].isin(longer["architecture"].unique())]
-    if same.empty:
-        return text + f" No `{short_name}` run of the same architecture is collected to pair with."
-    row = claims.compare(pd.concat([longer.assign(recipe=long_name), same.assign(recipe=short_name)]), "test_iou",
-                         "recipe", reference=short_name, higher="raises", lower="lowers").iloc[0]
-    difference = claims.Difference(int(row["pairs"]), row["difference"], float("nan"), row["low"], row["high"])
-    return (text + f" Paired with the `{short_name}` runs of the same architecture and seeds (longer training and "
-            f"its test-time steps together): {difference.text()}, "
-            + (f"which {row['verdict']} the test IoU." if row["resolved"] else f"{claims.NOT_RESOLVED}."))
+    parts = []
+    for arch, runs in longer.groupby("architecture", sort=False):
+        verdict = target_check(runs["test_iou"], runs["train_seconds"] / 60, goal)[1]
+        summary = claims.summarize(runs["test_iou"])
+        improving = int((runs["best_epoch"] == runs["epochs_run"]).sum())
+        text = (f"{label(arch)}: test IoU {summary.text()} over {summary.n} seed(s) against the `{long_name}` "
+                f"target of {goal['test_iou']:.2f}: the mean {verdict}; {improving} of {len(runs)} run(s) were "
+                "still improving at their last epoch.")
+        same = shorter[shorter["architecture"] == arch]
+        if same.empty:
+            parts.append(text + f" No `{short_name}` run of this architecture is collected to pair with.")
+            continue
+        row = claims.compare(pd.concat([runs.assign(recipe=long_name), same.assign(recipe=short_name)]),
+                             "test_iou", "recipe", reference=short_name, higher="raises", lower="lowers").iloc[0]
+        difference = claims.Difference(int(row["pairs"]), row["difference"], float("nan"), row["low"], row["high"])
+        parts.append(text + f" Paired with the `{short_name}` runs of the same architecture and seeds (longer "
+                     f"training and its test-time steps together): {difference.text()}, "
+                     + (f"which {row['verdict']} the test IoU." if row["resolved"] else f"{claims.NOT_RESOLVED}."))
+    if longer["architecture"].nunique() > 1:
+        tiers = claims.resolved_order(longer, "test_iou", "architecture")
+        parts.append(f"Between the architectures under `{long_name}`, by the claims rule: "
+                     f"{claims.order_text(tiers, label=label)}.")
+    return " ".join(parts)
 
 
 def machines_text(done: pd.DataFrame, group: str, label=str, pair: str = "seed") -> str:

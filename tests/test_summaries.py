@@ -142,7 +142,7 @@ def test_longer_recipe_text_judges_the_target_and_pairs_with_the_shorter_recipe(
     longer = _long_runs([0.870, 0.875, 0.880], improving=(True, False, False))
     shorter = pd.concat([_long_runs([0.850, 0.853, 0.857]), _long_runs([0.9, 0.9, 0.9], "attention_unet")])
     text = summaries.longer_recipe_text(longer, shorter, ("cpu_long", "cpu"), goal)
-    assert text.startswith("Test IoU 0.875 ± 0.005 over 3 seed(s) against the `cpu_long` target of 0.87: the mean "
+    assert text.startswith("unet: test IoU 0.875 ± 0.005 over 3 seed(s) against the `cpu_long` target of 0.87: the mean "
                            "meets it by 0.0050; its slowest run trained 53.3 minutes against the 60 allowed; 1 of 3 "
                            "run(s) were still improving at their last epoch.")
     # paired with the unet runs only: differences 0.020, 0.022, 0.023
@@ -154,8 +154,20 @@ def test_longer_recipe_text_without_a_shorter_run_to_pair_with():
     goal = {"test_iou": 0.87}
     text = summaries.longer_recipe_text(_long_runs([0.86]), _long_runs([0.85], "attention_unet"), ("cpu_long", "cpu"),
                                         goal)
-    assert text.endswith("No `cpu` run of the same architecture is collected to pair with.")
+    assert text.endswith("No `cpu` run of this architecture is collected to pair with.")
     assert "is 0.0100 short of it" in text
+
+
+def test_longer_recipe_text_goes_architecture_by_architecture_and_orders_them():
+    goal = {"test_iou": 0.87, "train_minutes": 60, "seeds": 3}
+    longer = pd.concat([_long_runs([0.860, 0.865, 0.862]), _long_runs([0.875, 0.880, 0.878], "attention_unet")])
+    shorter = _long_runs([0.850, 0.853, 0.857])
+    text = summaries.longer_recipe_text(longer, shorter, ("cpu_long", "cpu"), goal, label=str.upper)
+    unet, attention = text.split(" ATTENTION_UNET: ")
+    assert unet.startswith("UNET: test IoU 0.862 ± 0.003") and "is 0.0077 short of it" in unet
+    assert "Paired with the `cpu` runs" in unet
+    assert "meets it by 0.0077" in attention and "No `cpu` run of this architecture" in attention
+    assert text.endswith("Between the architectures under `cpu_long`, by the claims rule: ATTENTION_UNET, above UNET.")
 
 
 def test_speed_target_text_names_the_architectures_below_each_target():
