@@ -27,7 +27,10 @@ def test_study_sizes():
     assert len(plan("recipe", "cpu")) == 18
     assert len(plan("architectures", "smoke")) == 3
     assert len(plan("seeds", "cpu")) == 9  # 3 architectures x 3 seeds
-    assert len(plan("long_training", "cpu_long")) == 3
+    long = plan("long_training", "cpu_long")
+    assert len(long) == 6  # 2 architectures x 3 seeds
+    assert sorted({run.params["architecture"] for run in long}) == ["attention_unet", "unet"]
+    assert {run.params["epochs"] for run in long} == {72}
 
 
 def test_grid_order_and_ids():
