@@ -130,8 +130,7 @@ else:
 book.glue("answer_hyper", hyper)
 
 budget = compute_budget(profile)
-seconds = sum(s.done["train_seconds"].fillna(0).sum() + s.done.get("eval_seconds", pd.Series(dtype=float)).fillna(0).sum()
-              for s in (ablation, seeds, grid, reruns, recipe) if s is not None)
+seconds = sum(book.compute_seconds(results).sum() for results in book.budget_studies(profile))
 book.glue("answer_reproduce", (
     f"Two commands on a fresh clone: `make book` and `make test`; `make reference` runs the studies (resumable). "
     f"The collected runs of this build took {seconds / 3600:.1f} hours of computing"

@@ -103,7 +103,11 @@ for name, spec in config["studies"].items():
               else ", ".join(f"`{k}`" for k in (spec.get("grid") or {})) or "named variants")
     settings = {**(spec.get("settings") or {}), **(spec.get("profile_settings") or {}).get(profile, {})}
     recorded = book.recorded_plan(name, profile)  # plan.csv, recorded from studies.yml (a test keeps it current)
-    rows.append({"study": f"`{name}`", "runs": "–" if recorded is None else len(recorded), "varies": varies,
+    runs = "–" if recorded is None else len(recorded)
+    longer = book.recorded_plan(name, book.long_profile(profile)) if recorded is None else None
+    if longer is not None:  # a study run under the longer profile only
+        runs = f"{len(longer)} (`{book.long_profile(profile)}`)"
+    rows.append({"study": f"`{name}`", "runs": runs, "varies": varies,
                  "settings": ", ".join(f"`{k}: {v}`" for k, v in settings.items()),
                  "description": spec.get("description", "")})
 book.markdown_table(pd.DataFrame(rows))
@@ -122,12 +126,12 @@ book.markdown_table(figure_sources.figure_sources(profile))
 
 # %% tags=["remove-input"]
 rows, total_seconds = [], 0.0
-for study in book.collected_studies(profile):
-    res = book.load_study(study, profile, min_done=0)
+for res in book.budget_studies(profile):
     prov = res.provenance
-    seconds = res.done["train_seconds"].fillna(0) + res.done["eval_seconds"].fillna(0)
+    seconds = book.compute_seconds(res)
     total_seconds += seconds.sum()
-    rows.append({"study": f"`{study}`", "completed runs": len(res.done), "incomplete runs": len(res.failed),
+    rows.append({"study": f"`{res.study}`", "profile": f"`{res.profile}`", "completed runs": len(res.done),
+                 "incomplete runs": len(res.failed),
                  "compute (hours)": f"{seconds.sum() / 3600:.2f}",
                  "per run (minutes)": f"{seconds.mean() / 60:.1f}" if len(seconds) else "",
                  "data": notices.data_source(res), "code commit": f"`{notices.short_commit(prov.get('git_commit', 'unknown'))}`",
@@ -137,7 +141,8 @@ book.glue("compute_budget", summaries.budget_text(total_seconds, sum(row["comple
                                              compute_budget(profile, config)))
 
 # %% [markdown]
-# The compute columns add up each completed run's training and test-volume evaluation time
+# The studies of this build's profile and of its longer profile (`cpu_long` beside `cpu`) share one
+# compute budget. The compute columns add up each completed run's training and test-volume evaluation time
 # (`train_seconds` and `eval_seconds` of `runs.csv`): wall-clock time on the machine that ran
 # it, including any other work that shared its cores at the time.
 # {glue:md}`compute_budget`

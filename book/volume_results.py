@@ -449,7 +449,7 @@ book.glue("tta_text", tta_text)
 # Attention U-Net, whose 18-epoch runs are set against the others above.
 
 # %% tags=["remove-input"]
-long_profile = f"{results.profile}_long"
+long_profile = book.long_profile(results.profile)
 long_goal = target(long_profile)
 try:
     longer = book.load_study("long_training", long_profile) if long_goal else None

@@ -174,6 +174,29 @@ def collected_studies(profile: str | None = None) -> list[str]:
     return sorted(p.parent.name for p in root.glob(f"*/{RUNS_TABLE}"))
 
 
+LONG_SUFFIX = "_long"  # the profile that trains a profile's recipe longer: cpu_long beside cpu
+
+
+def long_profile(profile: str | None = None) -> str:
+    """The name of ``profile``'s longer profile (``cpu_long`` for ``cpu``)."""
+    return (profile or book_profile()) + LONG_SUFFIX
+
+
+def budget_studies(profile: str | None = None) -> list[StudyResults]:
+    """Every collected study whose runs count against ``profile``'s compute budget: those of the profile and of
+    its longer profile (:func:`long_profile`), completed runs or not."""
+    profile = profile or book_profile()
+    return [load_study(study, name, min_done=0) for name in (profile, long_profile(profile))
+            for study in collected_studies(name)]
+
+
+def compute_seconds(results: StudyResults) -> pd.Series:
+    """Per completed run of ``results``: training plus test-volume evaluation seconds (0 where not recorded)."""
+    done = results.done
+    evaluation = done["eval_seconds"] if "eval_seconds" in done else pd.Series(0.0, index=done.index)
+    return done["train_seconds"].fillna(0) + evaluation.fillna(0)
+
+
 def load_csv(name: str, **kwargs) -> pd.DataFrame:
     """A table shipped with the book (``book/data/<name>.csv``); ``kwargs`` go to ``pandas.read_csv``."""
     return pd.read_csv(BOOK_DATA / f"{name}.csv", **kwargs)

@@ -262,3 +262,17 @@ def test_budget_text_sets_the_measured_hours_against_the_profile_budget():
 def test_span_text_gives_one_number_or_a_range():
     assert tables.span_text([6400, 6400.0]) == "6,400"
     assert tables.span_text([34.0, 20, 27]) == "20–34"
+
+
+def test_budget_studies_count_the_longer_profile_too(fixture_root):
+    import shutil
+
+    assert book.long_profile() == "smoke_long" and book.long_profile("cpu") == "cpu_long"
+    shutil.copytree(fixture_root / "smoke" / "seeds", fixture_root / "smoke_long" / "long_training")
+    studies = book.budget_studies()
+    assert [(s.profile, s.study) for s in studies][-1] == ("smoke_long", "long_training")
+    assert len(studies) == len(book.collected_studies()) + 1
+    seeds = book.load_study("seeds")
+    expected = seeds.done["train_seconds"].fillna(0) + seeds.done["eval_seconds"].fillna(0)
+    assert book.compute_seconds(seeds).tolist() == pytest.approx(expected.tolist())
+    assert book.compute_seconds(seeds).sum() > 0
