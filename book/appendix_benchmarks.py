@@ -19,10 +19,10 @@
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mitolib import book, notices, summaries
+from mitolib import book, notices, summaries, targets
 from mitolib.config import speed_targets
 
-targets = speed_targets()  # studies.yml: speed_targets
+speed_goals = speed_targets()  # studies.yml: speed_targets
 
 display(notices.notice(required=False))
 latest = book.project_root() / "benchmarks" / "results" / "latest.json"
@@ -35,11 +35,11 @@ if latest.is_file():
     table = pd.DataFrame(measured.get("training_summary") or [])
     machine = measured.get("machine") or {}
     if len(table) and "speed_ratio_median" in table.columns:
-        fig = plots.speed_ratios(table, target=targets.get("best"), labels={
+        fig = plots.speed_ratios(table, target=speed_goals.get("best"), labels={
             **book.ARCHITECTURE_LABELS, "project": "project pipeline", "xla": "project + XLA",
             "threads": "project, other thread counts", "mixed": "project + mixed precision"})
         book.glue_figure("fig-speed", fig)
-        book.glue("speed_text", summaries.speed_target_text(table, targets) + ", measured on "
+        book.glue("speed_text", targets.speed_target_text(table, speed_goals) + ", measured on "
                   f"{measured.get('label', 'one machine')}")
     else:
         book.glue("speed_text", "the benchmark holds no training ratios")

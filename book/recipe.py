@@ -25,7 +25,7 @@
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mitolib import book, claims, notices, plots, summaries, verdicts
+from mitolib import book, claims, notices, plots, summaries, targets, verdicts
 from mitolib.config import target
 
 results = book.load_study("recipe")
@@ -221,7 +221,7 @@ scored = scored if len(scored) else chosen_runs["test_iou"]
 if chosen is None or not goal:
     book.glue("target_text", "No target or no run in this build.")
 else:
-    verdict = summaries.target_check(scored, chosen_runs["train_seconds"] / 60, goal)[1]
+    verdict = targets.target_check(scored, chosen_runs["train_seconds"] / 60, goal)[1]
     book.glue("target_text", (
         f"Among the variants with the most seeds so far, the one with the best mean validation IoU is `{chosen}` "
         f"({len(scored)} seeds). With the test-time rule fixed in advance ({rule}), its test IoU is "

@@ -24,7 +24,7 @@
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mitolib import book, claims, image_plots, notices, plots, predictions, rundir, scores, summaries, tables
+from mitolib import book, claims, image_plots, notices, plots, predictions, rundir, scores, summaries, tables, targets
 from mitolib.config import target
 from mitolib.errors import ResultsMissing
 
@@ -392,7 +392,7 @@ book.glue("target", f"{TARGET_IOU:.2f}")
 book.glue("lead_arch", book.arch_label(leader))
 book.glue("lead_mean", f"{means[leader]:.3f}")
 book.glue("lead_best", f"{lead_runs['test_iou'].max():.3f}")
-book.glue("lead_gap", "which " + summaries.target_check(lead_runs["test_iou"], lead_runs["train_seconds"] / 60,
+book.glue("lead_gap", "which " + targets.target_check(lead_runs["test_iou"], lead_runs["train_seconds"] / 60,
                                                         target(results.profile) or target("cpu"))[1])
 book.glue("lead_recipe", f"base width {lead_runs['base_filters'].iloc[0]}, {lead_runs['patch_size'].iloc[0]}-pixel "
                          f"patches at scale {lead_runs['scale'].iloc[0]:g}, {training}, "
@@ -491,7 +491,7 @@ else:
         + tables.span_text(floored["floor"]) + f" of {long_done['epochs_run'].max():.0f}: the epochs after it "
         "trained at the floor, and the best epochs came at " + tables.span_text(long_table["best_epoch"]) + ".")
     display(Markdown(" ".join(part for part in (
-        summaries.longer_recipe_text(long_done, done, (long_profile, results.profile), long_goal,
+        targets.longer_recipe_text(long_done, done, (long_profile, results.profile), long_goal,
                                      label=book.arch_label), which.strip(),
         schedule, same_machine) if part)))
 
@@ -511,7 +511,7 @@ if full is not None and len(full.done):
     display(Markdown(notices.notice_text(full)))
     display(Markdown(f"Test IoU {claims.summarize(full.done['test_iou']).text()} over "
                      f"{full.done['seed'].nunique()} seed(s) against the `gpu` target of {gpu_goal['test_iou']:.2f}: "
-                     "the mean " + summaries.target_check(full.done["test_iou"], full.done["train_seconds"] / 60,
+                     "the mean " + targets.target_check(full.done["test_iou"], full.done["train_seconds"] / 60,
                                                           gpu_goal)[1] + "."))
 elif gpu_goal:
     nearest = ""
