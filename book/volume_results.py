@@ -470,10 +470,12 @@ else:
         improving=long_done["best_epoch"] == long_done["epochs_run"],
         floor=long_done["run_id"].map(summaries.floor_epochs(long_done, longer.history)))
     display(book.markdown_table(pd.DataFrame({
-        "architecture": long_table["architecture"].map(book.arch_label), "seed": long_table["seed"].astype(int), "test IoU": long_table["test_iou"].map("{:.3f}".format),
+        "architecture": long_table["architecture"].map(book.arch_label), "seed": long_table["seed"].astype(int),
+        "test IoU": long_table["test_iou"].map("{:.3f}".format),
         "best / last epoch": [f"{b:.0f} / {e:.0f}" for b, e in zip(long_table["best_epoch"], long_table["epochs_run"])],
         "still improving": long_table["improving"].map({True: "yes", False: "no"}),
-        "learning rate at its floor from epoch": long_table["floor"].map(lambda e: "never" if pd.isna(e) else f"{e:.0f}"),
+        "learning rate at its floor from epoch": long_table["floor"].map(
+            lambda epoch: "never" if pd.isna(epoch) else f"{epoch:.0f}"),
         "training minutes": long_table["minutes"].map("{:.1f}".format)})))
     trained = list(dict.fromkeys(long_done["architecture"]))
     which = ("" if leader in trained else
@@ -483,16 +485,16 @@ else:
     same_machine = summaries.machines_text(pd.concat([
         long_done.assign(recipe=long_profile),
         done[done["architecture"].isin(trained)].assign(recipe=results.profile)]), "recipe")
-    floored = long_table.dropna(subset=["floor"])
+    floored = long_table[long_table["lr_schedule"] == "plateau"].dropna(subset=["floor"])
     schedule = "" if floored.empty else (
-        f"The plateau schedule (the learning rate cut by {long_done['reduce_lr_factor'].iloc[0]:g} after "
-        f"{long_done['reduce_lr_patience'].iloc[0]:.0f} epochs without a better validation IoU) reached its floor of "
-        f"{long_done['min_learning_rate'].iloc[0]:g} in {len(floored)} of {len(long_table)} run(s), at epoch "
+        f"The plateau schedule (the learning rate cut by {floored['reduce_lr_factor'].iloc[0]:g} after "
+        f"{floored['reduce_lr_patience'].iloc[0]:.0f} epochs without a better validation IoU) reached its floor of "
+        f"{floored['min_learning_rate'].iloc[0]:g} in {len(floored)} of {len(long_table)} run(s), at epoch "
         + tables.span_text(floored["floor"]) + f" of {long_done['epochs_run'].max():.0f}: the epochs after it "
-        "trained at the floor, and the best epochs came at " + tables.span_text(long_table["best_epoch"]) + ".")
+        "trained at the floor, and those runs' best epochs came at " + tables.span_text(floored["best_epoch"]) + ".")
     display(Markdown(" ".join(part for part in (
         targets.longer_recipe_text(long_done, done, (long_profile, results.profile), long_goal,
-                                     label=book.arch_label), which.strip(),
+                                   label=book.arch_label), which.strip(),
         schedule, same_machine) if part)))
 
 # %% [markdown]
