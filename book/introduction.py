@@ -42,11 +42,17 @@ from mitolib import claims, grid_claims, headline, summaries, verdicts  # noqa: 
 from mitolib.config import compute_budget, load_config  # noqa: E402
 
 
-def study_or_none(name: str):
+def study_or_none(name: str, under: str | None = None):
     try:
-        return book.load_study(name, profile)
+        return book.load_study(name, under or profile)
     except book.ResultsMissing:
         return None
+
+
+def means_text(done) -> str:
+    """Each architecture's test IoU, mean ± sd over its seeds, in the book's architecture order."""
+    return ", ".join(f"{book.arch_label(a)} {claims.summarize(done.loc[done['architecture'] == a, 'test_iou']).text()}"
+                     for a in book.ordered_architectures(done["architecture"]))
 
 
 band = (report.loc[report["quantity"] == "best_jaccard", "value"].min(),
@@ -81,8 +87,7 @@ recipe = study_or_none("recipe")
 if seeds is None:
     reach = "No `seeds` run is collected in this build."
 else:
-    means = ", ".join(f"{book.arch_label(a)} {claims.summarize(seeds.done.loc[seeds.done['architecture'] == a, 'test_iou']).text()}"
-                      for a in book.ordered_architectures(seeds.done["architecture"]))
+    means = means_text(seeds.done)
     tiers = claims.resolved_order(seeds.done, "test_iou", "architecture")
     seed_epochs = ", ".join(str(e) for e in sorted(seeds.done["epochs"].unique()))
     reach = (f"Foreground IoU over the whole test volume, mean ± sd over seeds, with the `{profile}` recipe of the "
@@ -92,9 +97,21 @@ else:
     reach += f" {caveat}" if caveat else ""
     if recipe is not None and len(recipe.done):
         longer = recipe.done[recipe.done["variant"] == "long_plateau"]
-        reach += (f" Trained for {', '.join(str(e) for e in sorted(longer['epochs'].unique()))} epochs, U-Net reaches "
+        reach += (f" In the `recipe` study's reference variant ({', '.join(str(e) for e in sorted(longer['epochs'].unique()))}"
+                  f" epochs; {headline.protocol_text(longer)}), U-Net reaches "
                   f"{claims.summarize(longer['test_iou']).text()} ({len(longer)} seeds; {len(recipe.done)} of "
                   f"{len(verdicts.planned_hashes(recipe.plan))} `recipe` runs so far).")
+long_name = book.long_profile(profile)
+long_study = study_or_none("long_training", long_name)
+if long_study is not None and len(long_study.done):
+    done = long_study.done
+    improving = int((done["best_epoch"] == done["epochs_run"]).sum())
+    reach += (f" Trained longer, with the `{long_name}` recipe of the `long_training` study "
+              f"({', '.join(str(e) for e in sorted(done['epochs'].unique()))} epochs; "
+              f"{headline.protocol_text(done)}): {means_text(done)}; "
+              f"{claims.order_text(claims.resolved_order(done, 'test_iou', 'architecture'), label=book.arch_label)}; "
+              f"{improving} of {len(done)} runs still improving at their last epoch. The test chapter sets both "
+              "recipes against their targets.")
 book.glue("answer_reach", reach)
 
 grid = study_or_none("hyperparameter_optimization")

@@ -215,14 +215,15 @@ def _cmd_collect(args: argparse.Namespace) -> int:
     summary = collect(_plan_from(args))
     print(summary.describe())
     if args.readme:
-        from mitolib.headline import STUDY, update_readme
+        from mitolib.headline import STUDIES, markers, update_readme
 
-        if args.study != STUDY:
-            print(f"--readme: the headline table comes from the {STUDY!r} study; README left as it is")
-        elif update_readme(args.readme, args.profile):
-            print(f"updated the headline table in {args.readme}")
+        if args.study not in STUDIES:
+            print(f"--readme: the headline tables come from the studies {', '.join(STUDIES)}; README left as it is")
+        elif update_readme(args.readme, args.profile, study=args.study):
+            print(f"updated the {args.study} headline table in {args.readme}")
         else:
-            print(f"--readme: {args.readme} has no headline markers; left as it is", file=sys.stderr)
+            print(f"--readme: {args.readme} has no {args.study} headline markers ({' and '.join(markers(args.study))}); "
+                  "left as it is", file=sys.stderr)
     return 0
 
 
@@ -270,7 +271,7 @@ def add_study_parser(subparsers) -> argparse.ArgumentParser:
     command("status", _cmd_status, "count done, failed, running and missing runs")
     collect = command("collect", _cmd_collect, "write results/<profile>/<study>/ tidy tables from the complete runs")
     collect.add_argument("--readme", metavar="PATH", help="also regenerate the headline table in this README "
-                         "(the seeds study)")
+                         "(the seeds and long_training studies)")
     submit = command("submit", _cmd_submit, "submit the study as a PBS array and a dependent collection job")
     submit.add_argument("--scheduler", choices=["pbs", "slurm"], default="pbs",
                         help="batch system: pbs (qsub, PBS Pro; default) or slurm (native sbatch, the GPU as --gres)")

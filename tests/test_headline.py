@@ -74,3 +74,51 @@ def test_the_protocol_is_read_from_the_runs():
                                     "of the probabilities")
     older = pd.DataFrame({"threshold": [0.5]})  # a table from before the test-time settings existed
     assert protocol_text(older) == "threshold 0.5, no post-processing"
+
+
+def test_long_training_has_its_own_block_and_leaves_the_seeds_block_alone(results, tmp_path):
+    from mitolib.headline import markers
+
+    folder = results / "cpu_long" / "long_training"
+    folder.mkdir(parents=True)
+    pd.DataFrame({
+        "run_id": ["long_seed-0", "long_seed-1"], "architecture": ["unet", "unet"], "status": ["done", "done"],
+        "test_iou": [0.86, 0.88], "test_dice": [0.92, 0.94], "best_val_iou": [0.87, 0.87],
+        "train_seconds": [1320, 1500], "threshold": [0.5, 0.5], "tune_threshold": [True, True], "z_median": [5, 5],
+        "tta": [True, True],
+    }).to_csv(folder / "runs.csv", index=False)
+    (folder / "provenance.json").write_text(json.dumps({"git_commit": "0123456789abcdef",
+                                                        "counts": {"planned": 2, "collected": 2}}))
+    start, end = markers("long_training")
+    assert (start, end) == ("<!-- headline:long_training:start -->", "<!-- headline:long_training:end -->")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{START}\nSEEDS\n{END}\n\n{start}\nLONG\n{end}\n")
+    assert update_readme(readme, "cpu_long", results, study="long_training")
+    text = readme.read_text()
+    assert "SEEDS" in text and "LONG" not in text  # only the study's own block changes
+    assert "| unet | 2 | 0.870 ± 0.014 |" in text and "23.5 ± 2.1" in text  # 22 and 25 minutes
+    assert "`mitolib study collect long_training --profile cpu_long --readme README.md`" in text
+    assert "8-fold TTA, median over 5 slices" in text and "Partial" not in text
+    assert update_readme(readme, "cpu", results)  # the seeds block is regenerated on its own
+    assert "SEEDS" not in readme.read_text() and "| unet | 2 | 0.870 ± 0.014 |" in readme.read_text()
+
+
+def test_a_study_without_a_headline_is_refused_by_name():
+    from mitolib.headline import markers
+
+    with pytest.raises(ValueError, match="no headline table for the study 'recipe'; the studies with one: seeds, "
+                                         "long_training"):
+        markers("recipe")
+
+
+@pytest.mark.parametrize("study, profile", [("seeds", "cpu"), ("long_training", "cpu_long")])
+def test_the_committed_readme_shows_what_the_committed_results_render_to(study, profile):
+    """The README's headline blocks are regenerated, never edited: each equals its study's render."""
+    from pathlib import Path
+
+    from mitolib.headline import markers, render
+
+    project = Path(__file__).resolve().parent.parent
+    start, end = markers(study)
+    block = (project / "README.md").read_text(encoding="utf-8").split(start, 1)[1].split(end, 1)[0]
+    assert block == "\n" + render(profile, project / "results", study=study)
