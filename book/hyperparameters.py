@@ -225,7 +225,7 @@ fig = plots.dot_plot(book.by_architecture(grid), x="learning_rate", y="best_epoc
 epochs_run = int(grid["epochs_run"].max()) if len(grid) else 0
 fig.axes[0].axhline(epochs_run, color="#777777", ls=":", lw=1)
 book.glue_figure("fig-convergence", fig)
-improving = grid[grid["best_epoch"] == grid["epochs_run"]]
+improving = grid[claims.still_improving(grid)]
 seeds_per_point = grid.groupby(["architecture", "learning_rate", "batch_size"])["seed"].nunique().max()
 book.glue("convergence_conclusion", f"{len(improving)} of the {len(grid)} completed runs were still "
                                     "improving at their last epoch.")

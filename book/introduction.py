@@ -49,6 +49,11 @@ def study_or_none(name: str, under: str | None = None):
         return None
 
 
+def epochs_text(done) -> str:
+    """The epoch counts the runs of ``done`` trained, smallest first: ``"18"`` or ``"6, 18"``."""
+    return ", ".join(str(e) for e in sorted(done["epochs"].unique()))
+
+
 def means_text(done) -> str:
     """Each architecture's test IoU, mean ± sd over its seeds, in the book's architecture order."""
     return ", ".join(f"{book.arch_label(a)} {claims.summarize(done.loc[done['architecture'] == a, 'test_iou']).text()}"
@@ -89,26 +94,25 @@ if seeds is None:
 else:
     means = means_text(seeds.done)
     tiers = claims.resolved_order(seeds.done, "test_iou", "architecture")
-    seed_epochs = ", ".join(str(e) for e in sorted(seeds.done["epochs"].unique()))
+    seed_epochs = epochs_text(seeds.done)
     reach = (f"Foreground IoU over the whole test volume, mean ± sd over seeds, with the `{profile}` recipe of the "
              f"collected `seeds` study ({seed_epochs} epochs): {means}; "
              f"{claims.order_text(tiers, label=book.arch_label)}.")
     caveat = summaries.machines_text(seeds.done, "architecture", book.arch_label)
     reach += f" {caveat}" if caveat else ""
-    if recipe is not None and len(recipe.done):
-        longer = recipe.done[recipe.done["variant"] == "long_plateau"]
-        reach += (f" In the `recipe` study's reference variant ({', '.join(str(e) for e in sorted(longer['epochs'].unique()))}"
-                  f" epochs; {headline.protocol_text(longer)}), U-Net reaches "
+    longer = recipe.done[recipe.done["variant"] == "long_plateau"] if recipe is not None else seeds.done.iloc[:0]
+    if len(longer):
+        reach += (f" In the `recipe` study's reference variant ({epochs_text(longer)} epochs; "
+                  f"{headline.protocol_text(longer)}), {book.arch_label(longer['architecture'].iloc[0])} reaches "
                   f"{claims.summarize(longer['test_iou']).text()} ({len(longer)} seeds; {len(recipe.done)} of "
                   f"{len(verdicts.planned_hashes(recipe.plan))} `recipe` runs so far).")
 long_name = book.long_profile(profile)
 long_study = study_or_none("long_training", long_name)
 if long_study is not None and len(long_study.done):
     done = long_study.done
-    improving = int((done["best_epoch"] == done["epochs_run"]).sum())
+    improving = int(claims.still_improving(done).sum())
     reach += (f" Trained longer, with the `{long_name}` recipe of the `long_training` study "
-              f"({', '.join(str(e) for e in sorted(done['epochs'].unique()))} epochs; "
-              f"{headline.protocol_text(done)}): {means_text(done)}; "
+              f"({epochs_text(done)} epochs; {headline.protocol_text(done)}): {means_text(done)}; "
               f"{claims.order_text(claims.resolved_order(done, 'test_iou', 'architecture'), label=book.arch_label)}; "
               f"{improving} of {len(done)} runs still improving at their last epoch. The test chapter sets both "
               "recipes against their targets.")
@@ -125,7 +129,7 @@ else:
         profile, {})
     planned_samples = plan_settings.get("epochs", 0) * plan_settings.get("samples_per_epoch", 0)
     budget = grid_claims.budget_table(shown)
-    improving = int((shown["best_epoch"] == shown["epochs_run"]).sum())
+    improving = int(claims.still_improving(shown).sum())
     checks = grid_claims.insight_checks(book.by_architecture(shown),
                                         grid.history[grid.history["run_id"].isin(shown["run_id"])], report,
                                         label=book.arch_label)

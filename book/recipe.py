@@ -60,7 +60,7 @@ columns = {"variant": "variant", "seed": "seed", "best_epoch": "best epoch", "ep
            "still_improving": "still improving", "train_minutes": "training min",
            "resolved_mixed_precision": "precision", "resolved_jit_compile": "XLA", "test_iou": "test IoU"}
 table = done.assign(train_minutes=(done["train_seconds"] / 60).map("{:.1f}".format),
-                    still_improving=(done["best_epoch"] == done["epochs_run"]).map({True: "yes", False: "no"}))
+                    still_improving=claims.still_improving(done).map({True: "yes", False: "no"}))
 table = table.astype({"seed": int, "best_epoch": int, "epochs_run": int})
 book.markdown_table(table[[c for c in columns if c in table.columns]].rename(columns=columns))
 

@@ -50,7 +50,7 @@ fig = curve_plots.curves_by_group(history, metrics=metrics, group="architecture"
                             best_epochs=results.done[["run_id", "best_epoch"]],
                             order=book.ordered_architectures(history["architecture"]))
 book.glue_figure("fig-curves", fig)
-still = results.done[results.done["best_epoch"] == results.done["epochs_run"]]
+still = results.done[claims.still_improving(results.done)]
 book.glue("curves_conclusion", (f"{len(still)} of the {len(results.done)} runs peaked at their last epoch: "
                                 "those were still improving." if len(still) else
                                 f"all {len(results.done)} runs peaked before their last epoch."))

@@ -467,7 +467,7 @@ else:
     long_done = longer.done
     long_table = long_done.assign(
         minutes=long_done["train_seconds"] / 60,
-        improving=long_done["best_epoch"] == long_done["epochs_run"],
+        improving=claims.still_improving(long_done),
         floor=long_done["run_id"].map(summaries.floor_epochs(long_done, longer.history)))
     display(book.markdown_table(pd.DataFrame({
         "architecture": long_table["architecture"].map(book.arch_label), "seed": long_table["seed"].astype(int),

@@ -85,7 +85,7 @@ if effects is not None:
         "test IoU minus `corrected`, 95 % interval over paired seeds": [
             verdicts.effect_text(row) for _, row in effects.iterrows()]})))
 learned = shown[shown["best_val_iou"] > 0]  # a run that never predicted foreground has no best epoch to read
-improving = learned[learned["best_epoch"] == learned["epochs_run"]]
+improving = learned[claims.still_improving(learned)]
 book.glue("improving_text", (
     f"{len(improving)} of the {len(learned)} runs shown that learned anything had their best epoch at their last "
     f"({', '.join(sorted(set(improving['variant'])))}): they were still improving when their budget ended, so "

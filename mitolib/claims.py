@@ -5,7 +5,8 @@ against GPU) calls :func:`compare`: it pairs runs by seed (the same seeds for ev
 difference of each pair, and gives the mean difference with a Student-t interval over the pairs.  A
 difference is *resolved* only when that interval excludes zero; otherwise the page says "not resolved at
 this budget" and ranks nothing.  :func:`band` counts the runs inside a band of values (the original
-report's 0.07–0.09).
+report's 0.07–0.09).  :func:`still_improving` marks the runs whose number is not yet a result: their best
+epoch was their last.
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ CONFIDENCE = 0.95
 NOT_RESOLVED = "not resolved at this budget"
 COMPARISON_COLUMNS = ["group", "reference", "n", "mean", "sd", "pairs", "difference", "low", "high", "resolved",
                       "verdict"]
+
+
+def still_improving(runs: pd.DataFrame) -> pd.Series:
+    """Per run of ``runs`` (a runs table): whether its best epoch was its last, so it was still improving when
+    training stopped and its number is not a converged result."""
+    return runs["best_epoch"] == runs["epochs_run"]
 
 
 @dataclass(frozen=True)

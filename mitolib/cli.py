@@ -222,8 +222,9 @@ def _cmd_collect(args: argparse.Namespace) -> int:
         elif update_readme(args.readme, args.profile, study=args.study):
             print(f"updated the {args.study} headline table in {args.readme}")
         else:
-            print(f"--readme: {args.readme} has no {args.study} headline markers ({' and '.join(markers(args.study))}); "
-                  "left as it is", file=sys.stderr)
+            start, end = markers(args.study)
+            print(f"--readme: {args.readme} has no {args.study} headline markers, so it is left as it is; put the "
+                  f"lines {start} and {end} where the table belongs", file=sys.stderr)
     return 0
 
 

@@ -229,7 +229,7 @@ def verdict_counts_text(checks: pd.DataFrame) -> str:
 def still_improving_text(done: pd.DataFrame) -> str:
     """Where in the grid the runs still improving at their last epoch lie (best epoch = last epoch), counted
     per learning rate and per batch size: ``"by learning rate: 0.0001 9 of 9, ...; by batch size: ..."``."""
-    improving = done["best_epoch"] == done["epochs_run"]
+    improving = claims.still_improving(done)
 
     def per(key: str) -> str:
         return ", ".join(f"{value:g} {int(improving[done[key] == value].sum())} of {int((done[key] == value).sum())}"

@@ -63,10 +63,16 @@ def markers(study: str = STUDY) -> tuple[str, str]:
     return (START, END) if study == STUDY else (f"<!-- headline:{study}:start -->", f"<!-- headline:{study}:end -->")
 
 
-def headline_table(profile: str, root: Path | None = None, study: str = STUDY) -> pd.DataFrame:
-    """One row per architecture of ``study``'s complete runs under ``profile``."""
-    runs = pd.read_csv((root or results_root()) / profile / study / RUNS_TABLE)
-    runs = runs[runs["status"] == STATUS_DONE]
+def _done_runs(profile: str, root: Path, study: str) -> pd.DataFrame:
+    runs = pd.read_csv(root / profile / study / RUNS_TABLE)
+    return runs[runs["status"] == STATUS_DONE]
+
+
+def headline_table(profile: str, root: Path | None = None, study: str = STUDY,
+                   runs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per architecture of ``study``'s complete runs under ``profile`` (``runs``: those runs, when the
+    caller has read them already)."""
+    runs = _done_runs(profile, root or results_root(), study) if runs is None else runs
     rows = []
     for architecture in [a for a in ARCHITECTURE_ORDER if a in set(runs["architecture"])]:
         part = runs[runs["architecture"] == architecture]
@@ -80,9 +86,8 @@ def headline_table(profile: str, root: Path | None = None, study: str = STUDY) -
 def render(profile: str, root: Path | None = None, study: str = STUDY) -> str:
     """The Markdown block (table and source line) of ``study`` under ``profile``."""
     root = root or results_root()
-    table = headline_table(profile, root, study)
-    runs = pd.read_csv(root / profile / study / RUNS_TABLE)
-    runs = runs[runs["status"] == STATUS_DONE]
+    runs = _done_runs(profile, root, study)
+    table = headline_table(profile, root, study, runs)
     provenance = json.loads((root / profile / study / PROVENANCE).read_text(encoding="utf-8"))
     rows = markdown_table_text(table) + "\n"
     commit = str(provenance.get("git_commit", "unknown"))[:12]

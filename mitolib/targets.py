@@ -85,7 +85,7 @@ def longer_recipe_text(longer: pd.DataFrame, shorter: pd.DataFrame, names: tuple
     for arch, runs in longer.groupby("architecture", sort=False):
         verdict = target_check(runs["test_iou"], runs["train_seconds"] / 60, goal)[1]
         summary = claims.summarize(runs["test_iou"])
-        improving = int((runs["best_epoch"] == runs["epochs_run"]).sum())
+        improving = int(claims.still_improving(runs).sum())
         text = (f"{label(arch)}: test IoU {summary.text()} over {summary.n} seed(s) against the `{long_name}` "
                 f"target of {goal['test_iou']:.2f}: the mean {verdict}; {improving} of {len(runs)} run(s) were "
                 "still improving at their last epoch.")

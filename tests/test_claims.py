@@ -94,3 +94,10 @@ def test_band_inside_and_outside():
     assert outside["inside"] == 0 and not outside["mean_inside"]
     with pytest.raises(ValueError, match="above high"):
         claims.band([0.1], 0.2, 0.1)
+
+
+def test_a_run_whose_best_epoch_is_its_last_is_still_improving():
+    from mitolib.claims import still_improving
+
+    runs = pd.DataFrame({"best_epoch": [6, 4, 72], "epochs_run": [6, 6, 72]})
+    assert still_improving(runs).tolist() == [True, False, True]

@@ -124,6 +124,22 @@ def test_collect_command(roots, capsys):
     assert "collected 1 of 3 runs" in capsys.readouterr().out
 
 
+def test_collect_readme_names_the_markers_it_needs_and_the_studies_it_serves(roots, tmp_path, capsys):
+    from mitolib.cli import main
+
+    readme = tmp_path / "README.md"
+    readme.write_text("# Title\n")
+    make_run_dir(plan("architectures", "smoke")[0])
+    assert main(["study", "collect", "architectures", "--profile", "smoke", "--readme", str(readme)]) == 0
+    assert "the headline tables come from the studies seeds, long_training; README left as it is" in \
+        capsys.readouterr().out
+    make_run_dir(plan("seeds", "smoke")[0])
+    assert main(["study", "collect", "seeds", "--profile", "smoke", "--readme", str(readme)]) == 0
+    assert ("has no seeds headline markers, so it is left as it is; put the lines <!-- headline:start --> and "
+            "<!-- headline:end --> where the table belongs") in capsys.readouterr().err
+    assert readme.read_text() == "# Title\n"
+
+
 def test_predictions_of_the_best_run_per_architecture_are_copied(roots):
     runs = [run for run in plan("seeds", "smoke") if run.params["seed"] <= 2]  # 3 architectures x seeds 0-2
     for run in runs:
