@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from mitolib.config import load_config, resolve_params
 from mitolib.epfl import EPFL_SLICES
+from mitolib.numerics import FUSED, KERAS
 
 PROFILE = "cpu"              # the profile whose settings are benchmarked
 ORIGINAL_PROFILE = "original"  # the original recipe: its width is the "original" width
@@ -42,6 +43,7 @@ class Variant:
     mixed: bool = False      # the device's mixed-precision policy (MIXED_POLICY)
     xla: bool = False        # jit_compile=True
     threads: bool = False    # explicit intra-/inter-op thread counts
+    fused_batch_norm: bool = True  # False: Keras 3's composite batch norm instead of TensorFlow's fused kernel
 
 
 VARIANTS = {
@@ -50,6 +52,10 @@ VARIANTS = {
     "mixed": Variant("mixed", "project + mixed precision", "tfdata", 1, mixed=True),
     "xla": Variant("xla", "project + XLA (jit_compile)", "tfdata", 1, xla=True),
     "threads": Variant("threads", "project + thread settings", "tfdata", 1, threads=True),
+    "keras_bn": Variant("keras_bn", "project with Keras 3's composite batch norm", "tfdata", 1,
+                        fused_batch_norm=False),
+    "mixed_keras_bn": Variant("mixed_keras_bn", "project + mixed precision with Keras 3's composite batch norm",
+                              "tfdata", 1, mixed=True, fused_batch_norm=False),
 }
 
 
@@ -144,7 +150,7 @@ def train_params(preset: Preset, architecture: str, base_filters: int, variant: 
     overrides = {"architecture": architecture, "base_filters": base_filters, "channels": variant.channels,
                  "patch_size": preset.patch_size, "batch_size": preset.batch_size, "seed": SEED,
                  "jit_compile": variant.xla, "mixed_precision": MIXED_POLICY[device] if variant.mixed else ""}
-    return resolve_params(PROFILE, overrides)
+    return {**resolve_params(PROFILE, overrides), "batch_norm_kernel": FUSED if variant.fused_batch_norm else KERAS}
 
 
 def training_tasks(preset: Preset, *, architectures, widths, variants, device: str, threads, patches: str) -> list:

@@ -33,12 +33,13 @@ HIDDEN_GPUS = "-1"                     # CUDA_VISIBLE_DEVICES value that hides e
 
 DESCRIPTIONS = {
     "baseline": "the whole set as float64 NumPy arrays (3 identical channels, divided by 255) passed to "
-                "`model.fit(x, y, batch_size=B, shuffle=True)`, a 3-channel model (the original pipeline)",
+                "`model.fit(x, y, batch_size=B, shuffle=True)`, a 3-channel model (the original pipeline; its batch norm on TensorFlow's fused kernel, as tf.keras 2 ran it and as "
+                "every configuration but `keras_bn` does)",
     "project": "uint8 patches through `mitolib.pipeline.make_dataset` (1 channel, the profile's augmentation, "
                "cast and scaled per batch, prefetch), a 1-channel model",
     "options": "each on top of the project pipeline, alone: mixed precision (`mixed_bfloat16` on CPUs with "
                "avx512_bf16/amx_bf16, `mixed_float16` on GPUs), XLA (`jit_compile=True`), thread counts "
-               "(intra-op/inter-op as given)",
+               "(intra-op/inter-op as given), Keras 3's composite batch norm instead of the fused kernel (`keras_bn`)",
     "memory": "peak RSS from `resource.getrusage(RUSAGE_SELF).ru_maxrss` at the end of a fresh subprocess per "
               "configuration (interpreter, TensorFlow, data and model included); on a GPU also TensorFlow's "
               "peak allocated GPU memory",

@@ -43,6 +43,7 @@ def probe(spec: dict) -> dict:
 
     from benchmarks import flops
     from mitolib.models import build_model
+    from mitolib.train import fused_batch_norm
 
     gpus = tf.config.list_physical_devices("GPU")
     details = [tf.config.experimental.get_device_details(gpu) for gpu in gpus]
@@ -52,7 +53,8 @@ def probe(spec: dict) -> dict:
     for architecture, width, base_filters, channels in spec["models"]:
         model = build_model(architecture, input_shape=(side, side, channels), base_filters=base_filters,
                             depth=params["depth"], batch_norm=params["batch_norm"], dropout=params["dropout"],
-                            head_batch_norm=params["head_batch_norm"], bn_momentum=params["bn_momentum"])
+                            head_batch_norm=params["head_batch_norm"], bn_momentum=params["bn_momentum"],
+                            fused_batch_norm=fused_batch_norm(params))
         forward = flops.forward_flops(model)
         rows.append({"architecture": architecture, "width": width, "base_filters": base_filters,
                      "channels": channels, "patch_size": side, "parameters": int(model.count_params()),

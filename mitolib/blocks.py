@@ -11,53 +11,61 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from mitolib.fused_bn import FusedBatchNormalization
+
 KERNEL = 3  # 3x3 'same' convolutions throughout
 BN_MOMENTUM = 0.99  # Keras' default, the original models' setting
 
 
-def batch_norm_layer(name: str, momentum: float = BN_MOMENTUM) -> layers.BatchNormalization:
-    """Batch normalisation over channels with the given moving-average momentum."""
-    return layers.BatchNormalization(axis=-1, momentum=momentum, name=name)
+def batch_norm_layer(name: str, momentum: float = BN_MOMENTUM, fused: bool = True) -> layers.BatchNormalization:
+    """Batch normalisation over channels with the given moving-average momentum: computed by TensorFlow's fused
+    kernel when ``fused`` (:class:`mitolib.fused_bn.FusedBatchNormalization`), else by Keras 3's composite ops."""
+    kind = FusedBatchNormalization if fused else layers.BatchNormalization
+    return kind(axis=-1, momentum=momentum, name=name)
 
 
-def _norm_act(x, prefix: str, batch_norm: bool, activation: bool = True, momentum: float = BN_MOMENTUM):
+def _norm_act(x, prefix: str, batch_norm: bool, activation: bool = True, momentum: float = BN_MOMENTUM,
+              fused: bool = True):
     if batch_norm:
-        x = batch_norm_layer(f"{prefix}_bn", momentum)(x)
+        x = batch_norm_layer(f"{prefix}_bn", momentum, fused)(x)
     if activation:
         x = layers.Activation("relu", name=f"{prefix}_relu")(x)
     return x
 
 
 def conv_block(x, filters: int, prefix: str, *, batch_norm: bool = True, dropout: float = 0.0,
-               momentum: float = BN_MOMENTUM):
+               momentum: float = BN_MOMENTUM, fused: bool = True):
     """(3x3 conv, BN, ReLU) twice, then optional dropout. Spatial size is kept."""
     for i in (1, 2):
         x = layers.Conv2D(filters, KERNEL, padding="same", name=f"{prefix}_conv{i}")(x)
-        x = _norm_act(x, f"{prefix}_conv{i}", batch_norm, momentum=momentum)
+        x = _norm_act(x, f"{prefix}_conv{i}", batch_norm, momentum=momentum, fused=fused)
     if dropout > 0:
         x = layers.Dropout(dropout, name=f"{prefix}_dropout")(x)
     return x
 
 
 def residual_block(x, filters: int, prefix: str, *, batch_norm: bool = True, dropout: float = 0.0,
-                   momentum: float = BN_MOMENTUM):
+                   momentum: float = BN_MOMENTUM, fused: bool = True):
     """Main path conv-BN-ReLU-conv-BN plus a 1x1 conv-BN shortcut, added, then ReLU."""
     shortcut = layers.Conv2D(filters, 1, padding="same", name=f"{prefix}_shortcut")(x)
-    shortcut = _norm_act(shortcut, f"{prefix}_shortcut", batch_norm, activation=False, momentum=momentum)
+    shortcut = _norm_act(shortcut, f"{prefix}_shortcut", batch_norm, activation=False, momentum=momentum,
+                         fused=fused)
     y = layers.Conv2D(filters, KERNEL, padding="same", name=f"{prefix}_conv1")(x)
-    y = _norm_act(y, f"{prefix}_conv1", batch_norm, momentum=momentum)
+    y = _norm_act(y, f"{prefix}_conv1", batch_norm, momentum=momentum, fused=fused)
     y = layers.Conv2D(filters, KERNEL, padding="same", name=f"{prefix}_conv2")(y)
-    y = _norm_act(y, f"{prefix}_conv2", batch_norm, activation=False, momentum=momentum)
+    y = _norm_act(y, f"{prefix}_conv2", batch_norm, activation=False, momentum=momentum,
+                         fused=fused)
     if dropout > 0:
         y = layers.Dropout(dropout, name=f"{prefix}_dropout")(y)
     y = layers.Add(name=f"{prefix}_add")([shortcut, y])
     return layers.Activation("relu", name=f"{prefix}_relu")(y)
 
 
-def gating_signal(x, filters: int, prefix: str, *, batch_norm: bool = True, momentum: float = BN_MOMENTUM):
+def gating_signal(x, filters: int, prefix: str, *, batch_norm: bool = True, momentum: float = BN_MOMENTUM,
+                  fused: bool = True):
     """1x1 conv to ``filters`` channels, BN, ReLU: the gate for an attention gate."""
     x = layers.Conv2D(filters, 1, padding="same", name=f"{prefix}_conv")(x)
-    return _norm_act(x, prefix, batch_norm, momentum=momentum)
+    return _norm_act(x, prefix, batch_norm, momentum=momentum, fused=fused)
 
 
 @keras.saving.register_keras_serializable(package="mitolib")
@@ -76,7 +84,8 @@ class ChannelBroadcastMultiply(layers.Layer):
         return input_shapes[1]
 
 
-def attention_gate(x, gate, prefix: str, *, batch_norm: bool = True, momentum: float = BN_MOMENTUM):
+def attention_gate(x, gate, prefix: str, *, batch_norm: bool = True, momentum: float = BN_MOMENTUM,
+                   fused: bool = True):
     """Additive attention gate of the original models.
 
     ``x`` is the skip tensor ``(B, H, W, C)``, ``gate`` the coarser decoder tensor
@@ -95,5 +104,5 @@ def attention_gate(x, gate, prefix: str, *, batch_norm: bool = True, momentum: f
     y = ChannelBroadcastMultiply(name=f"{prefix}_multiply")([psi, x])
     y = layers.Conv2D(channels, 1, padding="same", name=f"{prefix}_out")(y)
     if batch_norm:
-        y = batch_norm_layer(f"{prefix}_out_bn", momentum)(y)
+        y = batch_norm_layer(f"{prefix}_out_bn", momentum, fused)(y)
     return y

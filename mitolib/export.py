@@ -5,7 +5,8 @@
 ``tensorflow_saved_model_bundle``), the input and output axes with the model's pixel size, the tile step
 (the pooling factor) and a halo, the preprocessing (uint8 -> float32, x 1/255), a test input cut from
 the run's test volume with the model's own output on it, a cover image, the data citation (Lucchi et al.
-2012), the license and the training parameters (``params.json``).
+2012), the license and the training parameters (``params.json``).  The saved copies use Keras' own batch-norm
+layer (:func:`mitolib.fused_bn.with_keras_batch_norm`), so a U-Net's ``.keras`` file loads without mitolib.
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ def export_run(run_dir: str | Path, package: str | Path, *, overwrite: bool = Fa
     from bioimageio.spec.model import v0_5 as spec
 
     from mitolib import evaluate
+    from mitolib.fused_bn import with_keras_batch_norm
     from mitolib.segment import load_model
 
     run_dir, package = Path(run_dir), Path(package)
@@ -125,7 +127,7 @@ def export_run(run_dir: str | Path, package: str | Path, *, overwrite: bool = Fa
     pixel = EPFL_PIXEL_SIZE_NM / params["scale"]
     multiple = 2 ** params["depth"]
     smallest = multiple * -(-(2 * HALO + multiple) // multiple)  # a tile must be larger than its two halos
-    model = evaluate.fully_convolutional(load_model(run_dir / rundir.MODEL))
+    model = with_keras_batch_norm(evaluate.fully_convolutional(load_model(run_dir / rundir.MODEL)))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         tile = _test_tile(params, multiple)

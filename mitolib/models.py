@@ -66,6 +66,7 @@ def build_model(
     dropout: float,
     head_batch_norm: bool,
     bn_momentum: float,
+    fused_batch_norm: bool,
 ) -> keras.Model:
     """Build ``unet``, ``attention_unet`` or ``attention_resunet``.
 
@@ -77,12 +78,14 @@ def build_model(
     choice) and a sigmoid.  Height and width must be divisible by ``2**depth``.
     ``bn_momentum`` is the batch-norm moving-average momentum: Keras' 0.99 (the
     original's) needs thousands of steps before inference-mode statistics are
-    right; short CPU trainings use 0.9.
+    right; short CPU trainings use 0.9.  ``fused_batch_norm`` computes every batch norm with TensorFlow's
+    fused kernel (:mod:`mitolib.fused_bn`; the same weights and results), else with Keras 3's composite ops.
     """
     check_model_settings(name, input_shape, depth, base_filters)
     arch = ARCHITECTURES[name]
     block = _BLOCKS[arch.block]
-    opts = {"batch_norm": batch_norm, "dropout": dropout, "momentum": bn_momentum}
+    bn = {"batch_norm": batch_norm, "momentum": bn_momentum, "fused": fused_batch_norm}
+    opts = {**bn, "dropout": dropout}
 
     inputs = keras.Input(shape=tuple(input_shape), name=f"{name}_input")
     x = inputs
@@ -98,15 +101,15 @@ def build_model(
         width = base_filters * 2**level
         prefix = f"{name}_dec{level}"
         if arch.attention:
-            gate = blocks.gating_signal(x, width, f"{prefix}_gate", batch_norm=batch_norm, momentum=bn_momentum)
-            skip = blocks.attention_gate(skip, gate, f"{prefix}_att", batch_norm=batch_norm, momentum=bn_momentum)
+            gate = blocks.gating_signal(x, width, f"{prefix}_gate", **bn)
+            skip = blocks.attention_gate(skip, gate, f"{prefix}_att", **bn)
         x = layers.UpSampling2D(2, name=f"{prefix}_up")(x)
         x = layers.Concatenate(axis=-1, name=f"{prefix}_concat")([x, skip])
         x = block(x, width, prefix, **opts)
 
     x = layers.Conv2D(1, 1, name=f"{name}_head_conv")(x)
     if head_batch_norm:
-        x = blocks.batch_norm_layer(f"{name}_head_bn", bn_momentum)(x)
+        x = blocks.batch_norm_layer(f"{name}_head_bn", bn_momentum, fused_batch_norm)(x)
     outputs = layers.Activation("sigmoid", dtype="float32", name=f"{name}_head_sigmoid")(x)
     return keras.Model(inputs, outputs, name=name)
 

@@ -50,7 +50,8 @@ METRIC_FIELDS = ("status", "best_epoch", "best_val_iou", "best_val_monitor", "te
                  "train_seconds", "eval_seconds", "epochs_run", "images_per_second")
 # Written by newer runs only; a column appears in runs.csv when a collected run has it.
 OPTIONAL_METRIC_FIELDS = ("optimizer_steps", "samples_seen", "still_improving", "threshold_used", "val_threshold",
-                          "resolved_mixed_precision", "resolved_jit_compile", "device")
+                          "resolved_mixed_precision", "resolved_jit_compile", "resolved_batch_norm_kernel",
+                          "device")
 POSTPROCESSING_TABLE = POSTPROCESSING
 SELECTION_TABLE = SELECTION
 # Per-run tables that only some runs write (newer runs; select_by_all_monitors); collected when present.

@@ -122,13 +122,24 @@ def learning_rate(params: dict, steps_per_epoch: int):
     return params["learning_rate"]
 
 
+def fused_batch_norm(params: dict) -> bool:
+    """Whether the model of ``params`` uses the fused batch-norm kernel: ``params["batch_norm_kernel"]`` where
+    given (``fused`` or ``keras``, as resolved numerics carry it), else the backend's
+    (:func:`mitolib.numerics.batch_norm_kernel`)."""
+    kernel = params.get("batch_norm_kernel") or numerics.batch_norm_kernel()
+    if kernel not in numerics.BATCH_NORM_KERNELS:
+        raise ValueError(f"batch_norm_kernel {kernel!r} is not one of {', '.join(numerics.BATCH_NORM_KERNELS)}")
+    return kernel == numerics.FUSED
+
+
 def compile_model(params: dict, steps_per_epoch: int = 1) -> keras.Model:
-    """The architecture of ``params``, compiled with Adam, the loss and the three metric variants."""
+    """The architecture of ``params``, compiled with Adam, the loss and the three metric variants, with the
+    batch-norm kernel of :func:`fused_batch_norm`."""
     model = build_model(params["architecture"], input_shape=(params["patch_size"], params["patch_size"],
                                                              schema.input_channels(params)),
                         base_filters=params["base_filters"], depth=params["depth"], batch_norm=params["batch_norm"],
                         dropout=params["dropout"], head_batch_norm=params["head_batch_norm"],
-                        bn_momentum=params["bn_momentum"])
+                        bn_momentum=params["bn_momentum"], fused_batch_norm=fused_batch_norm(params))
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate(params, steps_per_epoch)),
                   loss=metrics.make_loss(params["loss"], params["gamma"]),
                   metrics=metrics.training_metrics(params["threshold"]),
@@ -174,7 +185,7 @@ def train(params: dict, run_dir: str | Path | None = None, *, finalize: bool = T
         resolved = numerics.resolve_numerics(params, device)
         keras.mixed_precision.set_global_policy(resolved["mixed_precision"])
         result.update(resolved_mixed_precision=resolved["mixed_precision"], resolved_jit_compile=resolved["jit_compile"],
-                      device=resolved["device"])
+                      resolved_batch_norm_kernel=resolved["batch_norm_kernel"], device=resolved["device"])
         train_volume = resolve_volumes(params, "train")
         record = {"params": params, "resolved": resolved, "data_fingerprint": array_fingerprint(*train_volume),
                   "data_identity": data_identity(params),  # reads the test split too: a broken one fails now

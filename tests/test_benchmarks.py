@@ -77,7 +77,7 @@ def test_flop_counter_on_the_study_unet():
 
     side, base = 32, 4
     model = build_model("unet", input_shape=(side, side, 1), base_filters=base, depth=2, batch_norm=True,
-                        dropout=0.0, head_batch_norm=True, bn_momentum=0.99)
+                        dropout=0.0, head_batch_norm=True, bn_momentum=0.99, fused_batch_norm=True)
     counts = flops.count_forward_flops(model)
     assert counts["unet_enc0_conv1"] == 2 * 3 * 3 * 1 * base * side * side
     assert counts["unet_head_conv"] == 2 * 1 * 1 * base * 1 * side * side

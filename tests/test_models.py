@@ -19,7 +19,7 @@ ORIGINAL_COUNTS = {
 
 # The original models' settings (base 64, batch norm everywhere and before the sigmoid, Keras' momentum).
 ORIGINAL = {"base_filters": 64, "depth": 4, "batch_norm": True, "dropout": 0.0, "head_batch_norm": True,
-            "bn_momentum": 0.99}
+            "bn_momentum": 0.99, "fused_batch_norm": True}
 
 
 def small(name, input_shape, **settings):

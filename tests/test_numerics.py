@@ -54,3 +54,22 @@ def test_a_run_records_what_it_resolved(smoke_run):
     metrics = rundir.read_metrics(smoke_run.run_dir)
     assert record["resolved"]["mixed_precision"] == metrics["resolved_mixed_precision"] == "float32"  # smoke: ""
     assert metrics["device"].startswith(("CPU: ", "GPU: "))
+    assert record["resolved"]["batch_norm_kernel"] == metrics["resolved_batch_norm_kernel"] == "fused"
+
+
+def test_batch_norm_kernel_is_fused_on_tensorflow_and_recorded():
+    from mitolib.numerics import batch_norm_kernel
+
+    assert batch_norm_kernel("tensorflow") == "fused"
+    assert batch_norm_kernel("jax") == "keras"
+    resolved = resolve_numerics({"mixed_precision": "", "jit_compile": "false"}, device(CPUINFO_AVX2))
+    assert resolved["batch_norm_kernel"] == "fused"  # the tests run on the TensorFlow backend
+
+
+def test_a_named_batch_norm_kernel_wins_and_a_wrong_one_is_refused():
+    from mitolib.train import fused_batch_norm
+
+    assert fused_batch_norm({}) is True
+    assert fused_batch_norm({"batch_norm_kernel": "keras"}) is False
+    with pytest.raises(ValueError, match="batch_norm_kernel 'cudnn' is not one of fused, keras"):
+        fused_batch_norm({"batch_norm_kernel": "cudnn"})
