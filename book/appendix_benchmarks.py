@@ -37,7 +37,9 @@ if latest.is_file():
     if len(table) and "speed_ratio_median" in table.columns:
         fig = plots.speed_ratios(table, target=speed_goals.get("best"), labels={
             **book.ARCHITECTURE_LABELS, "project": "project pipeline", "xla": "project + XLA",
-            "threads": "project, other thread counts", "mixed": "project + mixed precision"})
+            "threads": "project, other thread counts", "mixed": "project + mixed precision",
+            "keras_bn": "project, Keras 3's composite batch norm",
+            "mixed_keras_bn": "project + mixed precision, Keras 3's composite batch norm"})
         book.glue_figure("fig-speed", fig)
         book.glue("speed_text", targets.speed_target_text(table, speed_goals) + ", measured on "
                   f"{measured.get('label', 'one machine')}")
