@@ -43,7 +43,7 @@ class Variant:
     mixed: bool = False      # the device's mixed-precision policy (MIXED_POLICY)
     xla: bool = False        # jit_compile=True
     threads: bool = False    # explicit intra-/inter-op thread counts
-    fused_batch_norm: bool = True  # False: Keras 3's composite batch norm instead of TensorFlow's fused kernel
+    batch_norm_kernel: str = FUSED  # KERAS: Keras 3's composite batch norm instead of TensorFlow's fused kernel
 
 
 VARIANTS = {
@@ -53,9 +53,9 @@ VARIANTS = {
     "xla": Variant("xla", "project + XLA (jit_compile)", "tfdata", 1, xla=True),
     "threads": Variant("threads", "project + thread settings", "tfdata", 1, threads=True),
     "keras_bn": Variant("keras_bn", "project with Keras 3's composite batch norm", "tfdata", 1,
-                        fused_batch_norm=False),
+                        batch_norm_kernel=KERAS),
     "mixed_keras_bn": Variant("mixed_keras_bn", "project + mixed precision with Keras 3's composite batch norm",
-                              "tfdata", 1, mixed=True, fused_batch_norm=False),
+                              "tfdata", 1, mixed=True, batch_norm_kernel=KERAS),
 }
 
 
@@ -150,7 +150,7 @@ def train_params(preset: Preset, architecture: str, base_filters: int, variant: 
     overrides = {"architecture": architecture, "base_filters": base_filters, "channels": variant.channels,
                  "patch_size": preset.patch_size, "batch_size": preset.batch_size, "seed": SEED,
                  "jit_compile": variant.xla, "mixed_precision": MIXED_POLICY[device] if variant.mixed else ""}
-    return {**resolve_params(PROFILE, overrides), "batch_norm_kernel": FUSED if variant.fused_batch_norm else KERAS}
+    return {**resolve_params(PROFILE, overrides), "batch_norm_kernel": variant.batch_norm_kernel}
 
 
 def training_tasks(preset: Preset, *, architectures, widths, variants, device: str, threads, patches: str) -> list:

@@ -69,7 +69,7 @@ def measure_training(spec: dict) -> dict:
 
     from mitolib.numerics import detect_device, resolve_jit, resolve_policy
     from mitolib.numerics import FUSED, KERAS
-    from mitolib.train import compile_model, fused_batch_norm, seed_everything
+    from mitolib.train import compile_model, seed_everything
 
     params = spec["params"]
     seed_everything(params["seed"])
@@ -108,7 +108,7 @@ def measure_training(spec: dict) -> dict:
         "training_flops_per_image": training,
         "achieved_flops_per_second": training * images_per_second,
         "policy": keras.mixed_precision.global_policy().name,
-        "batch_norm_kernel": FUSED if fused_batch_norm(params) else KERAS,
+        "batch_norm_kernel": params["batch_norm_kernel"],
         "jit_compile": resolve_jit(params["jit_compile"], detect_device(), params["mixed_precision"] or "float32"),
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
