@@ -68,7 +68,6 @@ def measure_training(spec: dict) -> dict:
     import tensorflow as tf
 
     from mitolib.numerics import detect_device, resolve_jit, resolve_policy
-    from mitolib.numerics import FUSED, KERAS
     from mitolib.train import compile_model, seed_everything
 
     params = spec["params"]
