@@ -186,6 +186,9 @@ def own_rows(done: pd.DataFrame, study: str, profile: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["label", "method", "dataset", "metric", "value", "protocol", "source"])
 
 
+NOT_MEASURED = "– (no option measured)"  # a benchmark run of the original and the plain project pipeline only
+
+
 def benchmark_machines(folder: Path | None = None) -> pd.DataFrame:
     """One row per machine and width of the committed benchmark runs (``benchmarks/results/*.json`` but
     ``latest.json``): the machine (CPU flags, bfloat16 unit), the plain project pipeline's and the fastest
@@ -206,7 +209,8 @@ def benchmark_machines(folder: Path | None = None) -> pd.DataFrame:
         for width, part in table.dropna(subset=["speed_ratio_median"]).groupby("width", sort=False):
             plain = part[part["variant"] == "project"]
             per_arch = part.loc[part.groupby("architecture")["speed_ratio_median"].idxmax()]
-            best_variant = per_arch["variant"].mode().iloc[0]
+            only_plain = (part["variant"] == "project").all()  # a run of the two pipelines alone, no option
+            best_variant = NOT_MEASURED if only_plain else per_arch["variant"].mode().iloc[0]
             rows.append({
                 "benchmark": f"`{path.name}`", "created": str(data.get("created", ""))[:10],
                 "machine": f"{machine.get('cpu_model', '?')}, {machine.get('usable_cores', '?')} cores ({flags}; "
@@ -215,9 +219,9 @@ def benchmark_machines(folder: Path | None = None) -> pd.DataFrame:
                 "project / original": f"{plain['speed_ratio_median'].median():.2f}x (lowest "
                                       f"{plain['speed_ratio_median'].min():.2f}x)" if len(plain) else "–",
                 "fastest configuration": best_variant,
-                "fastest / original": f"{per_arch['speed_ratio_median'].median():.2f}x (lowest "
-                                      f"{per_arch['speed_ratio_median'].min():.2f}x)",
-                "% of peak (fastest)": f"{per_arch['percent_of_peak'].median():.0f}"})
+                "fastest / original": NOT_MEASURED if only_plain else
+                f"{per_arch['speed_ratio_median'].median():.2f}x (lowest {per_arch['speed_ratio_median'].min():.2f}x)",
+                "% of peak (fastest)": NOT_MEASURED if only_plain else f"{per_arch['percent_of_peak'].median():.0f}"})
     frame = pd.DataFrame(rows)
     return frame.sort_values("created", ascending=False, kind="stable").reset_index(drop=True) if len(frame) else frame
 

@@ -53,6 +53,12 @@ def test_benchmark_machines_summarise_each_committed_run(tmp_path):
     assert new["% of peak (fastest)"] == "43"
     assert table.iloc[1]["fastest configuration"] == "xla"
 
+    (tmp_path / "plain.json").write_text(json.dumps({**run, "created": "2026-11-20", "training_summary": [
+        summary("unet", "baseline", None, 40), summary("unet", "project", 1.04, 41)]}))
+    plain = summaries.benchmark_machines(tmp_path).iloc[2]  # the two pipelines alone: no fastest option
+    assert plain["benchmark"] == "`plain.json`" and plain["project / original"] == "1.04x (lowest 1.04x)"
+    assert plain["fastest configuration"] == plain["fastest / original"] == "– (no option measured)"
+
 
 def test_same_training_pairs_compare_the_validation_curves_of_identical_trainings(tmp_path):
     from mitolib.book import StudyResults

@@ -87,3 +87,17 @@ def test_speed_target_text_names_the_architectures_below_each_target():
     assert targets.speed_target_text(table, {}).startswith("cpu width: the fastest configuration of each "
                                                              "architecture reaches 1.43x–1.62x; the plain")
     assert targets.speed_target_text(table.iloc[:0], {"best": 1.5}) == "the benchmark holds no training ratios"
+
+
+def test_speed_target_text_gives_the_rounds_range_of_a_ratio_below_its_target():
+    table = pd.DataFrame({
+        "width": ["cpu"] * 4,
+        "architecture": ["unet", "unet", "attention_unet", "attention_unet"],
+        "variant": ["project", "mixed"] * 2,
+        "speed_ratio_median": [0.957, 1.75, 1.04, 1.49],
+        "speed_ratio_min": [0.907, 1.55, 0.98, 1.40],
+        "speed_ratio_max": [1.005, 1.94, 1.10, None]})
+    text = targets.speed_target_text(table, {"best": 1.5, "plain": 1.0})
+    assert text == ("cpu width: the fastest configuration of each architecture reaches 1.49x–1.75x, below the 1.5x "
+                    "target for Attention U-Net (1.49x); the plain project pipeline reaches 0.96x–1.04x, below the "
+                    "1.0x target for U-Net (0.96x; rounds 0.91x–1.00x)")
