@@ -19,7 +19,7 @@
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mitolib import book, notices, summaries, targets
+from mitolib import book, claims, notices, summaries, targets
 from mitolib.config import speed_targets
 
 speed_goals = speed_targets()  # studies.yml: speed_targets
@@ -83,7 +83,42 @@ display(book.markdown_table(machines) if len(machines) else Markdown("No benchma
 # each run records what they resolved to (`resolved_mixed_precision`, `resolved_jit_compile` in
 # `runs.csv`). The `recipe` chapter checks that bfloat16 reaches the test IoU of float32 within the
 # seed spread.
+
+# %% [markdown]
+# ## The plain pipeline against the original, with its noise
 #
+# The plain project pipeline and the original pipeline train the same model on the same kernels and
+# differ only in how batches reach `fit`, so whether the first is slower is a question of a few per
+# cent, about the size of the noise between rounds on a shared 2-core machine. By the rule every
+# chapter uses (`mitolib.claims.compare`), each benchmark round is a pair: the ratio below is the
+# geometric mean of the rounds' ratios, with the {glue:md}`plain_confidence` interval of the paired
+# difference of log images/s, and a difference is claimed only when that interval excludes a ratio
+# of 1.
+
+# %% tags=["remove-input"]
+plain = summaries.plain_pipeline_comparison()
+book.glue("plain_confidence", f"{claims.CONFIDENCE:.0%}")
+if len(plain):
+    display(book.markdown_table(plain))
+
+    def cells(verdict):
+        """``; slower: <architecture> at the <width> width in <run> (<ratio>, interval <low–high>)`` per cell."""
+        chosen = plain[plain["verdict"] == verdict]
+        return "".join(f"; {verdict}: {r['architecture']} at the {r['width']} width in {r['benchmark']} "
+                       f"({r['project / original']}, interval {r[summaries.PLAIN_INTERVAL_COLUMN]})"
+                       for _, r in chosen.iterrows())
+
+    unresolved = int((plain["verdict"] == claims.NOT_RESOLVED).sum())
+    book.glue("plain_text", f"Of {len(plain)} comparisons (committed runs, widths and architectures), {unresolved} "
+                            f"are not resolved" + cells("faster") + cells("slower"))
+else:
+    book.glue("plain_text", "No committed benchmark run measured both pipelines")
+
+# %% [markdown]
+# {glue:md}`plain_text`. What the pipeline itself costs, without a model, is measured by
+# `python -m benchmarks.pipeline_parts --serving-only` (`benchmarks/README.md`).
+
+# %% [markdown]
 # ## Does the faster default change the results?
 #
 # The first benchmarked machine found XLA compilation (`jit_compile`) faster for training, so the

@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 from typing import Mapping
 
+import numpy as np
 import pandas as pd
 
+from mitolib import claims
 from mitolib.book import StudyResults, arch_label, by_architecture
 from mitolib.config import load_config
 from mitolib.headline import protocol_text
@@ -165,8 +167,6 @@ def own_rows(done: pd.DataFrame, study: str, profile: str) -> pd.DataFrame:
     """This book's runs as rows of the published-figures table (``label, method, dataset, metric, value,
     protocol, source``): per architecture, the test foreground IoU as mean ± sd over seeds, with the protocol
     read from the runs' parameters (resolution, test-time steps, threshold rule)."""
-    from mitolib.claims import summarize
-
     rows = []
     for arch, part in by_architecture(done).groupby("architecture", sort=False):
 
@@ -179,13 +179,15 @@ def own_rows(done: pd.DataFrame, study: str, profile: str) -> pd.DataFrame:
                       f"trained at scale {values('scale', lambda v: f'{float(v):g}')}",
             "dataset": "EPFL (Lucchi) test volume, 165x768x1024",
             "metric": "foreground IoU",
-            "value": summarize(part["test_iou"]).text(),
+            "value": claims.summarize(part["test_iou"]).text(),
             "protocol": f"foreground IoU over the whole test volume at full resolution, {protocol_text(part)}; "
                         "mean ± sd over seeds",
             "source": f"results/{profile}/{study}/runs.csv"})
     return pd.DataFrame(rows, columns=["label", "method", "dataset", "metric", "value", "protocol", "source"])
 
 
+BASELINE_VARIANT, PLAIN_VARIANT = "baseline", "project"  # the benchmark's two pipelines
+PLAIN_INTERVAL_COLUMN = f"{claims.CONFIDENCE:.0%} interval"  # of plain_pipeline_comparison
 NOT_MEASURED = "– (no option measured)"  # a benchmark run of the original and the plain project pipeline only
 
 
@@ -207,9 +209,9 @@ def benchmark_machines(folder: Path | None = None) -> pd.DataFrame:
         machine = data.get("machine") or {}
         flags = ", ".join(machine.get("cpu_flags") or []) or "–"
         for width, part in table.dropna(subset=["speed_ratio_median"]).groupby("width", sort=False):
-            plain = part[part["variant"] == "project"]
+            plain = part[part["variant"] == PLAIN_VARIANT]
             per_arch = part.loc[part.groupby("architecture")["speed_ratio_median"].idxmax()]
-            only_plain = (part["variant"] == "project").all()  # a run of the two pipelines alone, no option
+            only_plain = (part["variant"] == PLAIN_VARIANT).all()  # a run of the two pipelines alone, no option
             best_variant = NOT_MEASURED if only_plain else per_arch["variant"].mode().iloc[0]
             rows.append({
                 "benchmark": f"`{path.name}`", "created": str(data.get("created", ""))[:10],
@@ -224,6 +226,41 @@ def benchmark_machines(folder: Path | None = None) -> pd.DataFrame:
                 "% of peak (fastest)": NOT_MEASURED if only_plain else f"{per_arch['percent_of_peak'].median():.0f}"})
     frame = pd.DataFrame(rows)
     return frame.sort_values("created", ascending=False, kind="stable").reset_index(drop=True) if len(frame) else frame
+
+
+def plain_pipeline_comparison(folder: Path | None = None) -> pd.DataFrame:
+    """The plain project pipeline against the original pipeline in every committed benchmark run
+    (``benchmarks/results/*.json`` but ``latest.json``), by the claims rule with the benchmark's rounds as the
+    pairs: per run, width and architecture, the rounds, the geometric mean of the rounds' images/s ratios
+    (project / original) and its interval at :data:`claims.CONFIDENCE` (:data:`PLAIN_INTERVAL_COLUMN`: the
+    paired difference of log images/s, exponentiated), and whether the interval excludes a ratio of 1
+    (``faster``/``slower``) or not (:data:`claims.NOT_RESOLVED`)."""
+    folder = folder or benchmark_results_dir()
+    rows = []
+    for path in sorted(folder.glob("*.json")):
+        if path.name == "latest.json":
+            continue
+        data = json.loads(path.read_text(encoding="utf-8"))
+        training = pd.DataFrame(data.get("training") or [])
+        if training.empty or "images_per_second" not in training.columns:
+            continue
+        training = training[training["variant"].isin([BASELINE_VARIANT, PLAIN_VARIANT])
+                            & (pd.to_numeric(training["images_per_second"], errors="coerce") > 0)]
+        for (width, architecture), part in training.groupby(["width", "architecture"], sort=False):
+            if set(part["variant"]) != {BASELINE_VARIANT, PLAIN_VARIANT}:
+                continue
+            part = part.assign(log_speed=np.log(part["images_per_second"].astype(float)))
+            compared = claims.compare(part, "log_speed", "variant", reference=BASELINE_VARIANT, pair="round",
+                                      higher="faster", lower="slower")
+            row = compared[compared["group"] == PLAIN_VARIANT]
+            if row.empty or not row["pairs"].iloc[0]:
+                continue
+            row = row.iloc[0]
+            interval = (f"{np.exp(row['low']):.2f}x–{np.exp(row['high']):.2f}x" if row["pairs"] >= 2 else "–")
+            rows.append({"benchmark": f"`{path.name}`", "width": width, "architecture": arch_label(architecture),
+                         "rounds": int(row["pairs"]), "project / original": f"{np.exp(row['difference']):.2f}x",
+                         PLAIN_INTERVAL_COLUMN: interval, "verdict": row["verdict"]})
+    return pd.DataFrame(rows)
 
 
 TEST_TIME_ONLY = (*EVAL_PARAMS, "tune_threshold", "save_predictions", *MEASUREMENT_ONLY)  # not how a run trains

@@ -60,6 +60,31 @@ def test_benchmark_machines_summarise_each_committed_run(tmp_path):
     assert plain["fastest configuration"] == plain["fastest / original"] == "– (no option measured)"
 
 
+def test_plain_pipeline_comparison_pairs_the_rounds_on_log_speed(tmp_path):
+    import json
+
+    def rounds(width, arch, variant, speeds):
+        return [{"width": width, "architecture": arch, "variant": variant, "round": r, "images_per_second": v}
+                for r, v in enumerate(speeds)]
+
+    run = {"training": rounds("cpu", "unet", "baseline", [10.0, 10.0]) + rounds("cpu", "unet", "project", [10.0, 12.1])
+           + rounds("cpu", "unet", "mixed", [20.0, 20.0])  # an option: not part of the comparison
+           + rounds("original", "unet", "baseline", [2.0, 2.0, 4.0]) + rounds("original", "unet", "project",
+                                                                              [2.2, 2.2, 4.4])
+           + rounds("original", "attention_unet", "project", [1.0])}  # no baseline: skipped
+    (tmp_path / "run.json").write_text(json.dumps(run))
+    (tmp_path / "latest.json").write_text(json.dumps(run))  # a copy of the newest: not listed twice
+    table = summaries.plain_pipeline_comparison(tmp_path)
+    assert table[["width", "architecture", "rounds"]].values.tolist() == [["cpu", "U-Net", 2], ["original", "U-Net", 3]]
+    cpu, original = table.iloc[0], table.iloc[1]
+    # ratios 1.0 and 1.21: geometric mean 1.1; log interval 0.0953 +- 12.706 * 0.1348 / sqrt(2)
+    assert cpu["project / original"] == "1.10x" and cpu["95% interval"] == "0.33x–3.69x"
+    assert cpu["verdict"] == "not resolved at this budget"
+    # ratios 1.1, 1.1, 1.1: no spread, so the interval is the point and excludes 1
+    assert original["project / original"] == "1.10x" and original["95% interval"] == "1.10x–1.10x"
+    assert original["verdict"] == "faster"
+
+
 def test_same_training_pairs_compare_the_validation_curves_of_identical_trainings(tmp_path):
     from mitolib.book import StudyResults
     from mitolib.config import load_config
