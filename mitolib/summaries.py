@@ -191,18 +191,23 @@ PLAIN_INTERVAL_COLUMN = f"{claims.CONFIDENCE:.0%} interval"  # of plain_pipeline
 NOT_MEASURED = "– (no option measured)"  # a benchmark run of the original and the plain project pipeline only
 
 
+def committed_benchmark_runs(folder: Path | None = None):
+    """``(path, results)`` of every committed benchmark run in ``folder`` (default ``benchmarks/results``), in
+    name order: each ``*.json`` but ``latest.json``, which repeats the newest."""
+    folder = folder or benchmark_results_dir()
+    for path in sorted(folder.glob("*.json")):
+        if path.name != "latest.json":
+            yield path, json.loads(path.read_text(encoding="utf-8"))
+
+
 def benchmark_machines(folder: Path | None = None) -> pd.DataFrame:
     """One row per machine and width of the committed benchmark runs (``benchmarks/results/*.json`` but
     ``latest.json``): the machine (CPU flags, bfloat16 unit), the plain project pipeline's and the fastest
     configuration's images/s ratio against the original pipeline (median over architectures of the per-
     architecture medians, and the lowest architecture's), and the fastest configuration's % of the peak of
     its dtype; newest run first."""
-    folder = folder or benchmark_results_dir()
     rows = []
-    for path in sorted(folder.glob("*.json")):
-        if path.name == "latest.json":
-            continue
-        data = json.loads(path.read_text(encoding="utf-8"))
+    for path, data in committed_benchmark_runs(folder):
         table = pd.DataFrame(data.get("training_summary") or [])
         if table.empty or "speed_ratio_median" not in table.columns:
             continue
@@ -235,12 +240,8 @@ def plain_pipeline_comparison(folder: Path | None = None) -> pd.DataFrame:
     (project / original) and its interval at :data:`claims.CONFIDENCE` (:data:`PLAIN_INTERVAL_COLUMN`: the
     paired difference of log images/s, exponentiated), and whether the interval excludes a ratio of 1
     (``faster``/``slower``) or not (:data:`claims.NOT_RESOLVED`)."""
-    folder = folder or benchmark_results_dir()
     rows = []
-    for path in sorted(folder.glob("*.json")):
-        if path.name == "latest.json":
-            continue
-        data = json.loads(path.read_text(encoding="utf-8"))
+    for path, data in committed_benchmark_runs(folder):
         training = pd.DataFrame(data.get("training") or [])
         if training.empty or "images_per_second" not in training.columns:
             continue
