@@ -29,15 +29,11 @@ def load_volume(volume: str):
 def measure_evaluation(spec: dict) -> dict:
     """Seconds and slices per second of ``evaluate_volume`` on the volume of ``spec``."""
     from mitolib.evaluate import evaluate_volume
-    from mitolib.models import build_model
-    from mitolib.train import fused_batch_norm, seed_everything
+    from mitolib.train import model_from_params, seed_everything
 
     params = spec["params"]
     seed_everything(params["seed"])
-    model = build_model(params["architecture"], input_shape=(None, None, params["channels"]),
-                        base_filters=params["base_filters"], depth=params["depth"], batch_norm=params["batch_norm"],
-                        dropout=params["dropout"], head_batch_norm=params["head_batch_norm"],
-                        bn_momentum=params["bn_momentum"], fused_batch_norm=fused_batch_norm(params))
+    model = model_from_params(params, input_shape=(None, None, params["channels"]))
     images, masks = load_volume(spec["volume"])
     options = {"scale": spec["scale"], "window": spec["window"], "overlap": spec["overlap"], "tta": spec["tta"],
                "batch_size": spec["batch_size"], "threshold": params["threshold"], "progress": False}

@@ -13,12 +13,12 @@ from dataclasses import dataclass, replace
 from mitolib.config import load_config, resolve_params
 from mitolib.epfl import EPFL_SLICES
 from mitolib.numerics import FUSED, KERAS
+from mitolib.targets import BASELINE_VARIANT, PLAIN_VARIANT
 
 PROFILE = "cpu"              # the profile whose settings are benchmarked
 ORIGINAL_PROFILE = "original"  # the original recipe: its width is the "original" width
 EPFL_HEIGHT, EPFL_WIDTH = 768, 1024  # pixels of an EPFL slice
-BASELINE = "baseline"
-PROJECT = "project"
+BASELINE, PROJECT = BASELINE_VARIANT, PLAIN_VARIANT  # the original pipeline, the plain project pipeline
 MIXED_POLICY = {"cpu": "mixed_bfloat16", "gpu": "mixed_float16"}
 MIXED_DTYPE = {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
 PEAK_DTYPE = "float32"

@@ -33,8 +33,9 @@ HIDDEN_GPUS = "-1"                     # CUDA_VISIBLE_DEVICES value that hides e
 
 DESCRIPTIONS = {
     "baseline": "the whole set as float64 NumPy arrays (3 identical channels, divided by 255) passed to "
-                "`model.fit(x, y, batch_size=B, shuffle=True)`, a 3-channel model (the original pipeline; its batch norm on TensorFlow's fused kernel, as tf.keras 2 ran it and as "
-                "every configuration but `keras_bn` does)",
+                "`model.fit(x, y, batch_size=B, shuffle=True)`, a 3-channel model (the original pipeline; its batch "
+                "norm on TensorFlow's fused kernel, as tf.keras 2 ran it and as every configuration but `keras_bn` "
+                "does)",
     "project": "uint8 patches through `mitolib.pipeline.make_dataset` (1 channel, the profile's augmentation, "
                "cast and scaled per batch, prefetch), a 1-channel model",
     "options": "each on top of the project pipeline, alone: mixed precision (`mixed_bfloat16` on CPUs with "

@@ -42,8 +42,7 @@ def probe(spec: dict) -> dict:
     import tensorflow as tf
 
     from benchmarks import flops
-    from mitolib.models import build_model
-    from mitolib.train import fused_batch_norm
+    from mitolib.train import model_from_params
 
     gpus = tf.config.list_physical_devices("GPU")
     details = [tf.config.experimental.get_device_details(gpu) for gpu in gpus]
@@ -51,10 +50,8 @@ def probe(spec: dict) -> dict:
     side = params["patch_size"]
     rows = []
     for architecture, width, base_filters, channels in spec["models"]:
-        model = build_model(architecture, input_shape=(side, side, channels), base_filters=base_filters,
-                            depth=params["depth"], batch_norm=params["batch_norm"], dropout=params["dropout"],
-                            head_batch_norm=params["head_batch_norm"], bn_momentum=params["bn_momentum"],
-                            fused_batch_norm=fused_batch_norm(params))
+        model = model_from_params({**params, "architecture": architecture, "base_filters": base_filters},
+                                  input_shape=(side, side, channels))
         forward = flops.forward_flops(model)
         rows.append({"architecture": architecture, "width": width, "base_filters": base_filters,
                      "channels": channels, "patch_size": side, "parameters": int(model.count_params()),

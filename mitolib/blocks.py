@@ -53,8 +53,7 @@ def residual_block(x, filters: int, prefix: str, *, batch_norm: bool = True, dro
     y = layers.Conv2D(filters, KERNEL, padding="same", name=f"{prefix}_conv1")(x)
     y = _norm_act(y, f"{prefix}_conv1", batch_norm, momentum=momentum, fused=fused)
     y = layers.Conv2D(filters, KERNEL, padding="same", name=f"{prefix}_conv2")(y)
-    y = _norm_act(y, f"{prefix}_conv2", batch_norm, activation=False, momentum=momentum,
-                         fused=fused)
+    y = _norm_act(y, f"{prefix}_conv2", batch_norm, activation=False, momentum=momentum, fused=fused)
     if dropout > 0:
         y = layers.Dropout(dropout, name=f"{prefix}_dropout")(y)
     y = layers.Add(name=f"{prefix}_add")([shortcut, y])

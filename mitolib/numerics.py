@@ -11,10 +11,9 @@ what the machine has, by the rule measured with ``python -m benchmarks.run`` (``
 * any other CPU: float32 with XLA (1.21–1.45x on AVX2 machines).
 
 Batch norm runs on TensorFlow's fused kernel wherever Keras runs on TensorFlow (``batch_norm_kernel``
-``fused``; :mod:`mitolib.fused_bn`: the same weights and results; 1.4x and 1.6x the training speed of Keras 3's
-composite ops in a scratch measurement of Attention U-Net at the ``cpu`` width under ``mixed_bfloat16``,
-``../benchmarks/README.md``), and on Keras' own code on the other backends
-(``keras``).  Runs collected before the fused kernel existed record no kernel and used Keras' code.
+``fused``; :mod:`mitolib.fused_bn`: the same weights and results; 1.35x–1.54x the training speed of Keras 3's
+composite ops at the ``cpu`` width under ``mixed_bfloat16`` on the AVX-512 EPYC, ``../benchmarks/README.md``),
+and on Keras' own code on the other backends (``keras``).  Runs collected before the fused kernel existed record no kernel and used Keras' code.
 
 The resolved values and the device that trained are recorded in ``params.json`` and ``metrics.json``
 (so in ``runs.csv``).  Explicit values (``""``/``float32``, ``mixed_bfloat16``, ``true``, ``false``) are

@@ -18,6 +18,7 @@ from mitolib.locations import benchmark_results_dir, project_root
 from mitolib.rundir import EVAL_PARAMS, EVALUATIONS
 from mitolib.schema import steps_per_epoch
 from mitolib.tables import markdown_table_text
+from mitolib.targets import BASELINE_VARIANT, PLAIN_VARIANT
 
 
 def _mean_by(done: pd.DataFrame, column: str, value: str) -> str:
@@ -186,7 +187,6 @@ def own_rows(done: pd.DataFrame, study: str, profile: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["label", "method", "dataset", "metric", "value", "protocol", "source"])
 
 
-BASELINE_VARIANT, PLAIN_VARIANT = "baseline", "project"  # the benchmark's two pipelines
 PLAIN_INTERVAL_COLUMN = f"{claims.CONFIDENCE:.0%} interval"  # of plain_pipeline_comparison
 NOT_MEASURED = "– (no option measured)"  # a benchmark run of the original and the plain project pipeline only
 

@@ -11,6 +11,8 @@ import pandas as pd
 from mitolib import claims
 from mitolib.book import arch_label
 
+BASELINE_VARIANT, PLAIN_VARIANT = "baseline", "project"  # the benchmark's original and plain project pipelines
+
 
 def speed_target_text(table: pd.DataFrame, targets: Mapping[str, float]) -> str:
     """The benchmark's training ratios ``table`` (``width, architecture, variant, speed_ratio_median``; the
@@ -24,7 +26,7 @@ def speed_target_text(table: pd.DataFrame, targets: Mapping[str, float]) -> str:
     for width, part in rows.groupby("width", sort=False):
         fastest = part.loc[part.groupby("architecture", sort=False)["speed_ratio_median"].idxmax()]
         measured = [("the fastest configuration of each architecture", targets.get("best"), fastest),
-                    ("the plain project pipeline", targets.get("plain"), part[part["variant"] == "project"])]
+                    ("the plain project pipeline", targets.get("plain"), part[part["variant"] == PLAIN_VARIANT])]
         said = []
         for what, goal, chosen in measured:
             if chosen.empty:

@@ -128,18 +128,27 @@ def fused_batch_norm(params: dict) -> bool:
     (:func:`mitolib.numerics.batch_norm_kernel`)."""
     kernel = params.get("batch_norm_kernel") or numerics.batch_norm_kernel()
     if kernel not in numerics.BATCH_NORM_KERNELS:
-        raise ValueError(f"batch_norm_kernel {kernel!r} is not one of {', '.join(numerics.BATCH_NORM_KERNELS)}")
+        raise ValueError(f"batch_norm_kernel {kernel!r} is not one of {', '.join(numerics.BATCH_NORM_KERNELS)}: "
+                         f"write {numerics.FUSED!r} (TensorFlow's fused kernel) or {numerics.KERAS!r} (Keras 3's "
+                         "composite ops), or leave it out for the backend's choice")
     return kernel == numerics.FUSED
 
 
+def model_from_params(params: dict, input_shape: tuple | None = None) -> keras.Model:
+    """The uncompiled architecture of ``params`` (its width, depth, batch-norm settings and kernel of
+    :func:`fused_batch_norm`) for ``input_shape``, by default the training patch with the run's channels."""
+    if input_shape is None:
+        input_shape = (params["patch_size"], params["patch_size"], schema.input_channels(params))
+    return build_model(params["architecture"], input_shape=input_shape, base_filters=params["base_filters"],
+                       depth=params["depth"], batch_norm=params["batch_norm"], dropout=params["dropout"],
+                       head_batch_norm=params["head_batch_norm"], bn_momentum=params["bn_momentum"],
+                       fused_batch_norm=fused_batch_norm(params))
+
+
 def compile_model(params: dict, steps_per_epoch: int = 1) -> keras.Model:
-    """The architecture of ``params``, compiled with Adam, the loss and the three metric variants, with the
-    batch-norm kernel of :func:`fused_batch_norm`."""
-    model = build_model(params["architecture"], input_shape=(params["patch_size"], params["patch_size"],
-                                                             schema.input_channels(params)),
-                        base_filters=params["base_filters"], depth=params["depth"], batch_norm=params["batch_norm"],
-                        dropout=params["dropout"], head_batch_norm=params["head_batch_norm"],
-                        bn_momentum=params["bn_momentum"], fused_batch_norm=fused_batch_norm(params))
+    """The architecture of ``params`` (:func:`model_from_params`), compiled with Adam, the loss and the three
+    metric variants."""
+    model = model_from_params(params)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate(params, steps_per_epoch)),
                   loss=metrics.make_loss(params["loss"], params["gamma"]),
                   metrics=metrics.training_metrics(params["threshold"]),

@@ -100,3 +100,18 @@ def test_batch_norm_momentum_is_a_setting():
     assert norms and all(layer.momentum == 0.9 for layer in norms)
     default = small("unet", (32, 32, 1))  # the original's momentum
     assert {layer.momentum for layer in default.layers if isinstance(layer, keras.layers.BatchNormalization)} == {0.99}
+
+
+def test_model_from_params_builds_the_run_model_for_any_input_shape():
+    from mitolib.config import resolve_params
+    from mitolib.fused_bn import FusedBatchNormalization
+    from mitolib.train import compile_model, model_from_params
+
+    params = resolve_params("smoke", {"architecture": "attention_unet"})
+    trained = compile_model(params)
+    assert trained.input_shape == (None, params["patch_size"], params["patch_size"], 1)
+    whole = model_from_params(params, input_shape=(None, None, 1))  # the evaluation's fully convolutional copy
+    assert whole.input_shape == (None, None, None, 1) and whole.count_params() == trained.count_params()
+    assert any(isinstance(layer, FusedBatchNormalization) for layer in whole.layers)
+    keras_bn = model_from_params({**params, "batch_norm_kernel": "keras"})
+    assert not any(isinstance(layer, FusedBatchNormalization) for layer in keras_bn.layers)

@@ -71,5 +71,6 @@ def test_a_named_batch_norm_kernel_wins_and_a_wrong_one_is_refused():
 
     assert fused_batch_norm({}) is True
     assert fused_batch_norm({"batch_norm_kernel": "keras"}) is False
-    with pytest.raises(ValueError, match="batch_norm_kernel 'cudnn' is not one of fused, keras"):
+    with pytest.raises(ValueError, match="batch_norm_kernel 'cudnn' is not one of fused, keras: write 'fused' "
+                                         r"\(TensorFlow's fused kernel\) or 'keras'"):
         fused_batch_norm({"batch_norm_kernel": "cudnn"})
