@@ -13,12 +13,12 @@ from dataclasses import dataclass, replace
 from mitolib.config import load_config, resolve_params
 from mitolib.epfl import EPFL_SLICES
 from mitolib.numerics import FUSED, KERAS
-from mitolib.targets import BASELINE_VARIANT, PLAIN_VARIANT
+from mitolib.targets import BASELINE_VARIANT, CEILING_VARIANT, PLAIN_VARIANT
 
 PROFILE = "cpu"              # the profile whose settings are benchmarked
 ORIGINAL_PROFILE = "original"  # the original recipe: its width is the "original" width
 EPFL_HEIGHT, EPFL_WIDTH = 768, 1024  # pixels of an EPFL slice
-BASELINE, PROJECT = BASELINE_VARIANT, PLAIN_VARIANT  # the original pipeline, the plain project pipeline
+BASELINE, PROJECT, CEILING = BASELINE_VARIANT, PLAIN_VARIANT, CEILING_VARIANT  # original, plain project, no input
 MIXED_POLICY = {"cpu": "mixed_bfloat16", "gpu": "mixed_float16"}
 MIXED_DTYPE = {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
 PEAK_DTYPE = "float32"
@@ -38,7 +38,8 @@ class Variant:
 
     key: str
     title: str
-    pipeline: str            # "numpy": float64 arrays to model.fit; "tfdata": mitolib.pipeline.make_dataset
+    pipeline: str            # "numpy": float64 arrays to model.fit; "tfdata": mitolib.pipeline.make_dataset;
+                             # "fixed": one batch of it, repeated (no input work)
     channels: int
     mixed: bool = False      # the device's mixed-precision policy (MIXED_POLICY)
     xla: bool = False        # jit_compile=True
@@ -49,6 +50,8 @@ class Variant:
 VARIANTS = {
     BASELINE: Variant(BASELINE, "baseline: float64 NumPy, 3 channels, fit(x, y)", "numpy", 3),
     PROJECT: Variant(PROJECT, "project: uint8 tf.data, 1 channel", "tfdata", 1),
+    CEILING: Variant(CEILING, "no input work: one fixed batch, 1 channel (the ceiling of any input pipeline)",
+                     "fixed", 1),
     "mixed": Variant("mixed", "project + mixed precision", "tfdata", 1, mixed=True),
     "xla": Variant("xla", "project + XLA (jit_compile)", "tfdata", 1, xla=True),
     "threads": Variant("threads", "project + thread settings", "tfdata", 1, threads=True),

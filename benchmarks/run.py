@@ -40,7 +40,9 @@ DESCRIPTIONS = {
                "cast and scaled per batch, prefetch), a 1-channel model",
     "options": "each on top of the project pipeline, alone: mixed precision (`mixed_bfloat16` on CPUs with "
                "avx512_bf16/amx_bf16, `mixed_float16` on GPUs), XLA (`jit_compile=True`), thread counts "
-               "(intra-op/inter-op as given), Keras 3's composite batch norm instead of the fused kernel (`keras_bn`)",
+               "(intra-op/inter-op as given), Keras 3's composite batch norm instead of the fused kernel (`keras_bn`); "
+               "and `fixed`, no input work: the project pipeline's first batch fed again at every step (the ceiling "
+               "of any input pipeline, not a configuration to train with)",
     "memory": "peak RSS from `resource.getrusage(RUSAGE_SELF).ru_maxrss` at the end of a fresh subprocess per "
               "configuration (interpreter, TensorFlow, data and model included); on a GPU also TensorFlow's "
               "peak allocated GPU memory",

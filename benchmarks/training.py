@@ -6,7 +6,9 @@ data are ``N`` uint8 patches ``(N, P, P)`` with masks in {0, 1}, fed either
 * ``numpy`` (the original pipeline): the whole set as float64 ``(N, P, P, 3)`` images in [0, 1] and
   float64 ``(N, P, P, 1)`` masks, passed to ``model.fit(x, y, batch_size=B, shuffle=True)``; or
 * ``tfdata`` (the project pipeline): ``mitolib.pipeline.make_dataset`` (uint8 until batching, one
-  channel, the profile's augmentation, prefetch), passed to ``model.fit(dataset, steps_per_epoch=...)``.
+  channel, the profile's augmentation, prefetch), passed to ``model.fit(dataset, steps_per_epoch=...)``; or
+* ``fixed`` (no input work: the ceiling of any input pipeline): the project pipeline's first batch, held as a
+  tensor and repeated, so that every step trains on the same batch and nothing is read, shuffled or augmented.
 
 ``warmup`` steps (tracing, first allocations) are run and not timed; the next ``steps`` steps are.
 """
@@ -60,7 +62,13 @@ def fit_arguments(spec: dict, images: np.ndarray, masks: np.ndarray) -> tuple[di
         dataset = make_dataset(images, masks, batch, channels=params["channels"], shuffle=True,
                                augment=params["augmentation"], seed=params["seed"], repeat=True)
         return {"x": dataset, "epochs": 1, "steps_per_epoch": total}, images.nbytes + masks.nbytes
-    raise ValueError(f"unknown pipeline {spec['pipeline']!r}; use 'numpy' or 'tfdata'")
+    if spec["pipeline"] == "fixed":
+        import tensorflow as tf
+
+        arguments, data_bytes = fit_arguments({**spec, "pipeline": "tfdata"}, images, masks)
+        batch = next(iter(arguments["x"]))
+        return {**arguments, "x": tf.data.Dataset.from_tensors(batch).repeat()}, data_bytes
+    raise ValueError(f"unknown pipeline {spec['pipeline']!r}; use 'numpy', 'tfdata' or 'fixed'")
 
 
 def measure_training(spec: dict) -> dict:

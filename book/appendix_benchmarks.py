@@ -36,7 +36,8 @@ if latest.is_file():
     machine = measured.get("machine") or {}
     if len(table) and "speed_ratio_median" in table.columns:
         fig = plots.speed_ratios(table, target=speed_goals.get("best"), labels={
-            **book.ARCHITECTURE_LABELS, "project": "project pipeline", "xla": "project + XLA",
+            **book.ARCHITECTURE_LABELS, "project": "project pipeline",
+            targets.CEILING_VARIANT: "no input work (one fixed batch)", "xla": "project + XLA",
             "threads": "project, other thread counts", "mixed": "project + mixed precision",
             "keras_bn": "project, Keras 3's composite batch norm",
             "mixed_keras_bn": "project + mixed precision, Keras 3's composite batch norm"})
@@ -96,27 +97,67 @@ display(book.markdown_table(machines) if len(machines) else Markdown("No benchma
 # of 1.
 
 # %% tags=["remove-input"]
-plain = summaries.plain_pipeline_comparison()
 book.glue("plain_confidence", f"{claims.CONFIDENCE:.0%}")
+
+
+def compared_text(what, frame, ratio):
+    """``<what>: K of N comparisons ... are not resolved; slower: <architecture> at the <width> width in <run> ...``."""
+    def cells(verdict):
+        chosen = frame[frame["verdict"] == verdict]
+        return "".join(f"; {verdict}: {r['architecture']} at the {r['width']} width in {r['benchmark']} "
+                       f"({r[ratio]}, interval {r[summaries.PLAIN_INTERVAL_COLUMN]})" for _, r in chosen.iterrows())
+
+    unresolved = int((frame["verdict"] == claims.NOT_RESOLVED).sum())
+    return (f"{what}: {unresolved} of {len(frame)} comparisons (committed runs, widths and architectures) are not "
+            "resolved" + cells("faster") + cells("slower"))
+
+
+plain = summaries.pipeline_comparison()
 if len(plain):
     display(book.markdown_table(plain))
-
-    def cells(verdict):
-        """``; slower: <architecture> at the <width> width in <run> (<ratio>, interval <low–high>)`` per cell."""
-        chosen = plain[plain["verdict"] == verdict]
-        return "".join(f"; {verdict}: {r['architecture']} at the {r['width']} width in {r['benchmark']} "
-                       f"({r['project / original']}, interval {r[summaries.PLAIN_INTERVAL_COLUMN]})"
-                       for _, r in chosen.iterrows())
-
-    unresolved = int((plain["verdict"] == claims.NOT_RESOLVED).sum())
-    book.glue("plain_text", f"Of {len(plain)} comparisons (committed runs, widths and architectures), {unresolved} "
-                            f"are not resolved" + cells("faster") + cells("slower"))
+    book.glue("plain_text", compared_text("The plain project pipeline against the original", plain,
+                                          summaries.ratio_column(targets.PLAIN_VARIANT)))
 else:
     book.glue("plain_text", "No committed benchmark run measured both pipelines")
 
 # %% [markdown]
 # {glue:md}`plain_text`. What the pipeline itself costs, without a model, is measured by
 # `python -m benchmarks.pipeline_parts --serving-only` (`benchmarks/README.md`).
+#
+# ## What any input pipeline could reach
+#
+# An input pipeline can at best cost nothing. The `fixed` configuration measures that ceiling: the
+# project pipeline's first batch, held as a tensor and fed again at every step, so that nothing is
+# read, shuffled, augmented or cast while the model trains (`benchmarks/training.py`). Against the
+# original pipeline it shows how much faster than the original any way of feeding batches could make
+# the same model on the same kernels; the project pipeline against it shows what the project's input
+# work costs. Both by the same rule, the rounds as pairs.
+
+# %% tags=["remove-input"]
+ceiling = summaries.pipeline_comparison(variant=targets.CEILING_VARIANT)
+cost = summaries.pipeline_comparison(reference=targets.CEILING_VARIANT)
+if len(ceiling) and len(cost):
+    display(book.markdown_table(ceiling))
+    display(book.markdown_table(cost))
+    ceiling_ratio = summaries.ratio_column(targets.CEILING_VARIANT)
+    book.glue("ceiling_text", compared_text("No input work against the original pipeline", ceiling, ceiling_ratio)
+              + ". " + compared_text("The project pipeline against no input work", cost, summaries.ratio_column(
+                  targets.PLAIN_VARIANT, targets.CEILING_VARIANT)))
+    faster = ceiling[ceiling["verdict"] == "faster"]
+    book.glue("ceiling_conclusion", (
+        "Not even an input pipeline that does no work is measurably faster than the original's in these runs: "
+        f"at the {' and '.join(dict.fromkeys(ceiling['width']))} width the step is the model's arithmetic, and a "
+        f"plain-pipeline ratio below {speed_goals.get('plain', 1):.1f}x there is the round-to-round spread, not a "
+        "cost that another pipeline could remove") if faster.empty else (
+        "Doing no input work is measurably faster than the original pipeline for "
+        + ", ".join(f"{r['architecture']} at the {r['width']} width ({r[ceiling_ratio]})" for _, r in faster.iterrows())
+        + ": there the way batches are fed costs throughput"))
+else:
+    book.glue("ceiling_text", "No committed benchmark run measured the `fixed` configuration beside both pipelines")
+    book.glue("ceiling_conclusion", "Nothing is concluded about it yet")
+
+# %% [markdown]
+# {glue:md}`ceiling_text`. {glue:md}`ceiling_conclusion`.
 
 # %% [markdown]
 # ## Does the faster default change the results?

@@ -18,7 +18,7 @@ from mitolib.locations import benchmark_results_dir, project_root
 from mitolib.rundir import EVAL_PARAMS, EVALUATIONS
 from mitolib.schema import steps_per_epoch
 from mitolib.tables import markdown_table_text
-from mitolib.targets import BASELINE_VARIANT, PLAIN_VARIANT
+from mitolib.targets import BASELINE_VARIANT, CEILING_VARIANT, PLAIN_VARIANT
 
 
 def _mean_by(done: pd.DataFrame, column: str, value: str) -> str:
@@ -187,7 +187,7 @@ def own_rows(done: pd.DataFrame, study: str, profile: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["label", "method", "dataset", "metric", "value", "protocol", "source"])
 
 
-PLAIN_INTERVAL_COLUMN = f"{claims.CONFIDENCE:.0%} interval"  # of plain_pipeline_comparison
+PLAIN_INTERVAL_COLUMN = f"{claims.CONFIDENCE:.0%} interval"  # of pipeline_comparison
 NOT_MEASURED = "– (no option measured)"  # a benchmark run of the original and the plain project pipeline only
 
 
@@ -213,7 +213,9 @@ def benchmark_machines(folder: Path | None = None) -> pd.DataFrame:
             continue
         machine = data.get("machine") or {}
         flags = ", ".join(machine.get("cpu_flags") or []) or "–"
-        for width, part in table.dropna(subset=["speed_ratio_median"]).groupby("width", sort=False):
+        trainable = table.dropna(subset=["speed_ratio_median"])
+        trainable = trainable[trainable["variant"] != CEILING_VARIANT]  # a bound, not a configuration to train
+        for width, part in trainable.groupby("width", sort=False):
             plain = part[part["variant"] == PLAIN_VARIANT]
             per_arch = part.loc[part.groupby("architecture")["speed_ratio_median"].idxmax()]
             only_plain = (part["variant"] == PLAIN_VARIANT).all()  # a run of the two pipelines alone, no option
@@ -233,33 +235,46 @@ def benchmark_machines(folder: Path | None = None) -> pd.DataFrame:
     return frame.sort_values("created", ascending=False, kind="stable").reset_index(drop=True) if len(frame) else frame
 
 
-def plain_pipeline_comparison(folder: Path | None = None) -> pd.DataFrame:
-    """The plain project pipeline against the original pipeline in every committed benchmark run
+def ratio_column(variant: str, reference: str = BASELINE_VARIANT) -> str:
+    """The name of :func:`pipeline_comparison`'s ratio column: ``"project / original"``, ``"fixed / original"``,
+    ``"project / fixed"`` (the original pipeline is the benchmark's ``baseline``)."""
+    def name(key):
+        return "original" if key == BASELINE_VARIANT else key
+
+    return f"{name(variant)} / {name(reference)}"
+
+
+def pipeline_comparison(folder: Path | None = None, variant: str = PLAIN_VARIANT,
+                        reference: str = BASELINE_VARIANT) -> pd.DataFrame:
+    """One benchmark configuration against another in every committed benchmark run that measured both
     (``benchmarks/results/*.json`` but ``latest.json``), by the claims rule with the benchmark's rounds as the
     pairs: per run, width and architecture, the rounds, the geometric mean of the rounds' images/s ratios
-    (project / original) and its interval at :data:`claims.CONFIDENCE` (:data:`PLAIN_INTERVAL_COLUMN`: the
-    paired difference of log images/s, exponentiated), and whether the interval excludes a ratio of 1
-    (``faster``/``slower``) or not (:data:`claims.NOT_RESOLVED`)."""
-    rows = []
+    (``variant / reference``, column :func:`ratio_column`) and its interval at :data:`claims.CONFIDENCE`
+    (:data:`PLAIN_INTERVAL_COLUMN`: the paired difference of log images/s, exponentiated), and whether the
+    interval excludes a ratio of 1 (``faster``/``slower``) or not (:data:`claims.NOT_RESOLVED`).  By default the
+    plain project pipeline against the original; ``variant=CEILING_VARIANT`` gives the ceiling of any input
+    pipeline, and ``reference=CEILING_VARIANT`` what the project pipeline's input work costs."""
+    rows, pair = [], {variant, reference}
     for path, data in committed_benchmark_runs(folder):
         training = pd.DataFrame(data.get("training") or [])
         if training.empty or "images_per_second" not in training.columns:
             continue
-        training = training[training["variant"].isin([BASELINE_VARIANT, PLAIN_VARIANT])
+        training = training[training["variant"].isin(pair)
                             & (pd.to_numeric(training["images_per_second"], errors="coerce") > 0)]
         for (width, architecture), part in training.groupby(["width", "architecture"], sort=False):
-            if set(part["variant"]) != {BASELINE_VARIANT, PLAIN_VARIANT}:
+            if set(part["variant"]) != pair:
                 continue
             part = part.assign(log_speed=np.log(part["images_per_second"].astype(float)))
-            compared = claims.compare(part, "log_speed", "variant", reference=BASELINE_VARIANT, pair="round",
+            compared = claims.compare(part, "log_speed", "variant", reference=reference, pair="round",
                                       higher="faster", lower="slower")
-            row = compared[compared["group"] == PLAIN_VARIANT]
+            row = compared[compared["group"] == variant]
             if row.empty or not row["pairs"].iloc[0]:
                 continue
             row = row.iloc[0]
             interval = (f"{np.exp(row['low']):.2f}x–{np.exp(row['high']):.2f}x" if row["pairs"] >= 2 else "–")
             rows.append({"benchmark": f"`{path.name}`", "width": width, "architecture": arch_label(architecture),
-                         "rounds": int(row["pairs"]), "project / original": f"{np.exp(row['difference']):.2f}x",
+                         "rounds": int(row["pairs"]),
+                         ratio_column(variant, reference): f"{np.exp(row['difference']):.2f}x",
                          PLAIN_INTERVAL_COLUMN: interval, "verdict": row["verdict"]})
     return pd.DataFrame(rows)
 

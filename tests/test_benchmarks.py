@@ -244,3 +244,32 @@ def test_serving_cost_times_each_pipeline_in_interleaved_rounds():
     assert pipeline_parts.SERVING_ROUNDS == 3
     assert [row["augmentation"] for row in rows] == [True, False, False, True, True, False]  # order reversed each round
     assert all(row["kind"] == "serving" and row["patch"] == 8 and row["cpu_ms_per_batch"] >= 0 for row in rows)
+
+
+def test_fit_arguments_of_each_pipeline():
+    import numpy as np
+
+    from benchmarks import training
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (6, 8, 8), dtype=np.uint8)
+    masks = (rng.random((6, 8, 8)) > 0.5).astype(np.uint8)
+    params = {"channels": 1, "augmentation": True, "seed": 0}
+    spec = {"params": params, "batch_size": 4, "warmup": 1, "steps": 4}
+
+    numpy_args, numpy_bytes = training.fit_arguments({**spec, "pipeline": "numpy"}, images, masks)
+    assert numpy_args["x"].shape == (6, 8, 8, 3) and numpy_args["x"].dtype == np.float64
+    assert numpy_args["epochs"] == 3  # 5 steps of 2 batches per pass
+    np.testing.assert_allclose(numpy_args["x"][..., 2], images / 255.0)
+    assert numpy_bytes == 6 * 8 * 8 * 3 * 8 + 6 * 8 * 8 * 8
+
+    fixed_args, fixed_bytes = training.fit_arguments({**spec, "pipeline": "fixed"}, images, masks)
+    assert fixed_args["steps_per_epoch"] == 5 and fixed_bytes == images.nbytes + masks.nbytes
+    batches = [b for _, b in zip(range(3), fixed_args["x"])]
+    assert batches[0][0].shape == (4, 8, 8, 1)
+    for image, mask in batches[1:]:  # the same batch every step: no input work
+        np.testing.assert_array_equal(image.numpy(), batches[0][0].numpy())
+        np.testing.assert_array_equal(mask.numpy(), batches[0][1].numpy())
+
+    with pytest.raises(ValueError, match="use 'numpy', 'tfdata' or 'fixed'"):
+        training.fit_arguments({**spec, "pipeline": "arrays"}, images, masks)

@@ -54,13 +54,14 @@ def test_benchmark_machines_summarise_each_committed_run(tmp_path):
     assert table.iloc[1]["fastest configuration"] == "xla"
 
     (tmp_path / "plain.json").write_text(json.dumps({**run, "created": "2026-11-20", "training_summary": [
-        summary("unet", "baseline", None, 40), summary("unet", "project", 1.04, 41)]}))
+        summary("unet", "baseline", None, 40), summary("unet", "project", 1.04, 41),
+        summary("unet", "fixed", 1.10, 43)]}))  # no input work: a bound, not an option
     plain = summaries.benchmark_machines(tmp_path).iloc[2]  # the two pipelines alone: no fastest option
     assert plain["benchmark"] == "`plain.json`" and plain["project / original"] == "1.04x (lowest 1.04x)"
     assert plain["fastest configuration"] == plain["fastest / original"] == "– (no option measured)"
 
 
-def test_plain_pipeline_comparison_pairs_the_rounds_on_log_speed(tmp_path):
+def test_pipeline_comparison_pairs_the_rounds_on_log_speed(tmp_path):
     import json
 
     def rounds(width, arch, variant, speeds):
@@ -74,7 +75,7 @@ def test_plain_pipeline_comparison_pairs_the_rounds_on_log_speed(tmp_path):
            + rounds("original", "attention_unet", "project", [1.0])}  # no baseline: skipped
     (tmp_path / "run.json").write_text(json.dumps(run))
     (tmp_path / "latest.json").write_text(json.dumps(run))  # a copy of the newest: not listed twice
-    table = summaries.plain_pipeline_comparison(tmp_path)
+    table = summaries.pipeline_comparison(tmp_path)
     assert table[["width", "architecture", "rounds"]].values.tolist() == [["cpu", "U-Net", 2], ["original", "U-Net", 3]]
     cpu, original = table.iloc[0], table.iloc[1]
     # ratios 1.0 and 1.21: geometric mean 1.1; log interval 0.0953 +- 12.706 * 0.1348 / sqrt(2)
@@ -83,6 +84,13 @@ def test_plain_pipeline_comparison_pairs_the_rounds_on_log_speed(tmp_path):
     # ratios 1.1, 1.1, 1.1: no spread, so the interval is the point and excludes 1
     assert original["project / original"] == "1.10x" and original["95% interval"] == "1.10x–1.10x"
     assert original["verdict"] == "faster"
+
+    fixed = {"training": rounds("cpu", "unet", "fixed", [11.0, 12.1]) + run["training"]}
+    (tmp_path / "run.json").write_text(json.dumps(fixed))
+    cost = summaries.pipeline_comparison(tmp_path, variant="project", reference="fixed")
+    assert cost[["width", "rounds", "project / fixed"]].values.tolist() == [["cpu", 2, "0.95x"]]  # sqrt(10/11 * 1)
+    ceiling = summaries.pipeline_comparison(tmp_path, variant="fixed")
+    assert ceiling["fixed / original"].tolist() == ["1.15x"]  # sqrt(1.1 * 1.21)
 
 
 def test_same_training_pairs_compare_the_validation_curves_of_identical_trainings(tmp_path):

@@ -87,6 +87,9 @@ def test_speed_target_text_names_the_architectures_below_each_target():
     assert targets.speed_target_text(table, {}).startswith("cpu width: the fastest configuration of each "
                                                              "architecture reaches 1.43x–1.62x; the plain")
     assert targets.speed_target_text(table.iloc[:0], {"best": 1.5}) == "the benchmark holds no training ratios"
+    ceiling = pd.DataFrame({"width": ["original"], "architecture": ["unet"], "variant": [targets.CEILING_VARIANT],
+                            "speed_ratio_median": [9.0]})  # no input work: a bound, never the fastest configuration
+    assert targets.speed_target_text(pd.concat([table, ceiling]), {"best": 1.5, "plain": 1.0}) == text
 
 
 def test_speed_target_text_gives_the_rounds_range_of_a_ratio_below_its_target():
