@@ -97,7 +97,7 @@ display(book.markdown_table(machines) if len(machines) else Markdown("No benchma
 # of 1.
 
 # %% tags=["remove-input"]
-book.glue("plain_confidence", f"{claims.CONFIDENCE:.0%}")
+book.glue("plain_confidence", summaries.CONFIDENCE_TEXT)
 
 
 def compared_text(what, frame, ratio):
@@ -105,11 +105,11 @@ def compared_text(what, frame, ratio):
     def cells(verdict):
         chosen = frame[frame["verdict"] == verdict]
         return "".join(f"; {verdict}: {r['architecture']} at the {r['width']} width in {r['benchmark']} "
-                       f"({r[ratio]}, interval {r[summaries.PLAIN_INTERVAL_COLUMN]})" for _, r in chosen.iterrows())
+                       f"({r[ratio]}, interval {r[summaries.INTERVAL_COLUMN]})" for _, r in chosen.iterrows())
 
     unresolved = int((frame["verdict"] == claims.NOT_RESOLVED).sum())
     return (f"{what}: {unresolved} of {len(frame)} comparisons (committed runs, widths and architectures) are not "
-            "resolved" + cells("faster") + cells("slower"))
+            "resolved" + cells(summaries.FASTER) + cells(summaries.SLOWER))
 
 
 plain = summaries.pipeline_comparison()
@@ -143,7 +143,7 @@ if len(ceiling) and len(cost):
     book.glue("ceiling_text", compared_text("No input work against the original pipeline", ceiling, ceiling_ratio)
               + ". " + compared_text("The project pipeline against no input work", cost, summaries.ratio_column(
                   targets.PLAIN_VARIANT, targets.CEILING_VARIANT)))
-    faster = ceiling[ceiling["verdict"] == "faster"]
+    faster = ceiling[ceiling["verdict"] == summaries.FASTER]
     book.glue("ceiling_conclusion", (
         "Not even an input pipeline that does no work is measurably faster than the original's in these runs: "
         f"at the {' and '.join(dict.fromkeys(ceiling['width']))} width the step is the model's arithmetic, and a "

@@ -13,7 +13,8 @@ what the machine has, by the rule measured with ``python -m benchmarks.run`` (``
 Batch norm runs on TensorFlow's fused kernel wherever Keras runs on TensorFlow (``batch_norm_kernel``
 ``fused``; :mod:`mitolib.fused_bn`: the same weights and results; 1.35x–1.54x the training speed of Keras 3's
 composite ops at the ``cpu`` width under ``mixed_bfloat16`` on the AVX-512 EPYC, ``../benchmarks/README.md``),
-and on Keras' own code on the other backends (``keras``).  Runs collected before the fused kernel existed record no kernel and used Keras' code.
+and on Keras' own code on the other backends (``keras``).  Runs collected before the fused kernel existed record
+no kernel and used Keras' code.
 
 The resolved values and the device that trained are recorded in ``params.json`` and ``metrics.json``
 (so in ``runs.csv``).  Explicit values (``""``/``float32``, ``mixed_bfloat16``, ``true``, ``false``) are

@@ -18,7 +18,7 @@ from mitolib.locations import benchmark_results_dir, project_root
 from mitolib.rundir import EVAL_PARAMS, EVALUATIONS
 from mitolib.schema import steps_per_epoch
 from mitolib.tables import markdown_table_text
-from mitolib.targets import BASELINE_VARIANT, CEILING_VARIANT, PLAIN_VARIANT
+from mitolib.targets import BASELINE_VARIANT, PLAIN_VARIANT, training_configurations
 
 
 def _mean_by(done: pd.DataFrame, column: str, value: str) -> str:
@@ -187,7 +187,9 @@ def own_rows(done: pd.DataFrame, study: str, profile: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["label", "method", "dataset", "metric", "value", "protocol", "source"])
 
 
-PLAIN_INTERVAL_COLUMN = f"{claims.CONFIDENCE:.0%} interval"  # of pipeline_comparison
+CONFIDENCE_TEXT = f"{claims.CONFIDENCE:.0%}"  # the claims rule's confidence, as the pages write it
+INTERVAL_COLUMN = f"{CONFIDENCE_TEXT} interval"  # of pipeline_comparison
+FASTER, SLOWER = "faster", "slower"  # pipeline_comparison's verdicts where the interval excludes a ratio of 1
 NOT_MEASURED = "– (no option measured)"  # a benchmark run of the original and the plain project pipeline only
 
 
@@ -213,9 +215,7 @@ def benchmark_machines(folder: Path | None = None) -> pd.DataFrame:
             continue
         machine = data.get("machine") or {}
         flags = ", ".join(machine.get("cpu_flags") or []) or "–"
-        trainable = table.dropna(subset=["speed_ratio_median"])
-        trainable = trainable[trainable["variant"] != CEILING_VARIANT]  # a bound, not a configuration to train
-        for width, part in trainable.groupby("width", sort=False):
+        for width, part in training_configurations(table).groupby("width", sort=False):
             plain = part[part["variant"] == PLAIN_VARIANT]
             per_arch = part.loc[part.groupby("architecture")["speed_ratio_median"].idxmax()]
             only_plain = (part["variant"] == PLAIN_VARIANT).all()  # a run of the two pipelines alone, no option
@@ -250,10 +250,10 @@ def pipeline_comparison(folder: Path | None = None, variant: str = PLAIN_VARIANT
     (``benchmarks/results/*.json`` but ``latest.json``), by the claims rule with the benchmark's rounds as the
     pairs: per run, width and architecture, the rounds, the geometric mean of the rounds' images/s ratios
     (``variant / reference``, column :func:`ratio_column`) and its interval at :data:`claims.CONFIDENCE`
-    (:data:`PLAIN_INTERVAL_COLUMN`: the paired difference of log images/s, exponentiated), and whether the
-    interval excludes a ratio of 1 (``faster``/``slower``) or not (:data:`claims.NOT_RESOLVED`).  By default the
-    plain project pipeline against the original; ``variant=CEILING_VARIANT`` gives the ceiling of any input
-    pipeline, and ``reference=CEILING_VARIANT`` what the project pipeline's input work costs."""
+    (:data:`INTERVAL_COLUMN`: the paired difference of log images/s, exponentiated), and whether the
+    interval excludes a ratio of 1 (:data:`FASTER`/:data:`SLOWER`) or not (:data:`claims.NOT_RESOLVED`).  By default the
+    plain project pipeline against the original; ``variant=targets.CEILING_VARIANT`` gives the ceiling of any input
+    pipeline, and ``reference=targets.CEILING_VARIANT`` what the project pipeline's input work costs."""
     rows, pair = [], {variant, reference}
     for path, data in committed_benchmark_runs(folder):
         training = pd.DataFrame(data.get("training") or [])
@@ -266,7 +266,7 @@ def pipeline_comparison(folder: Path | None = None, variant: str = PLAIN_VARIANT
                 continue
             part = part.assign(log_speed=np.log(part["images_per_second"].astype(float)))
             compared = claims.compare(part, "log_speed", "variant", reference=reference, pair="round",
-                                      higher="faster", lower="slower")
+                                      higher=FASTER, lower=SLOWER)
             row = compared[compared["group"] == variant]
             if row.empty or not row["pairs"].iloc[0]:
                 continue
@@ -275,7 +275,7 @@ def pipeline_comparison(folder: Path | None = None, variant: str = PLAIN_VARIANT
             rows.append({"benchmark": f"`{path.name}`", "width": width, "architecture": arch_label(architecture),
                          "rounds": int(row["pairs"]),
                          ratio_column(variant, reference): f"{np.exp(row['difference']):.2f}x",
-                         PLAIN_INTERVAL_COLUMN: interval, "verdict": row["verdict"]})
+                         INTERVAL_COLUMN: interval, "verdict": row["verdict"]})
     return pd.DataFrame(rows)
 
 

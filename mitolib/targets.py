@@ -15,6 +15,13 @@ BASELINE_VARIANT, PLAIN_VARIANT = "baseline", "project"  # the benchmark's origi
 CEILING_VARIANT = "fixed"  # the benchmark's training on one fixed batch: no input work, the ceiling of any pipeline
 
 
+def training_configurations(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a benchmark's ``training_summary`` that have a ratio and are configurations one can train with:
+    the ``fixed`` ceiling (no input work) is a bound, never a candidate for the fastest configuration."""
+    rows = table.dropna(subset=["speed_ratio_median"])
+    return rows[rows["variant"] != CEILING_VARIANT]
+
+
 def speed_target_text(table: pd.DataFrame, targets: Mapping[str, float]) -> str:
     """The benchmark's training ratios ``table`` (``width, architecture, variant, speed_ratio_median``; the
     ``training_summary`` of a benchmark run) against the ``speed_targets`` of ``studies.yml``: per width, the
@@ -23,8 +30,7 @@ def speed_target_text(table: pd.DataFrame, targets: Mapping[str, float]) -> str:
 with, so it is never the fastest).  Where the table has the rounds' range
     (``speed_ratio_min``, ``speed_ratio_max``), a ratio below its target is given with that range, so a reader
     sees whether the target lies within the round-to-round spread."""
-    rows = table.dropna(subset=["speed_ratio_median"])
-    rows = rows[rows["variant"] != CEILING_VARIANT]  # a bound, not a way to train
+    rows = training_configurations(table)
     parts = []
     for width, part in rows.groupby("width", sort=False):
         fastest = part.loc[part.groupby("architecture", sort=False)["speed_ratio_median"].idxmax()]
