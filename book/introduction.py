@@ -116,6 +116,14 @@ if long_study is not None and len(long_study.done):
               f"{claims.order_text(claims.resolved_order(done, 'test_iou', 'architecture'), label=book.arch_label)}; "
               f"{improving} of {len(done)} runs still improving at their last epoch. The test chapter sets both "
               "recipes against their targets.")
+    scheduled = study_or_none("long_schedule", long_name)
+    if scheduled is not None and len(scheduled.done):
+        schedule = summaries.lever_against(done, scheduled.done, "lr_schedule")
+        before, after = schedule.names
+        reach += (f" With a {after} learning-rate schedule matched to those epochs instead of the {before} one "
+                  f"(the `long_schedule` study), {book.arch_label(schedule.lever['architecture'].iloc[0])} reaches "
+                  f"{claims.summarize(schedule.lever['test_iou']).text()}; paired with its {before} runs of the same "
+                  f"seeds, {verdicts.effect_text(schedule.effects['test_iou'])}.")
 book.glue("answer_reach", reach)
 
 grid = study_or_none("hyperparameter_optimization")

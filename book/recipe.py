@@ -251,6 +251,8 @@ book.glue("profile_now", (
 #
 # * Each lever is a paired difference over the same seeds with its interval; the table and
 #   {numref}`fig-recipe-levers` say which pay at this budget and which have no measurable effect.
+#   The schedule is measured again over the four times longer budget of the `cpu_long` profile in
+#   {doc}`volume_results` ("A schedule matched to the longer budget").
 # * Runs still improving at their last epoch are named, so no number is read as converged when
 #   it is not.
 # * The recipe is chosen by validation IoU and its test-time rule is fixed before looking at the

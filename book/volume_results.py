@@ -24,7 +24,8 @@
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mitolib import book, claims, image_plots, notices, plots, predictions, rundir, scores, summaries, tables, targets
+from mitolib import (book, claims, curve_plots, image_plots, notices, plots, predictions, rundir, scores, summaries,
+                     tables, targets, verdicts)
 from mitolib.config import target
 from mitolib.errors import ResultsMissing
 
@@ -498,6 +499,73 @@ else:
         schedule, same_machine) if part)))
 
 # %% [markdown]
+# ## A schedule matched to the longer budget
+#
+# The plateau schedule halves the learning rate after a few epochs without a better validation IoU, so how
+# long it trains at each rate depends on the run, not on the budget; in the runs above it reached its floor
+# about halfway through. The `long_schedule` study trains Attention U-Net under the same profile with the
+# schedule matched to the budget instead: cosine decay from the learning rate to the same floor over all
+# the epochs, after one epoch of linear warm-up (the {doc}`recipe` chapter measures this lever over 18
+# epochs). Each of its runs is paired with the `long_training` run of the same architecture and seed.
+
+# %% tags=["remove-input"]
+try:
+    scheduled = book.load_study("long_schedule", long_profile) if longer is not None else None
+except ResultsMissing:
+    scheduled = None
+if scheduled is None:
+    display(Markdown(
+        f"No `long_schedule` run of the `{long_profile}` profile "
+        + ("is" if longer is not None else "is, nor a `long_training` run to pair it with,")
+        + f" collected in this build. Run it with `{book.produce_command('long_schedule', long_profile)}`."))
+else:
+    display(Markdown(notices.notice_text(scheduled)))
+    schedule = summaries.lever_against(long_done, scheduled.done, "lr_schedule")
+    lever, reference, changed, effects = schedule.lever, schedule.reference, schedule.changed, schedule.effects
+    plateau, cosine = schedule.names
+    both_history = pd.concat([longer.history, scheduled.history])
+    both = schedule.both.assign(floor=lambda t: t["run_id"].map(summaries.floor_epochs(t, both_history)),
+                                improving=lambda t: claims.still_improving(t))
+    display(book.markdown_table(pd.DataFrame({
+        "schedule": both["group"], "study": both["study"].map("`{}`".format), "seed": both["seed"].astype(int),
+        "test IoU": both["test_iou"].map("{:.3f}".format),
+        "best validation IoU": both["best_val_iou"].map("{:.3f}".format),
+        "best / last epoch": [f"{b:.0f} / {e:.0f}" for b, e in zip(both["best_epoch"], both["epochs_run"])],
+        "still improving": both["improving"].map({True: "yes", False: "no"}),
+        "learning rate at its floor from epoch": both["floor"].map(
+            lambda epoch: "never" if pd.isna(epoch) else f"{epoch:.0f}"),
+        "training minutes": (both["train_seconds"] / 60).map("{:.1f}".format)})))
+    kernel = ("resolved_batch_norm_kernel" in changed) and (
+        "The batch-norm kernel differs because the `long_training` runs predate the fused one: "
+        "`mitolib.fused_bn` computes the function of Keras' layer (its tests match the outputs, the moving "
+        "statistics and the gradients), with another order of rounding, so the two runs of a seed do not "
+        "share one trajectory and the pairing removes less of the seed's noise.")
+    display(Markdown(" ".join(part for part in (
+        f"{book.arch_label(lever['architecture'].iloc[0])}, {cosine} against {plateau}, paired by seed: test IoU "
+        f"{claims.summarize(lever['test_iou']).text()} against {claims.summarize(reference['test_iou']).text()}, "
+        f"paired difference {verdicts.effect_text(effects['test_iou'])}; best validation IoU, paired difference "
+        f"{verdicts.effect_text(effects['best_val_iou'])}.",
+        f"The runs differ in {summaries.differences_text(changed)}." if changed else "",
+        kernel or "",
+        f"Against the `{long_profile}` target, the {cosine} runs' mean "
+        + targets.target_check(lever["test_iou"], lever["train_seconds"] / 60, long_goal)[1] + ".",
+        summaries.machines_text(both, "group")) if part)))
+    curves = both_history.merge(both[["run_id", "group"]], on="run_id")
+    fig = curve_plots.curves_by_group(curves, metrics=["iou", "learning_rate"], group="group", compare=None,
+                                      labels=book.METRIC_LABELS, best_epochs=both[["run_id", "best_epoch"]],
+                                      order=[plateau, cosine])
+    book.glue_figure("fig-long-schedule", fig)
+    display(Markdown(
+        "```{glue:figure} fig-long-schedule\n:name: fig-long-schedule\n\n"
+        f"Validation IoU (top) and learning rate (bottom) per epoch of the {plateau} runs (`long_training`, "
+        f"left) and the {cosine} runs (`long_schedule`, right), {book.arch_label(lever['architecture'].iloc[0])}, "
+        "one line per seed; open circles mark the best epoch, whose checkpoint is tested.\n**Conclusion:** the "
+        f"{plateau} runs' best epochs came at {tables.span_text(reference['best_epoch'])} and the {cosine} runs' "
+        f"at {tables.span_text(lever['best_epoch'])} of {both['epochs_run'].max():.0f}; against {plateau}, the "
+        f"{cosine} schedule " + (f"{effects['test_iou']['verdict']} the test IoU" if effects["test_iou"]["resolved"]
+                                 else f"has {effects['test_iou']['verdict']} on the test IoU") + ".\n```"))
+
+# %% [markdown]
 # ## The GPU target
 #
 # The `gpu` profile trains the corrected recipe at the original width (base 64) and full resolution on
@@ -538,6 +606,8 @@ elif gpu_goal:
 # * {numref}`fig-slices` shows where in the volume the errors are.
 # * The best architecture's distance to the target, and what the full-width GPU run shows about
 #   it, are computed above from the same runs.
+# * The longer recipe is set against its own target, and its schedule against one matched to
+#   its budget, paired by seed.
 #
 # ## Try it yourself
 #

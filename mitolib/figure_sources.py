@@ -11,7 +11,8 @@ from typing import Callable
 
 import pandas as pd
 
-from mitolib.book import StudyResults, book_profile, load_study
+from mitolib.book import StudyResults, book_profile, load_study, long_profile
+from mitolib.errors import ResultsMissing
 from mitolib.predictions import example_run, run_params, saved_predictions
 
 
@@ -25,6 +26,7 @@ class FigureSource:
     runs: Callable[[pd.DataFrame], pd.DataFrame] | None = None  # selects the runs drawn (default: all done)
     what: str = ""
     needs_predictions: bool = False  # drawn only when the selected run saved test predictions
+    longer: bool = False  # the study runs under the longer profile (cpu_long beside cpu); drawn once collected
 
 
 def _all_done(runs: pd.DataFrame) -> pd.DataFrame:
@@ -63,6 +65,9 @@ FIGURES: tuple[FigureSource, ...] = (
                  needs_predictions=True),
     FigureSource("fig-predictions", "volume_results", "seeds", example_run, "predictions with errors",
                  needs_predictions=True),
+    FigureSource("fig-long-schedule", "volume_results", "long_schedule", _all_done,
+                 "validation IoU and learning rate per epoch, cosine against the long_training plateau runs",
+                 longer=True),
 )
 
 
@@ -81,10 +86,11 @@ def _test_volume_available(results: StudyResults, run_id: str) -> bool:
 def figure_sources(profile: str | None = None) -> pd.DataFrame:
     """``figure, page, study, runs, results``: what every registered figure is drawn from.
 
-    Studies not collected for ``profile`` raise :class:`ResultsMissing`.
+    Studies not collected for ``profile`` raise :class:`ResultsMissing`; a study of its longer profile
+    (``longer``) that is not collected is listed as not drawn.
     """
     profile = profile or book_profile()
-    cache: dict[str, StudyResults] = {}
+    cache: dict[tuple[str, str], StudyResults] = {}
     rows = []
     for fig in FIGURES:
         if fig.study is None:
@@ -92,9 +98,18 @@ def figure_sources(profile: str | None = None) -> pd.DataFrame:
                          "study": "(computed live)", "runs": "none (controlled inputs)",
                          "results": "–"})
             continue
-        if fig.study not in cache:
-            cache[fig.study] = load_study(fig.study, profile, min_done=0)
-        res = cache[fig.study]
+        where = long_profile(profile) if fig.longer else profile
+        if (fig.study, where) not in cache:
+            try:
+                cache[fig.study, where] = load_study(fig.study, where, min_done=0)
+            except ResultsMissing:
+                if not fig.longer:
+                    raise
+                rows.append({"figure": f"`{fig.name}` (not drawn: not collected)", "shows": fig.what,
+                             "page": f"{{doc}}`{fig.page}`", "study": f"`{fig.study}`", "runs": "none",
+                             "results": f"`results/{where}/{fig.study}/`"})
+                continue
+        res = cache[fig.study, where]
         ids = list((fig.runs or _all_done)(res.runs)["run_id"])
         listed = ", ".join(f"`{i}`" for i in ids) if len(ids) <= 3 else f"{len(ids)} runs"
         saved = [i for i in ids if saved_predictions(res, i)]
@@ -103,5 +118,5 @@ def figure_sources(profile: str | None = None) -> pd.DataFrame:
         rows.append({"figure": f"{{numref}}`{fig.name}`" if drawn else f"`{fig.name}` (not drawn: {why})",
                      "shows": fig.what, "page": f"{{doc}}`{fig.page}`",
                      "study": f"`{fig.study}`", "runs": listed,
-                     "results": f"`results/{profile}/{fig.study}/`"})
+                     "results": f"`results/{where}/{fig.study}/`"})
     return pd.DataFrame(rows)

@@ -36,6 +36,7 @@ BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 BF16_GPU_CAPABILITY = (8, 0)  # Ampere and newer compute in bfloat16
 CPUINFO = Path("/proc/cpuinfo")
 FUSED, KERAS = "fused", "keras"  # batch-norm kernels: TensorFlow's FusedBatchNormV3, Keras 3's composite ops
+UNRECORDED_BATCH_NORM_KERNEL = KERAS  # what the runs collected before the fused kernel existed used
 BATCH_NORM_KERNELS = (FUSED, KERAS)
 TRUE_WORDS, FALSE_WORDS = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
 

@@ -104,7 +104,10 @@ def test_figure_sources_cover_the_registry(fixture_root):
     assert len(table) == len(figure_sources.FIGURES)
     row = table[table["figure"].str.contains("fig-predictions")].iloc[0]
     assert "not drawn" in row["figure"]  # no predictions were written for this fixture
-    assert all(table.loc[table["study"] != "(computed live)", "results"].str.startswith("`results/smoke/"))
+    longer = table["figure"].str.contains("fig-long-schedule")
+    assert all(table.loc[(table["study"] != "(computed live)") & ~longer, "results"].str.startswith("`results/smoke/"))
+    assert table.loc[longer, "figure"].tolist() == ["`fig-long-schedule` (not drawn: not collected)"]
+    assert table.loc[longer, "results"].tolist() == ["`results/smoke_long/long_schedule/`"]  # the longer profile
 
 
 def test_predictions_are_found_and_picked(tmp_path, monkeypatch):
