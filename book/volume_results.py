@@ -502,8 +502,8 @@ else:
 # ## A schedule matched to the longer budget
 #
 # The plateau schedule halves the learning rate after a few epochs without a better validation IoU, so how
-# long it trains at each rate depends on the run, not on the budget; in the runs above it reached its floor
-# about halfway through. The `long_schedule` study trains Attention U-Net under the same profile with the
+# long it trains at each rate depends on the run, not on the budget; the table above gives the epoch at which
+# each run's learning rate reached the floor. The `long_schedule` study trains Attention U-Net under the same profile with the
 # schedule matched to the budget instead: cosine decay from the learning rate to the same floor over all
 # the epochs, after one epoch of linear warm-up (the {doc}`recipe` chapter measures this lever over 18
 # epochs). Each of its runs is paired with the `long_training` run of the same architecture and seed.
@@ -615,3 +615,5 @@ elif gpu_goal:
 #   `mitolib evaluate runs/cpu/seeds/<run_id> --tta`, or train with it: `-p tta true`.
 # * Look at the saved predictions of the best runs slice by slice with
 #   `notebooks/view_predictions.py`.
+# * Train one longer run with the cosine schedule yourself (about half an hour on two cores):
+#   `mitolib train --profile cpu_long -p architecture attention_unet -p lr_schedule cosine -p warmup_epochs 1`.
