@@ -38,7 +38,7 @@ notices.notice(profile)
 # still missing where a study is partial or from an earlier design.
 
 # %% tags=["remove-cell"]
-from mitolib import claims, grid_claims, headline, summaries, verdicts  # noqa: E402
+from mitolib import claims, grid_claims, headline, levers, summaries, verdicts  # noqa: E402
 from mitolib.config import compute_budget, load_config  # noqa: E402
 
 
@@ -118,7 +118,7 @@ if long_study is not None and len(long_study.done):
               "recipes against their targets.")
     scheduled = study_or_none("long_schedule", long_name)
     if scheduled is not None and len(scheduled.done):
-        schedule = summaries.lever_against(done, scheduled.done, "lr_schedule")
+        schedule = levers.lever_against(done, scheduled.done, "lr_schedule")
         before, after = schedule.names
         reach += (f" With a {after} learning-rate schedule matched to those epochs instead of the {before} one "
                   f"(the `long_schedule` study), {book.arch_label(schedule.lever['architecture'].iloc[0])} reaches "

@@ -24,8 +24,8 @@
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mitolib import (book, claims, curve_plots, image_plots, notices, plots, predictions, rundir, scores, summaries,
-                     tables, targets, verdicts)
+from mitolib import (book, claims, curve_plots, image_plots, levers, notices, plots, predictions, rundir, scores,
+                     summaries, tables, targets, verdicts)
 from mitolib.config import target
 from mitolib.errors import ResultsMissing
 
@@ -520,7 +520,7 @@ if scheduled is None:
         + f" collected in this build. Run it with `{book.produce_command('long_schedule', long_profile)}`."))
 else:
     display(Markdown(notices.notice_text(scheduled)))
-    schedule = summaries.lever_against(long_done, scheduled.done, "lr_schedule")
+    schedule = levers.lever_against(long_done, scheduled.done, "lr_schedule")
     lever, reference, changed, effects = schedule.lever, schedule.reference, schedule.changed, schedule.effects
     plateau, cosine = schedule.names
     both_history = pd.concat([longer.history, scheduled.history])
@@ -545,7 +545,7 @@ else:
         f"{claims.summarize(lever['test_iou']).text()} against {claims.summarize(reference['test_iou']).text()}, "
         f"paired difference {verdicts.effect_text(effects['test_iou'])}; best validation IoU, paired difference "
         f"{verdicts.effect_text(effects['best_val_iou'])}.",
-        f"The runs differ in {summaries.differences_text(changed)}." if changed else "",
+        f"The runs differ in {levers.differences_text(changed)}." if changed else "",
         kernel or "",
         f"Against the `{long_profile}` target, the {cosine} runs' mean "
         + targets.target_check(lever["test_iou"], lever["train_seconds"] / 60, long_goal)[1] + ".",

@@ -4,20 +4,17 @@ option checks, the ablation's variant settings and the benchmarks report."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
-from mitolib import claims, verdicts
+from mitolib import claims
 from mitolib.book import StudyResults, arch_label, by_architecture
 from mitolib.config import load_config
 from mitolib.headline import protocol_text
 from mitolib.locations import benchmark_results_dir, project_root
-from mitolib.numerics import UNRECORDED_BATCH_NORM_KERNEL
-from mitolib.results import OPTIONAL_METRIC_FIELDS
 from mitolib.rundir import EVAL_PARAMS, EVALUATIONS
 from mitolib.schema import steps_per_epoch
 from mitolib.tables import markdown_table_text
@@ -362,95 +359,6 @@ def same_training_text(pairs: pd.DataFrame) -> str:
             f"{'was' if one else 'were'} trained with every training setting and the seed the same, and "
             f"differ{'s' if one else ''} only in test-time settings. Their validation IoU curves "
             f"({epochs}) are {agreement}.")
-
-
-RECORDED_NUMERICS = (*(f for f in OPTIONAL_METRIC_FIELDS if f.startswith("resolved_")), "device")  # per run
-NOT_RECORDED = "not recorded"
-UNRECORDED_MEANING = {"resolved_batch_norm_kernel": UNRECORDED_BATCH_NORM_KERNEL}  # what a run without it used
-
-
-def _setting_text(value) -> str:
-    text = f"{value:g}" if isinstance(value, float) else str(value)
-    return text.lower() if text in ("True", "False") else text  # pandas reads a text "false" as a bool
-
-
-def _setting_values(runs: pd.DataFrame, key: str, recorded: bool) -> list[str]:
-    if key not in runs.columns:
-        column = pd.Series([float("nan")] * len(runs), dtype=float)
-    else:
-        column = runs[key]
-    missing = (f"{UNRECORDED_MEANING[key]} ({NOT_RECORDED})" if key in UNRECORDED_MEANING else NOT_RECORDED) \
-        if recorded else ""  # an empty setting (mixed_precision "") reads back as NaN
-    return sorted({missing if pd.isna(value) else _setting_text(value) for value in column})
-
-
-def setting_differences(reference: pd.DataFrame, lever: pd.DataFrame, pair: str = "seed") -> dict[str, tuple]:
-    """What the runs ``lever`` change against the runs ``reference`` (two sets of completed runs, paired on
-    ``pair``): ``{key: (reference value, lever value)}`` over every setting of ``studies.yml`` (``defaults``, but
-    ``out_dir`` and ``pair``) and the numerics each run recorded (:data:`RECORDED_NUMERICS`; a run that records
-    none reads :data:`NOT_RECORDED`, with what it used where that is known). Raises ``ValueError`` where a
-    setting takes more than one value within one set: a lever is measured against one recipe. Recorded numerics
-    that vary within a set (runs on two machines) are joined with `` / ``."""
-    keys = [key for key in load_config()["defaults"] if key not in ("out_dir", pair)]
-    out = {}
-    for key, recorded in [(key, False) for key in keys] + [(key, True) for key in RECORDED_NUMERICS]:
-        sides = []
-        for name, runs in (("reference", reference), ("lever", lever)):
-            values = _setting_values(runs, key, recorded)
-            if len(values) > 1 and not recorded:
-                raise ValueError(f"the {name} runs take more than one value of {key} ({', '.join(values)}): a "
-                                 f"lever is measured against one recipe, so compare sets whose runs differ only in "
-                                 f"{pair}")
-            sides.append(" / ".join(values))
-        if sides[0] != sides[1]:
-            out[key] = tuple(sides)
-    return out
-
-
-def differences_text(changed: Mapping[str, tuple]) -> str:
-    """``"`lr_schedule` plateau → cosine, `warmup_epochs` 0 → 1"`` for :func:`setting_differences`."""
-    return ", ".join(f"`{key}` {before or '(empty)'} → {after or '(empty)'}" for key, (before, after) in changed.items())
-
-
-LEVER_VALUES = ("test_iou", "best_val_iou")  # what a lever is judged on: the test volume, and validation
-
-
-@dataclass(frozen=True)
-class Lever:
-    """One setting changed against the runs of another study (:func:`lever_against`)."""
-
-    key: str  # the setting the lever changes
-    reference: pd.DataFrame  # the reference runs paired with the lever's (same architecture and seeds)
-    lever: pd.DataFrame  # the lever's completed runs
-    changed: dict  # :func:`setting_differences` of the two
-    effects: dict  # value -> the row of :func:`mitolib.verdicts.effects_table` (against the reference)
-
-    @property
-    def names(self) -> tuple[str, str]:
-        """The reference's and the lever's value of ``key`` (``plateau``, ``cosine``)."""
-        return self.changed[self.key]
-
-    @property
-    def both(self) -> pd.DataFrame:
-        """The two sets of runs, with ``key``'s value as the column ``group``."""
-        return pd.concat([self.reference, self.lever]).assign(group=lambda t: t[self.key].map(_setting_text))
-
-
-def lever_against(reference: pd.DataFrame, lever: pd.DataFrame, key: str, pair: str = "seed") -> Lever:
-    """The completed runs ``lever``, which change the setting ``key``, against the completed runs of the same
-    architecture and ``pair`` values in ``reference`` (typically another study's): what else differs
-    (:func:`setting_differences`) and the paired difference in each of :data:`LEVER_VALUES`. Raises
-    ``ValueError`` where the two do not differ in ``key``."""
-    reference = reference[reference["architecture"].isin(lever["architecture"]) & reference[pair].isin(lever[pair])]
-    changed = setting_differences(reference, lever, pair)
-    if key not in changed:
-        raise ValueError(f"the lever runs do not change {key} against the reference runs; they change "
-                         f"{', '.join(changed) or 'nothing'}")
-    found = Lever(key, reference, lever, changed, {})
-    both, (before, _) = found.both, found.names
-    found.effects.update({value: verdicts.effects_table(both, value, before, group="group", pair=pair).iloc[0]
-                          for value in LEVER_VALUES})
-    return found
 
 
 FLOOR_TOLERANCE = 1e-3  # relative: a float32 learning rate within this of the floor has reached it
