@@ -465,19 +465,22 @@ if longer is None:
         f"`mitolib study collect long_training --profile {long_profile}`."))
 else:
     display(Markdown(notices.notice_text(longer)))
+
+    def schedule_columns(runs: pd.DataFrame) -> pd.DataFrame:
+        """How each of ``runs`` (with its ``floor`` epoch) used its epochs, as this page's longer tables show it."""
+        return pd.DataFrame({
+            "best / last epoch": [f"{b:.0f} / {e:.0f}" for b, e in zip(runs["best_epoch"], runs["epochs_run"])],
+            "still improving": claims.still_improving(runs).map({True: "yes", False: "no"}).tolist(),
+            "learning rate at its floor from epoch": [
+                "never" if pd.isna(epoch) else f"{epoch:.0f}" for epoch in runs["floor"]],
+            "training minutes": (runs["train_seconds"] / 60).map("{:.1f}".format).tolist()})
+
     long_done = longer.done
-    long_table = long_done.assign(
-        minutes=long_done["train_seconds"] / 60,
-        improving=claims.still_improving(long_done),
-        floor=long_done["run_id"].map(summaries.floor_epochs(long_done, longer.history)))
-    display(book.markdown_table(pd.DataFrame({
-        "architecture": long_table["architecture"].map(book.arch_label), "seed": long_table["seed"].astype(int),
-        "test IoU": long_table["test_iou"].map("{:.3f}".format),
-        "best / last epoch": [f"{b:.0f} / {e:.0f}" for b, e in zip(long_table["best_epoch"], long_table["epochs_run"])],
-        "still improving": long_table["improving"].map({True: "yes", False: "no"}),
-        "learning rate at its floor from epoch": long_table["floor"].map(
-            lambda epoch: "never" if pd.isna(epoch) else f"{epoch:.0f}"),
-        "training minutes": long_table["minutes"].map("{:.1f}".format)})))
+    long_table = long_done.assign(floor=long_done["run_id"].map(summaries.floor_epochs(long_done, longer.history)))
+    display(book.markdown_table(pd.concat([pd.DataFrame({
+        "architecture": long_table["architecture"].map(book.arch_label).tolist(),
+        "seed": long_table["seed"].astype(int).tolist(),
+        "test IoU": long_table["test_iou"].map("{:.3f}".format).tolist()}), schedule_columns(long_table)], axis=1)))
     trained = list(dict.fromkeys(long_done["architecture"]))
     which = ("" if leader in trained else
              f" The study trains {', '.join(book.arch_label(a) for a in trained)}; the highest `{results.profile}` mean "
@@ -524,18 +527,12 @@ else:
     lever, reference, changed, effects = schedule.lever, schedule.reference, schedule.changed, schedule.effects
     plateau, cosine = schedule.names
     both_history = pd.concat([longer.history, scheduled.history])
-    both = schedule.both.assign(floor=lambda t: t["run_id"].map(summaries.floor_epochs(t, both_history)),
-                                improving=lambda t: claims.still_improving(t))
-    display(book.markdown_table(pd.DataFrame({
-        "schedule": both["group"], "study": both["study"].map("`{}`".format), "seed": both["seed"].astype(int),
-        "test IoU": both["test_iou"].map("{:.3f}".format),
-        "best validation IoU": both["best_val_iou"].map("{:.3f}".format),
-        "best / last epoch": [f"{b:.0f} / {e:.0f}" for b, e in zip(both["best_epoch"], both["epochs_run"])],
-        "still improving": both["improving"].map({True: "yes", False: "no"}),
-        "learning rate at its floor from epoch": both["floor"].map(
-            lambda epoch: "never" if pd.isna(epoch) else f"{epoch:.0f}"),
-        "training minutes": (both["train_seconds"] / 60).map("{:.1f}".format)})))
-    kernel = ("resolved_batch_norm_kernel" in changed) and (
+    both = schedule.both.assign(floor=lambda t: t["run_id"].map(summaries.floor_epochs(t, both_history)))
+    display(book.markdown_table(pd.concat([pd.DataFrame({
+        "schedule": both["group"].tolist(), "study": both["study"].map("`{}`".format).tolist(),
+        "seed": both["seed"].astype(int).tolist(), "test IoU": both["test_iou"].map("{:.3f}".format).tolist(),
+        "best validation IoU": both["best_val_iou"].map("{:.3f}".format).tolist()}), schedule_columns(both)], axis=1)))
+    kernel = levers.NOT_RECORDED in changed.get("resolved_batch_norm_kernel", ("",))[0] and (
         "The batch-norm kernel differs because the `long_training` runs predate the fused one: "
         "`mitolib.fused_bn` computes the function of Keras' layer (its tests match the outputs, the moving "
         "statistics and the gradients), with another order of rounding, so the two runs of a seed do not "

@@ -28,10 +28,7 @@ def _setting_text(value) -> str:
 
 
 def _setting_values(runs: pd.DataFrame, key: str, recorded: bool) -> list[str]:
-    if key not in runs.columns:
-        column = pd.Series([float("nan")] * len(runs), dtype=float)
-    else:
-        column = runs[key]
+    column = runs[key] if key in runs.columns else [float("nan")] * len(runs)
     missing = (f"{UNRECORDED_MEANING[key]} ({NOT_RECORDED})" if key in UNRECORDED_MEANING else NOT_RECORDED) \
         if recorded else ""  # an empty setting (mixed_precision "") reads back as NaN
     return sorted({missing if pd.isna(value) else _setting_text(value) for value in column})
@@ -86,7 +83,11 @@ class Lever:
     @property
     def both(self) -> pd.DataFrame:
         """The two sets of runs, with ``key``'s value as the column ``group``."""
-        return pd.concat([self.reference, self.lever]).assign(group=lambda t: t[self.key].map(_setting_text))
+        return _both(self.reference, self.lever, self.key)
+
+
+def _both(reference: pd.DataFrame, lever: pd.DataFrame, key: str) -> pd.DataFrame:
+    return pd.concat([reference, lever]).assign(group=lambda t: t[key].map(_setting_text))
 
 
 def lever_against(reference: pd.DataFrame, lever: pd.DataFrame, key: str, pair: str = "seed") -> Lever:
@@ -99,8 +100,7 @@ def lever_against(reference: pd.DataFrame, lever: pd.DataFrame, key: str, pair: 
     if key not in changed:
         raise ValueError(f"the lever runs do not change {key} against the reference runs; they change "
                          f"{', '.join(changed) or 'nothing'}")
-    found = Lever(key, reference, lever, changed, {})
-    both, (before, _) = found.both, found.names
-    found.effects.update({value: verdicts.effects_table(both, value, before, group="group", pair=pair).iloc[0]
-                          for value in LEVER_VALUES})
-    return found
+    both = _both(reference, lever, key)
+    effects = {value: verdicts.effects_table(both, value, changed[key][0], group="group", pair=pair).iloc[0]
+               for value in LEVER_VALUES}
+    return Lever(key, reference, lever, changed, effects)
