@@ -8,6 +8,10 @@ functions take arrays of any equal shape (a patch, a slice or a whole volume).
   probabilities, averaged per batch by Keras.  Kept only to show what it did.
 * :func:`thresholded_jaccard` — the original report's fix: predictions are
   thresholded, but the value is still one number per batch, averaged by Keras.
+* :func:`original_jaccard` — the original's ``jacard_coef`` as its logged 2025-09-26 runs computed it
+  (commit ``fe0a718``): predictions ``> 0.5``, ε = 1e-7 instead of the smoothing 1, one value per batch.
+  An all-background prediction of a batch with ``n`` foreground pixels scores ``1e-7 / n`` (the
+  logged ``2.22e-12``); a batch without foreground predicted empty scores 1.
 * :func:`dataset_iou` — foreground IoU from confusion counts accumulated over the
   whole epoch (``keras.metrics.BinaryIoU``): what the literature reports.
 * :func:`iou` / :func:`dice` — the same on NumPy arrays, for volumes.
@@ -22,12 +26,15 @@ from keras import ops
 from mitolib import schema
 
 SMOOTH = 1.0  # the additive smoothing term of the original formula
+ORIGINAL_EPSILON = 1e-7  # the term of the original's thresholded formula at commit fe0a718
 THRESHOLD = 0.5
 
 # Names under which the metrics appear in Keras histories (``val_`` prefixed for validation).
 SOFT_JACCARD = "soft_jaccard"
 THRESHOLDED_JACCARD = "thresholded_jaccard"
+ORIGINAL_JACCARD = "original_jaccard"
 IOU = "iou"
+ACCURACY = "accuracy"
 
 
 @keras.saving.register_keras_serializable(package="mitolib", name=SOFT_JACCARD)
@@ -51,14 +58,27 @@ def thresholded_jaccard(y_true, y_pred, threshold: float = THRESHOLD):
     return soft_jaccard(y_true, y_pred)
 
 
+@keras.saving.register_keras_serializable(package="mitolib", name=ORIGINAL_JACCARD)
+def original_jaccard(y_true, y_pred):
+    """The original's logged ``jacard_coef`` (commit ``fe0a718``): (Σ y·b + ε) / (Σ y + Σ b − Σ y·b + ε) over the
+    flattened batch, with ``b = [p > 0.5]`` (strictly greater) and ε = 1e-7; one value per batch."""
+    y_true = ops.reshape(ops.cast(y_true, "float32"), (-1,))
+    binary = ops.cast(ops.greater(ops.reshape(ops.cast(y_pred, "float32"), (-1,)), THRESHOLD), "float32")
+    intersection = ops.sum(y_true * binary)
+    union = ops.sum(y_true) + ops.sum(binary) - intersection
+    return (intersection + ORIGINAL_EPSILON) / (union + ORIGINAL_EPSILON)
+
+
 def dataset_iou(name: str = IOU, threshold: float = THRESHOLD) -> keras.metrics.BinaryIoU:
     """Foreground IoU accumulated over every batch of an epoch (``keras.metrics.BinaryIoU``)."""
     return keras.metrics.BinaryIoU(target_class_ids=[1], threshold=threshold, name=name)
 
 
 def training_metrics(threshold: float = THRESHOLD) -> list:
-    """The three metric variants every training logs side by side."""
-    return [soft_jaccard, thresholded_jaccard, dataset_iou(threshold=threshold)]
+    """The metric variants every training logs side by side: the three Jaccard variants, the original's logged
+    formula and pixel accuracy at 0.5 (``keras.metrics.BinaryAccuracy``, as the original's ``'accuracy'``)."""
+    return [soft_jaccard, thresholded_jaccard, dataset_iou(threshold=threshold), original_jaccard,
+            keras.metrics.BinaryAccuracy(name=ACCURACY, threshold=THRESHOLD)]
 
 
 def focal_loss(gamma: float = 2.0) -> keras.losses.Loss:

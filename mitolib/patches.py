@@ -15,6 +15,7 @@ images.  It is an ablation only and never the default.
 
 from __future__ import annotations
 
+import math
 from typing import Mapping
 
 import numpy as np
@@ -105,10 +106,10 @@ def tile(volume: np.ndarray, patch_size: int = 256, stride: int | None = None) -
     return np.ascontiguousarray(windows).reshape(-1, patch_size, patch_size)
 
 
-def _check_fraction(val_fraction: float, count: int, what: str) -> int:
+def _check_fraction(val_fraction: float, count: int, what: str, rounding=round) -> int:
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
-    n_val = int(round(val_fraction * count))
+    n_val = int(rounding(val_fraction * count))
     if not 0 < n_val < count:
         raise ValueError(f"val_fraction {val_fraction} of {count} {what} leaves an empty train or validation set")
     return n_val
@@ -128,11 +129,12 @@ def split_official(images: np.ndarray, masks: np.ndarray, val_fraction: float):
 def split_random_patches(patches_img: np.ndarray, patches_mask: np.ndarray, val_fraction: float, seed: int):
     """The original's leaky split: a seeded random ``val_fraction`` of ``(N, P, P)`` patches is validation.
 
-    Returns ``((x_train, y_train), (x_val, y_val))``, each side in its original patch order.
+    The validation count is rounded up, as scikit-learn's ``train_test_split(test_size=...)`` that the original
+    called does: 15 of 144 patches, 198 of 1,980.  Returns ``((x_train, y_train), (x_val, y_val))``, each side in its original patch order.
     """
     if len(patches_img) != len(patches_mask):
         raise ValueError(f"{len(patches_img)} image patches but {len(patches_mask)} mask patches")
-    n_val = _check_fraction(val_fraction, len(patches_img), "patches")
+    n_val = _check_fraction(val_fraction, len(patches_img), "patches", math.ceil)
     order = np.random.default_rng(seed).permutation(len(patches_img))
     val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
     return (patches_img[train], patches_mask[train]), (patches_img[val], patches_mask[val])
@@ -143,11 +145,20 @@ def mispair(masks: np.ndarray, seed: int) -> np.ndarray:
     return masks[np.random.default_rng(seed).permutation(len(masks))]
 
 
+def first_slices(images: np.ndarray, masks: np.ndarray, count: int):
+    """The first ``count`` slices of ``(S, H, W)`` volumes (views; ``count`` 0 = all).  The original's logged runs
+    trained on pre-made patches of the first 12 slices of the EPFL training volume."""
+    if count < 0 or count > len(images):
+        raise ValueError(f"train_slices {count} is outside the training volume's 0 to {len(images)} slices; "
+                         "give 0 for all of them")
+    return (images[:count], masks[:count]) if count else (images, masks)
+
+
 def training_arrays(images: np.ndarray, masks: np.ndarray, params: Mapping) -> dict:
     """Training and validation patches of the training volume ``images``, ``masks`` (uint8 ``(S, H, W)``)
     for ``params``: ``{"train": (x, y), "val": (x, y)}``.
 
-    ``x`` and ``y`` are uint8 ``(N, P, P)`` with ``P = patch_size``; ``y`` in {0, 1}.  Uses ``scale``, ``patch_size``, ``patch_stride`` (0 = patch
+    ``x`` and ``y`` are uint8 ``(N, P, P)`` with ``P = patch_size``; ``y`` in {0, 1}.  Uses ``train_slices`` (the first slices only), ``scale``, ``patch_size``, ``patch_stride`` (0 = patch
     size; with the official split it applies to the training slices, validation tiles never
     overlap), ``split``, ``val_fraction``, ``mispair`` and ``seed``.  With ``mispair`` the masks are
     permuted against the images before the split (random_patches, as the original) or within each
@@ -155,6 +166,7 @@ def training_arrays(images: np.ndarray, masks: np.ndarray, params: Mapping) -> d
     """
     if params["split"] not in SPLIT_NAMES:
         raise ValueError(f"split must be one of {', '.join(SPLIT_NAMES)}, got {params['split']!r}")
+    images, masks = first_slices(images, masks, int(params.get("train_slices", 0) or 0))
     images, masks = rescale(images, params["scale"], "image"), rescale(masks, params["scale"], "mask")
     size, stride, seed = params["patch_size"], params["patch_stride"] or None, params["seed"]
     context = int(params.get("context_slices", 0))

@@ -51,12 +51,12 @@ METRIC_FIELDS = ("status", "best_epoch", "best_val_iou", "best_val_monitor", "te
 # Written by newer runs only; a column appears in runs.csv when a collected run has it.
 OPTIONAL_METRIC_FIELDS = ("optimizer_steps", "samples_seen", "still_improving", "threshold_used", "val_threshold",
                           "resolved_mixed_precision", "resolved_jit_compile", "resolved_batch_norm_kernel",
-                          "device")
+                          "device", "train_patches", "val_patches", "train_foreground", "val_foreground")
 POSTPROCESSING_TABLE = POSTPROCESSING
 SELECTION_TABLE = SELECTION
 # Per-run tables that only some runs write (newer runs; select_by_all_monitors); collected when present.
 OPTIONAL_TABLES = {POSTPROCESSING_TABLE: ["z_median", "threshold_source"], SELECTION_TABLE: ["monitor"]}
-TRAIN_METRICS = ("loss", "soft_jaccard", "thresholded_jaccard", "iou")
+TRAIN_METRICS = ("loss", "soft_jaccard", "thresholded_jaccard", "iou", "original_jaccard", "accuracy")
 VAL_PREFIX = "val_"
 SPLIT_TRAIN, SPLIT_VAL, SPLIT_NONE = "train", "val", ""
 EPOCH = "epoch"

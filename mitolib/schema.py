@@ -18,7 +18,9 @@ from mitolib.errors import ConfigError
 ARCHITECTURES = ("unet", "attention_unet", "attention_resunet")
 LOSSES = ("focal", "bce", "dice_bce")
 SPLITS = ("official", "random_patches")
-MONITORS = ("iou", "thresholded_jaccard", "soft_jaccard")
+MONITORS = ("iou", "thresholded_jaccard", "soft_jaccard", "original_jaccard")
+SELECTION_MONITORS = MONITORS[:3]  # the checkpoint rules select_by_all_monitors scores side by side
+REDUCE_LR_MONITORS = ("monitor", "loss")  # the plateau watches the validation monitor, or the validation loss
 LR_SCHEDULES = ("plateau", "cosine", "constant")
 SAMPLE_ORDERS = ("shuffled", "fixed")
 DATA_SOURCES = ("epfl", "synthetic")
@@ -77,7 +79,8 @@ RULES: dict[str, Rule] = {
     "learning_rate": POSITIVE, "batch_size": AT_LEAST_ONE, "epochs": AT_LEAST_ONE,
     "samples_per_epoch": NON_NEGATIVE, "monitor": Rule(choices=MONITORS),
     "early_stopping_patience": NON_NEGATIVE, "lr_schedule": Rule(choices=LR_SCHEDULES),
-    "reduce_lr_patience": NON_NEGATIVE, "reduce_lr_factor": FRACTION_OPEN, "min_learning_rate": NON_NEGATIVE,
+    "reduce_lr_patience": NON_NEGATIVE, "reduce_lr_monitor": Rule(choices=REDUCE_LR_MONITORS),
+    "train_slices": NON_NEGATIVE, "reduce_lr_factor": FRACTION_OPEN, "min_learning_rate": NON_NEGATIVE,
     "warmup_epochs": NON_NEGATIVE,
     "mixed_precision": Rule(choices=PRECISIONS), "jit_compile": Rule(choices=SWITCHES),
     "seed": NON_NEGATIVE, "mask_threshold": Rule(low=0, high=255, high_open=True),

@@ -35,7 +35,8 @@ from mitolib.provenance import array_fingerprint, environment, git_commit
 MONITORS = schema.MONITORS
 CHECKPOINT = "checkpoint.keras"
 HISTORY_COLUMNS = ["epoch", "loss", "val_loss", "soft_jaccard", "val_soft_jaccard", "thresholded_jaccard",
-                   "val_thresholded_jaccard", "iou", "val_iou", "learning_rate", "epoch_seconds"]
+                   "val_thresholded_jaccard", "iou", "val_iou", "original_jaccard", "val_original_jaccard",
+                   "accuracy", "val_accuracy", "learning_rate", "epoch_seconds"]
 
 
 def seed_everything(seed: int) -> None:
@@ -87,13 +88,15 @@ def make_callbacks(params: dict, run_dir: Path, progress: bool) -> list:
     if params["select_by_all_monitors"]:  # the same training, the best checkpoint of every other monitor too
         callbacks += [keras.callbacks.ModelCheckpoint(run_dir / monitor_checkpoint(other), monitor=f"val_{other}",
                                                       mode="max", save_best_only=True)
-                      for other in MONITORS if other != params["monitor"]]
+                      for other in schema.SELECTION_MONITORS if other != params["monitor"]]
     if params["early_stopping_patience"] > 0:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max",
                                                        patience=params["early_stopping_patience"]))
     if params["lr_schedule"] == "plateau" and params["reduce_lr_patience"] > 0:
+        on_loss = params["reduce_lr_monitor"] == "loss"  # the original's plateau watched the validation loss
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
-            monitor=monitor, mode="max", factor=params["reduce_lr_factor"],
+            monitor="val_loss" if on_loss else monitor, mode="min" if on_loss else "max",
+            factor=params["reduce_lr_factor"],
             patience=params["reduce_lr_patience"], min_lr=params["min_learning_rate"]))
     return callbacks
 
@@ -223,6 +226,7 @@ def train(params: dict, run_dir: str | Path | None = None, *, finalize: bool = T
                   "monitor": params["monitor"], "epochs_run": len(history), "train_seconds": train_seconds,
                   "images_per_second": len(history) * steps * params["batch_size"] / train_seconds,
                   "train_patches": len(x_train), "val_patches": len(x_val),
+                  "train_foreground": float(np.mean(y_train)), "val_foreground": float(np.mean(y_val)),
                   "optimizer_steps": len(history) * steps, "samples_seen": len(history) * steps * params["batch_size"],
                   "still_improving": best_epoch == len(history)}
         checkpoint = run_dir / CHECKPOINT
@@ -238,7 +242,7 @@ def train(params: dict, run_dir: str | Path | None = None, *, finalize: bool = T
                      "best_val_iou": best_val_iou, "test_iou": result.get("test_iou", math.nan),
                      "test_dice": result.get("test_dice", math.nan)}]
             rows += [select_checkpoint(params, run_dir, history, other, progress)
-                     for other in MONITORS if other != params["monitor"]]
+                     for other in schema.SELECTION_MONITORS if other != params["monitor"]]
             rundir.atomic_write_csv(run_dir / rundir.SELECTION, pd.DataFrame(rows))
         result["status"] = rundir.STATUS_DONE
         return run_dir

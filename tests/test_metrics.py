@@ -92,7 +92,23 @@ def test_shape_mismatch_is_an_error():
 def test_keras_names_used_in_histories():
     names = [m if isinstance(m, str) else getattr(m, "name", None) or m.__name__
              for m in metrics.training_metrics()]
-    assert names == ["soft_jaccard", "thresholded_jaccard", "iou"]
+    assert names == ["soft_jaccard", "thresholded_jaccard", "iou", "original_jaccard", "accuracy"]
+
+
+def _original(y, p):
+    return float(metrics.original_jaccard(y.reshape(1, -1, 1, 1), p.reshape(1, -1, 1, 1)))
+
+
+def test_original_jaccard_is_the_logged_formula():
+    # thresholded strictly above 0.5, epsilon 1e-7 (commit fe0a718's jacard_coef)
+    y = np.array([1, 1, 0, 0], "float32")
+    assert _original(y, np.array([0.9, 0.5, 0.1, 0.6], "float32")) == pytest.approx(1 / 3)  # 0.5 is not > 0.5
+    # an all-background prediction of a batch with n foreground pixels scores 1e-7 / n: the logged 2.22e-12
+    n = 45042
+    y = np.zeros(100000, "float32")
+    y[:n] = 1
+    assert _original(y, np.zeros_like(y)) == pytest.approx(1e-7 / n, rel=1e-3)
+    assert _original(np.zeros(4, "float32"), np.zeros(4, "float32")) == pytest.approx(1.0)
 
 
 def test_focal_loss_matches_the_original_package_formula():
