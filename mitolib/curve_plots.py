@@ -153,3 +153,49 @@ def curves_by_group(history: pd.DataFrame, *, metrics: Sequence[str], group: str
     handles.append(plt.Line2D([], [], color="grey", marker="o", mfc="white", ls="", label="best epoch"))
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False, fontsize="small")
     return fig
+
+
+def logged_beside_reproduced(curves: pd.DataFrame, *, metrics: Sequence[str], columns: Sequence[str],
+                             sources: Sequence[str], labels: Mapping | None = None,
+                             reference_lines: Mapping | None = None, reference_label: str = "",
+                             log_metrics: Sequence[str] = ()):
+    """Small multiples of per-epoch curves: one row per metric, one column per ``columns`` value (column
+    ``column``), a line per ``unit`` coloured by its ``source`` (the logged run first, in black, then each
+    reproduced recipe in ``sources`` order).
+
+    ``curves`` is tidy: ``column``, ``source``, ``unit``, ``epoch``, ``metric``, ``value``.
+    ``reference_lines`` maps ``(metric, column)`` to a value drawn as a dotted horizontal line (the
+    all-background accuracy, say); metrics in ``log_metrics`` get a logarithmic axis."""
+    fig, axes = plt.subplots(len(metrics), len(columns), figsize=(2.9 * len(columns), 2.0 * len(metrics) + 0.6),
+                             squeeze=False, sharex=True, sharey="row", layout="constrained")
+    palette = {source: ("#000000" if index == 0 else OKABE_ITO[(index - 1) % (len(OKABE_ITO) - 1)])
+               for index, source in enumerate(sources)}
+    letter = iter("abcdefghijklmnopqrstuvwxyz")
+    for r, metric in enumerate(metrics):
+        for c, column in enumerate(columns):
+            ax = axes[r][c]
+            part = curves[(curves["column"] == column) & (curves["metric"] == metric)]
+            for source in reversed(list(sources)):  # the logged run drawn last, on top
+                for _, run in part[part["source"] == source].groupby("unit"):
+                    run = run.sort_values("epoch")
+                    ax.plot(run["epoch"], run["value"], color=palette[source], lw=1.6 if source == sources[0] else 1.0,
+                            alpha=1.0 if source == sources[0] else 0.75)
+            line = (reference_lines or {}).get((metric, column))
+            if line is not None:
+                ax.axhline(line, color="#666666", ls=":", lw=1)
+            if metric in log_metrics:
+                ax.set_yscale("log")
+            ax.set_title(f"({next(letter)}) {_label(labels, column)}" if r == 0 else f"({next(letter)})",
+                         fontsize="small", loc="left")
+            if c == 0:
+                ax.set_ylabel(_label(labels, metric), fontsize="small")
+            if r == len(metrics) - 1:
+                ax.set_xlabel("epoch")
+                ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, nbins=5))
+    handles = [plt.Line2D([], [], color=palette[source], lw=1.6 if index == 0 else 1.0, label=_label(labels, source))
+               for index, source in enumerate(sources)]
+    if reference_lines:
+        handles.append(plt.Line2D([], [], color="#666666", ls=":", label=reference_label))
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(4, len(handles)), frameon=False,
+               fontsize="small")
+    return fig

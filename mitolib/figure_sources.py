@@ -27,6 +27,8 @@ class FigureSource:
     what: str = ""
     needs_predictions: bool = False  # drawn only when the selected run saved test predictions
     longer: bool = False  # the study runs under the longer profile (cpu_long beside cpu); drawn once collected
+    profile: str | None = None  # the study runs under this profile whatever the book's; drawn once collected
+    table: str | None = None  # drawn from a table shipped with the book (book/data/), not from a study
 
 
 def _all_done(runs: pd.DataFrame) -> pd.DataFrame:
@@ -43,6 +45,10 @@ FIGURES: tuple[FigureSource, ...] = (
     FigureSource("fig-empty-patches", "metric_lesson", None, what="per-batch means vs empty patches"),
     FigureSource("fig-reliability", "metric_lesson", None, what="reliability of focal and BCE heads"),
     FigureSource("fig-bn-head", "metric_lesson", None, what="a batch-normalised head on rare foreground"),
+    FigureSource("fig-original-logs", "what_broke", None, what="the original's logged curves, 3 main runs",
+                 table="book/data/original_histories.csv"),
+    FigureSource("fig-logs-reproduced", "what_broke", "original_logs", _all_done,
+                 "the logged curves beside the reproduction under both pairings", profile="original_0926"),
     FigureSource("fig-ablation", "what_broke", "bug_ablation", _all_done, "each defect alone"),
     FigureSource("fig-ablation-curves", "what_broke", "bug_ablation", _all_done, "validation curves per variant"),
     FigureSource("fig-recipe-levers", "recipe", "recipe", _all_done, "each lever as a paired difference"),
@@ -95,15 +101,16 @@ def figure_sources(profile: str | None = None) -> pd.DataFrame:
     for fig in FIGURES:
         if fig.study is None:
             rows.append({"figure": f"{{numref}}`{fig.name}`", "shows": fig.what, "page": f"{{doc}}`{fig.page}`",
-                         "study": "(computed live)", "runs": "none (controlled inputs)",
-                         "results": "–"})
+                         "study": "(transcribed)" if fig.table else "(computed live)",
+                         "runs": "the original's logged runs" if fig.table else "none (controlled inputs)",
+                         "results": f"`{fig.table}`" if fig.table else "–"})
             continue
-        where = long_profile(profile) if fig.longer else profile
+        where = fig.profile or (long_profile(profile) if fig.longer else profile)
         if (fig.study, where) not in cache:
             try:
                 cache[fig.study, where] = load_study(fig.study, where, min_done=0)
             except ResultsMissing:
-                if not fig.longer:
+                if not (fig.longer or fig.profile):
                     raise
                 rows.append({"figure": f"`{fig.name}` (not drawn: not collected)", "shows": fig.what,
                              "page": f"{{doc}}`{fig.page}`", "study": f"`{fig.study}`", "runs": "none",

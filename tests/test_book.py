@@ -105,7 +105,13 @@ def test_figure_sources_cover_the_registry(fixture_root):
     row = table[table["figure"].str.contains("fig-predictions")].iloc[0]
     assert "not drawn" in row["figure"]  # no predictions were written for this fixture
     longer = table["figure"].str.contains("fig-long-schedule")
-    assert all(table.loc[(table["study"] != "(computed live)") & ~longer, "results"].str.startswith("`results/smoke/"))
+    fixed = table["figure"].str.contains("fig-logs-reproduced")  # its study runs under its own profile
+    transcribed = table["study"] == "(transcribed)"
+    assert table.loc[transcribed, "results"].tolist() == ["`book/data/original_histories.csv`"]
+    assert table.loc[fixed, "figure"].tolist() == ["`fig-logs-reproduced` (not drawn: not collected)"]
+    assert table.loc[fixed, "results"].tolist() == ["`results/original_0926/original_logs/`"]
+    assert all(table.loc[(table["study"] != "(computed live)") & ~longer & ~fixed & ~transcribed, "results"]
+               .str.startswith("`results/smoke/"))
     assert table.loc[longer, "figure"].tolist() == ["`fig-long-schedule` (not drawn: not collected)"]
     assert table.loc[longer, "results"].tolist() == ["`results/smoke_long/long_schedule/`"]  # the longer profile
 
