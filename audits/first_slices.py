@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mitolib.data import resolve_volumes
+from mitolib.data.volumes import resolve_volumes
 
 OUT = Path(__file__).resolve().parents[1] / "book" / "data" / "epfl_first_slices.csv"
 

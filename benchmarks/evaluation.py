@@ -3,7 +3,7 @@
 The model is an untrained ``unet`` of the ``cpu`` profile (timing does not depend on the weights),
 built fully convolutional (input ``(None, None, 1)``) so that ``evaluate_volume`` uses it as is.
 One slice is evaluated first to trace every window shape (untimed); then the whole volume is,
-with ``mitolib.evaluate.evaluate_volume`` at the profile's scale, window, overlap and batch size.
+with ``mitolib.training.evaluate.evaluate_volume`` at the profile's scale, window, overlap and batch size.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ EPFL_VOLUME = "epfl"  # ``volume`` value meaning: the EPFL test volume from $MIT
 def load_volume(volume: str):
     """uint8 ``(S, H, W)`` images and masks: the EPFL test volume, or the arrays saved at path ``volume``."""
     if volume == EPFL_VOLUME:
-        from mitolib.data import resolve_volumes
+        from mitolib.data.volumes import resolve_volumes
 
         return resolve_volumes({"data_source": "epfl", "data_root": ""}, "test")
     with np.load(volume) as data:
@@ -28,8 +28,8 @@ def load_volume(volume: str):
 
 def measure_evaluation(spec: dict) -> dict:
     """Seconds and slices per second of ``evaluate_volume`` on the volume of ``spec``."""
-    from mitolib.evaluate import evaluate_volume
-    from mitolib.train import model_from_params, seed_everything
+    from mitolib.training.evaluate import evaluate_volume
+    from mitolib.training.train import model_from_params, seed_everything
 
     params = spec["params"]
     seed_everything(params["seed"])

@@ -23,10 +23,10 @@ import numpy as np
 
 from benchmarks.machine import describe, load_average
 from benchmarks.training import measure_training
-from mitolib.config import resolve_params
-from mitolib.data import resolve_volumes
-from mitolib.patches import training_arrays
-from mitolib.pipeline import make_dataset
+from mitolib.core.config import resolve_params
+from mitolib.data.volumes import resolve_volumes
+from mitolib.data.patches import training_arrays
+from mitolib.data.pipeline import make_dataset
 
 PATCHES, BATCH, WARMUP, STEPS = 256, 8, 2, 20
 CONFIGS = [("numpy", 3, False), ("tfdata", 1, True), ("tfdata", 1, False), ("tfdata", 3, False)]

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from mitolib.config import load_config, resolve_params
-from mitolib.epfl import EPFL_SLICES
-from mitolib.numerics import FUSED, KERAS
-from mitolib.targets import BASELINE_VARIANT, CEILING_VARIANT, PLAIN_VARIANT
+from mitolib.core.config import load_config, resolve_params
+from mitolib.data.epfl import EPFL_SLICES
+from mitolib.core.numerics import FUSED, KERAS
+from mitolib.report.targets import BASELINE_VARIANT, CEILING_VARIANT, PLAIN_VARIANT
 
 PROFILE = "cpu"              # the profile whose settings are benchmarked
 ORIGINAL_PROFILE = "original"  # the original recipe: its width is the "original" width
@@ -38,7 +38,7 @@ class Variant:
 
     key: str
     title: str
-    pipeline: str            # "numpy": float64 arrays to model.fit; "tfdata": mitolib.pipeline.make_dataset;
+    pipeline: str            # "numpy": float64 arrays to model.fit; "tfdata": mitolib.data.pipeline.make_dataset;
                              # "fixed": one batch of it, repeated (no input work)
     channels: int
     mixed: bool = False      # the device's mixed-precision policy (MIXED_POLICY)

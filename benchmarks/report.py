@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from mitolib.rundir import atomic_write_json, atomic_write_text
+from mitolib.core.rundir import atomic_write_json, atomic_write_text
 
 GIB = 2**30
 GIGA = 1e9

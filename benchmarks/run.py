@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from benchmarks import inputs, machine as machine_info, plan, report, summary
-from mitolib.provenance import git_commit, library_versions
+from mitolib.core.provenance import git_commit, library_versions
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
@@ -36,7 +36,7 @@ DESCRIPTIONS = {
                 "`model.fit(x, y, batch_size=B, shuffle=True)`, a 3-channel model (the original pipeline; its batch "
                 "norm on TensorFlow's fused kernel, as tf.keras 2 ran it and as every configuration but `keras_bn` "
                 "does)",
-    "project": "uint8 patches through `mitolib.pipeline.make_dataset` (1 channel, the profile's augmentation, "
+    "project": "uint8 patches through `mitolib.data.pipeline.make_dataset` (1 channel, the profile's augmentation, "
                "cast and scaled per batch, prefetch), a 1-channel model",
     "options": "each on top of the project pipeline, alone: mixed precision (`mixed_bfloat16` on CPUs with "
                "avx512_bf16/amx_bf16, `mixed_float16` on GPUs), XLA (`jit_compile=True`), thread counts "
@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             "threads": list(threads), "mixed_policy": plan.MIXED_POLICY[device] if mixed else None,
             **DESCRIPTIONS,
             "evaluation": "skipped" if not eval_tasks else (
-                f"`mitolib.evaluate.evaluate_volume` on the {eval_source} test volume "
+                f"`mitolib.training.evaluate.evaluate_volume` on the {eval_source} test volume "
                 f"{' x '.join(map(str, preset.eval_shape))}, an untrained `{plan.PROFILE}`-profile unet (timing does "
                 f"not depend on the weights), scale {preset.scale}, window {preset.eval_window}, overlap "
                 f"{preset.eval_overlap}, batch {preset.eval_batch_size}; one slice evaluated first, untimed"),

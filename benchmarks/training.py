@@ -1,11 +1,11 @@
 """One training-throughput measurement (runs inside a :mod:`benchmarks.worker` subprocess).
 
-The model is ``mitolib.train.compile_model(params)`` (Adam, the profile's loss and metrics).  The
+The model is ``mitolib.training.train.compile_model(params)`` (Adam, the profile's loss and metrics).  The
 data are ``N`` uint8 patches ``(N, P, P)`` with masks in {0, 1}, fed either
 
 * ``numpy`` (the original pipeline): the whole set as float64 ``(N, P, P, 3)`` images in [0, 1] and
   float64 ``(N, P, P, 1)`` masks, passed to ``model.fit(x, y, batch_size=B, shuffle=True)``; or
-* ``tfdata`` (the project pipeline): ``mitolib.pipeline.make_dataset`` (uint8 until batching, one
+* ``tfdata`` (the project pipeline): ``mitolib.data.pipeline.make_dataset`` (uint8 until batching, one
   channel, the profile's augmentation, prefetch), passed to ``model.fit(dataset, steps_per_epoch=...)``; or
 * ``fixed`` (no input work: the ceiling of any input pipeline): the project pipeline's first batch, held as a
   tensor and repeated, so that every step trains on the same batch and nothing is read, shuffled or augmented.
@@ -50,7 +50,7 @@ def baseline_arrays(images: np.ndarray, masks: np.ndarray):
 
 def fit_arguments(spec: dict, images: np.ndarray, masks: np.ndarray) -> tuple[dict, int]:
     """``(keyword arguments of model.fit, bytes the training data occupy in memory)`` for ``spec``."""
-    from mitolib.pipeline import make_dataset
+    from mitolib.data.pipeline import make_dataset
 
     params, batch = spec["params"], spec["batch_size"]
     total = spec["warmup"] + spec["steps"]
@@ -75,8 +75,8 @@ def measure_training(spec: dict) -> dict:
     """Train ``warmup + steps`` steps and return throughput, step times, memory and FLOP rates."""
     import tensorflow as tf
 
-    from mitolib.numerics import detect_device, resolve_jit, resolve_policy
-    from mitolib.train import compile_model, seed_everything
+    from mitolib.core.numerics import detect_device, resolve_jit, resolve_policy
+    from mitolib.training.train import compile_model, seed_everything
 
     params = spec["params"]
     seed_everything(params["seed"])

@@ -42,7 +42,7 @@ def probe(spec: dict) -> dict:
     import tensorflow as tf
 
     from benchmarks import flops
-    from mitolib.train import model_from_params
+    from mitolib.training.train import model_from_params
 
     gpus = tf.config.list_physical_devices("GPU")
     details = [tf.config.experimental.get_device_details(gpu) for gpu in gpus]

@@ -19,35 +19,36 @@
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mitolib import book, claims, notices, summaries, targets
-from mitolib.config import speed_targets
+from mitolib.report import pages, notices, summaries, targets
+from mitolib.core import claims
+from mitolib.core.config import speed_targets
 
 speed_goals = speed_targets()  # studies.yml: speed_targets
 
 display(notices.notice(required=False))
-latest = book.project_root() / "benchmarks" / "results" / "latest.json"
+latest = pages.project_root() / "benchmarks" / "results" / "latest.json"
 if latest.is_file():
     import json
 
-    from mitolib import plots
+    from mitolib.figures import plots
 
     measured = json.loads(latest.read_text(encoding="utf-8"))
     table = pd.DataFrame(measured.get("training_summary") or [])
     machine = measured.get("machine") or {}
     if len(table) and "speed_ratio_median" in table.columns:
         fig = plots.speed_ratios(table, target=speed_goals.get("best"), labels={
-            **book.ARCHITECTURE_LABELS, "project": "project pipeline",
+            **pages.ARCHITECTURE_LABELS, "project": "project pipeline",
             targets.CEILING_VARIANT: "no input work (one fixed batch)", "xla": "project + XLA",
             "threads": "project, other thread counts", "mixed": "project + mixed precision",
             "keras_bn": "project, Keras 3's composite batch norm",
             "mixed_keras_bn": "project + mixed precision, Keras 3's composite batch norm"})
-        book.glue_figure("fig-speed", fig)
-        book.glue("speed_text", targets.speed_target_text(table, speed_goals) + ", measured on "
+        pages.glue_figure("fig-speed", fig)
+        pages.glue("speed_text", targets.speed_target_text(table, speed_goals) + ", measured on "
                   f"{measured.get('label', 'one machine')}")
     else:
-        book.glue("speed_text", "the benchmark holds no training ratios")
+        pages.glue("speed_text", "the benchmark holds no training ratios")
 else:
-    book.glue("speed_text", "no benchmark has been run")
+    pages.glue("speed_text", "no benchmark has been run")
 
 # %% [markdown]
 # ```{glue:figure} fig-speed
@@ -75,11 +76,11 @@ display(Markdown("::::{dropdown} The full benchmark report\n" + summaries.benchm
 
 # %% tags=["remove-input"]
 machines = summaries.benchmark_machines()
-display(book.markdown_table(machines) if len(machines) else Markdown("No benchmark run is committed."))
+display(pages.markdown_table(machines) if len(machines) else Markdown("No benchmark run is committed."))
 
 # %% [markdown]
 # This is why the `cpu` profile does not fix its numerics: `mixed_precision: auto` and
-# `jit_compile: auto` resolve, at the start of each run, from the machine (`mitolib.numerics`:
+# `jit_compile: auto` resolve, at the start of each run, from the machine (`mitolib.core.numerics`:
 # `mixed_bfloat16` without XLA on a CPU with a bfloat16 unit, float32 with XLA on other CPUs), and
 # each run records what they resolved to (`resolved_mixed_precision`, `resolved_jit_compile` in
 # `runs.csv`). The `recipe` chapter checks that bfloat16 reaches the test IoU of float32 within the
@@ -91,13 +92,13 @@ display(book.markdown_table(machines) if len(machines) else Markdown("No benchma
 # The plain project pipeline and the original pipeline train the same model on the same kernels and
 # differ only in how batches reach `fit`, so whether the first is slower is a question of a few per
 # cent, about the size of the noise between rounds on a shared 2-core machine. By the rule every
-# chapter uses (`mitolib.claims.compare`), each benchmark round is a pair: the ratio below is the
+# chapter uses (`mitolib.core.claims.compare`), each benchmark round is a pair: the ratio below is the
 # geometric mean of the rounds' ratios, with the {glue:md}`plain_confidence` interval of the paired
 # difference of log images/s, and a difference is claimed only when that interval excludes a ratio
 # of 1.
 
 # %% tags=["remove-input"]
-book.glue("plain_confidence", summaries.CONFIDENCE_TEXT)
+pages.glue("plain_confidence", summaries.CONFIDENCE_TEXT)
 
 
 def compared_text(what, frame, ratio):
@@ -114,11 +115,11 @@ def compared_text(what, frame, ratio):
 
 plain = summaries.pipeline_comparison()
 if len(plain):
-    display(book.markdown_table(plain))
-    book.glue("plain_text", compared_text("The plain project pipeline against the original", plain,
+    display(pages.markdown_table(plain))
+    pages.glue("plain_text", compared_text("The plain project pipeline against the original", plain,
                                           summaries.ratio_column(targets.PLAIN_VARIANT)))
 else:
-    book.glue("plain_text", "No committed benchmark run measured both pipelines")
+    pages.glue("plain_text", "No committed benchmark run measured both pipelines")
 
 # %% [markdown]
 # {glue:md}`plain_text`. What the pipeline itself costs, without a model, is measured by
@@ -137,14 +138,14 @@ else:
 ceiling = summaries.pipeline_comparison(variant=targets.CEILING_VARIANT)
 cost = summaries.pipeline_comparison(reference=targets.CEILING_VARIANT)
 if len(ceiling) and len(cost):
-    display(book.markdown_table(ceiling))
-    display(book.markdown_table(cost))
+    display(pages.markdown_table(ceiling))
+    display(pages.markdown_table(cost))
     ceiling_ratio = summaries.ratio_column(targets.CEILING_VARIANT)
-    book.glue("ceiling_text", compared_text("No input work against the original pipeline", ceiling, ceiling_ratio)
+    pages.glue("ceiling_text", compared_text("No input work against the original pipeline", ceiling, ceiling_ratio)
               + ". " + compared_text("The project pipeline against no input work", cost, summaries.ratio_column(
                   targets.PLAIN_VARIANT, targets.CEILING_VARIANT)))
     faster = ceiling[ceiling["verdict"] == summaries.FASTER]
-    book.glue("ceiling_conclusion", (
+    pages.glue("ceiling_conclusion", (
         "Not even an input pipeline that does no work is measurably faster than the original's in these runs: "
         f"at the {' and '.join(dict.fromkeys(ceiling['width']))} width the step is the model's arithmetic, and a "
         f"plain-pipeline ratio below {speed_goals.get('plain', 1):.1f}x there is the round-to-round spread, not a "
@@ -153,8 +154,8 @@ if len(ceiling) and len(cost):
         + ", ".join(f"{r['architecture']} at the {r['width']} width ({r[ceiling_ratio]})" for _, r in faster.iterrows())
         + ": there the way batches are fed costs throughput"))
 else:
-    book.glue("ceiling_text", "No committed benchmark run measured the `fixed` configuration beside both pipelines")
-    book.glue("ceiling_conclusion", "Nothing is concluded about it yet")
+    pages.glue("ceiling_text", "No committed benchmark run measured the `fixed` configuration beside both pipelines")
+    pages.glue("ceiling_conclusion", "Nothing is concluded about it yet")
 
 # %% [markdown]
 # {glue:md}`ceiling_text`. {glue:md}`ceiling_conclusion`.
@@ -169,21 +170,21 @@ else:
 # Run by run, same seed:
 
 # %% tags=["hide-input"]
-before = book.project_root() / "benchmarks" / "results" / "cpu-seeds-before-xla.csv"
+before = pages.project_root() / "benchmarks" / "results" / "cpu-seeds-before-xla.csv"
 try:
-    check = summaries.option_check(before, book.load_csv("seeds_six_epochs_runs"), "jit_compile")
+    check = summaries.option_check(before, pages.load_csv("seeds_six_epochs_runs"), "jit_compile")
 except FileNotFoundError as missing:
     check = pd.DataFrame()
     display(Markdown(f":::{{note}}\nNothing to compare yet: {missing}\n:::"))
 if len(check):
-    display(book.markdown_table(check))
+    display(pages.markdown_table(check))
     spread = pd.read_csv(before).query("status == 'done'")["test_iou"].std(ddof=1)
     largest = check["difference"].abs().max()
     verdict = "smaller than" if largest < spread else "not smaller than"
-    book.glue("xla_check", f"{len(check)} pair(s) compared: the largest change of test IoU, {largest:.3f}, is "
+    pages.glue("xla_check", f"{len(check)} pair(s) compared: the largest change of test IoU, {largest:.3f}, is "
                            f"{verdict} the standard deviation over seeds without XLA ({spread:.3f}).")
 else:
-    book.glue("xla_check", "No pair of runs with and without XLA has been collected yet, so this is not "
+    pages.glue("xla_check", "No pair of runs with and without XLA has been collected yet, so this is not "
                            "measured.")
 
 # %% [markdown]

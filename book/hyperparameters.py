@@ -27,17 +27,19 @@
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mitolib import book, claims, grid_claims, notices, plots, summaries, verdicts
-from mitolib.errors import ResultsMissing
+from mitolib.report import pages, grid_claims, notices, summaries, verdicts
+from mitolib.core import claims
+from mitolib.figures import plots
+from mitolib.core.errors import ResultsMissing
 
-results = book.load_study("hyperparameter_optimization")
-labels = {**book.ARCHITECTURE_LABELS, "best_val_iou": "best validation IoU"}
-report = book.load_csv("original_report")
+results = pages.load_study("hyperparameter_optimization")
+labels = {**pages.ARCHITECTURE_LABELS, "best_val_iou": "best validation IoU"}
+report = pages.load_csv("original_report")
 current, earlier = verdicts.split_by_plan(results.done, verdicts.planned_hashes(results.plan))
 grid = current if len(current) else earlier  # never a mix of two designs
 design = "current" if len(current) else "earlier"
 grid_history = results.history[results.history["run_id"].isin(grid["run_id"])]
-book.glue("confidence", f"{claims.CONFIDENCE:.0%}")
+pages.glue("confidence", f"{claims.CONFIDENCE:.0%}")
 
 # %% tags=["remove-input"]
 notices.notice(results)
@@ -49,12 +51,12 @@ notices.notice(results)
 # optimizer steps a run takes:
 
 # %% tags=["remove-input"]
-book.markdown_table(grid_claims.budget_table(grid))
+pages.markdown_table(grid_claims.budget_table(grid))
 
 # %% tags=["remove-cell"]
 samples = grid_claims.steps_and_samples(grid)["samples_seen"]
 spread = samples.max() / samples.min() - 1 if len(samples) else 0.0
-book.glue("budget_text", (
+pages.glue("budget_text", (
     f"The {design} design's {len(grid)} completed runs"
     + (f" saw from {samples.min():,} to {samples.max():,} samples (whole batches, so a large batch may round up "
        f"by {spread:.0%})" if spread else "")
@@ -72,18 +74,18 @@ book.glue("budget_text", (
 # ## Validation IoU over the grid
 
 # %% tags=["hide-input"]
-runs = book.by_architecture(results.runs[results.runs["run_id"].isin(grid["run_id"])
+runs = pages.by_architecture(results.runs[results.runs["run_id"].isin(grid["run_id"])
                                          | (results.runs["status"] != "done")])
 fig = plots.heatmaps(runs, value="best_val_iou", row="batch_size", col="learning_rate",
                      by="architecture", labels=labels)
-book.glue_figure("fig-heatmaps", fig)
-book.glue("grid_size", f"{len(runs)}")
-book.glue("grid_done", f"{len(grid)}")
-book.glue("grid_region", summaries.grid_region_text(grid))
-book.glue("grid_machines", summaries.machines_text(grid, "architecture", book.arch_label) or
+pages.glue_figure("fig-heatmaps", fig)
+pages.glue("grid_size", f"{len(runs)}")
+pages.glue("grid_done", f"{len(grid)}")
+pages.glue("grid_region", summaries.grid_region_text(grid))
+pages.glue("grid_machines", summaries.machines_text(grid, "architecture", pages.arch_label) or
           "Every completed run trained on one kind of machine.")
 grid_seeds = grid.groupby(["architecture", "learning_rate", "batch_size"])["seed"].nunique()
-book.glue("heatmap_conclusion", (
+pages.glue("heatmap_conclusion", (
     f"with {grid_seeds.max()} seed per cell no cell is resolved from another by the claims rule (a paired "
     "interval needs two seeds or more); regions of the grid are tested below." if len(grid_seeds) and
     grid_seeds.max() < 2 else "cells are compared by the claims rule in the text below."))
@@ -105,24 +107,24 @@ book.glue("heatmap_conclusion", (
 # ## Learning rate and batch size together
 
 # %% tags=["hide-input"]
-ordered = book.ordered_architectures(grid["architecture"])
+ordered = pages.ordered_architectures(grid["architecture"])
 fig, axes = plots.plt.subplots(1, max(1, len(ordered)), figsize=(3.6 * max(1, len(ordered)), 3.2),
                                layout="constrained", sharey=True, squeeze=False)
 for ax, arch in zip(axes[0], ordered):
     part = grid[grid["architecture"] == arch].assign(batch=lambda t: "batch " + t["batch_size"].astype(int).astype(str))
     plots.metric_lines(part.sort_values("batch_size"), "learning_rate", y="best_val_iou", hue="batch",
                        xlabel="learning rate", ylabel="best validation IoU", logx=True, ax=ax)
-    ax.set_title(book.arch_label(arch), fontsize="medium")
-book.glue_figure("fig-lr-batch", fig)
+    ax.set_title(pages.arch_label(arch), fontsize="medium")
+pages.glue_figure("fig-lr-batch", fig)
 best_lr = grid_claims.best_learning_rates(grid)
 rises = grid_claims.rises_with_batch(best_lr)
-book.glue("lr_batch_table_note", "; ".join(
-    f"{book.arch_label(arch)}: " + ", ".join(f"{lr:g} at batch {b:g}" for b, lr in
+pages.glue("lr_batch_table_note", "; ".join(
+    f"{pages.arch_label(arch)}: " + ", ".join(f"{lr:g} at batch {b:g}" for b, lr in
                                              zip(part["batch_size"], part["best_learning_rate"]))
     for arch, part in best_lr.groupby("architecture", sort=False)) + "." if len(best_lr) else "No run completed.")
 complete = grid_claims.complete_architectures(grid, results.plan) if design == "current" else list(rises)
 rises = {arch: rises[arch] for arch in complete if arch in rises}
-book.glue("lr_batch_conclusion", (
+pages.glue("lr_batch_conclusion", (
     f"the best learning rate rises with the batch size, as linear scaling predicts, for {sum(rises.values())} "
     f"of the {len(rises)} architectures whose grid is complete; with one seed per point these best points are "
     "single draws." if rises else
@@ -144,25 +146,25 @@ book.glue("lr_batch_conclusion", (
 
 # %% tags=["remove-cell"]
 try:
-    reruns = book.load_study("hyperparameter_reruns")
+    reruns = pages.load_study("hyperparameter_reruns")
 except ResultsMissing:
     reruns = None
 if reruns is None or design != "current":
     chosen = pd.DataFrame()
-    book.glue("reruns_text", (
+    pages.glue("reruns_text", (
         "The reruns are planned from the collected grid: `hyperparameter_reruns` repeats the grid's three "
         "best configurations (by validation IoU) with seeds 1 and 2 once every run of the current grid is "
         "collected (`mitolib study run hyperparameter_reruns`). In this build they have not run, so no "
         "configuration is compared with another by seeds."))
 else:
-    chosen = grid_claims.named_configurations(grid_claims.configuration_seeds(grid, reruns.done), book.arch_label)
-    book.glue("reruns_text", (grid_claims.reruns_text(grid, reruns.done, book.arch_label) + " "
+    chosen = grid_claims.named_configurations(grid_claims.configuration_seeds(grid, reruns.done), pages.arch_label)
+    pages.glue("reruns_text", (grid_claims.reruns_text(grid, reruns.done, pages.arch_label) + " "
                               + summaries.machines_text(chosen, "configuration")).strip())
 
 # %% tags=["remove-input"]
 if len(chosen):
     table = claims.compare(chosen, "best_val_iou", "configuration")
-    display(book.markdown_table(table.assign(
+    display(pages.markdown_table(table.assign(
         **{"mean ± sd": [claims.Summary(r.n, r.mean, r.sd).text() for r in table.itertuples()],
            "minus the next": [verdicts.effect_text(r) if isinstance(r.reference, str) else "" for _, r in table.iterrows()]})
         [["group", "n", "mean ± sd", "minus the next"]].rename(columns={"group": "configuration", "n": "seeds"})))
@@ -179,9 +181,9 @@ if len(chosen):
 # the largest fall of the validation IoU from one epoch to the next.
 
 # %% tags=["remove-input"]
-checks = grid_claims.insight_checks(book.by_architecture(grid), grid_history, report, label=book.arch_label)
-book.glue("verdict_counts", f"of the report's {len(checks)} statements, {grid_claims.verdict_counts_text(checks)}")
-book.markdown_table(checks)
+checks = grid_claims.insight_checks(pages.by_architecture(grid), grid_history, report, label=pages.arch_label)
+pages.glue("verdict_counts", f"of the report's {len(checks)} statements, {grid_claims.verdict_counts_text(checks)}")
+pages.markdown_table(checks)
 
 # %% [markdown]
 # Best configuration per architecture, measured and as reported:
@@ -192,8 +194,8 @@ best = (grid.sort_values("best_val_iou", ascending=False)
 quoted = (report[report["table"] == "hyperparameter_best"]
           .pivot(index="architecture", columns="quantity", values="value"))
 rows = []
-for arch in book.ordered_architectures(best.index):
-    row = {"architecture": book.arch_label(arch),
+for arch in pages.ordered_architectures(best.index):
+    row = {"architecture": pages.arch_label(arch),
            "measured: learning rate": f"{best.loc[arch, 'learning_rate']:g}",
            "measured: batch size": f"{best.loc[arch, 'batch_size']:g}",
            "measured: best val IoU": best.loc[arch, "best_val_iou"],
@@ -208,7 +210,7 @@ for arch in book.ordered_architectures(best.index):
                     "reported configuration here": (f"{own['best_val_iou'].iloc[0]:.3f} (rank "
                                                     f"{ranks[own.index[0]]:.0f} of {len(ranks)})" if len(own) else "–")})
     rows.append(row)
-book.markdown_table(pd.DataFrame(rows))
+pages.markdown_table(pd.DataFrame(rows))
 
 # %% [markdown]
 # The reported columns are quoted from the original report (see {doc}`the introduction <introduction>`); they
@@ -220,16 +222,16 @@ book.markdown_table(pd.DataFrame(rows))
 # ## Still improving at the last epoch?
 
 # %% tags=["hide-input"]
-fig = plots.dot_plot(book.by_architecture(grid), x="learning_rate", y="best_epoch", hue="architecture",
+fig = plots.dot_plot(pages.by_architecture(grid), x="learning_rate", y="best_epoch", hue="architecture",
                      labels=labels, xlabel="learning rate", ylabel="best epoch")
 epochs_run = int(grid["epochs_run"].max()) if len(grid) else 0
 fig.axes[0].axhline(epochs_run, color="#777777", ls=":", lw=1)
-book.glue_figure("fig-convergence", fig)
+pages.glue_figure("fig-convergence", fig)
 improving = grid[claims.still_improving(grid)]
 seeds_per_point = grid.groupby(["architecture", "learning_rate", "batch_size"])["seed"].nunique().max()
-book.glue("convergence_conclusion", f"{len(improving)} of the {len(grid)} completed runs were still "
+pages.glue("convergence_conclusion", f"{len(improving)} of the {len(grid)} completed runs were still "
                                     "improving at their last epoch.")
-book.glue("convergence", (
+pages.glue("convergence", (
     (f"{len(improving)} of the {len(grid)} completed runs had their best epoch at their last one "
      f"(epoch {epochs_run}, the dotted line): they were still improving when the budget ran out, so their "
      f"numbers are not converged results. Still improving, {grid_claims.still_improving_text(grid)}." if len(improving) else
@@ -259,13 +261,13 @@ columns = [c for c in ("run_id", "architecture", "learning_rate", "batch_size", 
            if c in failed.columns]
 not_run = len(results.plan) - len(results.runs) if results.plan is not None and design == "current" else 0
 if len(failed):
-    display(book.markdown_table(failed[columns], formats={"learning_rate": "g", "batch_size": "g"}))
+    display(pages.markdown_table(failed[columns], formats={"learning_rate": "g", "batch_size": "g"}))
 elif len(pending) or not_run:
     display(Markdown("No run of the grid failed."))
 else:
     display(Markdown("Every run of the grid completed."))
-book.glue("n_failed", f"{len(failed)}")
-book.glue("n_pending", f"{len(pending) + max(not_run, 0)}")
+pages.glue("n_failed", f"{len(failed)}")
+pages.glue("n_pending", f"{len(pending) + max(not_run, 0)}")
 
 # %% [markdown]
 # {glue:md}`n_failed` run(s) failed and {glue:md}`n_pending` had not run or not finished when the results

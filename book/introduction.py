@@ -22,11 +22,11 @@
 # %% tags=["remove-cell"]
 import pandas as pd
 
-from mitolib import book, notices
+from mitolib.report import pages, notices
 
-report = book.load_csv("original_report")
-as_written = book.load_csv("original_report", dtype={"value": str})  # values exactly as transcribed
-profile = book.book_profile()
+report = pages.load_csv("original_report")
+as_written = pages.load_csv("original_report", dtype={"value": str})  # values exactly as transcribed
+profile = pages.book_profile()
 
 # %% tags=["remove-input"]
 notices.notice(profile)
@@ -38,14 +38,16 @@ notices.notice(profile)
 # still missing where a study is partial or from an earlier design.
 
 # %% tags=["remove-cell"]
-from mitolib import claims, grid_claims, headline, levers, summaries, verdicts  # noqa: E402
-from mitolib.config import compute_budget, load_config  # noqa: E402
+from mitolib.core import claims  # noqa: E402
+from mitolib.report import grid_claims, levers, summaries, verdicts
+from mitolib.results import headline
+from mitolib.core.config import compute_budget, load_config  # noqa: E402
 
 
 def study_or_none(name: str, under: str | None = None):
     try:
-        return book.load_study(name, under or profile)
-    except book.ResultsMissing:
+        return pages.load_study(name, under or profile)
+    except pages.ResultsMissing:
         return None
 
 
@@ -56,8 +58,8 @@ def epochs_text(done) -> str:
 
 def means_text(done) -> str:
     """Each architecture's test IoU, mean ± sd over its seeds, in the book's architecture order."""
-    return ", ".join(f"{book.arch_label(a)} {claims.summarize(done.loc[done['architecture'] == a, 'test_iou']).text()}"
-                     for a in book.ordered_architectures(done["architecture"]))
+    return ", ".join(f"{pages.arch_label(a)} {claims.summarize(done.loc[done['architecture'] == a, 'test_iou']).text()}"
+                     for a in pages.ordered_architectures(done["architecture"]))
 
 
 band = (report.loc[report["quantity"] == "best_jaccard", "value"].min(),
@@ -73,9 +75,9 @@ else:
     broke = (f"The redesigned ablation (every defect alone, on paired seeds, and the original recipe as its script "
              f"really ran) has {len(current)} of its {len(planned)} planned runs in this build, so the verdict "
              "is still open. " if not len(current) else "")
-    applied = " or ".join(sorted({v for v in book.load_csv("original_adam_lr", keep_default_na=False)
+    applied = " or ".join(sorted({v for v in pages.load_csv("original_adam_lr", keep_default_na=False)
                                   ["applied_learning_rate"] if v}))
-    from mitolib.listing import listing_agreement
+    from mitolib.report.listing import listing_agreement
 
     agree = "agree" if listing_agreement()["same_names_agree"] else "do not agree"
     broke += (f"Measured facts so far: unsorted listings of two folders holding the original's identical file names "
@@ -85,7 +87,7 @@ else:
               f"band of {band[0]:.3f}–{band[1]:.3f}." if not len(current) else
               f"On the redesigned ablation ({len(current)} of its {len(planned)} planned runs collected), "
               + verdicts.ablation_verdict(shown.rename(columns={"soft": "best_soft_jaccard"}), band))
-book.glue("answer_broke", broke)
+pages.glue("answer_broke", broke)
 
 seeds = study_or_none("seeds")
 recipe = study_or_none("recipe")
@@ -97,23 +99,23 @@ else:
     seed_epochs = epochs_text(seeds.done)
     reach = (f"Foreground IoU over the whole test volume, mean ± sd over seeds, with the `{profile}` recipe of the "
              f"collected `seeds` study ({seed_epochs} epochs): {means}; "
-             f"{claims.order_text(tiers, label=book.arch_label)}.")
-    caveat = summaries.machines_text(seeds.done, "architecture", book.arch_label)
+             f"{claims.order_text(tiers, label=pages.arch_label)}.")
+    caveat = summaries.machines_text(seeds.done, "architecture", pages.arch_label)
     reach += f" {caveat}" if caveat else ""
     longer = recipe.done[recipe.done["variant"] == "long_plateau"] if recipe is not None else seeds.done.iloc[:0]
     if len(longer):
         reach += (f" In the `recipe` study's reference variant ({epochs_text(longer)} epochs; "
-                  f"{headline.protocol_text(longer)}), {book.arch_label(longer['architecture'].iloc[0])} reaches "
+                  f"{headline.protocol_text(longer)}), {pages.arch_label(longer['architecture'].iloc[0])} reaches "
                   f"{claims.summarize(longer['test_iou']).text()} ({len(longer)} seeds; {len(recipe.done)} of "
                   f"{len(verdicts.planned_hashes(recipe.plan))} `recipe` runs so far).")
-long_name = book.long_profile(profile)
+long_name = pages.long_profile(profile)
 long_study = study_or_none("long_training", long_name)
 if long_study is not None and len(long_study.done):
     done = long_study.done
     improving = int(claims.still_improving(done).sum())
     reach += (f" Trained longer, with the `{long_name}` recipe of the `long_training` study "
               f"({epochs_text(done)} epochs; {headline.protocol_text(done)}): {means_text(done)}; "
-              f"{claims.order_text(claims.resolved_order(done, 'test_iou', 'architecture'), label=book.arch_label)}; "
+              f"{claims.order_text(claims.resolved_order(done, 'test_iou', 'architecture'), label=pages.arch_label)}; "
               f"{improving} of {len(done)} runs still improving at their last epoch. The test chapter sets both "
               "recipes against their targets.")
     scheduled = study_or_none("long_schedule", long_name)
@@ -121,10 +123,10 @@ if long_study is not None and len(long_study.done):
         schedule = levers.lever_against(done, scheduled.done, "lr_schedule")
         before, after = schedule.names
         reach += (f" With a {after} learning-rate schedule matched to those epochs instead of the {before} one "
-                  f"(the `long_schedule` study), {book.arch_label(schedule.lever['architecture'].iloc[0])} reaches "
+                  f"(the `long_schedule` study), {pages.arch_label(schedule.lever['architecture'].iloc[0])} reaches "
                   f"{claims.summarize(schedule.lever['test_iou']).text()}; paired with its {before} runs of the same "
                   f"seeds, {verdicts.effect_text(schedule.effects['test_iou'])}.")
-book.glue("answer_reach", reach)
+pages.glue("answer_reach", reach)
 
 grid = study_or_none("hyperparameter_optimization")
 reruns = study_or_none("hyperparameter_reruns")
@@ -138,9 +140,9 @@ else:
     planned_samples = plan_settings.get("epochs", 0) * plan_settings.get("samples_per_epoch", 0)
     budget = grid_claims.budget_table(shown)
     improving = int(claims.still_improving(shown).sum())
-    checks = grid_claims.insight_checks(book.by_architecture(shown),
+    checks = grid_claims.insight_checks(pages.by_architecture(shown),
                                         grid.history[grid.history["run_id"].isin(shown["run_id"])], report,
-                                        label=book.arch_label)
+                                        label=pages.arch_label)
     n_planned = len(verdicts.planned_hashes(grid.plan))
     hyper = (f"The {design} grid design ({len(shown)} collected runs"
              + (f" of its {n_planned} planned" if design == "current" and len(shown) < n_planned else "")
@@ -152,23 +154,23 @@ else:
              f"{improving} of the {len(shown)} runs were still improving at their last epoch. Tested region by "
              f"region over the grid, the original report's {len(checks)} statements about hyperparameters: "
              f"{grid_claims.verdict_counts_text(checks)}. "
-             + (grid_claims.reruns_text(current, reruns.done, book.arch_label) + " "
+             + (grid_claims.reruns_text(current, reruns.done, pages.arch_label) + " "
                 if reruns is not None and design == "current" and len(reruns.done) else "")
              + (f"The current grid gives each run {planned_samples:,} samples; {len(current)} of its "
                 f"{n_planned} runs are collected." if design == "earlier" else ""))
-book.glue("answer_hyper", hyper)
+pages.glue("answer_hyper", hyper)
 
 budget = compute_budget(profile)
-seconds = sum(book.compute_seconds(results).sum() for results in book.budget_studies(profile))
-book.glue("answer_reproduce", (
+seconds = sum(pages.compute_seconds(results).sum() for results in pages.budget_studies(profile))
+pages.glue("answer_reproduce", (
     f"Two commands on a fresh clone: `make book` and `make test`; `make reference` runs the studies (resumable). "
     f"The collected runs of this build took {seconds / 3600:.1f} hours of computing"
     + (f", against a plan of {budget['hours']:g} hours on {budget['machine']} for the current design" if budget else "")
     + "."))
 try:
-    book.glue("headline", headline.render(profile), display=False)
+    pages.glue("headline", headline.render(profile), display=False)
 except Exception as missing:  # no seeds study in this build
-    book.glue("headline", f"(no headline table: {missing})")
+    pages.glue("headline", f"(no headline table: {missing})")
 
 # %% [markdown]
 # **What really broke?** {glue:md}`answer_broke` ({doc}`what_broke`)
@@ -206,20 +208,20 @@ except Exception as missing:  # no seeds study in this build
 def quoted(table: str) -> pd.DataFrame:
     part = as_written[as_written["table"] == table]
     wide = part.pivot(index="architecture", columns="quantity", values="value")
-    wide = wide.loc[book.ordered_architectures(wide.index)]
-    wide.index = [book.arch_label(a) for a in wide.index]
+    wide = wide.loc[pages.ordered_architectures(wide.index)]
+    wide.index = [pages.arch_label(a) for a in wide.index]
     return wide.rename_axis("architecture").reset_index()
 
 
 reported = report[report["quantity"] == "best_jaccard"]["value"]
-book.glue("orig_low", f"{reported.min():.3f}")
-book.glue("orig_high", f"{reported.max():.3f}")
+pages.glue("orig_low", f"{reported.min():.3f}")
+pages.glue("orig_high", f"{reported.max():.3f}")
 claims = report[report["table"].isin(["reported_jaccard", "claims"])].set_index("quantity")["value"]
-book.glue("claim_low", f"{claims['claimed_jaccard_after_fix_low'].min():g}")
-book.glue("claim_high", f"{claims['claimed_jaccard_after_fix_high'].max():g}")
-book.glue("factor_low", f"{claims['claimed_improvement_factor_low']:g}")
-book.glue("factor_high", f"{claims['claimed_improvement_factor_high']:g}")
-book.glue("grid_runs", f"{claims['grid_runs']:g}")
+pages.glue("claim_low", f"{claims['claimed_jaccard_after_fix_low'].min():g}")
+pages.glue("claim_high", f"{claims['claimed_jaccard_after_fix_high'].max():g}")
+pages.glue("factor_low", f"{claims['claimed_improvement_factor_low']:g}")
+pages.glue("factor_high", f"{claims['claimed_improvement_factor_high']:g}")
+pages.glue("grid_runs", f"{claims['grid_runs']:g}")
 
 
 def sources(table: str) -> str:
@@ -234,12 +236,12 @@ def sources(table: str) -> str:
 table = quoted("reported_jaccard")[["architecture", "best_jaccard", "claimed_jaccard_after_fix_low",
                                      "claimed_jaccard_after_fix_high"]]
 table.columns = ["architecture", "reported Jaccard", "claimed after fix, low", "claimed after fix, high"]
-book.markdown_table(table, floatfmt=".3g")
+pages.markdown_table(table, floatfmt=".3g")
 
 # %% tags=["remove-input"]
-book.glue("src_reported", sources("reported_jaccard"))
-book.glue("src_training", sources("original_training"))
-book.glue("src_grid", sources("hyperparameter_best"))
+pages.glue("src_reported", sources("reported_jaccard"))
+pages.glue("src_training", sources("original_training"))
+pages.glue("src_grid", sources("hyperparameter_best"))
 
 # %% [markdown]
 # Source: {glue:md}`src_reported`.
@@ -250,7 +252,7 @@ book.glue("src_grid", sources("hyperparameter_best"))
 table = quoted("original_training")[["architecture", "best_jaccard", "best_epoch", "epochs_completed",
                                       "final_val_loss"]]
 table.columns = ["architecture", "best Jaccard", "best epoch", "epochs completed", "final val loss"]
-book.markdown_table(table, floatfmt=".4g")
+pages.markdown_table(table, floatfmt=".4g")
 
 # %% [markdown]
 # Source: {glue:md}`src_training`.
@@ -262,7 +264,7 @@ book.markdown_table(table, floatfmt=".4g")
 table = quoted("hyperparameter_best")[["architecture", "learning_rate", "batch_size", "best_jaccard",
                                         "epochs_to_best", "training_seconds"]]
 table.columns = ["architecture", "learning rate", "batch size", "best Jaccard", "epochs to best", "training s"]
-book.markdown_table(table, floatfmt=".4g")
+pages.markdown_table(table, floatfmt=".4g")
 
 # %% [markdown]
 # Source: {glue:md}`src_grid`.

@@ -16,7 +16,7 @@
 # the three Jaccard variants logged by every run of this book (soft, thresholded per batch,
 # whole-set IoU) actually measure, and why the original model's head and loss push the soft
 # one down. Nothing here is trained and nothing is read from results: every value is computed
-# with `mitolib.metrics` when the page is built, in seconds.
+# with `mitolib.model.metrics` when the page is built, in seconds.
 #
 # **What you need:** the three definitions in {doc}`the introduction <introduction>`; the code cells can be
 # opened to see each computation.
@@ -25,12 +25,15 @@
 import numpy as np
 import pandas as pd
 
-from mitolib import book, lesson, metrics, notices, plots, synthetic
+from mitolib.report import pages, lesson, notices
+from mitolib.model import metrics
+from mitolib.figures import plots
+from mitolib.data import synthetic
 
-report = book.load_csv("original_report")
+report = pages.load_csv("original_report")
 reported = report[(report["table"] == "reported_jaccard") & (report["quantity"] == "best_jaccard")]["value"]
 band = (reported.min(), reported.max())
-labels = book.METRIC_LABELS
+labels = pages.METRIC_LABELS
 
 # %% tags=["remove-input"]
 notices.notice(lesson=True)
@@ -48,10 +51,10 @@ notices.notice(lesson=True)
 truth, prob = lesson.disk_masks(32, 64, shift=2.0, seed=0)
 sweep = lesson.confidence_sweep(truth, prob, np.linspace(0.02, 1.0, 25))
 at = sweep.pivot(index="factor", columns="metric", values="value")
-book.glue("sq_soft_full", f"{at['soft_jaccard'].iloc[-1]:.2f}")
-book.glue("sq_soft_low", f"{at['soft_jaccard'].iloc[0]:.2f}")
-book.glue("sq_iou", f"{at['iou'].iloc[-1]:.2f}")
-book.glue("sq_iou_range", f"{at['iou'].max() - at['iou'].min():.3f}")
+pages.glue("sq_soft_full", f"{at['soft_jaccard'].iloc[-1]:.2f}")
+pages.glue("sq_soft_low", f"{at['soft_jaccard'].iloc[0]:.2f}")
+pages.glue("sq_iou", f"{at['iou'].iloc[-1]:.2f}")
+pages.glue("sq_iou_range", f"{at['iou'].max() - at['iou'].min():.3f}")
 
 # %% [markdown]
 # A model that predicts nothing but the foreground rate is the other extreme: the same
@@ -59,22 +62,22 @@ book.glue("sq_iou_range", f"{at['iou'].max() - at['iou'].min():.3f}")
 # foreground fraction, whatever the constant.
 
 # %% tags=["hide-input"]
-from mitolib.data import resolve_volumes  # noqa: E402
-from mitolib.errors import DataError  # noqa: E402
+from mitolib.data.volumes import resolve_volumes  # noqa: E402
+from mitolib.core.errors import DataError  # noqa: E402
 
 try:  # the EPFL volumes when this build has them, else the synthetic volume of the smoke profile
     _, masks = resolve_volumes({"data_source": "epfl", "data_root": ""}, "train")
     _, test_masks = resolve_volumes({"data_source": "epfl", "data_root": ""}, "test")
-    book.glue("fg_source", f"EPFL training volume ({100 * test_masks.mean():.2f} % foreground in the test volume)")
+    pages.glue("fg_source", f"EPFL training volume ({100 * test_masks.mean():.2f} % foreground in the test volume)")
 except (DataError, OSError):
     _, masks = synthetic.make_split("train", 24, 256, 256)
-    book.glue("fg_source", "synthetic training volume (the EPFL data are not available to this build)")
+    pages.glue("fg_source", "synthetic training volume (the EPFL data are not available to this build)")
 foreground = float(masks.mean())
 constant = lesson.constant_prediction_sweep(masks, np.linspace(0.05, 1.0, 20))
 best_constant = constant[constant["metric"] == "soft_jaccard"]["value"].max()
-book.glue("fg_fraction", f"{100 * foreground:.1f} %")
-book.glue("const_soft_max", f"{best_constant:.3f}")
-book.glue("orig_band", f"{band[0]:.3f}–{band[1]:.3f}")
+pages.glue("fg_fraction", f"{100 * foreground:.1f} %")
+pages.glue("const_soft_max", f"{best_constant:.3f}")
+pages.glue("orig_band", f"{band[0]:.3f}–{band[1]:.3f}")
 
 fig, axes = plots.plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
 plots.metric_lines(sweep, "factor", labels=labels, ylabel="Jaccard variant",
@@ -82,7 +85,7 @@ plots.metric_lines(sweep, "factor", labels=labels, ylabel="Jaccard variant",
 plots.metric_lines(constant[constant["metric"] == "soft_jaccard"], "prediction", labels=labels,
                    ylabel="soft Jaccard", xlabel="constant predicted probability", band=band,
                    band_label="original report's values", ax=axes[1])
-book.glue_figure("fig-soft-vs-threshold", fig)
+pages.glue_figure("fig-soft-vs-threshold", fig)
 
 # %% [markdown]
 # ```{glue:figure} fig-soft-vs-threshold
@@ -115,8 +118,8 @@ book.glue_figure("fig-soft-vs-threshold", fig)
 empty = np.zeros((4, 32, 32, 1), np.float32)
 one_pixel = empty.copy()
 one_pixel[0, 0, 0, 0] = 1.0
-book.glue("empty_empty", f"{float(metrics.thresholded_jaccard(empty, empty)):g}")
-book.glue("empty_one", f"{float(metrics.thresholded_jaccard(empty, one_pixel)):g}")
+pages.glue("empty_empty", f"{float(metrics.thresholded_jaccard(empty, empty)):g}")
+pages.glue("empty_one", f"{float(metrics.thresholded_jaccard(empty, one_pixel)):g}")
 print("empty vs empty:", float(metrics.thresholded_jaccard(empty, empty)))
 print("empty vs one false positive:", float(metrics.thresholded_jaccard(empty, one_pixel)))
 
@@ -132,20 +135,20 @@ truth_half, prob_half = lesson.disk_masks(64, 32, empty_fraction=0.5, shift=2.0,
 order = np.random.default_rng(1).permutation(len(truth_half))
 batches = lesson.batch_size_sweep(truth_half[order], prob_half[order], [1, 2, 4, 8, 16, 32, 64])
 high = empties[empties["empty_fraction"] == empties["empty_fraction"].max()].set_index("metric")["value"]
-book.glue("empty_share", f"{100 * empties['empty_fraction'].max():.0f} %")
-book.glue("empty_batch_mean", f"{high['thresholded_jaccard']:.2f}")
-book.glue("empty_iou", f"{high['iou']:.2f}")
+pages.glue("empty_share", f"{100 * empties['empty_fraction'].max():.0f} %")
+pages.glue("empty_batch_mean", f"{high['thresholded_jaccard']:.2f}")
+pages.glue("empty_iou", f"{high['iou']:.2f}")
 per_size = batches.pivot(index="batch_size", columns="metric", values="value")
-book.glue("bs_small", f"{per_size['thresholded_jaccard'].iloc[0]:.2f}")
-book.glue("bs_large", f"{per_size['thresholded_jaccard'].iloc[-1]:.2f}")
-book.glue("bs_iou", f"{per_size['iou'].iloc[0]:.2f}")
+pages.glue("bs_small", f"{per_size['thresholded_jaccard'].iloc[0]:.2f}")
+pages.glue("bs_large", f"{per_size['thresholded_jaccard'].iloc[-1]:.2f}")
+pages.glue("bs_iou", f"{per_size['iou'].iloc[0]:.2f}")
 
 fig, axes = plots.plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
 plots.metric_lines(empties, "empty_fraction", labels=labels, ylabel="value",
                    xlabel="share of empty patches", ax=axes[0])
 plots.metric_lines(batches, "batch_size", labels=labels, ylabel="value", xlabel="batch size",
                    logx=True, ax=axes[1])
-book.glue_figure("fig-empty-patches", fig)
+pages.glue_figure("fig-empty-patches", fig)
 
 # %% [markdown]
 # ```{glue:figure} fig-empty-patches
@@ -170,22 +173,22 @@ book.glue_figure("fig-empty-patches", fig)
 
 # %% tags=["remove-cell"]
 gaps = []
-for name in book.collected_studies():
-    study = book.load_study(name, min_done=0)
-    best = book.metrics_at_best_epoch(study)
+for name in pages.collected_studies():
+    study = pages.load_study(name, min_done=0)
+    best = pages.metrics_at_best_epoch(study)
     wide = best.pivot_table(index="run_id", columns="metric", values="value")
     if {"thresholded_jaccard", "iou"} <= set(wide.columns):
         gaps.append((wide["thresholded_jaccard"] - wide["iou"]).abs().rename(name))
 if gaps:
     gap = pd.concat(gaps)
     gap = gap[np.isfinite(gap)]
-    book.glue("real_gap", (f"On the real runs of this build ({len(gap)} runs of the {len(gaps)} collected studies), "
+    pages.glue("real_gap", (f"On the real runs of this build ({len(gap)} runs of the {len(gaps)} collected studies), "
                            f"at each run's best epoch, the validation per-batch thresholded Jaccard and the whole-set "
                            f"IoU differ by at most {gap.max():.3f} (median {gap.median():.3f}): with 128-pixel patches "
                            "few batches are empty, so on these data thresholding alone would nearly have fixed the "
                            "original's number; the aggregation matters where batches are small or often empty."))
 else:
-    book.glue("real_gap", "No collected run in this build logs both metrics.")
+    pages.glue("real_gap", "No collected run in this build logs both metrics.")
 
 # %% [markdown]
 # {glue:md}`real_gap`
@@ -196,7 +199,7 @@ else:
 # predicting $p$ is $q\,L(1,p) + (1-q)\,L(0,p)$. Binary cross-entropy is minimised at $p=q$: a
 # model trained with it is calibrated. Focal loss down-weights pixels that are already well
 # classified, and its minimum lies closer to one half. The curves below are the minimisers,
-# found on a grid with the library's own losses (`mitolib.metrics.make_loss`); read as a
+# found on a grid with the library's own losses (`mitolib.model.metrics.make_loss`); read as a
 # reliability diagram, they show what a perfectly trained model predicts (horizontal axis)
 # for pixels whose true foreground frequency is on the vertical axis.
 
@@ -208,15 +211,15 @@ for gamma in (1.0, 2.0, 5.0):
 optima = pd.concat(optima, ignore_index=True)
 focal2 = optima[optima["condition"] == "focal, gamma 2"].set_index("frequency")["prediction"]
 near = lambda q: focal2.iloc[int(np.argmin(np.abs(focal2.index - q)))]  # noqa: E731
-book.glue("focal_q_high", f"{focal2.index[-1]:.2f}")
-book.glue("focal_p_high", f"{near(focal2.index[-1]):.2f}")
-book.glue("focal_q_low", f"{focal2.index[0]:.2f}")
-book.glue("focal_p_low", f"{near(focal2.index[0]):.2f}")
+pages.glue("focal_q_high", f"{focal2.index[-1]:.2f}")
+pages.glue("focal_p_high", f"{near(focal2.index[-1]):.2f}")
+pages.glue("focal_q_low", f"{focal2.index[0]:.2f}")
+pages.glue("focal_p_low", f"{near(focal2.index[0]):.2f}")
 
 fig = plots.metric_lines(optima, "prediction", y="frequency", hue="condition", diagonal=True,
                          xlabel="probability that minimises the expected loss",
                          ylabel="true foreground frequency")
-book.glue_figure("fig-reliability", fig)
+pages.glue_figure("fig-reliability", fig)
 
 # %% [markdown]
 # ```{glue:figure} fig-reliability
@@ -247,10 +250,10 @@ fractions = np.geomspace(0.01, 0.5, 30)
 head = lesson.bn_head_sweep(np.append(fractions, foreground), scales=(1.0, 2.0, 4.0))
 head["condition"] = "scale " + head["scale"].map("{:g}".format)
 at_fg = head[(head["foreground"] == foreground) & (head["scale"] == 1.0)].set_index("metric")["value"]
-book.glue("bn_p_bg", f"{at_fg['p_background']:.2f}")
-book.glue("bn_p_fg", f"{at_fg['p_foreground']:.2f}")
-book.glue("bn_soft", f"{at_fg['soft_jaccard']:.2f}")
-book.glue("bn_iou", f"{head[head['metric'] == 'iou']['value'].min():g}")
+pages.glue("bn_p_bg", f"{at_fg['p_background']:.2f}")
+pages.glue("bn_p_fg", f"{at_fg['p_foreground']:.2f}")
+pages.glue("bn_soft", f"{at_fg['soft_jaccard']:.2f}")
+pages.glue("bn_iou", f"{head[head['metric'] == 'iou']['value'].min():g}")
 
 curve = head[head["foreground"] != foreground]
 fig, axes = plots.plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
@@ -259,7 +262,7 @@ plots.metric_lines(curve[curve["metric"] == "soft_jaccard"], "foreground", hue="
                    band_label="original report's values", ax=axes[0])
 plots.metric_lines(curve[curve["metric"] == "p_background"], "foreground", hue="condition", logx=True,
                    xlabel="foreground fraction", ylabel="background probability", reference=0.5, ax=axes[1])
-book.glue_figure("fig-bn-head", fig)
+pages.glue_figure("fig-bn-head", fig)
 
 # %% [markdown]
 # ```{glue:figure} fig-bn-head

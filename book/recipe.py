@@ -25,10 +25,12 @@
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mitolib import book, claims, notices, plots, summaries, targets, verdicts
-from mitolib.config import target
+from mitolib.report import pages, notices, summaries, targets, verdicts
+from mitolib.core import claims
+from mitolib.figures import plots
+from mitolib.core.config import target
 
-results = book.load_study("recipe")
+results = pages.load_study("recipe")
 done = results.done.copy()
 profile = results.profile
 goal = target(profile) or {}
@@ -40,8 +42,8 @@ LEVERS = [  # (lever, variant, reference variant): each a paired comparison over
     ("full resolution, 256-pixel patches, same pixels per epoch (instead of scale 0.5)",
      "long_cosine_full_resolution", "long_cosine"),
 ]
-book.glue("confidence", f"{claims.CONFIDENCE:.0%}")
-book.glue("recipe_done", f"{len(done)} of {len(results.runs)}")
+pages.glue("confidence", f"{claims.CONFIDENCE:.0%}")
+pages.glue("recipe_done", f"{len(done)} of {len(results.runs)}")
 
 # %% tags=["remove-input"]
 notices.notice(results)
@@ -62,13 +64,13 @@ columns = {"variant": "variant", "seed": "seed", "best_epoch": "best epoch", "ep
 table = done.assign(train_minutes=(done["train_seconds"] / 60).map("{:.1f}".format),
                     still_improving=claims.still_improving(done).map({True: "yes", False: "no"}))
 table = table.astype({"seed": int, "best_epoch": int, "epochs_run": int})
-book.markdown_table(table[[c for c in columns if c in table.columns]].rename(columns=columns))
+pages.markdown_table(table[[c for c in columns if c in table.columns]].rename(columns=columns))
 
 # %% tags=["remove-cell"]
 still = table[table["still_improving"] == "yes"]
-book.glue("still_text", "none of them" if still.empty else
+pages.glue("still_text", "none of them" if still.empty else
           ", ".join(f"`{r.variant}` seed {r.seed}" for r in still.itertuples()))
-book.glue("device", ", ".join(sorted(done["device"].dropna().astype(str).unique())) if "device" in done else
+pages.glue("device", ", ".join(sorted(done["device"].dropna().astype(str).unique())) if "device" in done else
           "not recorded")
 
 # %% [markdown]
@@ -85,7 +87,7 @@ book.glue("device", ", ".join(sorted(done["device"].dropna().astype(str).unique(
 
 # %% tags=["remove-cell"]
 longer = done[done["variant"] == "long_plateau"].assign(variant="eighteen epochs (long_plateau)")
-six = book.load_csv("seeds_six_epochs_runs")  # the seeds study as collected under the earlier, six-epoch cpu recipe
+six = pages.load_csv("seeds_six_epochs_runs")  # the seeds study as collected under the earlier, six-epoch cpu recipe
 short = six[(six["status"] == "done") & (six["architecture"] == "unet")
             & (six["epochs"] < longer["epochs"].min())].assign(variant="six epochs (seeds study)")
 pair = pd.concat([short[["variant", "seed", "test_iou"]], longer[["variant", "seed", "test_iou"]]])
@@ -93,11 +95,11 @@ length = claims.compare(pair, "test_iou", "variant", reference="six epochs (seed
                         higher="raises", lower="lowers") if len(short) and len(longer) else pd.DataFrame()
 if len(length) > 1:
     row = length.iloc[1]
-    book.glue("length_text", f"{claims.summarize(short['test_iou']).text()} after six epochs against "
+    pages.glue("length_text", f"{claims.summarize(short['test_iou']).text()} after six epochs against "
                              f"{claims.summarize(longer['test_iou']).text()} after eighteen; paired difference "
                              f"{verdicts.effect_text(row)}")
 else:
-    book.glue("length_text", "not measured yet (no `long_plateau` run is complete)")
+    pages.glue("length_text", "not measured yet (no `long_plateau` run is complete)")
 
 # %% [markdown]
 # Test IoU: {glue:md}`length_text`.
@@ -121,13 +123,13 @@ for lever, variant, reference in LEVERS:
                                                            "verdict")}})
 levers = pd.DataFrame(rows)
 speed = done.groupby("variant")["images_per_second"].mean()
-book.glue("speed_text", (f"{speed['long_cosine']:.1f} images/s with the auto numerics against "
+pages.glue("speed_text", (f"{speed['long_cosine']:.1f} images/s with the auto numerics against "
                          f"{speed['long_cosine_float32']:.1f} in float32" if {"long_cosine", "long_cosine_float32"}
                          <= set(speed.index) else "not measured yet"))
 
 # %% tags=["remove-input"]
 shown = levers.assign(interval=[verdicts.effect_text(r) if r.pairs else r.verdict for _, r in levers.iterrows()])
-book.markdown_table(shown[["lever", "interval"]].rename(columns={"interval": "test IoU difference [interval]"}))
+pages.markdown_table(shown[["lever", "interval"]].rename(columns={"interval": "test IoU difference [interval]"}))
 
 # %% [markdown]
 # Training speed, same runs: {glue:md}`speed_text`. The numerics choice is measured for speed in
@@ -159,14 +161,14 @@ post_effects = (verdicts.effects_table(post, "test_iou", plain, group="step", pa
                 if plain in set(post["step"]) and post["step"].nunique() > 1 else pd.DataFrame())
 seconds = pd.read_csv(results.path / "evaluations.csv")["eval_seconds"] if (results.path / "evaluations.csv").is_file() \
     else pd.Series(dtype=float)
-book.glue("tta_cost", f"{seconds.mean():.0f} s per test volume with TTA against {done['eval_seconds'].mean():.0f} s "
+pages.glue("tta_cost", f"{seconds.mean():.0f} s per test volume with TTA against {done['eval_seconds'].mean():.0f} s "
                       "for the whole evaluation without it (both on this machine, beside a training)" if len(seconds)
           else "not measured in this build")
 fig = plots.paired_intervals(pd.concat([levers.rename(columns={"lever": "group"}),
                                         post_effects.assign(group="test time: " + post_effects["group"])
                                         if len(post_effects) else None], ignore_index=True),
                              label="group", xlabel="test IoU difference (paired over seeds or runs)")
-book.glue_figure("fig-recipe-levers", fig)
+pages.glue_figure("fig-recipe-levers", fig)
 
 
 def _counted(table: pd.DataFrame, noun: str) -> str:
@@ -184,12 +186,12 @@ def _counted(table: pd.DataFrame, noun: str) -> str:
 
 test_time = post_effects.assign(lever=post_effects["group"]) if len(post_effects) else pd.DataFrame(
     columns=["lever", "resolved", "difference"])
-book.glue("levers_conclusion", (
+pages.glue("levers_conclusion", (
     _counted(levers, "training levers") + "; " + _counted(test_time, "test-time settings") + "."))
 
 # %% tags=["remove-input"]
 if len(post_effects):
-    display(book.markdown_table(post_effects.assign(
+    display(pages.markdown_table(post_effects.assign(
         interval=[verdicts.effect_text(r) for _, r in post_effects.iterrows()])[["group", "interval"]]
         .rename(columns={"group": "test-time step (against z-median 1, fixed threshold)",
                          "interval": "test IoU difference [interval]"})))
@@ -219,10 +221,10 @@ chosen_runs = done[done["variant"] == chosen]
 scored = post[(post["step"] == rule) & post["run_id"].isin(chosen_runs["run_id"])]["test_iou"]
 scored = scored if len(scored) else chosen_runs["test_iou"]
 if chosen is None or not goal:
-    book.glue("target_text", "No target or no run in this build.")
+    pages.glue("target_text", "No target or no run in this build.")
 else:
     verdict = targets.target_check(scored, chosen_runs["train_seconds"] / 60, goal)[1]
-    book.glue("target_text", (
+    pages.glue("target_text", (
         f"Among the variants with the most seeds so far, the one with the best mean validation IoU is `{chosen}` "
         f"({len(scored)} seeds). With the test-time rule fixed in advance ({rule}), its test IoU is "
         f"{claims.summarize(scored).text()}. The `{profile}` target is {goal['test_iou']:.2f} on average over "
@@ -231,10 +233,10 @@ else:
         + f": the mean {verdict}."))
 
 # %% tags=["remove-cell"]
-from mitolib.config import load_config  # noqa: E402
+from mitolib.core.config import load_config  # noqa: E402
 
 now = load_config()["profiles"].get(profile) or {}
-book.glue("profile_now", (
+pages.glue("profile_now", (
     f"The `{profile}` profile of `studies.yml` now trains {now.get('epochs', 'the default number of')} epochs "
     f"(early stopping patience {now.get('early_stopping_patience', 'as the defaults')}; 0 is none) and scores the "
     f"test volume with a z-median over {now.get('z_median', 1)} slice(s), the threshold "

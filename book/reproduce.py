@@ -23,11 +23,11 @@
 import pandas as pd
 from IPython.display import display
 
-from mitolib import book, figure_sources, notices, summaries
-from mitolib.config import compute_budget, load_config
+from mitolib.report import pages, figure_sources, notices, summaries
+from mitolib.core.config import compute_budget, load_config
 
 config = load_config()
-profile = book.book_profile()
+profile = pages.book_profile()
 
 # %% tags=["remove-input"]
 notices.notice(profile)
@@ -89,7 +89,7 @@ for key in defaults:
         row[name] = shown(values[key]) if key in values else ""
     if any(row[name] for name in config["profiles"]):
         rows.append(row)
-book.markdown_table(pd.DataFrame(rows))
+pages.markdown_table(pd.DataFrame(rows))
 
 # %% [markdown]
 # and the studies are:
@@ -102,33 +102,33 @@ for name, spec in config["studies"].items():
               + ", ".join(map(str, spec["seeds"])) if best
               else ", ".join(f"`{k}`" for k in (spec.get("grid") or {})) or "named variants")
     settings = {**(spec.get("settings") or {}), **(spec.get("profile_settings") or {}).get(profile, {})}
-    recorded = book.recorded_plan(name, profile)  # plan.csv, recorded from studies.yml (a test keeps it current)
+    recorded = pages.recorded_plan(name, profile)  # plan.csv, recorded from studies.yml (a test keeps it current)
     runs = "–" if recorded is None else len(recorded)
-    longer = book.recorded_plan(name, book.long_profile(profile)) if recorded is None else None
+    longer = pages.recorded_plan(name, pages.long_profile(profile)) if recorded is None else None
     if longer is not None:  # a study run under the longer profile only
-        runs = f"{len(longer)} (`{book.long_profile(profile)}`)"
+        runs = f"{len(longer)} (`{pages.long_profile(profile)}`)"
     rows.append({"study": f"`{name}`", "runs": runs, "varies": varies,
                  "settings": ", ".join(f"`{k}: {v}`" for k, v in settings.items()),
                  "description": spec.get("description", "")})
-book.markdown_table(pd.DataFrame(rows))
+pages.markdown_table(pd.DataFrame(rows))
 
 # %% [markdown]
 # ## Which study and runs made each figure
 #
-# Generated from the figure registry in `mitolib/figure_sources.py` (`FIGURES`) and the results
+# Generated from the figure registry in `mitolib/report/figure_sources.py` (`FIGURES`) and the results
 # of this build's profile:
 
 # %% tags=["remove-input"]
-book.markdown_table(figure_sources.figure_sources(profile))
+pages.markdown_table(figure_sources.figure_sources(profile))
 
 # %% [markdown]
 # ## Provenance of the results
 
 # %% tags=["remove-input"]
 rows, total_seconds = [], 0.0
-for res in book.budget_studies(profile):
+for res in pages.budget_studies(profile):
     prov = res.provenance
-    seconds = book.compute_seconds(res)
+    seconds = pages.compute_seconds(res)
     total_seconds += seconds.sum()
     rows.append({"study": f"`{res.study}`", "profile": f"`{res.profile}`", "completed runs": len(res.done),
                  "incomplete runs": len(res.failed),
@@ -136,8 +136,8 @@ for res in book.budget_studies(profile):
                  "per run (minutes)": f"{seconds.mean() / 60:.1f}" if len(seconds) else "",
                  "data": notices.data_source(res), "code commit": f"`{notices.short_commit(prov.get('git_commit', 'unknown'))}`",
                  "collected": prov.get("collected_at", "unknown")})
-display(book.markdown_table(pd.DataFrame(rows)))
-book.glue("compute_budget", summaries.budget_text(total_seconds, sum(row["completed runs"] for row in rows), profile,
+display(pages.markdown_table(pd.DataFrame(rows)))
+pages.glue("compute_budget", summaries.budget_text(total_seconds, sum(row["completed runs"] for row in rows), profile,
                                              compute_budget(profile, config)))
 
 # %% [markdown]
@@ -157,11 +157,11 @@ book.glue("compute_budget", summaries.budget_text(total_seconds, sum(row["comple
 # Two runs with every training setting and the seed the same should train identically on the
 # same kind of machine, whatever study planned them. The collected runs that share their training
 # (they may differ in test-time settings, such as the z-median) are compared epoch by epoch on
-# their validation IoU (`mitolib.summaries.same_training_pairs`):
+# their validation IoU (`mitolib.report.summaries.same_training_pairs`):
 
 # %% tags=["remove-cell"]
-book.glue("same_training", summaries.same_training_text(summaries.same_training_pairs(
-    {study: book.load_study(study, profile, min_done=0) for study in book.collected_studies(profile)})))
+pages.glue("same_training", summaries.same_training_text(summaries.same_training_pairs(
+    {study: pages.load_study(study, profile, min_done=0) for study in pages.collected_studies(profile)})))
 
 # %% [markdown]
 # {glue:md}`same_training`

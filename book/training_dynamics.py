@@ -22,10 +22,12 @@
 import numpy as np
 import pandas as pd
 
-from mitolib import book, claims, curve_plots, notices, plots
+from mitolib.report import pages, notices
+from mitolib.core import claims
+from mitolib.figures import curve_plots, plots
 
-results = book.load_study("seeds")
-labels = {**book.ARCHITECTURE_LABELS, **book.METRIC_LABELS}
+results = pages.load_study("seeds")
+labels = {**pages.ARCHITECTURE_LABELS, **pages.METRIC_LABELS}
 
 # %% tags=["remove-input"]
 notices.notice(results)
@@ -39,19 +41,19 @@ notices.notice(results)
 # test volume. {glue:md}`lr_note`
 
 # %% tags=["hide-input"]
-history = book.by_architecture(results.history_with("architecture", "seed"))
+history = pages.by_architecture(results.history_with("architecture", "seed"))
 rates = history[history["metric"] == "learning_rate"]["value"]
 flat = len(rates) and np.isclose(rates.min(), rates.max())
-metrics = ["loss", *book.JACCARD_METRICS] + ([] if flat else ["learning_rate"])
-book.glue("lr_note", (f"The learning rate never changed in these runs (it stayed at {rates.min():g}; no plateau "
+metrics = ["loss", *pages.JACCARD_METRICS] + ([] if flat else ["learning_rate"])
+pages.glue("lr_note", (f"The learning rate never changed in these runs (it stayed at {rates.min():g}; no plateau "
                       "lasted long enough to halve it), so it has no panel." if flat else
                       "The last row shows the learning rate."))
 fig = curve_plots.curves_by_group(history, metrics=metrics, group="architecture", labels=labels,
                             best_epochs=results.done[["run_id", "best_epoch"]],
-                            order=book.ordered_architectures(history["architecture"]))
-book.glue_figure("fig-curves", fig)
+                            order=pages.ordered_architectures(history["architecture"]))
+pages.glue_figure("fig-curves", fig)
 still = results.done[claims.still_improving(results.done)]
-book.glue("curves_conclusion", (f"{len(still)} of the {len(results.done)} runs peaked at their last epoch: "
+pages.glue("curves_conclusion", (f"{len(still)} of the {len(results.done)} runs peaked at their last epoch: "
                                 "those were still improving." if len(still) else
                                 f"all {len(results.done)} runs peaked before their last epoch."))
 
@@ -67,13 +69,13 @@ book.glue("curves_conclusion", (f"{len(still)} of the {len(results.done)} runs p
 # ```
 
 # %% tags=["remove-cell"]
-at_best = book.metrics_at_best_epoch(results).merge(results.runs[["run_id", "architecture"]], on="run_id")
+at_best = pages.metrics_at_best_epoch(results).merge(results.runs[["run_id", "architecture"]], on="run_id")
 gap = at_best.pivot_table(index="run_id", columns="metric", values="value")
 gap = (gap["iou"] - gap["soft_jaccard"]).agg(["min", "max"])
-book.glue("gap_min", f"{gap['min']:.2f}")
-book.glue("gap_max", f"{gap['max']:.2f}")
-book.glue("n_runs", f"{len(results.done)}")
-book.glue("n_seeds", f"{results.runs['seed'].nunique()}")
+pages.glue("gap_min", f"{gap['min']:.2f}")
+pages.glue("gap_max", f"{gap['max']:.2f}")
+pages.glue("n_runs", f"{len(results.done)}")
+pages.glue("n_seeds", f"{results.runs['seed'].nunique()}")
 
 # %% [markdown]
 # At the best epoch of the {glue:md}`n_runs` completed runs ({glue:md}`n_seeds` seeds per
@@ -86,29 +88,29 @@ book.glue("n_seeds", f"{results.runs['seed'].nunique()}")
 
 # %% tags=["hide-input"]
 summary = []
-for arch in book.ordered_architectures(results.done["architecture"]):
+for arch in pages.ordered_architectures(results.done["architecture"]):
     part = results.done[results.done["architecture"] == arch]
-    row = {"architecture": book.arch_label(arch), "runs": len(part)}
+    row = {"architecture": pages.arch_label(arch), "runs": len(part)}
     for column, name in (("best_epoch", "best epoch"), ("epochs_run", "epochs run"),
                          ("best_val_iou", "best val IoU"), ("train_seconds", "train s")):
         digits = 3 if column == "best_val_iou" else 1
         row[name] = claims.summarize(part[column]).text(digits)
     summary.append(row)
-book.markdown_table(pd.DataFrame(summary))
+pages.markdown_table(pd.DataFrame(summary))
 
 # %% [markdown]
 # Each cell is the mean ± the standard deviation over seeds.
 
 # %% tags=["hide-input"]
 fig, axes = plots.plt.subplots(1, 2, figsize=(8, 3.2), layout="constrained")
-order = book.ordered_architectures(results.done["architecture"])
+order = pages.ordered_architectures(results.done["architecture"])
 plots.dot_plot(results.done, x="architecture", y="best_epoch", order=order, labels=labels,
                ylabel="best epoch", ax=axes[0])
 plots.dot_plot(results.done, x="architecture", y="best_val_iou", order=order, labels=labels,
                ylabel="best validation IoU", ax=axes[1])
-book.glue_figure("fig-best-epochs", fig)
-book.glue("best_epochs_conclusion", "by best validation IoU, " + claims.order_text(
-    claims.resolved_order(results.done, "best_val_iou", "architecture"), label=book.arch_label) + ".")
+pages.glue_figure("fig-best-epochs", fig)
+pages.glue("best_epochs_conclusion", "by best validation IoU, " + claims.order_text(
+    claims.resolved_order(results.done, "best_val_iou", "architecture"), label=pages.arch_label) + ".")
 
 # %% [markdown]
 # ```{glue:figure} fig-best-epochs

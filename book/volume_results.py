@@ -24,15 +24,17 @@
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mitolib import (book, claims, curve_plots, image_plots, levers, notices, plots, predictions, rundir, scores,
-                     summaries, tables, targets, verdicts)
-from mitolib.config import target
-from mitolib.errors import ResultsMissing
+from mitolib.report import pages, levers, notices, predictions, summaries, targets, verdicts
+from mitolib.core import claims, rundir, tables
+from mitolib.figures import curve_plots, image_plots, plots
+from mitolib.results import scores
+from mitolib.core.config import target
+from mitolib.core.errors import ResultsMissing
 
-results = book.load_study("seeds")
-book.glue("confidence", f"{claims.CONFIDENCE:.0%}")
-published = book.load_csv("published")
-labels = book.ARCHITECTURE_LABELS
+results = pages.load_study("seeds")
+pages.glue("confidence", f"{claims.CONFIDENCE:.0%}")
+published = pages.load_csv("published")
+labels = pages.ARCHITECTURE_LABELS
 
 # %% tags=["remove-input"]
 notices.notice(results)
@@ -41,32 +43,32 @@ notices.notice(results)
 # ## Foreground IoU and Dice per architecture
 
 # %% tags=["hide-input"]
-done = book.by_architecture(results.done)
-order = book.ordered_architectures(done["architecture"])
+done = pages.by_architecture(results.done)
+order = pages.ordered_architectures(done["architecture"])
 rows = []
 for arch in order:
     part = done[done["architecture"] == arch]
-    rows.append({"architecture": book.arch_label(arch), "runs (seeds)": len(part),
+    rows.append({"architecture": pages.arch_label(arch), "runs (seeds)": len(part),
                  "test IoU": claims.summarize(part["test_iou"]).text(),
                  "test Dice": claims.summarize(part["test_dice"]).text(),
                  "min–max IoU": f"{part['test_iou'].min():.3f}–{part['test_iou'].max():.3f}"})
-book.glue("protocol", summaries.protocol_text(done))
-book.glue("iou_per_arch", ", ".join(f"{book.arch_label(arch)} "
+pages.glue("protocol", summaries.protocol_text(done))
+pages.glue("iou_per_arch", ", ".join(f"{pages.arch_label(arch)} "
                                    f"{claims.summarize(done.loc[done['architecture'] == arch, 'test_iou']).text()}"
                                    for arch in order))
-book.markdown_table(pd.DataFrame(rows))
+pages.markdown_table(pd.DataFrame(rows))
 
 # %% tags=["remove-cell"]
 tiers = claims.resolved_order(done, "test_iou", "architecture")
-book.glue("arch_order", claims.order_text(tiers, label=book.arch_label))
+pages.glue("arch_order", claims.order_text(tiers, label=pages.arch_label))
 pairs = claims.compare(done.assign(order=done["architecture"].map(
     {a: i for i, a in enumerate(done.groupby("architecture")["test_iou"].mean().sort_values(ascending=False).index)}))
     .sort_values(["order", "seed"]), "test_iou", "architecture")
-book.glue("arch_pairs", "; ".join(
-    f"{book.arch_label(r.group)} minus {book.arch_label(r.reference)}: "
+pages.glue("arch_pairs", "; ".join(
+    f"{pages.arch_label(r.group)} minus {pages.arch_label(r.reference)}: "
     f"{claims.Difference(int(r.pairs), r.difference, float('nan'), r.low, r.high).text()}"
     for r in pairs.itertuples() if isinstance(r.reference, str)))
-book.glue("arch_machines", summaries.machines_text(done, "architecture", book.arch_label) or
+pages.glue("arch_machines", summaries.machines_text(done, "architecture", pages.arch_label) or
           "Every run trained on one kind of machine.")
 
 # %% [markdown]
@@ -77,7 +79,7 @@ book.glue("arch_machines", summaries.machines_text(done, "architecture", book.ar
 # **Which architecture is best?** Paired over the same seeds, each architecture against the next
 # lower mean, with {glue:md}`confidence` intervals: {glue:md}`arch_pairs`. The order this build can
 # claim: {glue:md}`arch_order`. An order between architectures is stated only where the paired
-# interval excludes zero (`mitolib.claims`). {glue:md}`arch_machines`
+# interval excludes zero (`mitolib.core.claims`). {glue:md}`arch_machines`
 #
 # ## Next to published figures
 #
@@ -94,12 +96,12 @@ book.glue("arch_machines", summaries.machines_text(done, "architecture", book.ar
 shown = published[["label", "method", "dataset", "metric", "value", "protocol", "source"]].copy()
 shown["source"] = "<" + shown["source"] + ">"
 ours = summaries.own_rows(done, results.study, results.profile).assign(source=lambda t: "`" + t["source"] + "`")
-display(book.markdown_table(pd.concat([ours, shown], ignore_index=True), formats={"value": ""}))
+display(pages.markdown_table(pd.concat([ours, shown], ignore_index=True), formats={"value": ""}))
 foreground = published[~published["metric"].str.startswith("mean IoU")]  # like with like: foreground only
 pub = foreground.assign(label=foreground["label"] + " (" + foreground["metric"] + ")")[["label", "value"]]
 fig = plots.score_summary(done, pub, value="test_iou", by="architecture", labels=labels,
                           xlabel="foreground IoU (ours: test volume; published: as stated)")
-book.glue_figure("fig-test-scores", fig)
+pages.glue_figure("fig-test-scores", fig)
 
 # %% [markdown]
 # ```{glue:figure} fig-test-scores
@@ -128,8 +130,8 @@ Markdown("\n".join(f"* {row.citation}" for row in published.itertuples()))
 
 # %% tags=["remove-input"]
 pixel = scores.pixel_scores(results.test_slices).merge(done[["run_id", "architecture"]], on="run_id")
-book.markdown_table(pd.DataFrame([
-    {"architecture": book.arch_label(arch), "runs": int((pixel["architecture"] == arch).sum()),
+pages.markdown_table(pd.DataFrame([
+    {"architecture": pages.arch_label(arch), "runs": int((pixel["architecture"] == arch).sum()),
      **{name: claims.summarize(pixel.loc[pixel["architecture"] == arch, column]).text()
         for column, name in (("precision", "precision"), ("recall", "recall"))}} for arch in order]))
 
@@ -142,8 +144,8 @@ book.markdown_table(pd.DataFrame([
 # of the test volume (Casser et al. 2020), the labels some published figures use.
 
 # %% tags=["remove-input"]
-from mitolib import data as data_module  # noqa: E402
-from mitolib.epfl import lucchipp_masks  # noqa: E402
+from mitolib.data import volumes as data_module  # noqa: E402
+from mitolib.data.epfl import lucchipp_masks  # noqa: E402
 
 object_rows, object_note = [], ""
 for run_id in sorted(results.provenance.get("predictions") or {}):
@@ -157,7 +159,7 @@ for run_id in sorted(results.provenance.get("predictions") or {}):
     except (data_module.DataError, OSError, ValueError) as missing:
         object_note = f"Not computed in this build: {missing}"
         break
-    row = {"architecture": book.arch_label(done.set_index("run_id").loc[run_id, "architecture"]), "run": f"`{run_id}`",
+    row = {"architecture": pages.arch_label(done.set_index("run_id").loc[run_id, "architecture"]), "run": f"`{run_id}`",
            **scores.object_scores(predicted, truth)}
     try:
         row["IoU against Lucchi++"] = scores.iou_against(predicted, lucchipp_masks(data_module.resolve_root(params)))
@@ -170,7 +172,7 @@ if object_rows:
     objects_table = pd.DataFrame(object_rows).rename(columns={
         "true_objects": "true objects", "predicted_objects": "predicted objects",
         "object_recall": "object recall", "object_precision": "object precision"})
-    display(book.markdown_table(objects_table))
+    display(pages.markdown_table(objects_table))
 if object_note or not object_rows:
     display(Markdown(f":::{{note}}\n{object_note or 'No saved test masks in this build.'}\n:::"))
 
@@ -178,12 +180,12 @@ if object_note or not object_rows:
 # ## Slice by slice
 
 # %% tags=["hide-input"]
-slices = book.by_architecture(results.test_slices.merge(done[["run_id", "architecture"]], on="run_id"))
+slices = pages.by_architecture(results.test_slices.merge(done[["run_id", "architecture"]], on="run_id"))
 fig = plots.slice_scores(slices, value="iou", hue="architecture", labels=labels)
-book.glue_figure("fig-slices", fig)
+pages.glue_figure("fig-slices", fig)
 per_slice = slices.groupby("slice")["iou"].mean()
-book.glue("worst_slice", f"{per_slice.idxmin()}")
-book.glue("worst_slice_iou", f"{per_slice.min():.2f}")
+pages.glue("worst_slice", f"{per_slice.idxmin()}")
+pages.glue("worst_slice_iou", f"{per_slice.min():.2f}")
 
 # %% [markdown]
 # ```{glue:figure} fig-slices
@@ -198,9 +200,9 @@ book.glue("worst_slice_iou", f"{per_slice.min():.2f}")
 # %% tags=["hide-input"]
 fig = plots.histogram(slices, value="iou", hue="architecture", labels=labels, bins=25,
                       xlabel="IoU of one test slice (all seeds)")
-book.glue_figure("fig-slice-distribution", fig)
+pages.glue_figure("fig-slice-distribution", fig)
 quantiles = slices["iou"].quantile([0.1, 0.5])
-book.glue("slice_quantiles", f"half the slices score above {quantiles[0.5]:.2f} and one in ten below "
+pages.glue("slice_quantiles", f"half the slices score above {quantiles[0.5]:.2f} and one in ten below "
                              f"{quantiles[0.1]:.2f} (all architectures and seeds pooled)")
 
 # %% [markdown]
@@ -230,7 +232,8 @@ if not saved:
         f":::{{note}}\nRun `{run_id}` (the best test IoU of the study) saved no test predictions, so no "
         "example is drawn. Re-run the study with `-p save_predictions true` to get them.\n:::"))
 else:
-    from mitolib import data, errors
+    from mitolib.data import volumes as data
+    from mitolib.core import errors
 
     try:
         volumes = data.resolve_volumes(predictions.run_params(results, run_id), "test")
@@ -248,8 +251,8 @@ if volumes is not None:
         ax.set_axis_on()
         ax.set(xticks=[], yticks=[], xlabel=f"slice {index}, IoU {scores.get(index, float('nan')):.2f}")
     image_plots.error_legend(axes[0][-1])
-    book.glue_figure("fig-predictions", fig)
-    arch = book.arch_label(example["architecture"].iloc[0])
+    pages.glue_figure("fig-predictions", fig)
+    arch = pages.arch_label(example["architecture"].iloc[0])
     display(Markdown(
         "```{glue:figure} fig-predictions\n:name: fig-predictions\n\n"
         f"Test slices of run `{run_id}` ({arch}, seed {example['seed'].iloc[0]}, the best test IoU of the "
@@ -262,21 +265,21 @@ if volumes is not None:
 #
 # The saved test masks of the best run of each architecture (chosen on validation), on the same
 # crops, at native resolution: one pixel of the EM image is one pixel of the figure. The slices
-# are chosen by a rule (`mitolib.predictions.gallery_slices`): the slice whose IoU, averaged over
+# are chosen by a rule (`mitolib.report.predictions.gallery_slices`): the slice whose IoU, averaged over
 # the three runs, is the median, and the one where it is lowest; each crop is centred on the
 # slice's largest true mitochondrion.
 
 # %% tags=["hide-input"]
-from mitolib import objects as objects_module  # noqa: E402
-from mitolib.epfl import EPFL_PIXEL_SIZE_NM  # noqa: E402
-from mitolib.scores import saved_volume  # noqa: E402
+from mitolib.model import objects as objects_module  # noqa: E402
+from mitolib.data.epfl import EPFL_PIXEL_SIZE_NM  # noqa: E402
+from mitolib.results.scores import saved_volume  # noqa: E402
 
 saved_runs = sorted(r for r in done["run_id"] if predictions.saved_predictions(results, r))
 gallery, failure_rows = None, []
 try:
     first = predictions.run_params(results, saved_runs[0])
     test_images, test_truth = data_module.resolve_volumes(first, "test")
-    volumes = {book.arch_label(done.set_index("run_id").loc[r, "architecture"]):
+    volumes = {pages.arch_label(done.set_index("run_id").loc[r, "architecture"]):
                saved_volume(predictions.saved_predictions(results, r), test_truth.shape) for r in saved_runs}
 except (IndexError, data_module.DataError, OSError, ValueError) as missing:
     display(Markdown(f":::{{note}}\nThe gallery needs the saved test masks and the test volume: {missing}\n:::"))
@@ -287,9 +290,9 @@ if volumes:
              "predictions": {label: volume[z] for label, volume in volumes.items()},
              "title": f"{kind} slice {z}"} for kind, z in picks.items()]
     fig = image_plots.outline_crops(rows, pixel_nm=EPFL_PIXEL_SIZE_NM)
-    book.glue_figure("fig-gallery", fig)
+    pages.glue_figure("fig-gallery", fig)
     best_run = done[done["run_id"].isin(saved_runs)].sort_values("best_val_iou", ascending=False)["run_id"].iloc[0]
-    best_label = book.arch_label(done.set_index("run_id").loc[best_run, "architecture"])
+    best_label = pages.arch_label(done.set_index("run_id").loc[best_run, "architecture"])
     worst = objects_module.largest_unmatched(volumes[best_label], test_truth)
     for kind, found in worst.items():
         if found is not None:
@@ -299,16 +302,16 @@ if volumes:
                                  "title": f"largest {'false' if kind == 'false' else 'missed'} object "
                                           f"({found['voxels']:,} voxels), slice {found['z']}"})
     if failure_rows:
-        book.glue_figure("fig-failures", image_plots.outline_crops(failure_rows, pixel_nm=EPFL_PIXEL_SIZE_NM))
-    book.glue("gallery_picks", f"slices {picks['typical']} (typical) and {picks['hardest']} (hardest)")
+        pages.glue_figure("fig-failures", image_plots.outline_crops(failure_rows, pixel_nm=EPFL_PIXEL_SIZE_NM))
+    pages.glue("gallery_picks", f"slices {picks['typical']} (typical) and {picks['hardest']} (hardest)")
     at_picks = results.test_slices[results.test_slices["run_id"].isin(saved_runs)].set_index("slice")["iou"]
-    book.glue("gallery_conclusion", "; ".join(
+    pages.glue("gallery_conclusion", "; ".join(
         f"on the {kind} slice the saved runs score IoU {at_picks.loc[[z]].min():.2f}–{at_picks.loc[[z]].max():.2f}"
         for kind, z in picks.items()) + ".")
-    book.glue("failure_conclusion", "; ".join(
+    pages.glue("failure_conclusion", "; ".join(
         f"the largest {'false' if kind == 'false' else 'missed'} object has {found['voxels']:,} voxels"
         for kind, found in worst.items() if found is not None) + ".")
-    book.glue("failure_run", f"`{best_run}` ({best_label}, the best validation IoU of the saved runs)")
+    pages.glue("failure_run", f"`{best_run}` ({best_label}, the best validation IoU of the saved runs)")
     display(Markdown(
         "```{glue:figure} fig-gallery\n:name: fig-gallery\n\n"
         "Test {glue:md}`gallery_picks`: the whole slice with the true outlines (green) and the crop (yellow), then "
@@ -319,7 +322,7 @@ if volumes:
         display(Markdown(
             "```{glue:figure} fig-failures\n:name: fig-failures\n\n"
             "The largest false object (predicted, matching no true mitochondrion at IoU one half) and the largest "
-            "missed one of run {glue:md}`failure_run`, by the rule of `mitolib.objects.largest_unmatched`, on the "
+            "missed one of run {glue:md}`failure_run`, by the rule of `mitolib.model.objects.largest_unmatched`, on the "
             "slice through each object's centre. A mitochondrion predicted with the wrong extent (overlap below one "
             "half) counts both as false and as missed, so the two rows can show the same place. These are the "
             "errors that change an object count most.\n**Conclusion:** {glue:md}`failure_conclusion`\n```"))
@@ -335,35 +338,35 @@ if volumes:
 
 # %% tags=["hide-input"]
 try:
-    gpu = book.load_study("architectures", "gpu_short")
-except book.ResultsMissing as missing:
+    gpu = pages.load_study("architectures", "gpu_short")
+except pages.ResultsMissing as missing:
     gpu = None
     display(Markdown(f":::{{note}}\nNo GPU results in this build: {missing}\n:::"))
     for name in ("gpu_done", "gpu_best_arch", "gpu_best_iou", "gpu_best_minutes", "book_best_iou", "gpu_order"):
-        book.glue(name, "not measured")
+        pages.glue(name, "not measured")
 if gpu is not None:
     display(Markdown(notices.notice_text(gpu)))
-    display(book.markdown_table(summaries.gpu_summary(gpu)))
+    display(pages.markdown_table(summaries.gpu_summary(gpu)))
     best = gpu.done.loc[gpu.done["test_iou"].idxmax()]
-    book.glue("gpu_done", f"{len(gpu.done)} of {len(gpu.runs)}")
-    book.glue("gpu_best_arch", book.arch_label(best["architecture"]))
-    book.glue("gpu_best_iou", f"{best['test_iou']:.3f}")
-    book.glue("gpu_best_minutes", f"{best['train_seconds'] / 60:.1f}")
-    book.glue("book_best_iou", f"{done['test_iou'].max():.3f} for the best `seeds` run above "
+    pages.glue("gpu_done", f"{len(gpu.done)} of {len(gpu.runs)}")
+    pages.glue("gpu_best_arch", pages.arch_label(best["architecture"]))
+    pages.glue("gpu_best_iou", f"{best['test_iou']:.3f}")
+    pages.glue("gpu_best_minutes", f"{best['train_seconds'] / 60:.1f}")
+    pages.glue("book_best_iou", f"{done['test_iou'].max():.3f} for the best `seeds` run above "
                                f"(`{results.profile}` profile)")
     gpu_means = gpu.done.groupby("architecture")["test_iou"].mean().sort_values(ascending=False)
     gpu_seeds = int(gpu.done.groupby("architecture")["seed"].nunique().min())
-    gpu_words = " > ".join(book.arch_label(a) for a in gpu_means.index)
+    gpu_words = " > ".join(pages.arch_label(a) for a in gpu_means.index)
     gpu_tiers = claims.resolved_order(gpu.done, "test_iou", "architecture")
     gpu_part = (f"With {gpu_seeds} seed per architecture the GPU runs resolve no order (a paired interval needs "
                 f"two seeds or more); their values rank {gpu_words}." if gpu_seeds < 2 else
-                f"The GPU runs, by the claims rule: {claims.order_text(gpu_tiers, label=book.arch_label)}.")
+                f"The GPU runs, by the claims rule: {claims.order_text(gpu_tiers, label=pages.arch_label)}.")
     against = claims.contradictions(list(gpu_means.index), tiers)
-    book.glue("gpu_order", gpu_part + f" The `{results.profile}` runs, by the claims rule: "
-              f"{claims.order_text(tiers, label=book.arch_label)}. " + (
+    pages.glue("gpu_order", gpu_part + f" The `{results.profile}` runs, by the claims rule: "
+              f"{claims.order_text(tiers, label=pages.arch_label)}. " + (
                   "The GPU values agree with every order the "
                   f"`{results.profile}` runs resolve." if not against else
-                  "The GPU values put " + "; ".join(f"{book.arch_label(low)} above {book.arch_label(high)}"
+                  "The GPU values put " + "; ".join(f"{pages.arch_label(low)} above {pages.arch_label(high)}"
                                                     for high, low in against)
                   + f", against the order the `{results.profile}` runs resolve: the two budgets disagree, so "
                   "that order holds for the `" + results.profile + "` recipe only."))
@@ -389,13 +392,13 @@ per_epoch = int(lead_runs["samples_per_epoch"].iloc[0])
 training = (f"at most {lead_runs['epochs'].iloc[0] * per_epoch} training patches ({lead_runs['epochs'].iloc[0]} "
             f"epochs of {per_epoch})" if per_epoch else f"at most {lead_runs['epochs'].iloc[0]} passes over the "
             "training patches")
-book.glue("target", f"{TARGET_IOU:.2f}")
-book.glue("lead_arch", book.arch_label(leader))
-book.glue("lead_mean", f"{means[leader]:.3f}")
-book.glue("lead_best", f"{lead_runs['test_iou'].max():.3f}")
-book.glue("lead_gap", "which " + targets.target_check(lead_runs["test_iou"], lead_runs["train_seconds"] / 60,
+pages.glue("target", f"{TARGET_IOU:.2f}")
+pages.glue("lead_arch", pages.arch_label(leader))
+pages.glue("lead_mean", f"{means[leader]:.3f}")
+pages.glue("lead_best", f"{lead_runs['test_iou'].max():.3f}")
+pages.glue("lead_gap", "which " + targets.target_check(lead_runs["test_iou"], lead_runs["train_seconds"] / 60,
                                                         target(results.profile) or target("cpu"))[1])
-book.glue("lead_recipe", f"base width {lead_runs['base_filters'].iloc[0]}, {lead_runs['patch_size'].iloc[0]}-pixel "
+pages.glue("lead_recipe", f"base width {lead_runs['base_filters'].iloc[0]}, {lead_runs['patch_size'].iloc[0]}-pixel "
                          f"patches at scale {lead_runs['scale'].iloc[0]:g}, {training}, "
                          f"{lead_runs['train_seconds'].mean() / 60:.1f} minutes of training on average")
 if gpu is not None and len(gpu.done):
@@ -411,23 +414,23 @@ if gpu is not None and len(gpu.done):
     g = gpu.done.loc[gpu.done["test_iou"].idxmax()]
     where = ("At the same resolution" if g["scale"] == lead_runs["scale"].iloc[0]
              else f"At scale {g['scale']:g} (not this build's resolution)")
-    book.glue("gpu_recipe", f"{where}, the `gpu_short` {book.arch_label(g['architecture'])} (base width "
+    pages.glue("gpu_recipe", f"{where}, the `gpu_short` {pages.arch_label(g['architecture'])} (base width "
                             f"{g['base_filters']}, {g['patch_size']}-pixel patches, "
                             f"{g['epochs'] * g['samples_per_epoch']} training patches) reached {g['test_iou']:.3f}"
                             f"{gpu_tta(g['run_id'])}. It differs from the run above in width and in training length "
                             "together, so it shows what the two levers give together, not each one alone.")
 else:
-    book.glue("gpu_recipe", "No full-width run is collected in this build.")
+    pages.glue("gpu_recipe", "No full-width run is collected in this build.")
 tta_text = ("Test-time augmentation is not measured on the test volume in this build; its cost is in "
             "the benchmarks appendix.")
 gains = summaries.tta_gains(results)
 if len(gains):
-    measured = "; ".join(f"run `{g.run_id}` ({book.arch_label(g.architecture)}): {g.without:.3f} without, "
+    measured = "; ".join(f"run `{g.run_id}` ({pages.arch_label(g.architecture)}): {g.without:.3f} without, "
                          f"{g['with']:.3f} with ({g.gain:+.3f})" for _, g in gains.iterrows())
     tta_text = ("Test-time augmentation is measured by evaluating saved models again with "
                 f"`mitolib evaluate --tta` (`{rundir.EVALUATIONS}` beside `runs.csv`), test IoU for "
                 f"{measured}. Its cost in time is measured in the benchmarks appendix.")
-book.glue("tta_text", tta_text)
+pages.glue("tta_text", tta_text)
 
 # %% [markdown]
 # ## How far from the target
@@ -450,10 +453,10 @@ book.glue("tta_text", tta_text)
 # Attention U-Net, whose 18-epoch runs are set against the others above.
 
 # %% tags=["remove-input"]
-long_profile = book.long_profile(results.profile)
+long_profile = pages.long_profile(results.profile)
 long_goal = target(long_profile)
 try:
-    longer = book.load_study("long_training", long_profile) if long_goal else None
+    longer = pages.load_study("long_training", long_profile) if long_goal else None
 except ResultsMissing:
     longer = None
 if longer is None:
@@ -477,14 +480,14 @@ else:
 
     long_done = longer.done
     long_table = long_done.assign(floor=long_done["run_id"].map(summaries.floor_epochs(long_done, longer.history)))
-    display(book.markdown_table(pd.concat([pd.DataFrame({
-        "architecture": long_table["architecture"].map(book.arch_label).tolist(),
+    display(pages.markdown_table(pd.concat([pd.DataFrame({
+        "architecture": long_table["architecture"].map(pages.arch_label).tolist(),
         "seed": long_table["seed"].astype(int).tolist(),
         "test IoU": long_table["test_iou"].map("{:.3f}".format).tolist()}), schedule_columns(long_table)], axis=1)))
     trained = list(dict.fromkeys(long_done["architecture"]))
     which = ("" if leader in trained else
-             f" The study trains {', '.join(book.arch_label(a) for a in trained)}; the highest `{results.profile}` mean "
-             f"above is {book.arch_label(leader)}'s, whose longer training is not measured, so the target is judged "
+             f" The study trains {', '.join(pages.arch_label(a) for a in trained)}; the highest `{results.profile}` mean "
+             f"above is {pages.arch_label(leader)}'s, whose longer training is not measured, so the target is judged "
              "here on another architecture than the best one.")
     same_machine = summaries.machines_text(pd.concat([
         long_done.assign(recipe=long_profile),
@@ -498,7 +501,7 @@ else:
         "trained at the floor, and those runs' best epochs came at " + tables.span_text(floored["best_epoch"]) + ".")
     display(Markdown(" ".join(part for part in (
         targets.longer_recipe_text(long_done, done, (long_profile, results.profile), long_goal,
-                                   label=book.arch_label), which.strip(),
+                                   label=pages.arch_label), which.strip(),
         schedule, same_machine) if part)))
 
 # %% [markdown]
@@ -513,14 +516,14 @@ else:
 
 # %% tags=["remove-input"]
 try:
-    scheduled = book.load_study("long_schedule", long_profile) if longer is not None else None
+    scheduled = pages.load_study("long_schedule", long_profile) if longer is not None else None
 except ResultsMissing:
     scheduled = None
 if scheduled is None:
     display(Markdown(
         f"No `long_schedule` run of the `{long_profile}` profile "
         + ("is" if longer is not None else "is, nor a `long_training` run to pair it with,")
-        + f" collected in this build. Run it with `{book.produce_command('long_schedule', long_profile)}`."))
+        + f" collected in this build. Run it with `{pages.produce_command('long_schedule', long_profile)}`."))
 else:
     display(Markdown(notices.notice_text(scheduled)))
     schedule = levers.lever_against(long_done, scheduled.done, "lr_schedule")
@@ -528,17 +531,17 @@ else:
     plateau, cosine = schedule.names
     both_history = pd.concat([longer.history, scheduled.history])
     both = schedule.both.assign(floor=lambda t: t["run_id"].map(summaries.floor_epochs(t, both_history)))
-    display(book.markdown_table(pd.concat([pd.DataFrame({
+    display(pages.markdown_table(pd.concat([pd.DataFrame({
         "schedule": both["group"].tolist(), "study": both["study"].map("`{}`".format).tolist(),
         "seed": both["seed"].astype(int).tolist(), "test IoU": both["test_iou"].map("{:.3f}".format).tolist(),
         "best validation IoU": both["best_val_iou"].map("{:.3f}".format).tolist()}), schedule_columns(both)], axis=1)))
     kernel = levers.NOT_RECORDED in changed.get("resolved_batch_norm_kernel", ("",))[0] and (
         "The batch-norm kernel differs because the `long_training` runs predate the fused one: "
-        "`mitolib.fused_bn` computes the function of Keras' layer (its tests match the outputs, the moving "
+        "`mitolib.model.fused_bn` computes the function of Keras' layer (its tests match the outputs, the moving "
         "statistics and the gradients), with another order of rounding, so the two runs of a seed do not "
         "share one trajectory and the pairing removes less of the seed's noise.")
     display(Markdown(" ".join(part for part in (
-        f"{book.arch_label(lever['architecture'].iloc[0])}, {cosine} against {plateau}, paired by seed: test IoU "
+        f"{pages.arch_label(lever['architecture'].iloc[0])}, {cosine} against {plateau}, paired by seed: test IoU "
         f"{claims.summarize(lever['test_iou']).text()} against {claims.summarize(reference['test_iou']).text()}, "
         f"paired difference {verdicts.effect_text(effects['test_iou'])}; best validation IoU, paired difference "
         f"{verdicts.effect_text(effects['best_val_iou'])}.",
@@ -549,13 +552,13 @@ else:
         summaries.machines_text(both, "group")) if part)))
     curves = both_history.merge(both[["run_id", "group"]], on="run_id")
     fig = curve_plots.curves_by_group(curves, metrics=["iou", "learning_rate"], group="group", compare=None,
-                                      labels=book.METRIC_LABELS, best_epochs=both[["run_id", "best_epoch"]],
+                                      labels=pages.METRIC_LABELS, best_epochs=both[["run_id", "best_epoch"]],
                                       order=[plateau, cosine])
-    book.glue_figure("fig-long-schedule", fig)
+    pages.glue_figure("fig-long-schedule", fig)
     display(Markdown(
         "```{glue:figure} fig-long-schedule\n:name: fig-long-schedule\n\n"
         f"Validation IoU (top) and learning rate (bottom) per epoch of the {plateau} runs (`long_training`, "
-        f"left) and the {cosine} runs (`long_schedule`, right), {book.arch_label(lever['architecture'].iloc[0])}, "
+        f"left) and the {cosine} runs (`long_schedule`, right), {pages.arch_label(lever['architecture'].iloc[0])}, "
         "one line per seed; open circles mark the best epoch, whose checkpoint is tested.\n**Conclusion:** the "
         f"{plateau} runs' best epochs came at {tables.span_text(reference['best_epoch'])} and the {cosine} runs' "
         f"at {tables.span_text(lever['best_epoch'])} of {both['epochs_run'].max():.0f}; against {plateau}, the "
@@ -571,7 +574,7 @@ else:
 # %% tags=["remove-input"]
 gpu_goal = target("gpu")
 try:
-    full = book.load_study("seeds", "gpu") if gpu_goal else None
+    full = pages.load_study("seeds", "gpu") if gpu_goal else None
 except ResultsMissing:
     full = None
 if full is not None and len(full.done):
@@ -585,7 +588,7 @@ elif gpu_goal:
     if gpu is not None and len(gpu.done):
         g = gpu.done.loc[gpu.done["test_iou"].idxmax()]
         gap = gpu_goal["test_iou"] - g["test_iou"]
-        nearest = (f" The nearest measured recipe is the `gpu_short` run above: {book.arch_label(g['architecture'])} "
+        nearest = (f" The nearest measured recipe is the `gpu_short` run above: {pages.arch_label(g['architecture'])} "
                    f"at {g['test_iou']:.3f}, " + (f"{gap:.3f} below" if gap > 0 else f"{-gap:.3f} above")
                    + f" the target's level with one seed, at scale {g['scale']:g} and {g['epochs']} epochs. It is another recipe, so it does "
                    "not judge the target.")

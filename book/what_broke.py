@@ -26,16 +26,18 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mitolib import book, claims, curve_plots, notices, plots, reproduction, summaries, verdicts
-from mitolib.config import load_config
-from mitolib.errors import ResultsMissing
-from mitolib.listing import listing_agreement
+from mitolib.report import pages, notices, reproduction, summaries, verdicts
+from mitolib.core import claims
+from mitolib.figures import curve_plots, plots
+from mitolib.core.config import load_config
+from mitolib.core.errors import ResultsMissing
+from mitolib.report.listing import listing_agreement
 
 rule = reproduction.load_rule()
-logged = book.load_csv("original_histories")
-logged_runs = book.load_csv("original_runs")
-jobs = book.load_csv("original_jobs").set_index("job")
-first_slices = book.load_csv("epfl_first_slices").set_index("slices")
+logged = pages.load_csv("original_histories")
+logged_runs = pages.load_csv("original_runs")
+jobs = pages.load_csv("original_jobs").set_index("job")
+first_slices = pages.load_csv("epfl_first_slices").set_index("slices")
 logged_table = reproduction.logged_table(logged, rule)
 main_runs = logged_table[logged_table["study"] == "main"].set_index("architecture")
 main_logged = logged[logged["study"] == "main"]
@@ -44,49 +46,49 @@ background = first_slices.loc[12, "background_accuracy"]
 val_plateau = main_logged["val_accuracy"].round(4).mode().iloc[0]  # the value the validation accuracy sits at
 at_plateau = (main_logged["val_accuracy"].round(4) == val_plateau)
 best_rows = main_logged.loc[main_logged.groupby("run")["val_jacard_coef"].idxmax()].set_index("architecture")
-book.glue("logged_runs", len(logged_table), display=False)
-book.glue("logged_grid_runs", int((logged_table["study"] == "grid").sum()))
-book.glue("max_train_accuracy", float(logged["accuracy"].max()))
-book.glue("background_12", float(background))
-book.glue("foreground_12", float(first_slices.loc[12, "foreground"]))
-book.glue("background_all", float(first_slices["background_accuracy"].iloc[-1]))
-book.glue("foreground_all", float(first_slices["foreground"].iloc[-1]))
+pages.glue("logged_runs", len(logged_table), display=False)
+pages.glue("logged_grid_runs", int((logged_table["study"] == "grid").sum()))
+pages.glue("max_train_accuracy", float(logged["accuracy"].max()))
+pages.glue("background_12", float(background))
+pages.glue("foreground_12", float(first_slices.loc[12, "foreground"]))
+pages.glue("background_all", float(first_slices["background_accuracy"].iloc[-1]))
+pages.glue("foreground_all", float(first_slices["foreground"].iloc[-1]))
 matching = first_slices[(first_slices["background_accuracy"] - logged_table["final_accuracy"].median()).abs()
                         <= rule.accuracy_gap]
-book.glue("fingerprint_max_slices", int(matching.index.max()))
-book.glue("val_plateau", float(val_plateau))
-book.glue("val_foreground", float(1 - val_plateau))
-book.glue("plateau_epochs", int(at_plateau.sum()))
-book.glue("main_epochs", int(len(main_logged)))
+pages.glue("fingerprint_max_slices", int(matching.index.max()))
+pages.glue("val_plateau", float(val_plateau))
+pages.glue("val_foreground", float(1 - val_plateau))
+pages.glue("plateau_epochs", int(at_plateau.sum()))
+pages.glue("main_epochs", int(len(main_logged)))
 for arch in main_runs.index:
-    book.glue(f"logged_best_{arch}", float(main_runs.loc[arch, "best_val_jaccard"]))
-    book.glue(f"logged_best_epoch_{arch}", int(main_runs.loc[arch, "best_epoch"]))
-    book.glue(f"logged_val_accuracy_at_best_{arch}", float(best_rows.loc[arch, "val_accuracy"]))
-    book.glue(f"logged_final_accuracy_{arch}", float(main_runs.loc[arch, "final_accuracy"]))
-book.glue("logged_reproducing", int(logged_table["reproduces"].sum()))
-book.glue("logged_reproducing_main", int(main_runs["reproduces"].sum()))
-book.glue("lr_first_epoch_values", len(set(logged_runs["logged_lr_first_epoch"])))
-book.glue("lr_first_epoch", float(logged_runs["logged_lr_first_epoch"].iloc[0]))
-book.glue("rule_last_epochs", rule.last_epochs)
-book.glue("rule_accuracy_gap", rule.accuracy_gap)
-book.glue("rule_train_jaccard", rule.train_jaccard_max)
-book.glue("rule_best_val_jaccard", rule.best_val_jaccard_max)
-book.glue("job_main_images", int(jobs.loc[229353, "images_found"]))
-book.glue("job_grid_train", jobs.loc[229354, "train_shape"].split(",")[0].strip("("))
-book.glue("job_grid_val", jobs.loc[229354, "val_shape"].split(",")[0].strip("("))
-book.glue("job_lr_warnings", int(jobs.loc[229353, "lr_deprecated_warnings"]))
-book.glue("job_tf", str(jobs.loc[229353, "tensorflow"]))
-reported_band = book.load_csv("original_report").query("table == 'reported_jaccard' and quantity == 'best_jaccard'")
-book.glue("band_low", float(reported_band["value"].min()))
-book.glue("band_high", float(reported_band["value"].max()))
+    pages.glue(f"logged_best_{arch}", float(main_runs.loc[arch, "best_val_jaccard"]))
+    pages.glue(f"logged_best_epoch_{arch}", int(main_runs.loc[arch, "best_epoch"]))
+    pages.glue(f"logged_val_accuracy_at_best_{arch}", float(best_rows.loc[arch, "val_accuracy"]))
+    pages.glue(f"logged_final_accuracy_{arch}", float(main_runs.loc[arch, "final_accuracy"]))
+pages.glue("logged_reproducing", int(logged_table["reproduces"].sum()))
+pages.glue("logged_reproducing_main", int(main_runs["reproduces"].sum()))
+pages.glue("lr_first_epoch_values", len(set(logged_runs["logged_lr_first_epoch"])))
+pages.glue("lr_first_epoch", float(logged_runs["logged_lr_first_epoch"].iloc[0]))
+pages.glue("rule_last_epochs", rule.last_epochs)
+pages.glue("rule_accuracy_gap", rule.accuracy_gap)
+pages.glue("rule_train_jaccard", rule.train_jaccard_max)
+pages.glue("rule_best_val_jaccard", rule.best_val_jaccard_max)
+pages.glue("job_main_images", int(jobs.loc[229353, "images_found"]))
+pages.glue("job_grid_train", jobs.loc[229354, "train_shape"].split(",")[0].strip("("))
+pages.glue("job_grid_val", jobs.loc[229354, "val_shape"].split(",")[0].strip("("))
+pages.glue("job_lr_warnings", int(jobs.loc[229353, "lr_deprecated_warnings"]))
+pages.glue("job_tf", str(jobs.loc[229353, "tensorflow"]))
+reported_band = pages.load_csv("original_report").query("table == 'reported_jaccard' and quantity == 'best_jaccard'")
+pages.glue("band_low", float(reported_band["value"].min()))
+pages.glue("band_high", float(reported_band["value"].max()))
 original_profile_0926 = load_config()["profiles"]["original_0926"]
-book.glue("original_val_fraction", float(original_profile_0926["val_fraction"]))
-book.glue("original_bn_momentum", float(original_profile_0926["bn_momentum"]))
-book.glue("original_threshold", float(load_config()["defaults"]["threshold"]))
-book.glue("confidence_level", float(claims.CONFIDENCE))
+pages.glue("original_val_fraction", float(original_profile_0926["val_fraction"]))
+pages.glue("original_bn_momentum", float(original_profile_0926["bn_momentum"]))
+pages.glue("original_threshold", float(load_config()["defaults"]["threshold"]))
+pages.glue("confidence_level", float(claims.CONFIDENCE))
 
 try:
-    repro = book.load_study("original_logs", profile="original_0926")
+    repro = pages.load_study("original_logs", profile="original_0926")
 except ResultsMissing:
     repro = None
 if repro is not None:
@@ -94,12 +96,12 @@ if repro is not None:
     settings = reproduction.setting_table(reproduced)
     explanations = reproduction.explanation_table(reproduced)
     planned = len(repro.plan) if repro.plan is not None else len(repro.runs)
-    book.glue("repro_done", len(reproduced))
-    book.glue("repro_planned", planned)
+    pages.glue("repro_done", len(reproduced))
+    pages.glue("repro_planned", planned)
 else:
     reproduced = settings = explanations = None
-    book.glue("repro_done", 0)
-    book.glue("repro_planned", 0)
+    pages.glue("repro_done", 0)
+    pages.glue("repro_planned", 0)
 
 # %% [markdown]
 # ## The answer
@@ -159,7 +161,7 @@ else:
 
 # %% tags=["remove-input"]
 job_table = jobs.reset_index().astype({"images_found": "Int64", "images_loaded": "Int64"}).astype(str)
-display(book.markdown_table(
+display(pages.markdown_table(
     job_table.replace({"<NA>": "–", "nan": "–"})[["job", "node", "container", "tensorflow", "images_found", "images_loaded", "train_shape",
                         "val_shape", "steps_per_epoch", "early_stopping_lines", "lr_deprecated_warnings", "path"]]
     .rename(columns={"steps_per_epoch": "steps per epoch", "early_stopping_lines": "early stops logged",
@@ -183,14 +185,14 @@ LOGGED_SOURCE = "logged (2025-09-26)"
 logged_curves = (main_logged.rename(columns=reproduction.LOGGED_TO_PROJECT)
                  .melt(id_vars=["architecture", "run", "epoch"], value_vars=metrics_drawn, var_name="metric")
                  .rename(columns={"architecture": "column", "run": "unit"}).assign(source=LOGGED_SOURCE))
-architectures = book.ordered_architectures(main_logged["architecture"].unique())
+architectures = pages.ordered_architectures(main_logged["architecture"].unique())
 lines = {("accuracy", arch): background for arch in architectures}
 fig = curve_plots.logged_beside_reproduced(
     logged_curves, metrics=metrics_drawn, columns=architectures, sources=[LOGGED_SOURCE],
-    labels={**metric_labels, **{a: book.arch_label(a) for a in architectures}}, reference_lines=lines,
+    labels={**metric_labels, **{a: pages.arch_label(a) for a in architectures}}, reference_lines=lines,
     reference_label="accuracy of an empty mask (first 12 slices)",
     log_metrics=["original_jaccard", "val_original_jaccard"])
-book.glue_figure("fig-original-logs", fig)
+pages.glue_figure("fig-original-logs", fig)
 
 # %% [markdown]
 # ```{glue:figure} fig-original-logs
@@ -269,8 +271,8 @@ if repro is not None:
                "best_val_jaccard_mean": "best validation jacard_coef", "best_val_iou_mean": "best validation IoU",
                "test_iou_mean": "test IoU", "epochs_mean": "epochs"}
     shown_settings = settings[list(columns)].rename(columns=columns)
-    shown_settings["architecture"] = shown_settings["architecture"].map(book.arch_label)
-    display(book.markdown_table(shown_settings, formats={"runs": "d", "reproduce": "d", "epochs": ".1f"}))
+    shown_settings["architecture"] = shown_settings["architecture"].map(pages.arch_label)
+    display(pages.markdown_table(shown_settings, formats={"runs": "d", "reproduce": "d", "epochs": ".1f"}))
 else:
     display(Markdown(":::{note}\nNo run of the `original_logs` study is collected in this build: "
                      "`mitolib study run original_logs --profile original_0926`, then "
@@ -299,15 +301,15 @@ else:
 for recipe in ("faithful", "mispaired"):
     part = (reproduced[(reproduced["recipe"] == recipe) & (reproduced["base_filters"] == reproduced["base_filters"].min())]
             if reproduced is not None and len(reproduced) else pd.DataFrame({"reproduces": []}))
-    book.glue(f"{recipe}_runs", int(len(part)))
-    book.glue(f"{recipe}_reproducing", int(part["reproduces"].sum()))
+    pages.glue(f"{recipe}_runs", int(len(part)))
+    pages.glue(f"{recipe}_reproducing", int(part["reproduces"].sum()))
 fig = curve_plots.logged_beside_reproduced(
     curves, metrics=metrics_drawn, columns=drawn, sources=sources,
-    labels={**metric_labels, **{a: book.arch_label(a) for a in drawn}, "faithful": "reproduced, correctly paired",
+    labels={**metric_labels, **{a: pages.arch_label(a) for a in drawn}, "faithful": "reproduced, correctly paired",
             "mispaired": "reproduced, mispaired"},
     reference_lines=lines, reference_label="accuracy of an empty mask (first 12 slices)",
     log_metrics=["original_jaccard", "val_original_jaccard"])
-book.glue_figure("fig-logs-reproduced", fig)
+pages.glue_figure("fig-logs-reproduced", fig)
 
 # %% [markdown]
 # ```{glue:figure} fig-logs-reproduced
@@ -326,10 +328,10 @@ book.glue_figure("fig-logs-reproduced", fig)
 # %% tags=["remove-input"]
 if explanations is not None and len(explanations):
     shown_explanations = explanations.assign(
-        architecture=explanations["architecture"].map(book.arch_label),
+        architecture=explanations["architecture"].map(pages.arch_label),
         interval=[f"{row.difference:+.3f} [{row.low:+.3f}, {row.high:+.3f}]" if row.pairs >= 2 else "n/a"
                   for row in explanations.itertuples()])
-    display(book.markdown_table(shown_explanations[["explanation", "architecture", "with", "without", "verdict_with",
+    display(pages.markdown_table(shown_explanations[["explanation", "architecture", "with", "without", "verdict_with",
                                                     "verdict_without", "interval", "verdict"]]
                                 .rename(columns={"verdict_with": "with it", "verdict_without": "without it",
                                                  "interval": "best validation IoU, with minus without"})))
@@ -359,8 +361,8 @@ else:
 # volume.
 
 # %% tags=["remove-cell"]
-results = book.load_study("bug_ablation")
-report = book.load_csv("original_report")
+results = pages.load_study("bug_ablation")
+report = pages.load_csv("original_report")
 reported = report[(report["table"] == "reported_jaccard") & (report["quantity"] == "best_jaccard")]["value"]
 band = (reported.min(), reported.max())
 planned = verdicts.planned_hashes(results.plan)
@@ -373,7 +375,7 @@ best_soft = (history.query("metric == 'soft_jaccard' and split == 'val'").groupb
              .rename("best_soft_jaccard"))
 shown = shown.merge(best_soft, on="run_id", how="left")
 seeds_per_variant = shown.groupby("variant")["run_id"].count()
-book.glue("confidence", f"{claims.CONFIDENCE:.0%}")
+pages.glue("confidence", f"{claims.CONFIDENCE:.0%}")
 in_band = verdicts.band_table(shown, "best_soft_jaccard", *band)
 inside = in_band[in_band["inside"] > 0]
 nearest = verdicts.nearest_to_band(in_band)
@@ -383,7 +385,7 @@ effects = (verdicts.effects_table(shown, "test_iou", "corrected")
 # %% tags=["remove-input"]
 notices.notice(results)
 if effects is not None:
-    display(book.markdown_table(pd.DataFrame({
+    display(pages.markdown_table(pd.DataFrame({
         "variant": [f"`{g}`" for g in effects["group"]],
         "test IoU minus `corrected`, 95 % interval over paired seeds": [
             verdicts.effect_text(row) for _, row in effects.iterrows()]})))
@@ -396,23 +398,23 @@ if effects is not None:
 
 # %% tags=["remove-cell"]
 listing = listing_agreement()
-book.glue("listing_count", listing["count"])
-book.glue("listing_same", "agree" if listing["same_names_agree"] else "do not agree")
-book.glue("listing_pairs", listing["different_names_pairs"])
+pages.glue("listing_count", listing["count"])
+pages.glue("listing_same", "agree" if listing["same_names_agree"] else "do not agree")
+pages.glue("listing_pairs", listing["different_names_pairs"])
 
 # %% [markdown]
 # two folders of {glue:text}`listing_count:,` identically named files list in orders that
 # {glue:md}`listing_same`; with differing names (`img_…` against `mask_…`) only
 # {glue:text}`listing_pairs` positions hold a matching pair. The archive's names are not
 # recorded, so the code alone cannot settle the pairing of the logged runs; the reproduction
-# above tests both. `mitolib.listing` runs this check.
+# above tests both. `mitolib.report.listing` runs this check.
 #
 # **The learning rate.** What `Adam(lr=...)` applies depends on the Keras inside TensorFlow;
 # `audits/adam_lr.py` makes the call in separate environments:
 
 # %% tags=["remove-input"]
-adam = book.load_csv("original_adam_lr", keep_default_na=False)
-book.markdown_table(adam.rename(columns={"applied_learning_rate": "learning rate applied"}))
+adam = pages.load_csv("original_adam_lr", keep_default_na=False)
+pages.markdown_table(adam.rename(columns={"applied_learning_rate": "learning rate applied"}))
 
 # %% [markdown]
 # With Keras 2 the `lr` argument is dropped and Adam keeps its default of {glue:text}`lr_first_epoch`, as the logs
@@ -434,20 +436,20 @@ if len(faithful):
     per_epoch = int(run["optimizer_steps"]) // int(run["epochs_run"])
     original_per_epoch = per_epoch * int(run["batch_size"]) // int(original_profile["batch_size"])  # same patches
     original_steps = original_per_epoch * int(original_profile["epochs"])
-    book.glue("scaled_text", (
+    pages.glue("scaled_text", (
         f"{int(run['base_filters'])} filters in the first layer instead of {original_profile['base_filters']}, and "
         f"{int(run['epochs'])} epochs instead of {original_profile['epochs']}: {int(run['optimizer_steps']):,} optimizer "
         f"steps of batch {int(run['batch_size'])} instead of about {original_steps:,}, on the same patches; "
         f"{claims.summarize(faithful['train_seconds'] / 60).text(1)} minutes of training per run here"))
 else:
-    book.glue("scaled_text", (f"the profile's width instead of {original_profile['base_filters']} filters and its "
+    pages.glue("scaled_text", (f"the profile's width instead of {original_profile['base_filters']} filters and its "
                               f"epochs instead of {original_profile['epochs']} (no run of it is collected yet)"))
 
 # %% tags=["remove-input"]
 settings = summaries.variant_settings("bug_ablation")
 counts = current.groupby("variant")["run_id"].count().rename("current runs")
 listed = settings.merge(counts, on="variant", how="left").fillna({"current runs": 0})
-book.markdown_table(listed.astype({"current runs": int}))
+pages.markdown_table(listed.astype({"current runs": int}))
 
 # %% [markdown]
 # ## Each defect alone
@@ -457,7 +459,7 @@ book.markdown_table(listed.astype({"current runs": int}))
 # foreground IoU on the whole test volume, as mean ± sd over its seeds with their number.
 
 # %% tags=["remove-cell"]
-book.glue("design_text", "current design" if design == "current" else
+pages.glue("design_text", "current design" if design == "current" else
           "earlier single-seed design, until the current one is collected")
 table = (shown.groupby("variant", sort=False)
          .agg(seeds=("run_id", "count"),
@@ -476,7 +478,7 @@ key = ["best_soft_jaccard", "best_val_iou", "test_iou"]
 reference = shown[shown["variant"] == "corrected"].set_index("seed")[key]
 identical = sorted(v for v, runs in shown[shown["variant"] != "corrected"].groupby("variant")
                    if len(reference) and runs.set_index("seed")[key].reindex(reference.index).equals(reference))
-book.glue("identical", ("The runs of " + ", ".join(f"`{v}`" for v in identical) + " are identical to those of "
+pages.glue("identical", ("The runs of " + ", ".join(f"`{v}`" for v in identical) + " are identical to those of "
                         "`corrected` (the same training; only the checkpoint rule differed, and it chose the same "
                         "epoch), so the figures draw them once, as `corrected`.") if identical else
           "No variant's runs are identical to those of `corrected`.")
@@ -485,22 +487,22 @@ book.glue("identical", ("The runs of " + ", ".join(f"`{v}`" for v in identical) 
 # {glue:md}`identical`
 
 # %% tags=["remove-input"]
-book.markdown_table(table.rename(columns={"best_val_soft_jaccard": "best val soft Jaccard",
+pages.markdown_table(table.rename(columns={"best_val_soft_jaccard": "best val soft Jaccard",
                                           "best_val_iou": "val IoU (best epoch)", "test_iou": "test IoU"}))
 
 # %% tags=["hide-input"]
-at_best = book.metrics_at_best_epoch(results).merge(shown[["run_id", "variant"]], on="run_id")
+at_best = pages.metrics_at_best_epoch(results).merge(shown[["run_id", "variant"]], on="run_id")
 test = shown[["variant", "test_iou"]].rename(columns={"test_iou": "value"}).assign(metric="test_iou")
 frame = pd.concat([at_best[["variant", "metric", "value"]], test], ignore_index=True)
-labels = {**book.METRIC_LABELS, "test_iou": "test IoU (whole volume)",
-          **{m: f"validation {book.METRIC_LABELS[m]}" for m in book.JACCARD_METRICS}}
+labels = {**pages.METRIC_LABELS, "test_iou": "test IoU (whole volume)",
+          **{m: f"validation {pages.METRIC_LABELS[m]}" for m in pages.JACCARD_METRICS}}
 order = [v for v in settings["variant"] if v in set(shown["variant"])] + sorted(
     set(shown["variant"]) - set(settings["variant"]))
 order = [v for v in order if v not in identical]
-fig = plots.ablation_bars(frame, order=order, metrics=[*book.JACCARD_METRICS, "test_iou"], labels=labels,
+fig = plots.ablation_bars(frame, order=order, metrics=[*pages.JACCARD_METRICS, "test_iou"], labels=labels,
                           band=band, band_label="original report's values")
-book.glue_figure("fig-ablation", fig)
-book.glue("ablation_conclusion", (
+pages.glue_figure("fig-ablation", fig)
+pages.glue("ablation_conclusion", (
     "the variants whose soft Jaccard falls in the band: " + ", ".join(
         f"`{r.variant}` ({claims.Summary(r.runs, r.mean, r.sd).text()})" for r in inside.itertuples())
     + "; the IoU bars beside them show what those models really reach." if len(inside) else
@@ -534,7 +536,7 @@ reproducing = [v for v in inside["variant"]] or ([distance.idxmin()] if len(dist
 two_ways_text = "; ".join(
     f"`{v}`: soft Jaccard {two_ways.loc[v, 'soft']:.3f}, validation IoU {two_ways.loc[v, 'val_iou']:.3f}, "
     f"test IoU {two_ways.loc[v, 'test_iou']:.3f}" for v in reproducing)
-book.glue("two_ways", two_ways_text or "no runs")
+pages.glue("two_ways", two_ways_text or "no runs")
 
 # %% [markdown]
 # {glue:md}`two_ways`.
@@ -551,7 +553,7 @@ selection_path = results.path / "selection.csv"
 if selection_path.is_file():
     selection = pd.read_csv(selection_path)
     selection = selection[selection["run_id"].isin(current["run_id"])]
-    display(book.markdown_table(selection.groupby("monitor")[["best_epoch", "best_val_iou", "test_iou"]]
+    display(pages.markdown_table(selection.groupby("monitor")[["best_epoch", "best_val_iou", "test_iou"]]
                                 .agg(lambda v: claims.summarize(v).text()).reset_index()))
 else:
     display(Markdown(":::{note}\nNo `corrected` run of the current design has been collected yet, so "
@@ -570,10 +572,10 @@ else:
 variants_drawn = [v for v in order if v != "corrected"]
 fig = curve_plots.variant_panels(history, reference="corrected", variants=variants_drawn, metric="iou",
                            labels={v: v for v in order})
-book.glue_figure("fig-ablation-curves", fig)
+pages.glue_figure("fig-ablation-curves", fig)
 by_variant = shown.groupby("variant")["best_val_iou"].mean()
 lowest = by_variant.drop("corrected", errors="ignore")
-book.glue("curves_conclusion", (
+pages.glue("curves_conclusion", (
     f"the lowest curves are those of `{lowest.idxmin()}` (best validation IoU {lowest.min():.3f} on average, "
     f"`corrected` {by_variant['corrected']:.3f}); which gaps exceed the seed spread is in the table of paired "
     "differences above." if len(lowest) and "corrected" in by_variant else "there is no pair of curves to compare yet."))
@@ -596,13 +598,13 @@ fig = curve_plots.reproduction_curves(history[history["run_id"].isin(original)],
                                 reported_label="original report", metrics={
                                     "soft_jaccard": "soft Jaccard (the original's metric)",
                                     "iou": "IoU (whole validation set)"})
-book.glue_figure("fig-reproduction", fig)
+pages.glue_figure("fig-reproduction", fig)
 peaks = history[history["run_id"].isin(original) & (history["split"] == "val")].groupby("metric")["value"].max()
-book.glue("reproduction_conclusion", (
+pages.glue("reproduction_conclusion", (
     f"the soft Jaccard of these runs peaks at {peaks['soft_jaccard']:.3f} (the report: {band[0]:.3f}–{band[1]:.3f}) "
     f"and their IoU at {peaks['iou']:.3f}." if {"soft_jaccard", "iou"} <= set(peaks.index) else
     "no `original_recipe` run is collected in this build."))
-book.glue("original_settings", "the faithful recipe" if design == "current" else
+pages.glue("original_settings", "the faithful recipe" if design == "current" else
           "the earlier design's `original_recipe`, which also mispaired its masks")
 
 # %% [markdown]

@@ -14,9 +14,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from mitolib.data import load_volume  # noqa: E402
-from mitolib.errors import DataError  # noqa: E402
-from mitolib.synthetic import make_split  # noqa: E402
+from mitolib.data.volumes import load_volume  # noqa: E402
+from mitolib.core.errors import DataError  # noqa: E402
+from mitolib.data.synthetic import make_split  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parent.parent
 OUTPUT = PROJECT / "docs" / "img" / "synthetic_vs_real.png"
@@ -42,7 +42,7 @@ def real_crop():
 
 def main() -> None:
     images, masks = make_split("train", 1, SIDE, SIDE)
-    panels = [("synthetic (mitolib.synthetic)", images[0], masks[0])]
+    panels = [("synthetic (mitolib.data.synthetic)", images[0], masks[0])]
     real = real_crop()
     if real is not None:
         panels.append(("EPFL training slice 0 (crop)", *real))

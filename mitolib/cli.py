@@ -8,9 +8,9 @@ import os
 import sys
 from pathlib import Path
 
-from mitolib.config import DEFAULT_PROFILE, profile_in_use
-from mitolib.errors import SchedulerError
-from mitolib.locations import CACHE_ENV
+from mitolib.core.config import DEFAULT_PROFILE, profile_in_use
+from mitolib.core.errors import SchedulerError
+from mitolib.core.locations import CACHE_ENV
 
 INTERRUPTED_EXIT = 130  # the shell's status for Ctrl-C
 
@@ -27,12 +27,12 @@ def add_override_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def _train(args) -> int:
-    from mitolib import rundir
-    from mitolib.config import resolve_params
-    from mitolib.runner import run_notebook
-    from mitolib.train import default_run_dir
+    from mitolib.core import rundir
+    from mitolib.core.config import resolve_params
+    from mitolib.studies.runner import run_notebook
+    from mitolib.training.train import default_run_dir
 
-    from mitolib.executor import handle_sigterm
+    from mitolib.studies.executor import handle_sigterm
 
     profile, how = profile_in_use(args.profile)
     print(f"profile: {profile} ({how})", file=sys.stderr)
@@ -40,7 +40,7 @@ def _train(args) -> int:
     handle_sigterm()  # a batch system's kill: one line, status 143, the run left unmarked
     import threading
 
-    from mitolib.runner import follow_history
+    from mitolib.studies.runner import follow_history
 
     run_dir = Path(params["out_dir"] or default_run_dir(params))
     if rundir.is_complete(run_dir):
@@ -66,8 +66,8 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from mitolib.evaluate import evaluate_run
-    from mitolib.rundir import EVALUATIONS
+    from mitolib.training.evaluate import evaluate_run
+    from mitolib.core.rundir import EVALUATIONS
 
     overrides = parse_overrides(args.param)
     if args.tta:
@@ -80,7 +80,7 @@ def _evaluate(args) -> int:
 
 
 def _predict(args) -> int:
-    from mitolib.segment import predict_stack
+    from mitolib.training.segment import predict_stack
 
     options = {"tta": True if args.tta else None, "z_median": args.z_median, "threshold": args.threshold,
                "window": args.window, "overlap": args.overlap, "batch_size": args.batch_size}
@@ -97,7 +97,7 @@ def _predict(args) -> int:
 
 
 def _export(args) -> int:
-    from mitolib.export import export_run, validate_package
+    from mitolib.training.export import export_run, validate_package
 
     package = export_run(args.run_dir, args.output, overwrite=args.overwrite)
     status, _ = validate_package(package)
@@ -106,7 +106,7 @@ def _export(args) -> int:
 
 
 def _data_check(args) -> int:
-    from mitolib.data import check_data
+    from mitolib.data.volumes import check_data
 
     report = check_data(args.path, threshold=args.threshold, convert=args.convert)
     print(report)
@@ -114,7 +114,7 @@ def _data_check(args) -> int:
 
 
 def _data_fetch(args) -> int:
-    from mitolib.epfl import fetch_epfl
+    from mitolib.data.epfl import fetch_epfl
 
     print(f"EPFL volumes verified in {fetch_epfl(args.cache_dir)}")
     return 0
@@ -143,7 +143,7 @@ def _positive(text: str) -> int:
 
 
 def _plan_from(args: argparse.Namespace) -> list:
-    from mitolib.study import plan
+    from mitolib.studies.plan import plan
 
     return plan(args.study, args.profile, parse_overrides(args.param))
 
@@ -155,7 +155,7 @@ def _announce_profile(args: argparse.Namespace) -> None:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from mitolib.study import format_value
+    from mitolib.studies.plan import format_value
 
     runs = _plan_from(args)
     width = max(len(run.run_id) for run in runs)
@@ -164,14 +164,14 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         print(f"{run.index:>4}  {run.run_id:<{width}}  {values}")
     print(f"{len(runs)} runs; array size {len(runs)} (qsub -J 0-{len(runs) - 1}); folders under {runs[0].run_dir.parent}")
     if args.record:
-        from mitolib.results import record_plan
+        from mitolib.results.collect import record_plan
 
         print(f"recorded the plan in {record_plan(runs)}")
     return 0
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from mitolib.runstate import STATES, run_state
+    from mitolib.studies.runstate import STATES, run_state
 
     runs = _plan_from(args)
     states = [run_state(run) for run in runs]
@@ -184,7 +184,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from mitolib.executor import preflight, run_local
+    from mitolib.studies.executor import preflight, run_local
 
     runs = _plan_from(args)
     preflight(runs)
@@ -197,7 +197,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_run_index(args: argparse.Namespace) -> int:
-    from mitolib.executor import OK_OUTCOMES, execute_run, handle_sigterm
+    from mitolib.studies.executor import OK_OUTCOMES, execute_run, handle_sigterm
 
     runs = _plan_from(args)
     if not 0 <= args.index < len(runs):
@@ -210,12 +210,12 @@ def _cmd_run_index(args: argparse.Namespace) -> int:
 
 
 def _cmd_collect(args: argparse.Namespace) -> int:
-    from mitolib.results import collect
+    from mitolib.results.collect import collect
 
     summary = collect(_plan_from(args))
     print(summary.describe())
     if args.readme:
-        from mitolib.headline import STUDIES, markers, update_readme
+        from mitolib.results.headline import STUDIES, markers, update_readme
 
         if args.study not in STUDIES:
             print(f"--readme: the headline tables come from the studies {', '.join(STUDIES)}; README left as it is")
@@ -229,7 +229,7 @@ def _cmd_collect(args: argparse.Namespace) -> int:
 
 
 def _cmd_submit(args: argparse.Namespace) -> int:
-    from mitolib.batch import submit_pbs
+    from mitolib.studies.batch import submit_pbs
 
     runs = _plan_from(args)
     gpu = any(run.params.get("require_gpu") for run in runs)

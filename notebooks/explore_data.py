@@ -21,7 +21,9 @@
 import numpy as np
 import pandas as pd
 
-from mitolib import config, data, image_plots, locations, patches, plots
+from mitolib.core import config, locations
+from mitolib.data import volumes as data, patches
+from mitolib.figures import image_plots, plots
 
 # %% tags=["parameters"]
 profile = "cpu"  # profile of studies.yml whose data settings are used

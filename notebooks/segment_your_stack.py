@@ -22,10 +22,11 @@
 # %%
 import numpy as np
 
-from mitolib import image_plots, objects
-from mitolib.epfl import EPFL_PIXEL_SIZE_NM
-from mitolib.segment import model_spec, predict, predict_stack
-from mitolib.stacks import open_stack
+from mitolib.figures import image_plots
+from mitolib.model import objects
+from mitolib.data.epfl import EPFL_PIXEL_SIZE_NM
+from mitolib.training.segment import model_spec, predict, predict_stack
+from mitolib.data.stacks import open_stack
 
 # %% tags=["parameters"]
 model = ""  # a run directory or a .keras file

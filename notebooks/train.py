@@ -16,7 +16,7 @@
 #
 # This notebook trains one model of the study and evaluates it on the whole test
 # volume.  papermill sets the parameters below (`mitolib train` or
-# `mitolib study run`); all logic lives in `mitolib.train`.  The run directory
+# `mitolib study run`); all logic lives in `mitolib.training.train`.  The run directory
 # holds the parameters, the per-epoch history, the best model, the per-slice
 # test scores and this executed notebook.
 
@@ -24,9 +24,10 @@
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from mitolib import config, image_plots, rundir
-from mitolib.data import resolve_volumes
-from mitolib.train import train
+from mitolib.core import config, rundir
+from mitolib.figures import image_plots
+from mitolib.data.volumes import resolve_volumes
+from mitolib.training.train import train
 
 # %% tags=["parameters"]
 architecture = "unet"

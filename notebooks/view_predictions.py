@@ -21,7 +21,10 @@
 import numpy as np
 import pandas as pd
 
-from mitolib import book, data, image_plots, plots, predictions, rundir
+from mitolib.report import pages, predictions
+from mitolib.data import volumes as data
+from mitolib.figures import image_plots, plots
+from mitolib.core import rundir
 
 # %% tags=["parameters"]
 profile = "smoke"  # profile of the collected results
@@ -35,7 +38,7 @@ include_runs = True  # also look in the run folder when the results hold no pred
 # ## The run
 
 # %%
-results = book.load_study(study, profile)
+results = pages.load_study(study, profile)
 run_id = run_id or predictions.example_run(results.runs)["run_id"].item()
 params = predictions.run_params(results, run_id)
 saved = predictions.saved_predictions(results, run_id, include_runs=include_runs)
@@ -52,7 +55,7 @@ pd.Series({"run": run_id, "architecture": row["architecture"], "seed": row["seed
 
 # %%
 scores = results.test_slices[results.test_slices["run_id"] == run_id].assign(architecture=row["architecture"])
-fig = plots.slice_scores(scores, value="iou", hue="architecture", labels=book.ARCHITECTURE_LABELS)
+fig = plots.slice_scores(scores, value="iou", hue="architecture", labels=pages.ARCHITECTURE_LABELS)
 
 # %% [markdown]
 # ## Predictions against the ground truth

@@ -26,7 +26,7 @@ def epfl_root() -> Path:
 @pytest.fixture(scope="session")
 def epfl_volumes(epfl_root):
     """``{"train": (images, masks), "test": (images, masks)}`` of the real data, loaded once (read-only)."""
-    from mitolib.data import resolve_volumes
+    from mitolib.data.volumes import resolve_volumes
 
     params = {"data_source": "epfl", "data_root": str(epfl_root)}
     return {split: resolve_volumes(params, split) for split in ("train", "test")}
@@ -36,7 +36,7 @@ def epfl_volumes(epfl_root):
 def _isolated_runs_and_results(tmp_path, monkeypatch):
     """Every test starts with its own empty runs and results roots, never the project's.
 
-    Collected results count as done runs (``mitolib.results``), so a test that plans a study must not
+    Collected results count as done runs (``mitolib.results.collect``), so a test that plans a study must not
     see the committed ``results/``; tests that read committed results name their paths explicitly.
     """
     monkeypatch.setenv("MITOLIB_RUNS", str(tmp_path / "isolated-runs"))
@@ -48,8 +48,8 @@ def smoke_run(tmp_path_factory):
     """One finished ``smoke`` run (synthetic data, seconds), trained once per test session: ``.run_dir``, ``.params``."""
     from types import SimpleNamespace
 
-    from mitolib.config import resolve_params
-    from mitolib.train import train
+    from mitolib.core.config import resolve_params
+    from mitolib.training.train import train
 
     run_dir = tmp_path_factory.mktemp("smoke-run") / "run"
     params = resolve_params("smoke", {"out_dir": str(run_dir)})

@@ -199,7 +199,7 @@ class SlurmCluster:
 
 
 def _alive(pid: int) -> bool:
-    from mitolib.locks import _pid_alive
+    from mitolib.studies.locks import _pid_alive
 
     if not _pid_alive(pid):
         return False

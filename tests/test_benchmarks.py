@@ -73,7 +73,7 @@ def test_flop_counter_needs_a_static_shape():
 
 
 def test_flop_counter_on_the_study_unet():
-    from mitolib.models import build_model
+    from mitolib.model.architectures import build_model
 
     side, base = 32, 4
     model = build_model("unet", input_shape=(side, side, 1), base_filters=base, depth=2, batch_norm=True,
@@ -201,7 +201,7 @@ def test_plan_interleaves_rounds_and_skips_what_the_machine_lacks():
 
 
 def test_full_preset_follows_the_cpu_profile():
-    from mitolib.config import resolve_params
+    from mitolib.core.config import resolve_params
 
     cpu = resolve_params("cpu")
     preset = plan.full_preset()

@@ -1,4 +1,4 @@
-"""mitolib.book and its neighbours: loading results, notices, tables, the figure registry, saved predictions, the lessons."""
+"""mitolib.report.pages and its neighbours: loading results, notices, tables, the figure registry, saved predictions, the lessons."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mitolib import book, figure_sources, lesson, locations, notices, predictions, rundir, summaries, tables
+from mitolib.report import pages, figure_sources, lesson, notices, predictions, summaries
+from mitolib.core import locations, rundir, tables
 from test_book_fixtures import write_fixture_results
 
 SMOKE_NOTICE = ("These results come from the smoke profile on synthetic data; "
@@ -26,49 +27,49 @@ def fixture_root(tmp_path, monkeypatch):
 def test_defaults_for_profile_and_results_root(monkeypatch, tmp_path):
     monkeypatch.delenv(locations.BOOK_PROFILE_ENV, raising=False)
     monkeypatch.delenv(locations.RESULTS_ENV, raising=False)
-    assert book.book_profile() == "cpu"
-    assert book.results_root().name == "results"
+    assert pages.book_profile() == "cpu"
+    assert pages.results_root().name == "results"
     monkeypatch.setenv(locations.RESULTS_ENV, str(tmp_path))
-    assert book.study_dir("seeds", "smoke") == tmp_path.resolve() / "smoke" / "seeds"
+    assert pages.study_dir("seeds", "smoke") == tmp_path.resolve() / "smoke" / "seeds"
 
 
 def test_missing_results_name_the_commands(monkeypatch, tmp_path):
     monkeypatch.setenv(locations.RESULTS_ENV, str(tmp_path))
-    with pytest.raises(book.ResultsMissing) as error:
-        book.load_study("seeds", "cpu")
+    with pytest.raises(pages.ResultsMissing) as error:
+        pages.load_study("seeds", "cpu")
     message = str(error.value)
     assert "mitolib study run seeds --profile cpu && mitolib study collect seeds --profile cpu" in message
-    with pytest.raises(book.ResultsMissing):
+    with pytest.raises(pages.ResultsMissing):
         notices.notice("cpu")
 
 
 def test_missing_columns_are_reported(fixture_root):
     path = fixture_root / "smoke" / "seeds" / rundir.HISTORY_TABLE
     pd.read_csv(path).drop(columns="split").to_csv(path, index=False)
-    with pytest.raises(book.ResultsMissing, match="lacks column"):
-        book.load_study("seeds")
+    with pytest.raises(pages.ResultsMissing, match="lacks column"):
+        pages.load_study("seeds")
 
 
 def test_too_few_completed_runs_fail(fixture_root):
     path = fixture_root / "smoke" / "seeds" / rundir.RUNS_TABLE
     pd.read_csv(path).head(0).to_csv(path, index=False)
-    with pytest.raises(book.ResultsMissing, match="0 completed"):
-        book.load_study("seeds")
+    with pytest.raises(pages.ResultsMissing, match="0 completed"):
+        pages.load_study("seeds")
 
 
 def test_failed_runs_come_back_with_their_parameters(fixture_root):
-    grid = book.load_study("hyperparameter_optimization")
+    grid = pages.load_study("hyperparameter_optimization")
     assert len(grid.done) == 35 and len(grid.failed) == 1
     failed = grid.failed.iloc[0]
     assert failed["status"] == "failed" and failed["architecture"] == "unet" and failed["batch_size"] == 32
 
 
 def test_notices(fixture_root):
-    results = book.load_study("seeds")
+    results = pages.load_study("seeds")
     assert "test fixtures, not measurements" in notices.notice_text(results)
     results.provenance.pop("fixture")
     assert SMOKE_NOTICE in notices.notice_text(results)
-    real = book.StudyResults("seeds", "cpu", results.path, results.runs.assign(data_source="epfl"),
+    real = pages.StudyResults("seeds", "cpu", results.path, results.runs.assign(data_source="epfl"),
                              results.history, results.test_slices, {"git_commit": "abc"})
     text = notices.notice_text(real)
     assert "EPFL" in text and "not the science" not in text and "Partial" not in text
@@ -82,9 +83,9 @@ def test_lesson_notice_without_results(monkeypatch, tmp_path):
 
 
 def test_metrics_at_best_epoch_picks_the_best_epoch(fixture_root):
-    results = book.load_study("bug_ablation")
-    at_best = book.metrics_at_best_epoch(results)
-    assert set(at_best["metric"]) == set(book.JACCARD_METRICS)
+    results = pages.load_study("bug_ablation")
+    at_best = pages.metrics_at_best_epoch(results)
+    assert set(at_best["metric"]) == set(pages.JACCARD_METRICS)
     assert len(at_best) == 3 * len(results.done)
     run = results.done.iloc[0]
     iou = at_best[(at_best["run_id"] == run["run_id"]) & (at_best["metric"] == "iou")]["value"].item()
@@ -119,7 +120,7 @@ def test_figure_sources_cover_the_registry(fixture_root):
 def test_predictions_are_found_and_picked(tmp_path, monkeypatch):
     write_fixture_results(tmp_path, studies=("seeds",))
     monkeypatch.setenv(locations.RESULTS_ENV, str(tmp_path))
-    results = book.load_study("seeds", "smoke")
+    results = pages.load_study("seeds", "smoke")
     run_id = predictions.example_run(results.runs)["run_id"].item()
     saved = predictions.saved_predictions(results, run_id)
     assert len(saved) == results.runs["synthetic_slices"].iloc[0]
@@ -201,7 +202,7 @@ def test_constant_predictions_stay_below_the_foreground_fraction():
 def test_by_architecture_orders_rows_canonically():
     frame = pd.DataFrame({"architecture": ["attention_resunet", "unet", "other", "attention_unet", "unet"],
                           "v": range(5)})
-    assert list(book.by_architecture(frame)["architecture"]) == [
+    assert list(pages.by_architecture(frame)["architecture"]) == [
         "unet", "unet", "attention_unet", "attention_resunet", "other"]
 
 
@@ -231,7 +232,7 @@ def test_tta_gains_pair_each_run_with_its_latest_tta_evaluation(tmp_path):
                          "status": ["done", "done", "failed"], "test_iou": [0.80, 0.70, float("nan")],
                          "tta": [False, False, False], "eval_window": [512] * 3, "eval_overlap": [0.25] * 3,
                          "eval_batch_size": [8] * 3, "threshold": [0.5] * 3})
-    results = book.StudyResults("seeds", "cpu", tmp_path, runs, pd.DataFrame(), pd.DataFrame())
+    results = pages.StudyResults("seeds", "cpu", tmp_path, runs, pd.DataFrame(), pd.DataFrame())
     assert summaries.tta_gains(results).empty  # no evaluations.csv
     pd.DataFrame({"run_id": ["a", "a", "a", "b", "c"], "tta": [False, True, True, True, True],
                   "eval_window": [512, 512, 512, 256, 512], "eval_overlap": 0.25, "eval_batch_size": 8,
@@ -276,12 +277,12 @@ def test_span_text_gives_one_number_or_a_range():
 def test_budget_studies_count_the_longer_profile_too(fixture_root):
     import shutil
 
-    assert book.long_profile() == "smoke_long" and book.long_profile("cpu") == "cpu_long"
+    assert pages.long_profile() == "smoke_long" and pages.long_profile("cpu") == "cpu_long"
     shutil.copytree(fixture_root / "smoke" / "seeds", fixture_root / "smoke_long" / "long_training")
-    studies = book.budget_studies()
+    studies = pages.budget_studies()
     assert [(s.profile, s.study) for s in studies][-1] == ("smoke_long", "long_training")
-    assert len(studies) == len(book.collected_studies()) + 1
-    seeds = book.load_study("seeds")
+    assert len(studies) == len(pages.collected_studies()) + 1
+    seeds = pages.load_study("seeds")
     expected = seeds.done["train_seconds"].fillna(0) + seeds.done["eval_seconds"].fillna(0)
-    assert book.compute_seconds(seeds).tolist() == pytest.approx(expected.tolist())
-    assert book.compute_seconds(seeds).sum() > 0
+    assert pages.compute_seconds(seeds).tolist() == pytest.approx(expected.tolist())
+    assert pages.compute_seconds(seeds).sum() > 0

@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mitolib import book, locations, rundir
-from mitolib.config import load_config
-from mitolib.results import plan_table
-from mitolib.study import plan
+from mitolib.report import pages
+from mitolib.core import locations, rundir
+from mitolib.core.config import load_config
+from mitolib.results.collect import plan_table
+from mitolib.studies.plan import plan
 
 STUDIES = ("bug_ablation", "seeds", "hyperparameter_optimization", "architectures", "recipe")
 EPOCHS = 8
@@ -37,7 +38,7 @@ def _save_predictions(out: Path, run_id: str, params: dict, quality: float, rng)
     """Test masks a run would save: the truth with pixels flipped at random, as 0/255 PNGs."""
     from PIL import Image
 
-    from mitolib.data import resolve_volumes
+    from mitolib.data.volumes import resolve_volumes
 
     _, masks = resolve_volumes(params, "test")
     folder = out / "predictions" / run_id
@@ -96,8 +97,8 @@ def write_study(root: Path, study: str, profile: str, seed: int = 0, predictions
         if predictions and study == "seeds" and params["data_source"] == "synthetic":
             _save_predictions(out, run.run_id, params, quality, rng)
     pd.DataFrame(runs).to_csv(out / rundir.RUNS_TABLE, index=False)
-    pd.DataFrame(history, columns=book.HISTORY_COLUMNS).to_csv(out / rundir.HISTORY_TABLE, index=False)
-    pd.DataFrame(slices, columns=[*book.SLICE_COLUMNS_READ, "tp", "fp", "fn"]).to_csv(out / rundir.SLICES_TABLE, index=False)
+    pd.DataFrame(history, columns=pages.HISTORY_COLUMNS).to_csv(out / rundir.HISTORY_TABLE, index=False)
+    pd.DataFrame(slices, columns=[*pages.SLICE_COLUMNS_READ, "tp", "fp", "fn"]).to_csv(out / rundir.SLICES_TABLE, index=False)
     provenance = {"study": study, "profile": profile, "fixture": True, "git_commit": "fixture",
                   "collected_at": "fixture", "counts": {"planned": len(runs) + len(failed), "collected": len(runs),
                                                         "failed": len(failed), "unfinished": 0},
@@ -119,11 +120,11 @@ def test_fixture_studies_load(tmp_path, monkeypatch):
     write_fixture_results(tmp_path)
     monkeypatch.setenv(locations.RESULTS_ENV, str(tmp_path))
     monkeypatch.setenv(locations.BOOK_PROFILE_ENV, "smoke")
-    assert book.collected_studies() == sorted(STUDIES)
-    grid = book.load_study("hyperparameter_optimization")
+    assert pages.collected_studies() == sorted(STUDIES)
+    grid = pages.load_study("hyperparameter_optimization")
     assert len(grid.runs) == 36 and len(grid.failed) == 1
     assert grid.failed["learning_rate"].notna().all()  # parameters of the failed run come from the plan
-    ablation = book.load_study("bug_ablation")
+    ablation = pages.load_study("bug_ablation")
     assert set(ablation.runs["variant"]) == set(load_config()["studies"]["bug_ablation"]["runs"])
 
 

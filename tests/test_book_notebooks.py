@@ -48,7 +48,7 @@ def test_view_predictions_on_fixture_results(monkeypatch, tmp_path):
 def test_segment_your_stack_with_a_smoke_model(monkeypatch, tmp_path, smoke_run):
     import tifffile
 
-    from mitolib.data import resolve_volumes
+    from mitolib.data.volumes import resolve_volumes
 
     images, _ = resolve_volumes(smoke_run.params, "test")
     tifffile.imwrite(tmp_path / "stack.tif", images)

@@ -14,7 +14,7 @@ import jupytext
 import pytest
 import yaml
 
-from mitolib import book, figure_sources
+from mitolib.report import pages, figure_sources
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
@@ -143,10 +143,10 @@ def test_every_glued_name_is_defined_on_its_page(page):
 
 
 def test_book_data_tables_have_their_columns():
-    report = book.load_csv("original_report")
+    report = pages.load_csv("original_report")
     assert list(report.columns) == ["table", "architecture", "quantity", "value", "source"]
     assert report["source"].notna().all() and report["value"].notna().all()
-    published = book.load_csv("published")
+    published = pages.load_csv("published")
     for column in ("label", "citation", "protocol", "metric", "value", "source"):
         assert published[column].notna().all(), column
 

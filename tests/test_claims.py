@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from mitolib import claims
+from mitolib.core import claims
 
 T_975_2 = 4.302652729911275  # Student t, 97.5 % quantile, 2 degrees of freedom (tables)
 
@@ -97,7 +97,7 @@ def test_band_inside_and_outside():
 
 
 def test_a_run_whose_best_epoch_is_its_last_is_still_improving():
-    from mitolib.claims import still_improving
+    from mitolib.core.claims import still_improving
 
     runs = pd.DataFrame({"best_epoch": [6, 4, 72], "epochs_run": [6, 6, 72]})
     assert still_improving(runs).tolist() == [True, False, True]

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from mitolib.config import load_config
+from mitolib.core.config import load_config
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT_ROOT / "results"
@@ -31,7 +31,7 @@ def prediction_sets() -> list[tuple[Path, str]]:
 
 
 def ground_truth(row: pd.Series) -> np.ndarray:
-    from mitolib.data import resolve_volumes
+    from mitolib.data.volumes import resolve_volumes
 
     defaults = load_config()["defaults"]
     params = {key: row[key] if key in row and not pd.isna(row[key]) else value for key, value in defaults.items()}
@@ -104,9 +104,9 @@ def test_recorded_plan_is_the_current_plan(folder, monkeypatch):
     """The book tells the current design's runs from earlier ones by ``plan.csv``; it must be what
     ``studies.yml`` plans now (after a change: ``mitolib study plan STUDY --profile P --record``).  A study planned
     from another's results (``from_best``) is planned from the committed ones."""
-    from mitolib.results import plan_table
-    from mitolib.rundir import PLAN_TABLE
-    from mitolib.study import plan
+    from mitolib.results.collect import plan_table
+    from mitolib.core.rundir import PLAN_TABLE
+    from mitolib.studies.plan import plan
 
     study, profile = folder.name, folder.parent.name
     monkeypatch.setenv("MITOLIB_RESULTS", str(RESULTS))

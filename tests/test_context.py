@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import tifffile
 
-from mitolib import metrics
-from mitolib.config import resolve_params
-from mitolib.errors import ConfigError
-from mitolib.patches import tile, with_context
-from mitolib.pipeline import make_dataset
+from mitolib.model import metrics
+from mitolib.core.config import resolve_params
+from mitolib.core.errors import ConfigError
+from mitolib.data.patches import tile, with_context
+from mitolib.data.pipeline import make_dataset
 
 
 def test_with_context_stacks_neighbours_and_repeats_the_edges():
@@ -50,7 +50,7 @@ def test_context_needs_one_channel():
 def context_run(tmp_path_factory):
     from types import SimpleNamespace
 
-    from mitolib.train import train
+    from mitolib.training.train import train
 
     run_dir = tmp_path_factory.mktemp("context") / "run"
     params = resolve_params("smoke", {"context_slices": 1, "out_dir": str(run_dir)})
@@ -61,9 +61,9 @@ def context_run(tmp_path_factory):
 def test_a_2_5d_model_trains_and_predicts_as_it_evaluates(context_run, tmp_path):
     import keras
 
-    from mitolib import rundir
-    from mitolib.data import resolve_volumes
-    from mitolib.segment import predict_stack
+    from mitolib.core import rundir
+    from mitolib.data.volumes import resolve_volumes
+    from mitolib.training.segment import predict_stack
 
     model = keras.models.load_model(context_run.run_dir / "model.keras", compile=False)
     assert model.input_shape[-1] == 3
@@ -76,7 +76,7 @@ def test_a_2_5d_model_trains_and_predicts_as_it_evaluates(context_run, tmp_path)
 
 
 def test_a_2_5d_package_validates(context_run, tmp_path):
-    from mitolib.export import export_run, validate_package
+    from mitolib.training.export import export_run, validate_package
 
     status, report = validate_package(export_run(context_run.run_dir, tmp_path / "m.zip"))
     assert status == "valid-format", report

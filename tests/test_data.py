@@ -1,4 +1,4 @@
-"""mitolib.data: the three layouts, pairing by name, and every DataError on bad input (generated fixtures)."""
+"""mitolib.data.volumes: the three layouts, pairing by name, and every DataError on bad input (generated fixtures)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import pytest
 import tifffile
 from PIL import Image
 
-from mitolib import cli, data, epfl, locations
-from mitolib.data import check_data, data_identity, load_volume, resolve_volumes
-from mitolib.errors import DataError
-from mitolib.synthetic import write_slice_folders
+from mitolib import cli
+from mitolib.data import volumes as data, epfl
+from mitolib.core import locations
+from mitolib.data.volumes import check_data, data_identity, load_volume, resolve_volumes
+from mitolib.core.errors import DataError
+from mitolib.data.synthetic import write_slice_folders
 
 H, W = 4, 6
 
@@ -229,7 +231,7 @@ def test_bad_split(tmp_path):
 
 
 def test_data_identity_follows_the_content_of_both_splits(tmp_path):
-    from mitolib.data import _cached_volume, _identity_cached
+    from mitolib.data.volumes import _cached_volume, _identity_cached
 
     other = tmp_path / "other"
     for root in (tmp_path, other):

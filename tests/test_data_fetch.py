@@ -1,4 +1,4 @@
-"""mitolib.epfl.fetch_epfl without the network: a file:// mirror and a mocked downloader, verified by content."""
+"""mitolib.data.epfl.fetch_epfl without the network: a file:// mirror and a mocked downloader, verified by content."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import tifffile
 
-from mitolib import data, epfl, locations
-from mitolib.errors import DataError
-from mitolib.epfl import RegistryEntry, fetch_epfl, pixel_sha256, read_registry
+from mitolib.data import volumes as data, epfl
+from mitolib.core import locations
+from mitolib.core.errors import DataError
+from mitolib.data.epfl import RegistryEntry, fetch_epfl, pixel_sha256, read_registry
 
 SHAPE = (epfl.EPFL_SLICES, 3, 5)
 NAMES = [name for pair in epfl.EPFL_FILES.values() for name in pair]

@@ -1,12 +1,12 @@
-"""mitolib.data on the real EPFL data (skipped, with the reason, where the data are absent)."""
+"""mitolib.data.volumes on the real EPFL data (skipped, with the reason, where the data are absent)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mitolib.epfl import EPFL_FILES
-from mitolib.epfl import pixel_sha256, read_registry
+from mitolib.data.epfl import EPFL_FILES
+from mitolib.data.epfl import pixel_sha256, read_registry
 
 pytestmark = pytest.mark.realdata
 

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mitolib.evaluate import blend_weights, evaluate_run, evaluate_volume, predict_slices, window_starts
-from mitolib.rundir import read_mask_png
+from mitolib.training.evaluate import blend_weights, evaluate_run, evaluate_volume, predict_slices, window_starts
+from mitolib.core.rundir import read_mask_png
 
 
 def identity_model(channels: int = 1) -> keras.Model:
@@ -89,8 +89,8 @@ def test_shape_mismatch_is_an_error(volume):
 
 def test_a_saved_model_is_evaluated_again_with_other_settings(tmp_path, capsys):
     from mitolib.cli import main
-    from mitolib.config import resolve_params
-    from mitolib.train import train
+    from mitolib.core.config import resolve_params
+    from mitolib.training.train import train
 
     params = resolve_params("smoke", {"epochs": 1, "architecture": "attention_resunet"})  # custom layers
     run_dir = train(params, tmp_path / "run", progress=False)

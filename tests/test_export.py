@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from mitolib.cli import main
-from mitolib.errors import DataError
-from mitolib.export import export_run, validate_package
+from mitolib.core.errors import DataError
+from mitolib.training.export import export_run, validate_package
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_both_weight_formats_reproduce_the_test_output(package, tmp_path):
         test_in = np.load(io.BytesIO(archive.read("test_input.npy")))
         test_out = np.load(io.BytesIO(archive.read("test_output.npy")))
     x = test_in.astype("float32") / 255.0
-    from mitolib import blocks  # noqa: F401 - custom layers
+    from mitolib.model import blocks  # noqa: F401 - custom layers
 
     keras_out = keras.models.load_model(tmp_path / "model.keras", compile=False).predict_on_batch(x)
     with zipfile.ZipFile(tmp_path / "tf_saved_model.zip") as bundle:

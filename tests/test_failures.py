@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mitolib.config import load_config
-from mitolib.errors import ConfigError
-from mitolib.locations import config_path
+from mitolib.core.config import load_config
+from mitolib.core.errors import ConfigError
+from mitolib.core.locations import config_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,9 +64,9 @@ def test_status_into_a_closed_pipe_ends_quietly(monkeypatch, capfd):
 
 
 def test_collect_names_an_unreadable_run_file(tmp_path, monkeypatch):
-    from mitolib.errors import ResultsError
-    from mitolib.results import collect
-    from mitolib.study import plan
+    from mitolib.core.errors import ResultsError
+    from mitolib.results.collect import collect
+    from mitolib.studies.plan import plan
 
     monkeypatch.setenv("MITOLIB_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("MITOLIB_RESULTS", str(tmp_path / "results"))
@@ -84,7 +84,7 @@ def test_collect_names_an_unreadable_run_file(tmp_path, monkeypatch):
 def test_a_truncated_model_is_named_as_such(smoke_run, tmp_path):
     import shutil
 
-    from mitolib.evaluate import evaluate_run
+    from mitolib.training.evaluate import evaluate_run
 
     copy = tmp_path / "run"
     shutil.copytree(smoke_run.run_dir, copy)

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from mitolib.fused_bn import FusedBatchNormalization
+from mitolib.model.fused_bn import FusedBatchNormalization
 
 SHAPE = (4, 6, 5, 3)  # batch, height, width, channels
 MOMENTUM = 0.9
@@ -80,7 +80,7 @@ def test_unsupported_inputs_use_keras_code():
 
 
 def test_a_model_with_fused_batch_norm_saves_and_loads(tmp_path):
-    from mitolib.models import build_model, load_saved_model
+    from mitolib.model.architectures import build_model, load_saved_model
 
     model = build_model("unet", (32, 32, 1), base_filters=2, depth=2, batch_norm=True, dropout=0.0,
                         head_batch_norm=True, bn_momentum=0.9, fused_batch_norm=True)
@@ -94,7 +94,7 @@ def test_a_model_with_fused_batch_norm_saves_and_loads(tmp_path):
 
 @pytest.mark.parametrize("architecture", ["unet", "attention_unet", "attention_resunet"])
 def test_the_switch_chooses_the_layer_and_keeps_the_parameters(architecture):
-    from mitolib.models import build_model
+    from mitolib.model.architectures import build_model
 
     counts = {}
     for fused in (True, False):
@@ -107,8 +107,8 @@ def test_the_switch_chooses_the_layer_and_keeps_the_parameters(architecture):
 
 
 def test_the_keras_copy_has_keras_layers_and_the_same_predictions():
-    from mitolib.fused_bn import with_keras_batch_norm
-    from mitolib.models import build_model
+    from mitolib.model.fused_bn import with_keras_batch_norm
+    from mitolib.model.architectures import build_model
 
     model = build_model("unet", (32, 32, 1), base_filters=2, depth=2, batch_norm=True, dropout=0.0,
                         head_batch_norm=True, bn_momentum=0.9, fused_batch_norm=True)

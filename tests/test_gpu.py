@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from mitolib.config import resolve_params
-from mitolib.train import compile_model
+from mitolib.core.config import resolve_params
+from mitolib.training.train import compile_model
 
 tf = pytest.importorskip("tensorflow", reason="the GPU checks use TensorFlow's device list")
 

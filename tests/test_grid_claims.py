@@ -7,7 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from mitolib import claims, grid_claims
+from mitolib.core import claims
+from mitolib.report import grid_claims
 
 
 def _grid(values: dict) -> pd.DataFrame:
@@ -110,7 +111,7 @@ def test_reruns_text_names_the_configurations_and_orders_them_by_the_claims_rule
 def test_the_reports_insights_are_tested_cell_by_cell():
     import itertools
 
-    from mitolib import book
+    from mitolib.report import pages
 
     rates, batches, archs = (1e-4, 5e-4, 1e-3, 5e-3), (8, 16, 32), ("unet", "attention_unet")
     rows, history = [], []
@@ -125,8 +126,8 @@ def test_the_reports_insights_are_tested_cell_by_cell():
         curve = [0.3, 0.5, 0.3, 0.6] if batch == 8 else [0.3, 0.4, 0.5, 0.6]
         history += [{"run_id": run_id, "epoch": e, "metric": "iou", "split": "val", "value": v}
                     for e, v in enumerate(curve, start=1)]
-    checks = grid_claims.insight_checks(pd.DataFrame(rows), pd.DataFrame(history), book.load_csv("original_report"),
-                                        label=book.arch_label).set_index("the report says")
+    checks = grid_claims.insight_checks(pd.DataFrame(rows), pd.DataFrame(history), pages.load_csv("original_report"),
+                                        label=pages.arch_label).set_index("the report says")
     verdicts = checks["verdict"].to_dict()
     assert verdicts == {
         "learning rates from 0.0005 to 0.001 are the optimal range": "supported",
@@ -138,7 +139,7 @@ def test_the_reports_insights_are_tested_cell_by_cell():
     # the same grid with the attention runs 0.02 worse contradicts the claim
     worse = pd.DataFrame(rows).assign(best_val_iou=lambda t: t["best_val_iou"]
                                       - (t["architecture"] != "unet") * 0.04)
-    checks = grid_claims.insight_checks(worse, pd.DataFrame(history), book.load_csv("original_report"))
+    checks = grid_claims.insight_checks(worse, pd.DataFrame(history), pages.load_csv("original_report"))
     assert checks["verdict"].iloc[2] == "contradicted"
 
 

@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from mitolib.headline import END, START, headline_table, update_readme
+from mitolib.results.headline import END, START, headline_table, update_readme
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def test_readme_without_markers_is_left_alone(results, tmp_path):
 def test_the_protocol_is_read_from_the_runs():
     import pandas as pd
 
-    from mitolib.headline import protocol_text
+    from mitolib.results.headline import protocol_text
 
     plain = pd.DataFrame({"threshold": [0.5, 0.5], "tune_threshold": [False, False], "z_median": [1, 1]})
     assert protocol_text(plain) == "threshold 0.5, no post-processing"
@@ -77,7 +77,7 @@ def test_the_protocol_is_read_from_the_runs():
 
 
 def test_long_training_has_its_own_block_and_leaves_the_seeds_block_alone(results, tmp_path):
-    from mitolib.headline import markers
+    from mitolib.results.headline import markers
 
     folder = results / "cpu_long" / "long_training"
     folder.mkdir(parents=True)
@@ -104,7 +104,7 @@ def test_long_training_has_its_own_block_and_leaves_the_seeds_block_alone(result
 
 
 def test_a_study_without_a_headline_is_refused_by_name():
-    from mitolib.headline import markers
+    from mitolib.results.headline import markers
 
     with pytest.raises(ValueError, match="no headline table for the study 'recipe'; the studies with one: seeds, "
                                          "long_training"):
@@ -116,7 +116,7 @@ def test_the_committed_readme_shows_what_the_committed_results_render_to(study, 
     """The README's headline blocks are regenerated, never edited: each equals its study's render."""
     from pathlib import Path
 
-    from mitolib.headline import markers, render
+    from mitolib.results.headline import markers, render
 
     project = Path(__file__).resolve().parent.parent
     start, end = markers(study)

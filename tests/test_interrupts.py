@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from mitolib.executor import SIGTERM_MESSAGE
-from mitolib.study import plan
+from mitolib.studies.executor import SIGTERM_MESSAGE
+from mitolib.studies.plan import plan
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDY, PROFILE = "seeds", "smoke"
@@ -29,8 +29,8 @@ POLL_S = 0.2
 
 SCRIPT = f'''
 import pathlib, sys, time
-from mitolib.executor import run_local
-from mitolib.study import plan
+from mitolib.studies.executor import run_local
+from mitolib.studies.plan import plan
 
 def runner(params, run_dir):
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -108,7 +108,7 @@ def test_sigterm_stops_train_in_one_line(tmp_path):
 
 WIND_DOWN_SCRIPT = '''
 import logging, os, signal, sys, time
-from mitolib.executor import handle_sigterm
+from mitolib.studies.executor import handle_sigterm
 
 handle_sigterm()
 try:

@@ -8,8 +8,8 @@ from io import StringIO
 import pandas as pd
 import pytest
 
-from mitolib import levers
-from mitolib.config import load_config
+from mitolib.report import levers
+from mitolib.core.config import load_config
 
 
 def _recipe_runs(**over) -> pd.DataFrame:

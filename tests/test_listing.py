@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from mitolib.listing import listing_agreement
+from mitolib.report.listing import listing_agreement
 
 
 def test_listing_agreement_matches_a_direct_comparison(tmp_path):

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from mitolib import metrics
+from mitolib.model import metrics
 
 
 def _soft(y, p):

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from mitolib.models import MODEL_NAMES, build_model
+from mitolib.model.architectures import MODEL_NAMES, build_model
 
 # The original study's models at base 64, depth 4, batch norm on, dropout 0.
 ORIGINAL_COUNTS = {
@@ -103,9 +103,9 @@ def test_batch_norm_momentum_is_a_setting():
 
 
 def test_model_from_params_builds_the_run_model_for_any_input_shape():
-    from mitolib.config import resolve_params
-    from mitolib.fused_bn import FusedBatchNormalization
-    from mitolib.train import compile_model, model_from_params
+    from mitolib.core.config import resolve_params
+    from mitolib.model.fused_bn import FusedBatchNormalization
+    from mitolib.training.train import compile_model, model_from_params
 
     params = resolve_params("smoke", {"architecture": "attention_unet"})
     trained = compile_model(params)
@@ -115,3 +115,18 @@ def test_model_from_params_builds_the_run_model_for_any_input_shape():
     assert any(isinstance(layer, FusedBatchNormalization) for layer in whole.layers)
     keras_bn = model_from_params({**params, "batch_norm_kernel": "keras"})
     assert not any(isinstance(layer, FusedBatchNormalization) for layer in keras_bn.layers)
+
+
+def test_the_one_line_build_is_the_corrected_recipe():
+    """``mitolib.build_model(name, input_shape)`` takes its settings from studies.yml's defaults."""
+    import mitolib
+    from mitolib.core.config import load_config
+
+    defaults = load_config()["defaults"]
+    quick = mitolib.build_model("unet", (256, 256, 1))
+    explicit = build_model("unet", (256, 256, 1), **{key: defaults[key] for key in
+                                                     ("base_filters", "depth", "batch_norm", "dropout",
+                                                      "head_batch_norm", "bn_momentum")})
+    assert quick.count_params() == explicit.count_params()
+    assert quick.input_shape == (None, 256, 256, 1) and quick.output_shape == (None, 256, 256, 1)
+    keras.backend.clear_session()

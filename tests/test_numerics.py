@@ -2,7 +2,7 @@
 
 import pytest
 
-from mitolib.numerics import Device, cpu_flags, resolve_jit, resolve_numerics, resolve_policy
+from mitolib.core.numerics import Device, cpu_flags, resolve_jit, resolve_numerics, resolve_policy
 
 CPUINFO_BF16 = "processor\t: 0\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu avx2 fma avx512f avx512_bf16\n"
 CPUINFO_AVX2 = "processor\t: 0\nmodel name\t: Intel Xeon\nflags\t\t: fpu avx2 fma\n"
@@ -48,7 +48,7 @@ def test_explicit_values_are_kept_and_bad_ones_refused():
 def test_a_run_records_what_it_resolved(smoke_run):
     import json
 
-    from mitolib import rundir
+    from mitolib.core import rundir
 
     record = json.loads((smoke_run.run_dir / "params.json").read_text())
     metrics = rundir.read_metrics(smoke_run.run_dir)
@@ -58,7 +58,7 @@ def test_a_run_records_what_it_resolved(smoke_run):
 
 
 def test_batch_norm_kernel_is_fused_on_tensorflow_and_recorded():
-    from mitolib.numerics import batch_norm_kernel
+    from mitolib.core.numerics import batch_norm_kernel
 
     assert batch_norm_kernel("tensorflow") == "fused"
     assert batch_norm_kernel("jax") == "keras"
@@ -67,7 +67,7 @@ def test_batch_norm_kernel_is_fused_on_tensorflow_and_recorded():
 
 
 def test_a_named_batch_norm_kernel_wins_and_a_wrong_one_is_refused():
-    from mitolib.train import fused_batch_norm
+    from mitolib.training.train import fused_batch_norm
 
     assert fused_batch_norm({}) is True
     assert fused_batch_norm({"batch_norm_kernel": "keras"}) is False

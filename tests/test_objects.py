@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mitolib import objects
+from mitolib.model import objects
 
 
 def two_cubes() -> np.ndarray:
@@ -61,7 +61,7 @@ def test_largest_unmatched_objects_are_found_by_the_rule():
 def test_gallery_rule_picks_the_median_and_the_hardest_slice():
     import pandas as pd
 
-    from mitolib.predictions import gallery_slices, largest_object_center
+    from mitolib.report.predictions import gallery_slices, largest_object_center
 
     table = pd.DataFrame({"run_id": ["a"] * 5 + ["b"] * 5, "slice": list(range(5)) * 2,
                           "iou": [0.9, 0.5, 0.7, 0.8, 0.6, 0.9, 0.5, 0.7, 0.8, 0.6]})

@@ -1,12 +1,12 @@
-"""mitolib.patches: resampling, tiling, splits and the mispairing ablation."""
+"""mitolib.data.patches: resampling, tiling, splits and the mispairing ablation."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mitolib.data import resolve_volumes
-from mitolib.patches import (
+from mitolib.data.volumes import resolve_volumes
+from mitolib.data.patches import (
     mispair, rescale, split_official, split_random_patches, tile, tile_origins, training_arrays,
 )
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from mitolib.batch import qsub_commands, qsub_variables
-from mitolib.errors import SchedulerError
-from mitolib.locations import NAME_ENV, PATH_ENV
-from mitolib.study import plan
+from mitolib.studies.batch import qsub_commands, qsub_variables
+from mitolib.core.errors import SchedulerError
+from mitolib.core.locations import NAME_ENV, PATH_ENV
+from mitolib.studies.plan import plan
 
 ROOT = Path(__file__).resolve().parent.parent
 PBS = ROOT / "pbs"
@@ -166,7 +166,7 @@ def test_submit_captures_the_array_id(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_LOG", str(tmp_path / "qsub.log"))
     _only_runs_setting(monkeypatch, tmp_path)
-    monkeypatch.setattr("mitolib.batch.project_root", lambda: tmp_path)  # qsub's folder, where logs/ is made
+    monkeypatch.setattr("mitolib.studies.batch.project_root", lambda: tmp_path)  # qsub's folder, where logs/ is made
     assert main(["study", "submit", "architectures", "--scheduler", "pbs", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "qsub -J 0-2 -v STUDY=architectures,PROFILE=cpu" in out and "<array job id>" in out  # the one default
@@ -180,7 +180,7 @@ def test_submit_captures_the_array_id(monkeypatch, tmp_path, capsys):
 
 
 def test_native_slurm_submission_requests_the_gpu_as_gres():
-    from mitolib.batch import sbatch_commands
+    from mitolib.studies.batch import sbatch_commands
 
     array, collect = sbatch_commands("architectures", "gpu", 3, {"epochs": 2})
     assert array[:3] == ["sbatch", "--parsable", "--array=0-2"] and "--gres=gpu:1" in array

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mitolib.rundir import is_complete
+from mitolib.core.rundir import is_complete
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from slurm_cluster import SlurmCluster, ensure_installed  # noqa: E402

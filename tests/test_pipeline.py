@@ -1,4 +1,4 @@
-"""mitolib.pipeline: batches, dtypes, seeded shuffling, augmentation that keeps image and mask aligned.
+"""mitolib.data.pipeline: batches, dtypes, seeded shuffling, augmentation that keeps image and mask aligned.
 
 Every behaviour is checked for both implementations: ``tf.data`` (what ``make_dataset`` returns on the
 TensorFlow backend) and ``PatchBatches`` (what it returns on JAX or PyTorch)."""
@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mitolib import pipeline
-from mitolib.pipeline import PatchBatches
+from mitolib.data import pipeline
+from mitolib.data.pipeline import PatchBatches
 
 P = 8
 

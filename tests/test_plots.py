@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from mitolib import curve_plots, image_plots, plots  # noqa: E402
+from mitolib.figures import curve_plots, image_plots, plots  # noqa: E402
 
 ARCHS = ["unet", "attention_unet", "attention_resunet"]
 
@@ -77,20 +77,6 @@ def test_ablation_bars_one_bar_per_variant_and_metric():
     assert any(t.get_text() == "failed" for t in ax.texts)  # v3 has no m2
 
 
-def test_training_curves_one_panel_per_metric_and_one_line_per_run():
-    history = history_frame()
-    best = pd.DataFrame({"run_id": history["run_id"].unique(), "best_epoch": 2})
-    fig = curve_plots.training_curves(history, metrics=["loss", "iou", "learning_rate", "loss"], best_epochs=best, ncols=3)
-    assert len(fig.axes) == 4  # the unused fifth and sixth panels of two rows are removed
-    runs = history["run_id"].nunique()
-    assert len(fig.axes[0].lines) == 2 * runs  # a curve and a best-epoch marker per run
-    assert len(fig.axes[2].lines) == 2 * runs  # learning rate, logged without a split
-    assert len(fig.legends) == 1 and len(fig.legends[0].get_texts()) == len(ARCHS)
-    compared = curve_plots.training_curves(history, metrics=["iou"], compare="train")
-    assert len(compared.axes[0].lines) == 2 * runs  # validation and training curves
-    assert len(compared.legends[0].get_texts()) == len(ARCHS) + 2
-
-
 def test_heatmaps_one_panel_per_group_with_failures_crossed():
     fig = plots.heatmaps(runs_frame())
     assert len(fig.axes) == len(ARCHS) + 1  # plus the colour bar
@@ -154,7 +140,7 @@ def test_colours_are_stable_and_distinct():
 
 
 def test_paired_intervals_draws_measured_rows_filled_when_resolved():
-    from mitolib import plots
+    from mitolib.figures import plots
 
     table = pd.DataFrame({"group": ["a", "b", "c"], "difference": [0.02, -0.01, float("nan")],
                           "low": [0.01, -0.03, float("nan")], "high": [0.03, 0.01, float("nan")],
@@ -192,3 +178,26 @@ def test_ablation_bars_label_bars_too_short_to_see():
     fig = plots.ablation_bars(frame)
     texts = sorted(t.get_text() for t in fig.axes[0].texts)
     assert texts == ["0.000", "0.020"]
+
+
+def test_logged_beside_reproduced_draws_a_line_per_run_and_the_reference():
+    rows = []
+    for column in ("unet", "attention_unet"):
+        for source, units in (("logged", ["main"]), ("faithful", ["s0", "s1"])):
+            for unit in units:
+                for epoch in (1, 2, 3):
+                    rows.append({"column": column, "source": source, "unit": unit, "epoch": epoch,
+                                 "metric": "accuracy", "value": 0.3 * epoch})
+                    rows.append({"column": column, "source": source, "unit": unit, "epoch": epoch,
+                                 "metric": "val_original_jaccard", "value": 10.0 ** -epoch})
+    fig = curve_plots.logged_beside_reproduced(
+        pd.DataFrame(rows), metrics=["accuracy", "val_original_jaccard"], columns=["unet", "attention_unet"],
+        sources=["logged", "faithful"], reference_lines={("accuracy", "unet"): 0.92}, reference_label="empty mask",
+        log_metrics=["val_original_jaccard"])
+    axes = fig.axes
+    assert len(axes) == 4  # 2 metrics x 2 architectures, row by row
+    assert len(axes[0].lines) == 3 + 1  # three runs and the reference line
+    assert len(axes[1].lines) == 3  # no reference line for attention_unet
+    assert axes[2].get_yscale() == "log" and axes[0].get_yscale() == "linear"
+    assert axes[0].lines[-2].get_color() == "#000000"  # the logged run drawn last (on top), in black
+    plt.close(fig)

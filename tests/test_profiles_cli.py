@@ -3,7 +3,7 @@
 import pytest
 
 from mitolib.cli import main
-from mitolib.config import DEFAULT_PROFILE, profile_in_use, resolve_params
+from mitolib.core.config import DEFAULT_PROFILE, profile_in_use, resolve_params
 
 
 def test_one_default_profile_for_every_command(monkeypatch, capsys):
@@ -20,8 +20,8 @@ def test_one_default_profile_for_every_command(monkeypatch, capsys):
 
 
 def test_a_gpu_profile_is_refused_without_a_gpu(tmp_path, capsys):
-    from mitolib.numerics import detect_device
-    from mitolib.train import train
+    from mitolib.core.numerics import detect_device
+    from mitolib.training.train import train
 
     if detect_device().kind == "gpu":
         pytest.skip("this machine has a GPU")

@@ -5,9 +5,9 @@ import math
 import pandas as pd
 import pytest
 
-from mitolib import reproduction
-from mitolib.errors import ConfigError
-from mitolib.locations import project_root
+from mitolib.report import reproduction
+from mitolib.core.errors import ConfigError
+from mitolib.core.locations import project_root
 
 RULE = reproduction.Rule(last_epochs=2, accuracy_gap=0.02, train_jaccard_max=0.05, best_val_jaccard_max=0.15,
                          logged_train_foreground=0.08)

@@ -8,9 +8,9 @@ import json
 import pandas as pd
 import pytest
 
-from mitolib.results import METRIC_FIELDS, collect, long_history
-from mitolib.runstate import params_differ
-from mitolib.study import plan
+from mitolib.results.collect import METRIC_FIELDS, collect, long_history
+from mitolib.core.identity import params_differ
+from mitolib.studies.plan import plan
 
 EPOCHS = 3
 SLICES = 4
@@ -162,7 +162,7 @@ def test_predictions_of_the_best_run_per_architecture_are_copied(roots):
 def test_collected_runs_survive_the_loss_of_their_folders(roots):
     import shutil
 
-    from mitolib.runstate import is_done, run_state
+    from mitolib.studies.runstate import is_done, run_state
 
     runs = plan("architectures", "smoke")
     for run in runs:
@@ -194,7 +194,7 @@ def test_a_run_folder_made_with_other_parameters_is_not_collected(roots):
 
 
 def test_recollecting_at_another_commit_keeps_the_provenance_unless_a_table_changes(roots, monkeypatch):
-    import mitolib.results as results
+    import mitolib.results.collect as results
 
     runs = plan("architectures", "smoke")
     make_run_dir(runs[0])
@@ -221,7 +221,7 @@ def test_recollecting_at_another_commit_keeps_the_provenance_unless_a_table_chan
 
 
 def test_a_parameter_added_later_reads_at_its_default(roots, tmp_path):
-    from mitolib.runstate import params_differ
+    from mitolib.core.identity import params_differ
 
     run = plan("architectures", "smoke")[0]
     run.run_dir.mkdir(parents=True)

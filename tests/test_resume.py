@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from mitolib.results import collect
-from mitolib.rundir import METRICS, PARAMS, is_complete
-from mitolib.executor import DISCARDED_DIR
-from mitolib.locks import lock_holder, lock_path
-from mitolib.runstate import run_state
-from mitolib.study import plan
+from mitolib.results.collect import collect
+from mitolib.core.rundir import METRICS, PARAMS, is_complete
+from mitolib.studies.executor import DISCARDED_DIR
+from mitolib.studies.locks import lock_holder, lock_path
+from mitolib.studies.runstate import run_state
+from mitolib.studies.plan import plan
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDY, PROFILE = "architectures", "smoke"

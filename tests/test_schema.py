@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from mitolib import schema
+from mitolib.core import schema
 from mitolib.cli import main
-from mitolib.config import resolve_params
-from mitolib.errors import ConfigError
+from mitolib.core.config import resolve_params
+from mitolib.core.errors import ConfigError
 
 
 @pytest.mark.parametrize("key, value, message", [
@@ -40,14 +40,14 @@ def test_rules_between_parameters():
 
 
 def test_every_profile_and_default_is_valid():
-    from mitolib.config import load_config
+    from mitolib.core.config import load_config
 
     for profile in load_config()["profiles"]:
         resolve_params(profile)  # raises if a committed profile breaks the schema
 
 
 def test_every_rule_names_a_parameter_of_the_defaults():
-    from mitolib.config import load_config
+    from mitolib.core.config import load_config
 
     assert set(schema.RULES) <= set(load_config()["defaults"])
 

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mitolib import scores
-from mitolib.rundir import save_mask_png
+from mitolib.results import scores
+from mitolib.core.rundir import save_mask_png
 
 
 def test_pixel_scores_from_slice_counts():

@@ -10,12 +10,14 @@ import tifffile
 from PIL import Image
 
 import mitolib
-from mitolib import evaluate, metrics
+from mitolib.training import evaluate
+from mitolib.model import metrics
 from mitolib.cli import main
-from mitolib.data import resolve_volumes
-from mitolib.errors import DataError
-from mitolib.segment import load_model, predict_stack
-from mitolib.stacks import open_stack, write_stack
+from mitolib.data.volumes import resolve_volumes
+from mitolib.core.errors import DataError
+from mitolib import load_model
+from mitolib.training.segment import predict_stack
+from mitolib.data.stacks import open_stack, write_stack
 
 
 @pytest.fixture(scope="module")

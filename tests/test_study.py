@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from mitolib.config import compute_budget, load_config, resolve_params
-from mitolib.errors import ConfigError
-from mitolib.locations import config_path
-from mitolib.locations import runs_root
-from mitolib.study import ID_MAX_LENGTH, format_value, plan
+from mitolib.core.config import compute_budget, load_config, resolve_params
+from mitolib.core.errors import ConfigError
+from mitolib.core.locations import config_path
+from mitolib.core.locations import runs_root
+from mitolib.studies.plan import ID_MAX_LENGTH, format_value, plan
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9._+-]+$")
 
@@ -220,7 +220,7 @@ def test_compute_budgets_are_read_and_checked(tmp_path):
 
 
 def test_targets_are_read_and_checked(tmp_path):
-    from mitolib.config import target
+    from mitolib.core.config import target
 
     assert target("cpu") == {"test_iou": 0.85, "train_minutes": 15, "seeds": 3} and target("smoke") is None
     text = Path(config_path()).read_text(encoding="utf-8")
@@ -236,7 +236,7 @@ def test_targets_are_read_and_checked(tmp_path):
 
 
 def test_speed_targets_are_read_and_checked(tmp_path):
-    from mitolib.config import speed_targets
+    from mitolib.core.config import speed_targets
 
     assert speed_targets() == {"best": 1.5, "plain": 1.0}
     text = Path(config_path()).read_text(encoding="utf-8")
@@ -256,8 +256,8 @@ def _collect_by_hand(runs, values, results_dir: Path, drop: int = 0) -> None:
     """A runs.csv as `collect` writes it (parameters, status, the chosen column) for the first runs."""
     import pandas as pd
 
-    from mitolib.rundir import RUNS_TABLE
-    from mitolib.runstate import NOT_PARAMETERS, params_hash
+    from mitolib.core.rundir import RUNS_TABLE
+    from mitolib.core.identity import NOT_PARAMETERS, params_hash
 
     rows = [{"run_id": run.run_id, **{k: v for k, v in run.params.items() if k not in NOT_PARAMETERS},
              "status": "done", "best_val_iou": value, "params_hash": params_hash(run.params)}
@@ -276,7 +276,7 @@ def _reruns_config(**from_best) -> dict:
 
 
 def test_from_best_reruns_the_best_grid_points_with_more_seeds(tmp_path, monkeypatch):
-    from mitolib.study import best_of
+    from mitolib.studies.plan import best_of
 
     monkeypatch.setenv("MITOLIB_RESULTS", str(tmp_path / "results"))
     config = _reruns_config()
@@ -297,7 +297,7 @@ def test_from_best_reruns_the_best_grid_points_with_more_seeds(tmp_path, monkeyp
 
 
 def test_from_best_waits_for_the_whole_grid(tmp_path, monkeypatch):
-    from mitolib.errors import ResultsMissing
+    from mitolib.core.errors import ResultsMissing
 
     monkeypatch.setenv("MITOLIB_RESULTS", str(tmp_path / "results"))
     config = _reruns_config()

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from mitolib import locks
-from mitolib.executor import execute_run, run_local
-from mitolib.locks import RunLock, lock_holder, lock_path
-from mitolib.runstate import run_state
-from mitolib.study import plan
+from mitolib.studies import locks
+from mitolib.studies.executor import execute_run, run_local
+from mitolib.studies.locks import RunLock, lock_holder, lock_path
+from mitolib.studies.runstate import run_state
+from mitolib.studies.plan import plan
 
 CALLS = "calls.log"
 FAILURES = "failures.json"
@@ -34,7 +34,7 @@ def fake_runner(params: dict, run_dir) -> dict:
     metrics = {"status": status, "best_val_iou": 0.5, "test_iou": 0.4}
     if status == "failed":
         metrics["error"] = "RuntimeError: planned failure"
-    from mitolib.data import data_identity
+    from mitolib.data.volumes import data_identity
 
     (run_dir / "params.json").write_text(json.dumps({"params": params, "data_identity": data_identity(params)}))
     (run_dir / "metrics.json").write_text(json.dumps(metrics))
@@ -203,8 +203,8 @@ def test_a_study_rerun_on_other_data_retrains_and_keeps_both(tmp_path, monkeypat
     finished run on the first data is kept apart, never overwritten."""
     import numpy as np
 
-    from mitolib.data import _cached_volume, _identity_cached
-    from mitolib.synthetic import write_slice_folders
+    from mitolib.data.volumes import _cached_volume, _identity_cached
+    from mitolib.data.synthetic import write_slice_folders
 
     monkeypatch.setenv("MITOLIB_RUNS", str(tmp_path / "runs"))
     first, second = tmp_path / "data_a", tmp_path / "data_b"
@@ -232,7 +232,7 @@ def test_a_study_rerun_on_other_data_retrains_and_keeps_both(tmp_path, monkeypat
 
 
 def test_discarded_attempt_keeps_its_records_not_its_large_files(tmp_path):
-    from mitolib.executor import DISCARDED_DIR, OTHER_DATA_DIR, discard
+    from mitolib.studies.executor import DISCARDED_DIR, OTHER_DATA_DIR, discard
 
     def attempt(name: str) -> Path:
         folder = tmp_path / name

@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from mitolib import summaries
+from mitolib.report import summaries
 
 
 def test_own_rows_state_the_protocol_the_runs_used():
@@ -94,8 +94,8 @@ def test_pipeline_comparison_pairs_the_rounds_on_log_speed(tmp_path):
 
 
 def test_same_training_pairs_compare_the_validation_curves_of_identical_trainings(tmp_path):
-    from mitolib.book import StudyResults
-    from mitolib.config import load_config
+    from mitolib.report.pages import StudyResults
+    from mitolib.core.config import load_config
 
     defaults = load_config()["defaults"]
 

@@ -1,4 +1,4 @@
-"""mitolib.synthetic: EM-like volumes with ground truth."""
+"""mitolib.data.synthetic: EM-like volumes with ground truth."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import time
 import numpy as np
 import pytest
 
-from mitolib import synthetic
-from mitolib.data import load_volume
-from mitolib.synthetic import make_split, make_volume, write_slice_folders
+from mitolib.data import synthetic
+from mitolib.data.volumes import load_volume
+from mitolib.data.synthetic import make_split, make_volume, write_slice_folders
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from mitolib import targets
+from mitolib.report import targets
 
 
 def test_target_verdict_waits_for_the_seeds_the_target_is_a_mean_over():

@@ -8,10 +8,10 @@ import keras
 import pandas as pd
 import pytest
 
-from mitolib import rundir
-from mitolib.config import load_config, resolve_params
-from mitolib.runner import kernel_config, notebook_source, run_notebook
-from mitolib.train import HISTORY_COLUMNS, train
+from mitolib.core import rundir
+from mitolib.core.config import load_config, resolve_params
+from mitolib.studies.runner import kernel_config, notebook_source, run_notebook
+from mitolib.training.train import HISTORY_COLUMNS, train
 
 
 def notebook_parameters() -> dict:
@@ -112,8 +112,8 @@ def test_a_finished_run_is_never_overwritten(tmp_path):
 
 
 def test_a_broken_test_split_fails_before_training(tmp_path, monkeypatch):
-    from mitolib.errors import DataError
-    from mitolib.synthetic import write_slice_folders
+    from mitolib.core.errors import DataError
+    from mitolib.data.synthetic import write_slice_folders
 
     root = write_slice_folders(tmp_path / "data", n_slices=4, height=64, width=96)
     broken = sorted((root / "test" / "images").iterdir())[1]
@@ -125,7 +125,7 @@ def test_a_broken_test_split_fails_before_training(tmp_path, monkeypatch):
 
 
 def test_epoch_line_reports_loss_iou_and_time_left():
-    from mitolib.runner import epoch_line
+    from mitolib.studies.runner import epoch_line
 
     history = pd.DataFrame({"epoch": [1, 2], "loss": [0.5, 0.25], "val_iou": [0.6, 0.7], "learning_rate": [1e-3, 5e-4],
                             "epoch_seconds": [40.0, 20.0]})
@@ -137,7 +137,7 @@ def test_follow_history_prints_each_new_epoch(tmp_path, monkeypatch):
     import io
     import threading
 
-    from mitolib import runner
+    from mitolib.studies import runner
 
     monkeypatch.setattr(runner, "FOLLOW_INTERVAL_S", 0.01)
     out, stop = io.StringIO(), threading.Event()

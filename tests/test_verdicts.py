@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from mitolib import verdicts
+from mitolib.report import verdicts
 
 
 def runs(values: dict, column: str = "test_iou") -> pd.DataFrame:
@@ -12,8 +12,8 @@ def runs(values: dict, column: str = "test_iou") -> pd.DataFrame:
 
 
 def test_split_by_plan_keeps_only_same_id_and_parameters():
-    from mitolib.runstate import params_hash
-    from mitolib.study import plan
+    from mitolib.core.identity import params_hash
+    from mitolib.studies.plan import plan
 
     runs_planned = plan("architectures", "smoke")
     planned = {run.run_id: params_hash(run.params) for run in runs_planned}
@@ -29,8 +29,8 @@ def test_split_by_plan_keeps_only_same_id_and_parameters():
 def test_split_by_plan_reads_runs_as_the_book_reads_runs_csv(tmp_path):
     """Written to CSV and read back with pandas' type guessing, a text parameter spelled like a boolean
     (the smoke profile's ``jit_compile: "false"``) comes back as a bool; the runs are still the plan's."""
-    from mitolib.runstate import params_hash
-    from mitolib.study import plan
+    from mitolib.core.identity import params_hash
+    from mitolib.studies.plan import plan
 
     runs_planned = plan("architectures", "smoke")
     assert runs_planned[0].params["jit_compile"] == "false"

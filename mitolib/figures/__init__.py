@@ -1,0 +1,1 @@
+"""Figures: chart functions that take tidy DataFrames (and an ``ax``) and return the figure.  They read no files."""

@@ -1,0 +1,379 @@
+"""Page-specific tables and sentences of the book: grid regions, the compute budget, TTA gains, the GPU summary,
+option checks, the ablation's variant settings and the benchmarks report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from mitolib.core.rundir import STATUS_DONE
+from mitolib.core import claims
+from mitolib.report.pages import StudyResults, arch_label, by_architecture
+from mitolib.core.config import load_config
+from mitolib.results.headline import protocol_text
+from mitolib.core.locations import benchmark_results_dir, project_root
+from mitolib.core.rundir import EVAL_PARAMS, EVALUATIONS
+from mitolib.core.schema import steps_per_epoch
+from mitolib.core.tables import markdown_table_text
+from mitolib.report.targets import BASELINE_VARIANT, PLAIN_VARIANT, training_configurations
+
+
+def _mean_by(done: pd.DataFrame, column: str, value: str) -> str:
+    means = done.groupby(column)[value].agg(["mean", "size"])
+    return ", ".join(f"{key:g}: {row['mean']:.3f} ({row['size']:.0f} run{'s' if row['size'] != 1 else ''})"
+                     for key, row in means.iterrows())
+
+
+def grid_region_text(done: pd.DataFrame, value: str = "best_val_iou", label: str = "best validation IoU") -> str:
+    """Where a learning-rate x batch-size grid works: its best run, the mean ``value`` per learning rate and
+    per batch size over the completed runs ``done``, and the optimizer steps each batch size got."""
+    if done.empty:
+        return "No run of the grid has completed yet."
+    top = done.loc[done[value].idxmax()]
+    text = (f"The best completed run is {arch_label(top['architecture'])} at learning rate "
+            f"{top['learning_rate']:g} and batch size {top['batch_size']:g} ({label} "
+            f"{top[value]:.3f}). Mean {label} by learning rate: "
+            f"{_mean_by(done, 'learning_rate', value)}; by batch size: {_mean_by(done, 'batch_size', value)}.")
+    patches = done["epochs"] * done["samples_per_epoch"]
+    if (done["samples_per_epoch"] > 0).all() and patches.nunique() == 1:
+        steps = sorted({int(run["batch_size"]): int(run["epochs"] * steps_per_epoch(run, 0))
+                        for _, run in done.iterrows()}.items())
+        text += (f" Every run saw the same {int(patches.iloc[0])} training patches, so a larger batch means fewer "
+                 "optimizer steps: " + ", ".join(f"{n} steps at batch size {b}" for b, n in steps) + ".")
+    return text
+
+
+def budget_text(seconds: float, runs: int, profile: str, budget: Mapping | None) -> str:
+    """The measured compute of ``runs`` completed runs (``seconds`` in all) against the profile's planned budget."""
+    hours = seconds / 3600
+    measured = f"{hours:.1f} hours over {runs} completed runs"
+    if not budget:
+        return f"In this build: {measured} (no compute budget is set for the `{profile}` profile)."
+    planned = float(budget["hours"])
+    share = hours / planned - 1
+    verdict = "within it" if share <= 0 else f"{share:.0%} over it"
+    return (f"The `{profile}` profile is sized for about {planned:g} hours of {budget['machine']} "
+            f"(`compute_budgets` in `studies.yml`). In this build: {measured}, {verdict}.")
+
+
+def tta_gains(results: StudyResults) -> pd.DataFrame:
+    """Test IoU of done runs without and with test-time augmentation.
+
+    "without" is the run's own test IoU (``runs.csv``, runs trained with ``tta`` off); "with" is the
+    latest ``mitolib evaluate --tta`` row of ``evaluations.csv`` beside it that keeps the run's other
+    evaluation settings.  Columns ``run_id, architecture, without, with, gain``; empty when nothing
+    was evaluated again.
+    """
+    columns = ["run_id", "architecture", "without", "with", "gain"]
+    path = results.path / EVALUATIONS
+    if not path.is_file():
+        return pd.DataFrame(columns=columns)
+    runs = results.done[~results.done["tta"].astype(str).str.lower().eq("true")].set_index("run_id")
+    rows = []
+    for _, row in pd.read_csv(path).iterrows():
+        if row["run_id"] not in runs.index or str(row["tta"]).lower() != "true":
+            continue
+        run = runs.loc[row["run_id"]]
+        shared = [key for key in EVAL_PARAMS if key != "tta" and key in row.index and key in run.index]
+        if all(str(row[key]) == str(run[key]) for key in shared):  # settings older tables lack were off
+            rows.append({"run_id": row["run_id"], "architecture": run["architecture"],
+                         "without": float(run["test_iou"]), "with": float(row["test_iou"])})
+    table = pd.DataFrame(rows, columns=columns[:-1]).drop_duplicates("run_id", keep="last")
+    return table.assign(gain=table["with"] - table["without"]).reset_index(drop=True)
+
+
+def gpu_summary(results: StudyResults) -> pd.DataFrame:
+    """One row per planned run of a GPU study: status, test IoU (also with test-time augmentation where a
+    saved model was evaluated again) and Dice, best and last epoch, training time, and the training
+    throughput without the first epoch (which includes compilation)."""
+    seconds = results.history[results.history["metric"] == "epoch_seconds"].sort_values("epoch")
+    with_tta = tta_gains(results).set_index("run_id")["with"]
+    rows = []
+    for run in by_architecture(results.runs).itertuples():
+        steady = seconds[seconds["run_id"] == run.run_id]["value"].iloc[1:]
+        done = run.status == STATUS_DONE
+        row = {"architecture": arch_label(run.architecture), "status": run.status,
+               "test IoU": run.test_iou if done else float("nan")}
+        if len(with_tta):
+            row["test IoU, TTA"] = with_tta.get(run.run_id, float("nan"))
+        row |= {"test Dice": run.test_dice if done else float("nan"),
+                "best / last epoch": f"{run.best_epoch:.0f} / {run.epochs_run:.0f}" if done else "",
+                "training (s)": f"{run.train_seconds:.0f}" if done else "",
+                "steady images/s": (f"{run.samples_per_epoch / steady.median():.0f}"
+                                    if done and len(steady) else "")}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def option_check(before: Path, after: pd.DataFrame, option: str) -> pd.DataFrame:
+    """Run by run (same architecture and seed), the test IoU and training time before and after a default
+    ``option`` changed: ``before`` is a ``runs.csv`` collected with the old setting, ``after`` the runs collected
+    with the new one.  Only runs done in both whose ``option`` differs are kept."""
+    old = pd.read_csv(before)
+    pairs = old[old["status"] == STATUS_DONE].merge(after[after["status"] == STATUS_DONE], on=["architecture", "seed"],
+                                               suffixes=("_before", "_after"))
+    pairs = pairs[pairs[f"{option}_before"].astype(str) != pairs[f"{option}_after"].astype(str)]
+    return pd.DataFrame({
+        "architecture": pairs["architecture"], "seed": pairs["seed"],
+        f"{option} before": pairs[f"{option}_before"], f"{option} after": pairs[f"{option}_after"],
+        "test IoU before": pairs["test_iou_before"], "test IoU after": pairs["test_iou_after"],
+        "difference": pairs["test_iou_after"] - pairs["test_iou_before"],
+        "training s before": pairs["train_seconds_before"].round().astype(int),
+        "training s after": pairs["train_seconds_after"].round().astype(int),
+    }).reset_index(drop=True)
+
+
+MEASUREMENT_ONLY = ("select_by_all_monitors",)  # settings that change what a run measures, not how it trains
+
+
+def variant_settings(study: str = "bug_ablation") -> pd.DataFrame:
+    """``variant, settings``: each named run of a study and what it changes, from ``studies.yml``."""
+    runs = load_config()["studies"][study].get("runs") or {}
+
+    def text(over: Mapping) -> str:
+        parts = [f"`{k}: {v}`" for k, v in over.items() if k not in ("profile_settings", *MEASUREMENT_ONLY)]
+        for profile, values in (over.get("profile_settings") or {}).items():
+            parts.append(f"under `{profile}`: " + ", ".join(f"`{k}: {v}`" for k, v in values.items()))
+        notes = [f"(`{k}: {over[k]}` measures more, trains the same)" for k in MEASUREMENT_ONLY if k in over]
+        return " ".join([", ".join(parts) or "(the corrected recipe)", *notes])
+
+    return pd.DataFrame([{"variant": name, "settings": text(over or {})} for name, over in runs.items()])
+
+
+# --------------------------------------------------------------------------- benchmarks
+def benchmark_report(folder: Path | None = None):
+    """``benchmarks/results/latest.md`` (headings demoted one level), else ``latest.json`` as a
+    table, else a note that no benchmark has been run; a Markdown display object."""
+    from IPython.display import Markdown
+
+    folder = folder or benchmark_results_dir()
+    md, js = folder / "latest.md", folder / "latest.json"
+    if md.is_file():
+        lines = md.read_text(encoding="utf-8").splitlines()
+        return Markdown("\n".join("#" + line if line.startswith("#") else line for line in lines))
+    if js.is_file():
+        data = json.loads(js.read_text(encoding="utf-8"))
+        records = data.get("results", data) if isinstance(data, dict) else data
+        frame = pd.json_normalize(records if isinstance(records, list) else [records])
+        return Markdown(f"From `{js.relative_to(project_root()) if js.is_relative_to(project_root()) else js}`:"
+                        f"\n\n{markdown_table_text(frame, floatfmt='.4g')}")
+    return Markdown(":::{note} No benchmark has been run\nThere is no `benchmarks/results/latest.md` or "
+                    "`latest.json` yet, so this page has nothing to show. The chapters do not depend on it.\n:::")
+
+
+def own_rows(done: pd.DataFrame, study: str, profile: str) -> pd.DataFrame:
+    """This book's runs as rows of the published-figures table (``label, method, dataset, metric, value,
+    protocol, source``): per architecture, the test foreground IoU as mean ± sd over seeds, with the protocol
+    read from the runs' parameters (resolution, test-time steps, threshold rule)."""
+    rows = []
+    for arch, part in by_architecture(done).groupby("architecture", sort=False):
+
+        def values(column: str, form=str) -> str:
+            return "/".join(sorted({form(v) for v in part[column]})) if column in part else "?"
+
+        rows.append({
+            "label": f"this book: {arch_label(arch)} ({len(part)} seed{'' if len(part) == 1 else 's'})",
+            "method": f"2D {arch_label(arch)}, base {values('base_filters', lambda v: f'{int(v)}')} filters, "
+                      f"trained at scale {values('scale', lambda v: f'{float(v):g}')}",
+            "dataset": "EPFL (Lucchi) test volume, 165x768x1024",
+            "metric": "foreground IoU",
+            "value": claims.summarize(part["test_iou"]).text(),
+            "protocol": f"foreground IoU over the whole test volume at full resolution, {protocol_text(part)}; "
+                        "mean ± sd over seeds",
+            "source": f"results/{profile}/{study}/runs.csv"})
+    return pd.DataFrame(rows, columns=["label", "method", "dataset", "metric", "value", "protocol", "source"])
+
+
+CONFIDENCE_TEXT = f"{claims.CONFIDENCE:.0%}"  # the claims rule's confidence, as the pages write it
+INTERVAL_COLUMN = f"{CONFIDENCE_TEXT} interval"  # of pipeline_comparison
+FASTER, SLOWER = "faster", "slower"  # pipeline_comparison's verdicts where the interval excludes a ratio of 1
+NOT_MEASURED = "– (no option measured)"  # a benchmark run of the original and the plain project pipeline only
+
+
+def committed_benchmark_runs(folder: Path | None = None):
+    """``(path, results)`` of every committed benchmark run in ``folder`` (default ``benchmarks/results``), in
+    name order: each ``*.json`` but ``latest.json``, which repeats the newest."""
+    folder = folder or benchmark_results_dir()
+    for path in sorted(folder.glob("*.json")):
+        if path.name != "latest.json":
+            yield path, json.loads(path.read_text(encoding="utf-8"))
+
+
+def benchmark_machines(folder: Path | None = None) -> pd.DataFrame:
+    """One row per machine and width of the committed benchmark runs (``benchmarks/results/*.json`` but
+    ``latest.json``): the machine (CPU flags, bfloat16 unit), the plain project pipeline's and the fastest
+    configuration's images/s ratio against the original pipeline (median over architectures of the per-
+    architecture medians, and the lowest architecture's), and the fastest configuration's % of the peak of
+    its dtype; newest run first."""
+    rows = []
+    for path, data in committed_benchmark_runs(folder):
+        table = pd.DataFrame(data.get("training_summary") or [])
+        if table.empty or "speed_ratio_median" not in table.columns:
+            continue
+        machine = data.get("machine") or {}
+        flags = ", ".join(machine.get("cpu_flags") or []) or "–"
+        for width, part in training_configurations(table).groupby("width", sort=False):
+            plain = part[part["variant"] == PLAIN_VARIANT]
+            per_arch = part.loc[part.groupby("architecture")["speed_ratio_median"].idxmax()]
+            only_plain = (part["variant"] == PLAIN_VARIANT).all()  # a run of the two pipelines alone, no option
+            best_variant = NOT_MEASURED if only_plain else per_arch["variant"].mode().iloc[0]
+            rows.append({
+                "benchmark": f"`{path.name}`", "created": str(data.get("created", ""))[:10],
+                "machine": f"{machine.get('cpu_model', '?')}, {machine.get('usable_cores', '?')} cores ({flags}; "
+                           f"bfloat16 unit: {'yes' if machine.get('cpu_bf16') else 'no'})",
+                "width": width,
+                "project / original": f"{plain['speed_ratio_median'].median():.2f}x (lowest "
+                                      f"{plain['speed_ratio_median'].min():.2f}x)" if len(plain) else "–",
+                "fastest configuration": best_variant,
+                "fastest / original": NOT_MEASURED if only_plain else
+                f"{per_arch['speed_ratio_median'].median():.2f}x (lowest {per_arch['speed_ratio_median'].min():.2f}x)",
+                "% of peak (fastest)": NOT_MEASURED if only_plain else f"{per_arch['percent_of_peak'].median():.0f}"})
+    frame = pd.DataFrame(rows)
+    return frame.sort_values("created", ascending=False, kind="stable").reset_index(drop=True) if len(frame) else frame
+
+
+def ratio_column(variant: str, reference: str = BASELINE_VARIANT) -> str:
+    """The name of :func:`pipeline_comparison`'s ratio column: ``"project / original"``, ``"fixed / original"``,
+    ``"project / fixed"`` (the original pipeline is the benchmark's ``baseline``)."""
+    def name(key):
+        return "original" if key == BASELINE_VARIANT else key
+
+    return f"{name(variant)} / {name(reference)}"
+
+
+def pipeline_comparison(folder: Path | None = None, variant: str = PLAIN_VARIANT,
+                        reference: str = BASELINE_VARIANT) -> pd.DataFrame:
+    """One benchmark configuration against another in every committed benchmark run that measured both
+    (``benchmarks/results/*.json`` but ``latest.json``), by the claims rule with the benchmark's rounds as the
+    pairs: per run, width and architecture, the rounds, the geometric mean of the rounds' images/s ratios
+    (``variant / reference``, column :func:`ratio_column`) and its interval at :data:`claims.CONFIDENCE`
+    (:data:`INTERVAL_COLUMN`: the paired difference of log images/s, exponentiated), and whether the
+    interval excludes a ratio of 1 (:data:`FASTER`/:data:`SLOWER`) or not (:data:`claims.NOT_RESOLVED`).  By default the
+    plain project pipeline against the original; ``variant=targets.CEILING_VARIANT`` gives the ceiling of any input
+    pipeline, and ``reference=targets.CEILING_VARIANT`` what the project pipeline's input work costs."""
+    rows, pair = [], {variant, reference}
+    for path, data in committed_benchmark_runs(folder):
+        training = pd.DataFrame(data.get("training") or [])
+        if training.empty or "images_per_second" not in training.columns:
+            continue
+        training = training[training["variant"].isin(pair)
+                            & (pd.to_numeric(training["images_per_second"], errors="coerce") > 0)]
+        for (width, architecture), part in training.groupby(["width", "architecture"], sort=False):
+            if set(part["variant"]) != pair:
+                continue
+            part = part.assign(log_speed=np.log(part["images_per_second"].astype(float)))
+            compared = claims.compare(part, "log_speed", "variant", reference=reference, pair="round",
+                                      higher=FASTER, lower=SLOWER)
+            row = compared[compared["group"] == variant]
+            if row.empty or not row["pairs"].iloc[0]:
+                continue
+            row = row.iloc[0]
+            interval = (f"{np.exp(row['low']):.2f}x–{np.exp(row['high']):.2f}x" if row["pairs"] >= 2 else "–")
+            rows.append({"benchmark": f"`{path.name}`", "width": width, "architecture": arch_label(architecture),
+                         "rounds": int(row["pairs"]),
+                         ratio_column(variant, reference): f"{np.exp(row['difference']):.2f}x",
+                         INTERVAL_COLUMN: interval, "verdict": row["verdict"]})
+    return pd.DataFrame(rows)
+
+
+TEST_TIME_ONLY = (*EVAL_PARAMS, "tune_threshold", "save_predictions", *MEASUREMENT_ONLY)  # not how a run trains
+CHECKED_METRIC, CHECKED_SPLIT = "iou", "val"  # the curve compared between two trainings
+
+
+def machines_text(done: pd.DataFrame, group: str, label=str, pair: str = "seed") -> str:
+    """A caveat for a comparison of ``group`` values whose runs trained on different machines (the ``device`` of
+    ``runs.csv``): which group trained where, and that a pair across machines differs in the machine's
+    arithmetic as well; ``""`` where every run trained on one kind of machine. Where the runs of each ``pair``
+    value (the runs a paired difference compares) trained on one machine, it says so instead: every pair then
+    compares on one machine."""
+    if "device" not in done.columns or done["device"].nunique() < 2:
+        return ""
+    if pair in done.columns and (done.groupby(pair)["device"].nunique() == 1).all():
+        where = {}
+        for value, part in done.groupby(pair):
+            where.setdefault(str(part["device"].iloc[0]), []).append(f"{value:g}" if isinstance(value, float)
+                                                                      else str(value))
+        return ("The runs trained on more than one machine, but the runs of each " + pair + " on one: " + "; ".join(
+            f"{pair}{'s' if len(values) > 1 else ''} {', '.join(values)} on {device}" for device, values in where.items())
+            + ". Every paired difference compares runs of one machine.")
+    where = {}
+    for name, part in done.groupby(group, sort=False):
+        where.setdefault(", ".join(sorted(part["device"].astype(str).unique())), []).append(label(name))
+    return ("The runs did not all train on one machine: " + "; ".join(
+        f"{' and '.join(names)} on {device}" for device, names in where.items())
+        + ". A pair from two machines differs in the machine's arithmetic as well as in what is compared, so a "
+        "difference between groups trained on different machines is not the compared setting's alone.")
+
+
+def same_training_pairs(studies: Mapping[str, StudyResults]) -> pd.DataFrame:
+    """Completed runs of different studies that share every training setting and the seed (they may differ in
+    test-time settings), with how far apart their validation IoU curves are: ``study_a, run_a, study_b, run_b,
+    epochs, max_difference`` (largest absolute difference over the epochs both have). Empty without such
+    pairs. The device a run reports (``device`` of ``runs.csv``) counts as a setting, so a pair trained on one
+    kind of machine; training is deterministic there when ``max_difference`` is 0."""
+    defaults = load_config()["defaults"]
+    training = [key for key in defaults if key not in TEST_TIME_ONLY and key != "out_dir"] + ["device"]
+    groups: dict[tuple, list[tuple[str, str]]] = {}
+    for name, results in studies.items():
+        done = results.done
+        if done.empty or not set(training) <= set(done.columns):
+            continue
+        for _, run in done.iterrows():  # lower case: pandas reads a text "false" as a bool in some tables
+            groups.setdefault(tuple(str(run[key]).lower() for key in training), []).append((name, run["run_id"]))
+    rows = []
+    for members in groups.values():
+        for i, (study_a, run_a) in enumerate(members):
+            for study_b, run_b in members[i + 1:]:
+                if study_a == study_b:
+                    continue
+                both = pd.concat([_curve(studies[study_a].history, run_a).rename("a"),
+                                  _curve(studies[study_b].history, run_b).rename("b")], axis=1, join="inner")
+                rows.append({"study_a": study_a, "run_a": run_a, "study_b": study_b, "run_b": run_b,
+                             "epochs": len(both), "max_difference": float((both["a"] - both["b"]).abs().max())
+                             if len(both) else float("nan")})
+    return pd.DataFrame(rows, columns=["study_a", "run_a", "study_b", "run_b", "epochs", "max_difference"])
+
+
+def _curve(history: pd.DataFrame, run_id: str) -> pd.Series:
+    part = history[(history["run_id"] == run_id) & (history["metric"] == CHECKED_METRIC)
+                   & (history["split"] == CHECKED_SPLIT)]
+    return part.set_index("epoch")["value"].astype(float)
+
+
+def same_training_text(pairs: pd.DataFrame) -> str:
+    """The determinism check in words (:func:`same_training_pairs`)."""
+    if pairs.empty:
+        return ("No two collected runs of different studies share every training setting and seed, so this build "
+                "has no repeated training to compare.")
+    studies = ", ".join(sorted({f"`{a}` and `{b}`" for a, b in zip(pairs["study_a"], pairs["study_b"])}))
+    worst = pairs["max_difference"].max()
+    low, high = int(pairs["epochs"].min()), int(pairs["epochs"].max())
+    epochs = f"{low} epochs each" if low == high else f"{low} to {high} epochs"
+    agreement = ("the same at every epoch, to the last digit" if worst == 0 else
+                 f"within {worst:.2g} of each other at every epoch")
+    one = len(pairs) == 1
+    return (f"{len(pairs)} pair{'' if one else 's'} of runs in different studies ({studies}) "
+            f"{'was' if one else 'were'} trained with every training setting and the seed the same, and "
+            f"differ{'s' if one else ''} only in test-time settings. Their validation IoU curves "
+            f"({epochs}) are {agreement}.")
+
+
+FLOOR_TOLERANCE = 1e-3  # relative: a float32 learning rate within this of the floor has reached it
+
+
+def floor_epochs(done: pd.DataFrame, history: pd.DataFrame) -> pd.Series:
+    """Per run of ``done`` (index ``run_id``): the first epoch whose learning rate (in the long ``history`` of
+    ``runs``) had reached the run's ``min_learning_rate``, the floor of its schedule; NaN where it never did.
+    Every epoch after it trained at the floor, so a run whose best epoch comes before it was not held back by
+    its budget."""
+    rates = history[history["metric"] == "learning_rate"]
+    out = {}
+    for run in done.itertuples():
+        curve = rates[rates["run_id"] == run.run_id].sort_values("epoch")
+        at_floor = curve["value"].astype(float) <= float(run.min_learning_rate) * (1 + FLOOR_TOLERANCE)
+        out[run.run_id] = float(curve.loc[at_floor, "epoch"].iloc[0]) if at_floor.any() else float("nan")
+    return pd.Series(out, name="floor_epoch", dtype=float)

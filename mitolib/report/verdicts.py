@@ -1,0 +1,125 @@
+"""Verdicts the book's pages state, computed from collected runs with the one rule of :mod:`mitolib.core.claims`.
+
+* :func:`split_by_plan` separates the collected runs of a study into those of its current plan (same run
+  id and same parameters) and those of an earlier design, so a page never reads old runs as new ones.
+* :func:`band_table` says, per variant, how its runs sit in a band of values (the original report's
+  soft Jaccard of 0.07–0.09): runs inside, mean ± sd.
+* :func:`effects_table` gives each variant's paired difference from a reference variant with its 95 %
+  interval and the words a page may use ("no measurable effect at this budget" where it contains 0, "no
+  interval yet" where a single seed is paired).
+* :func:`ablation_verdict` says in words what an ablation shows (the page's verdict and the introduction's).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mitolib.core import claims
+from mitolib.core.config import load_config
+from mitolib.core.identity import row_params_hash
+
+NO_EFFECT = "no measurable effect at this budget"
+NO_INTERVAL = "no interval yet"  # one pair: a difference, but nothing to set it against
+
+
+def split_by_plan(runs: pd.DataFrame, planned: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(current, earlier)``: the rows of ``runs`` whose ``run_id`` is planned with the same parameters (the
+    hash of the row's parameter columns, :func:`mitolib.core.identity.row_params_hash`; ``planned`` maps run id to
+    hash), and all the others."""
+    defaults = load_config()["defaults"]
+
+    def text(key, value):
+        """The value as ``runs.csv`` holds it: a text parameter that reads as a boolean (``jit_compile: "false"``)
+        was written in lower case, which pandas turned into a bool."""
+        if value is None or (isinstance(value, float) and value != value):
+            return None
+        if isinstance(value, (bool, np.bool_)) and isinstance(defaults.get(key), str):
+            return "true" if value else "false"
+        return str(value)
+
+    recorded = pd.Series([row_params_hash({k: text(k, v) for k, v in row.items()}, defaults)
+                          for row in runs.to_dict("records")], index=runs.index, dtype=object)
+    hashes = runs["run_id"].map(planned)
+    same = hashes.notna() & (hashes == recorded)
+    return runs[same].copy(), runs[~same].copy()
+
+
+def band_table(runs: pd.DataFrame, value: str, low: float, high: float, group: str = "variant") -> pd.DataFrame:
+    """Per ``group``: ``runs``, ``inside`` (how many of its runs have ``value`` in ``[low, high]``), ``mean``,
+    ``sd``, ``mean_inside`` and ``gap`` (how far the mean lies outside the band; 0 inside it); in the order the
+    groups first appear."""
+    rows = []
+    for name in dict.fromkeys(runs[group]):
+        stats = claims.band(runs.loc[runs[group] == name, value].astype(float), low, high)
+        rows.append({group: name, "runs": stats["n"], "inside": stats["inside"], "mean": stats["mean"],
+                     "sd": stats["sd"], "mean_inside": stats["mean_inside"],
+                     "gap": max(low - stats["mean"], stats["mean"] - high, 0.0)})
+    return pd.DataFrame(rows, columns=[group, "runs", "inside", "mean", "sd", "mean_inside", "gap"])
+
+
+def nearest_to_band(table: pd.DataFrame) -> pd.Series | None:
+    """The row of a :func:`band_table` whose mean lies nearest the band (``None`` for an empty table)."""
+    return table.sort_values("gap", kind="stable").iloc[0] if len(table) else None
+
+
+def effects_table(runs: pd.DataFrame, value: str, reference: str, group: str = "variant",
+                  pair: str = "seed") -> pd.DataFrame:
+    """Each group's paired difference in ``value`` from ``reference``: the columns of :func:`claims.compare`
+    with ``verdict`` in words ("raises"/"lowers" ``value``; :data:`NO_EFFECT` where the interval contains 0;
+    :data:`NO_INTERVAL` where one seed is paired), the reference dropped."""
+    table = claims.compare(runs, value, group, reference=reference, pair=pair, higher="raises", lower="lowers")
+    table = table[table["group"] != reference].reset_index(drop=True)
+    table["verdict"] = table["verdict"].replace({claims.NOT_RESOLVED: NO_EFFECT})
+    table.loc[table["pairs"] < 2, "verdict"] = NO_INTERVAL
+    return table
+
+
+def effect_text(row: pd.Series, digits: int = 3) -> str:
+    """``+0.012 [-0.004, +0.028] (3 pairs): no measurable effect at this budget`` for one row of
+    :func:`effects_table`."""
+    diff = claims.Difference(int(row["pairs"]), row["difference"], float("nan"), row["low"], row["high"])
+    if diff.pairs < 2:
+        return diff.text(digits)  # "(one pair, no interval)": nothing more to say
+    return f"{diff.text(digits)} ({diff.pairs} pairs): {row['verdict']}"
+
+
+def planned_hashes(plan: pd.DataFrame | None) -> dict[str, str]:
+    """``{run_id: params_hash}`` of a recorded plan (``plan.csv`` of a collected study; empty without one)."""
+    if plan is None:
+        return {}
+    return dict(zip(plan["run_id"].astype(str), plan["params_hash"].astype(str)))
+
+
+def ablation_verdict(runs: pd.DataFrame, band: tuple[float, float], reference: str = "corrected",
+                     faithful: str = "original_recipe", soft: str = "best_soft_jaccard") -> str:
+    """The verdict of an ablation in words, from its runs (``variant``, ``seed``, ``soft``, ``best_val_iou``,
+    ``test_iou``): which variants have runs inside ``band`` of the soft Jaccard (runs inside, mean ± sd); each
+    variant's paired effect on the test IoU against ``reference`` where an interval exists; whether the
+    ``faithful`` reproduction reproduces the band, and what the same models reach by the thresholded IoU."""
+    in_band = band_table(runs, soft, *band)
+    inside = in_band[in_band["inside"] > 0]
+    text = ("the variants with runs inside the original band of best validation soft Jaccard are: "
+            + (", ".join(f"`{r.variant}` ({r.inside} of {r.runs} runs; "
+                         f"{claims.Summary(r.runs, r.mean, r.sd).text()})" for r in inside.itertuples()) or "none"))
+    if reference in set(runs["variant"]):
+        effects = effects_table(runs, "test_iou", reference)
+        if len(effects) and effects["pairs"].max() >= 2:
+            measured = effects[~effects["verdict"].isin([NO_EFFECT, NO_INTERVAL])]
+            words = ("; ".join(f"`{r.group}` {r.verdict} the test IoU by {abs(r.difference):.3f}"
+                               for r in measured.itertuples()) or "no single defect has a measurable effect")
+        else:
+            most = int(effects["pairs"].max()) if len(effects) else 0
+            words = f"no paired interval exists yet (at most {most} shared seed per variant), so no effect is claimed"
+        text += f". Paired against `{reference}` on the same seeds: {words}"
+    rows = in_band.set_index("variant")
+    if faithful in rows.index:
+        row, own = rows.loc[faithful], runs[runs["variant"] == faithful]
+        text += (f". The faithful `{faithful}` reaches a best validation soft Jaccard of "
+                 f"{claims.Summary(int(row['runs']), row['mean'], row['sd']).text()} ({int(row['inside'])} of "
+                 f"{int(row['runs'])} seed{'' if int(row['runs']) == 1 else 's'} inside the band), so it "
+                 + ("reproduces" if row["mean_inside"] else "does not reproduce")
+                 + " the report's values; measured by the thresholded IoU, the same models reach "
+                 f"{claims.summarize(own['best_val_iou']).text()} on validation and "
+                 f"{claims.summarize(own['test_iou']).text()} on the test volume")
+    return text + "."

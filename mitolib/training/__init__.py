@@ -1,0 +1,1 @@
+"""Training and inference: train one run, evaluate a volume, segment a user's stack, export a model package."""

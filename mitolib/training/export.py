@@ -1,0 +1,212 @@
+"""A trained run as a BioImage Model Zoo package (bioimage.io model spec 0.5, written with ``bioimageio.spec``).
+
+``export_run(run_dir, package)`` writes a zip that the zoo's tools load: the weights twice (the Keras 3
+``.keras`` file as ``keras_v3`` and a TensorFlow SavedModel from ``model.export`` as
+``tensorflow_saved_model_bundle``), the input and output axes with the model's pixel size, the tile step
+(the pooling factor) and a halo, the preprocessing (uint8 -> float32, x 1/255), a test input cut from
+the run's test volume with the model's own output on it, a cover image, the data citation (Lucchi et al.
+2012), the license and the training parameters (``params.json``).  The saved copies use Keras' own batch-norm
+layer (:func:`mitolib.model.fused_bn.with_keras_batch_norm`), so a U-Net's ``.keras`` file loads without mitolib.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from mitolib.core import rundir
+from mitolib.data.volumes import resolve_volumes
+from mitolib.data.epfl import EPFL_PIXEL_SIZE_NM
+from mitolib.core.errors import DataError
+from mitolib.data.pipeline import PIXEL_SCALE
+
+INPUT_ID, OUTPUT_ID = "raw", "probability"
+HALO = 16                  # output pixels at each tile border the zoo's tiling should discard (model scale)
+TEST_TILE = 256            # side of the test input tile, at the model's scale (clipped to the slice)
+LICENSE = "MIT"
+DATA_CITATION = ("A. Lucchi, K. Smith, R. Achanta, G. Knott, P. Fua. Supervoxel-Based Segmentation of Mitochondria "
+                 "in EM Image Stacks with Learned Shape Features. IEEE Transactions on Medical Imaging 31(2), 2012.")
+DATA_DOI = "10.1109/TMI.2011.2171705"
+
+
+def _test_tile(params: dict, multiple: int) -> np.ndarray:
+    """A uint8 ``(1, T, T, C)`` tile from the middle of the run's test volume, at the model's scale."""
+    from mitolib.data.patches import rescale
+
+    from mitolib.data.patches import with_context
+
+    images, _ = resolve_volumes(params, "test")
+    context, middle = int(params.get("context_slices", 0) or 0), len(images) // 2
+    planes = rescale(np.asarray(images[max(0, middle - context):middle + context + 1]), params["scale"], "image")
+    plane = planes[min(middle, context)]
+    side = min(TEST_TILE, plane.shape[0], plane.shape[1]) // multiple * multiple
+    if side < multiple:
+        raise DataError(f"test slices of {plane.shape} are smaller than the model's tile step {multiple}")
+    top, left = (plane.shape[0] - side) // 2, (plane.shape[1] - side) // 2
+    if context:  # 2.5D: the middle slice with its neighbours as channels
+        stacked = with_context(planes, context)[min(middle, context)]
+        return stacked[None, top:top + side, left:left + side, :]
+    tile = plane[top:top + side, left:left + side]
+    return np.repeat(tile[None, :, :, None], params["channels"], axis=-1)
+
+
+def channel_names(params: dict) -> list:
+    """Names of the input channels: ``em`` (or ``em0``..``em2``, the original's copies), or for 2.5D input the
+    slice offsets ``z_minus_1``, ``z``, ``z_plus_1``, ..."""
+    from bioimageio.spec.model import v0_5 as spec
+
+    context = int(params.get("context_slices", 0) or 0)
+    if context:
+        names = [("z" if k == 0 else f"z_{'minus' if k < 0 else 'plus'}_{abs(k)}") for k in range(-context, context + 1)]
+    else:
+        names = ["em"] if params["channels"] == 1 else [f"em{i}" for i in range(params["channels"])]
+    return [spec.Identifier(name) for name in names]
+
+
+def _cover(tile: np.ndarray, probs: np.ndarray, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(6, 3))  # the zoo asks for a 2:1 cover
+    middle = tile.shape[-1] // 2  # the slice itself (2.5D tiles carry its neighbours too)
+    axes[0].imshow(tile[0, ..., middle], cmap="gray")
+    axes[1].imshow(tile[0, ..., middle], cmap="gray")
+    axes[1].contour(probs[0, ..., 0] >= 0.5, levels=[0.5], colors="yellow", linewidths=1)
+    for ax, title in zip(axes, ("EM test tile", "predicted mitochondria")):
+        ax.set_title(title, fontsize=9)
+        ax.set_axis_off()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _documentation(params: dict, pixel: float, metrics: dict, path: Path) -> None:
+    result = (f"Foreground IoU on the EPFL test volume (whole volume, full resolution, threshold "
+              f"{metrics.get('threshold_used', params['threshold'])}): {metrics['test_iou']:.3f}."
+              if isinstance(metrics.get("test_iou"), float) else "")
+    path.write_text(
+        f"# mitolib {params['architecture']} for mitochondria in EM\n\n"
+        f"A 2D {params['architecture']} (base width {params['base_filters']}, depth {params['depth']}) trained with "
+        f"mitolib on the EPFL CA1 hippocampus volume (Lucchi et al. 2012), `{params.get('profile') or 'custom'}` "
+        f"profile, seed {params['seed']}. {result}\n\n"
+        f"## Input\nOne grayscale EM slice, uint8, at {pixel:g} nm per pixel (resample other data to it); "
+        f"height and width multiples of {2 ** params['depth']}. Preprocessing: x 1/255.\n\n"
+        f"## Output\nThe probability of mitochondrion per pixel; threshold at {params['threshold']} for a mask. "
+        f"Tile with a halo of {HALO} pixels.\n\n"
+        f"## Training\nAll parameters are in `params.json`.\n\n"
+        f"# Validation\nThe package's test tensors are a tile of the run's test volume and this model's output on "
+        f"it. {result} How the number was measured: the mitolib book, chapter 'Results on the test volume'.\n",
+        encoding="utf-8")
+
+
+def export_run(run_dir: str | Path, package: str | Path, *, overwrite: bool = False) -> Path:
+    """Write the bioimage.io package of the finished run ``run_dir`` to ``package`` (a ``.zip``)."""
+    import keras
+    from bioimageio.spec import save_bioimageio_package
+    from bioimageio.spec.model import v0_5 as spec
+
+    from mitolib.training import evaluate
+    from mitolib.model.fused_bn import with_keras_batch_norm
+    from mitolib.model.architectures import load_saved_model
+
+    run_dir, package = Path(run_dir), Path(package)
+    if package.suffix != ".zip":
+        raise DataError(f"{package}: a bioimage.io package is a .zip file")
+    if package.exists() and not overwrite:
+        raise DataError(f"{package}: already exists; pass --overwrite to replace it")
+    record = rundir.read_json(run_dir / rundir.PARAMS)
+    if not isinstance(record, dict) or not (run_dir / rundir.MODEL).is_file():
+        raise DataError(f"{run_dir}: not a finished run directory (needs {rundir.PARAMS} and {rundir.MODEL})")
+    params, metrics = record["params"], rundir.read_metrics(run_dir) or {}
+    pixel = EPFL_PIXEL_SIZE_NM / params["scale"]
+    multiple = 2 ** params["depth"]
+    smallest = multiple * -(-(2 * HALO + multiple) // multiple)  # a tile must be larger than its two halos
+    model = with_keras_batch_norm(evaluate.fully_convolutional(load_saved_model(run_dir / rundir.MODEL)))
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        tile = _test_tile(params, multiple)
+        probs = np.asarray(model.predict_on_batch(tile.astype("float32") / PIXEL_SCALE), dtype="float32")
+        np.save(tmp / "test_input.npy", tile)
+        np.save(tmp / "test_output.npy", probs)
+        tifffile.imwrite(tmp / "sample_input.tif", tile[0] if tile.shape[-1] > 1 else tile[0, ..., 0])
+        tifffile.imwrite(tmp / "sample_output.tif", probs[0, ..., 0])
+        _cover(tile, probs, tmp / "cover.png")
+        _documentation(params, pixel, metrics, tmp / "README.md")
+        shutil.copyfile(run_dir / rundir.PARAMS, tmp / "params.json")
+        model.save(tmp / "model.keras")  # the fully convolutional copy: any tile size that the axes allow
+        model.export(str(tmp / "saved_model"), format="tf_saved_model", verbose=False)
+        shutil.make_archive(str(tmp / "tf_saved_model"), "zip", tmp / "saved_model")
+        space = {"unit": "nanometer", "scale": pixel}
+        inputs = [spec.InputTensorDescr(
+            id=spec.TensorId(INPUT_ID), description="grayscale EM slice, 8 bit",
+            axes=[spec.BatchAxis(),
+                  spec.SpaceInputAxis(id=spec.AxisId("y"), size=spec.ParameterizedSize(min=smallest, step=multiple),
+                                      **space),
+                  spec.SpaceInputAxis(id=spec.AxisId("x"), size=spec.ParameterizedSize(min=smallest, step=multiple),
+                                      **space),
+                  spec.ChannelAxis(channel_names=channel_names(params))],
+            test_tensor=spec.FileDescr(source=tmp / "test_input.npy"),
+            sample_tensor=spec.FileDescr(source=tmp / "sample_input.tif"),
+            data=spec.IntervalOrRatioDataDescr(type="uint8"),
+            preprocessing=[spec.EnsureDtypeDescr(kwargs=spec.EnsureDtypeKwargs(dtype="float32")),
+                           spec.ScaleLinearDescr(kwargs=spec.ScaleLinearKwargs(gain=1 / PIXEL_SCALE))])]
+        outputs = [spec.OutputTensorDescr(
+            id=spec.TensorId(OUTPUT_ID), description="probability of mitochondrion",
+            axes=[spec.BatchAxis(),
+                  spec.SpaceOutputAxisWithHalo(id=spec.AxisId("y"), halo=HALO, **space, size=spec.SizeReference(
+                      tensor_id=spec.TensorId(INPUT_ID), axis_id=spec.AxisId("y"))),
+                  spec.SpaceOutputAxisWithHalo(id=spec.AxisId("x"), halo=HALO, **space, size=spec.SizeReference(
+                      tensor_id=spec.TensorId(INPUT_ID), axis_id=spec.AxisId("x"))),
+                  spec.ChannelAxis(channel_names=[spec.Identifier("mitochondrion")])],
+            test_tensor=spec.FileDescr(source=tmp / "test_output.npy"),
+            sample_tensor=spec.FileDescr(source=tmp / "sample_output.tif"),
+            data=spec.IntervalOrRatioDataDescr(type="float32", range=(0.0, 1.0)))]
+        tf_version = _version("tensorflow") or _version("tensorflow-cpu")
+        weights = spec.WeightsDescr(
+            keras_v3=spec.KerasV3WeightsDescr(source=tmp / "model.keras", keras_version=spec.Version(keras.__version__),
+                                              backend=(keras.backend.backend(), spec.Version(tf_version or "0"))),
+            tensorflow_saved_model_bundle=spec.TensorflowSavedModelBundleWeightsDescr(
+                source=tmp / "tf_saved_model.zip", tensorflow_version=spec.Version(tf_version or "0"),
+                parent="keras_v3"))
+        descr = spec.ModelDescr(
+            name=f"mitolib {params['architecture']} EPFL mitochondria {params.get('profile') or 'custom'}",
+            description=f"2D {params['architecture']} segmenting mitochondria in EM at {pixel:g} nm per pixel, "
+                        "trained on the EPFL CA1 hippocampus volume with mitolib",
+            authors=[spec.Author(name="mitolib contributors")],
+            cite=[spec.CiteEntry(text=DATA_CITATION, doi=spec.Doi(DATA_DOI))],
+            license=spec.LicenseId(LICENSE),
+            documentation=spec.FileDescr(source=tmp / "README.md"),
+            covers=[spec.FileDescr(source=tmp / "cover.png")],
+            attachments=[spec.FileDescr(source=tmp / "params.json")],
+            tags=["mitochondria", "electron-microscopy", "semantic-segmentation", "2d", "unet", "keras"],
+            inputs=inputs, outputs=outputs, weights=weights,
+            config={"mitolib": {"run_id": run_dir.name, "params": params,
+                                "test_iou": metrics.get("test_iou"), "threshold": params["threshold"]}})
+        package.parent.mkdir(parents=True, exist_ok=True)
+        partial = package.with_name(f".{package.name}.partial.zip")
+        save_bioimageio_package(descr, output_path=partial)
+        partial.replace(package)
+    return package
+
+
+def _version(name: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def validate_package(package: str | Path) -> str:
+    """The ``bioimageio.spec`` validation status of ``package`` (``valid-format`` when the package is valid)."""
+    from bioimageio.spec import load_description
+
+    descr = load_description(package, perform_io_checks=True)
+    return descr.validation_summary.status, descr.validation_summary.format()

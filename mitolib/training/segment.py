@@ -1,0 +1,215 @@
+"""Segment your own stack: :func:`predict` on arrays and :func:`predict_stack` from file to file.
+
+Both use the evaluation's own steps (``mitolib.training.evaluate``): the slices are resampled to the model's pixel
+size, cut into overlapping windows, predicted (optionally with 8-fold test-time augmentation), blended,
+resampled back, median-filtered over ``z_median`` neighbouring slices and thresholded.  So a stack
+predicted here scores what ``mitolib evaluate`` reports with the same settings.
+
+A *model source* is a run directory (``params.json`` and ``model.keras``: the settings and the pixel size
+it was trained at come with it) or a ``.keras`` file (its folder's ``params.json`` is used when there is
+one; otherwise give the model's pixel size).
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mitolib.core import rundir
+from mitolib.core.config import load_config
+from mitolib.data.epfl import EPFL_PIXEL_SIZE_NM
+from mitolib.core.errors import DataError
+from mitolib.data.stacks import check_output, open_stack, write_stack
+from mitolib.model.architectures import load_saved_model
+
+
+MASK_FOREGROUND = 255     # value of mitochondria in written mask stacks (0 elsewhere)
+PROBABILITY_SCALE = 255   # probabilities are written as uint8, p * 255 rounded
+CHUNK_SLICES = 8          # slices predicted at a time by predict_stack (plus the z-median's halo)
+OPTION_KEYS = {"window": "eval_window", "overlap": "eval_overlap", "tta": "tta", "batch_size": "eval_batch_size",
+               "threshold": "threshold", "z_median": "z_median"}
+
+
+@dataclass
+class ModelSpec:
+    """Where a model is and how it predicts: its file, its pixel size (nm) and its prediction settings."""
+
+    path: Path
+    pixel_size_nm: float | None
+    options: dict = field(default_factory=dict)
+    source: str = ""
+    data_pixel_size_nm: float | None = None  # the training data's own pixel size (before the run's rescaling)
+    context: int = 0  # 2.5D models: neighbouring slices on each side given as channels
+
+
+def model_spec(source: str | Path, *, model_pixel_size: float | None = None) -> ModelSpec:
+    """Read a model source (run directory or ``.keras`` file) without loading the network."""
+    source = Path(source)
+    if source.is_dir():
+        folder, path = source, source / rundir.MODEL
+        if not path.is_file():
+            raise DataError(f"{source}: no {rundir.MODEL} here; give a finished run directory or a .keras file")
+    elif source.suffix == ".keras" and source.is_file():
+        folder, path = source.parent, source
+    else:
+        raise DataError(f"{source}: not a run directory or a .keras file")
+    defaults = load_config()["defaults"]
+    params = dict(defaults)
+    record = rundir.read_json(folder / rundir.PARAMS) if (folder / rundir.PARAMS).is_file() else None
+    where = "the defaults of studies.yml"
+    pixel, data_pixel = model_pixel_size, model_pixel_size
+    if isinstance(record, dict) and isinstance(record.get("params"), dict):
+        params.update(record["params"])
+        where = f"{folder / rundir.PARAMS}"
+        data_pixel = EPFL_PIXEL_SIZE_NM
+        if pixel is None:
+            pixel = EPFL_PIXEL_SIZE_NM / float(params["scale"])
+    metrics = rundir.read_metrics(folder) or {}
+    from mitolib.training import evaluate
+
+    derived = evaluate.options_from_params(params)
+    options = {**{name: derived[name] for name in ("window", "overlap", "tta", "batch_size")},
+               "threshold": params["threshold"], "z_median": evaluate.z_median_size(params)}
+    if params.get("tune_threshold") and metrics.get("threshold_used"):
+        options["threshold"] = float(metrics["threshold_used"])
+    return ModelSpec(path, pixel, options, where, data_pixel, derived["context"])
+
+
+def _check_options(options: dict) -> dict:
+    if not 0 < options["threshold"] < 1:
+        raise ValueError(f"threshold must be between 0 and 1, got {options['threshold']}")
+    if not 0 <= options["overlap"] < 1:
+        raise ValueError(f"overlap must be in [0, 1), got {options['overlap']}")
+    if options["z_median"] < 1 or options["z_median"] % 2 == 0:
+        raise ValueError(f"z_median must be an odd number of slices (1 = none), got {options['z_median']}")
+    if options["window"] < 1 or options["batch_size"] < 1:
+        raise ValueError(f"window and batch_size must be positive, got {options['window']} and {options['batch_size']}")
+    return options
+
+
+def predict(volume: np.ndarray, model, *, pixel_size: float | None = None, scale: float | None = None,
+            output: str = "mask", progress: bool = False, **options) -> np.ndarray:
+    """Segment a uint8 EM slice ``(H, W)`` or stack ``(S, H, W)`` held in memory.
+
+    ``model`` is a run directory or a ``.keras`` file (its settings are the defaults), or a Keras model.
+    The input is resampled to the model's pixel size by ``scale`` if given, else by ``pixel_size`` (nm per
+    pixel of ``volume``) over the model's, else it is taken to have the training data's pixel size (5 nm for
+    the EPFL data: a ``cpu``-profile model, trained at scale 0.5, then resamples by 0.5).  ``options``:
+    ``window``, ``overlap``, ``tta``, ``batch_size``, ``z_median``, ``threshold``.  Returns an array of the
+    input's shape: ``output="mask"`` uint8 in {0, 1}, ``output="probabilities"`` float32 in [0, 1]
+    (after the z-median).
+    """
+    from mitolib.training import evaluate
+
+    array = np.asarray(volume)
+    if array.ndim not in (2, 3):
+        raise ValueError(f"volume must be (H, W) or (S, H, W), got shape {array.shape}")
+    if array.dtype != np.uint8:
+        raise ValueError(f"volume must be uint8 (8-bit EM), got {array.dtype}; rescale it to 0-255 first")
+    if output not in ("mask", "probabilities"):
+        raise ValueError(f"output must be 'mask' or 'probabilities', got {output!r}")
+    unknown = sorted(set(options) - set(OPTION_KEYS))
+    if unknown:
+        raise ValueError(f"unknown option(s) {', '.join(unknown)}; choose from {', '.join(OPTION_KEYS)}")
+    if isinstance(model, (str, Path)):
+        spec = model_spec(model)
+        model = load_saved_model(spec.path)
+    else:
+        defaults = load_config()["defaults"]
+        spec = ModelSpec(Path(""), None, {name: defaults[key] for name, key in OPTION_KEYS.items()}, "defaults")
+        spec.options["window"] = spec.options["window"] or defaults["patch_size"]
+    settings = _check_options({**spec.options, **{k: v for k, v in options.items() if v is not None}})
+    if scale is None:
+        given = pixel_size or spec.data_pixel_size_nm
+        scale = given / spec.pixel_size_nm if given and spec.pixel_size_nm else 1.0
+    stack = array[None] if array.ndim == 2 else array
+    probs = evaluate.predict_probabilities(model, stack, scale=scale, window=settings["window"],
+                                           overlap=settings["overlap"], tta=settings["tta"],
+                                           batch_size=settings["batch_size"], context=spec.context, progress=progress)
+    probs = evaluate.z_median(probs, settings["z_median"])
+    result = probs if output == "probabilities" else (probs >= settings["threshold"]).astype(np.uint8)
+    return result[0] if array.ndim == 2 else result
+
+
+def predict_stack(model_source: str | Path, input_path: str | Path, output_path: str | Path, *,
+                  probabilities_path: str | Path | None = None, pixel_size: float | None = None,
+                  model_pixel_size: float | None = None, convert: bool = False, overwrite: bool = False,
+                  progress: bool = True, **options) -> dict:
+    """Segment the stack at ``input_path`` into a uint8 mask stack at ``output_path`` (0 / 255).
+
+    Everything that can be wrong with the input, the outputs or the options is checked before the model is
+    loaded.  The stack is read, predicted and written ``CHUNK_SLICES`` at a time (with the z-median's halo
+    of neighbouring slices), probabilities pass through a temporary file on disk, so memory does not grow
+    with the stack.  ``options`` (``window``, ``overlap``, ``tta``, ``batch_size``, ``z_median``,
+    ``threshold``) default to the run's own evaluation settings.  Returns a report: slices, the pixel sizes
+    used and where each came from, the resampling factor, the settings, seconds and the foreground fraction.
+    """
+    from mitolib.training import evaluate
+
+    stack = open_stack(input_path, convert=convert)
+    check_output(output_path, overwrite=overwrite)
+    if probabilities_path is not None:
+        check_output(probabilities_path, overwrite=overwrite)
+    spec = model_spec(model_source, model_pixel_size=model_pixel_size)
+    unknown = sorted(set(options) - set(OPTION_KEYS))
+    if unknown:
+        raise ValueError(f"unknown option(s) {', '.join(unknown)}; choose from {', '.join(OPTION_KEYS)}")
+    settings = _check_options({**spec.options, **{k: v for k, v in options.items() if v is not None}})
+    if pixel_size is not None:
+        input_pixel, input_from = float(pixel_size), "--pixel-size"
+    elif stack.pixel_size_nm:
+        input_pixel, input_from = float(stack.pixel_size_nm), "the file's metadata"
+    elif spec.data_pixel_size_nm:
+        input_pixel = spec.data_pixel_size_nm
+        input_from = "assumed: the training data's (the file states none; give --pixel-size)"
+    else:
+        input_pixel, input_from = None, "unknown"
+    model_pixel = spec.pixel_size_nm or input_pixel
+    scale = input_pixel / model_pixel if input_pixel and model_pixel else 1.0
+    if not 0.05 <= scale <= 20:
+        raise DataError(f"{input_path}: pixel size {input_pixel:g} nm against the model's {model_pixel:g} nm means "
+                        f"resampling by {scale:g}; check --pixel-size (nanometres per pixel)")
+
+    started = time.perf_counter()
+    model = evaluate.fully_convolutional(load_saved_model(spec.path))  # once, not per chunk
+    halo = settings["z_median"] // 2
+    slices, height, width = stack.shape
+    foreground = 0
+    with tempfile.TemporaryDirectory(dir=Path(output_path).parent or None, prefix=".mitolib-predict-") as tmp:
+        probs = np.lib.format.open_memmap(Path(tmp) / "probabilities.npy", mode="w+", dtype=np.float32,
+                                          shape=stack.shape)
+        for index, plane in evaluate.predict_volume(  # reads the stack CHUNK_SLICES at a time (with 2.5D halos)
+                model, stack, scale=scale, window=settings["window"], overlap=settings["overlap"], tta=settings["tta"],
+                batch_size=settings["batch_size"], chunk=CHUNK_SLICES, context=spec.context, progress=progress):
+            probs[index] = plane
+
+        def filtered():
+            for first in range(0, slices, CHUNK_SLICES):
+                last = min(slices, first + CHUNK_SLICES)
+                low, high = max(0, first - halo), min(slices, last + halo)
+                block = evaluate.z_median(np.asarray(probs[low:high], dtype=np.float32), settings["z_median"])
+                yield from block[first - low:first - low + (last - first)]
+
+        def masks():
+            nonlocal foreground
+            for plane in filtered():
+                mask = plane >= settings["threshold"]
+                foreground += int(mask.sum())
+                yield np.where(mask, MASK_FOREGROUND, 0).astype(np.uint8)
+
+        write_stack(output_path, masks(), stack.shape, pixel_size_nm=input_pixel, zarr_chunks=stack.zarr_chunks,
+                    overwrite=overwrite)
+        if probabilities_path is not None:
+            write_stack(probabilities_path, (np.rint(p * PROBABILITY_SCALE).astype(np.uint8) for p in filtered()),
+                        stack.shape, pixel_size_nm=input_pixel, zarr_chunks=stack.zarr_chunks, overwrite=overwrite)
+        del probs
+    return {"input": str(input_path), "output": str(output_path), "slices": slices, "shape": [slices, height, width],
+            "intensity": stack.intensity, "input_pixel_size_nm": input_pixel, "input_pixel_size_from": input_from,
+            "model_pixel_size_nm": model_pixel, "model_settings_from": spec.source, "resampling": scale,
+            **settings, "seconds": time.perf_counter() - started,
+            "foreground_fraction": foreground / max(1, math.prod(stack.shape))}
