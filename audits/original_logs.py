@@ -4,7 +4,8 @@ The runs behind the original report left their per-epoch Keras histories and job
 repository Zhao-Xiaodan/unet-HPC, at commit 57beb218bb084364aa9ee5d1018c095aa163948d ("update from HPC",
 2025-09-26). This script reads them from a local clone with ``git show COMMIT:PATH`` and writes
 
-* ``original_histories.csv`` — one row per run and epoch: the 3 main runs and the 36 grid runs, every
+* ``original_histories.csv`` — one row per run and epoch: the 3 main runs and the 36 grid runs, and the
+  3 runs of the next day's follow-up on 1,980 patches (commit 631086e697e3, "update 20250927"), every
   logged column as written (``loss``, ``accuracy``, ``jacard_coef``, ``val_loss``, ``val_accuracy``,
   ``val_jacard_coef``, ``lr``), the epoch counted from 1 (the file counts from 0);
 * ``original_runs.csv`` — one row per run: its grid values, epochs logged, the best validation
@@ -36,6 +37,8 @@ import pandas as pd
 REPOSITORY = "Zhao-Xiaodan/unet-HPC"
 COMMIT = "57beb218bb084364aa9ee5d1018c095aa163948d"
 MAIN_RUN_DIR = "mitochondria_segmentation_20250926_165043"
+FOLLOW_UP_COMMIT = "631086e697e3d0e22710dffc21e463ff644ad70d"  # "update 20250927": the 1,980-patch runs
+FOLLOW_UP_RUN_DIR = "mitochondria_segmentation_20250927_100511"
 GRID_RUN_DIR = "hyperparameter_optimization_20250926_165036"
 JOB_LOGS = ("Mitochondria_UNet_Segmentation.o229353", "UNet_Hyperparameter_Optimization.o229134",
             "UNet_Hyperparameter_Optimization.o229354")
@@ -46,11 +49,11 @@ LOGGED = ["loss", "accuracy", "jacard_coef", "val_loss", "val_accuracy", "val_ja
 OUT_DIR = Path(__file__).resolve().parents[1] / "book" / "data"
 
 
-def git_show(clone: Path, path: str) -> str:
-    """The text of ``path`` at :data:`COMMIT` in the clone."""
-    done = subprocess.run(["git", "-C", str(clone), "show", f"{COMMIT}:{path}"], capture_output=True, text=True)
+def git_show(clone: Path, path: str, commit: str = COMMIT) -> str:
+    """The text of ``path`` at ``commit`` in the clone."""
+    done = subprocess.run(["git", "-C", str(clone), "show", f"{commit}:{path}"], capture_output=True, text=True)
     if done.returncode:
-        raise SystemExit(f"original_logs: cannot read {path} at {COMMIT[:12]} in {clone}: {done.stderr.strip()}; "
+        raise SystemExit(f"original_logs: cannot read {path} at {commit[:12]} in {clone}: {done.stderr.strip()}; "
                          f"give a clone of https://github.com/{REPOSITORY} that holds that commit")
     return done.stdout
 
@@ -61,12 +64,12 @@ def list_paths(clone: Path, folder: str) -> list[str]:
     return sorted(done.stdout.split())
 
 
-def provenance(path: str) -> dict:
-    return {"repository": REPOSITORY, "commit": COMMIT, "path": path}
+def provenance(path: str, commit: str = COMMIT) -> dict:
+    return {"repository": REPOSITORY, "commit": commit, "path": path}
 
 
-def read_history(clone: Path, path: str) -> pd.DataFrame:
-    table = pd.read_csv(io.StringIO(git_show(clone, path)), index_col=0)
+def read_history(clone: Path, path: str, commit: str = COMMIT) -> pd.DataFrame:
+    table = pd.read_csv(io.StringIO(git_show(clone, path, commit)), index_col=0)
     missing = [column for column in LOGGED if column not in table.columns]
     if missing:
         raise SystemExit(f"original_logs: {path} lacks the logged columns {missing}")
@@ -75,13 +78,14 @@ def read_history(clone: Path, path: str) -> pd.DataFrame:
     return table
 
 
-def main_runs(clone: Path) -> list[tuple[dict, pd.DataFrame]]:
+def main_runs(clone: Path, study: str = "main", folder: str = MAIN_RUN_DIR, commit: str = COMMIT,
+              job: str = "229353") -> list[tuple[dict, pd.DataFrame]]:
     runs = []
     for name in ("unet", "att_unet", "custom_code_att_res_unet"):
-        path = f"{MAIN_RUN_DIR}/{name}_history_df.csv"
-        run = {"study": "main", "run": name, "architecture": ARCHITECTURES[name], "grid_learning_rate": None,
-               "batch_size": 8, "job": "229353", **provenance(path)}
-        runs.append((run, read_history(clone, path)))
+        path = f"{folder}/{name}_history_df.csv"
+        run = {"study": study, "run": name, "architecture": ARCHITECTURES[name], "grid_learning_rate": None,
+               "batch_size": 8, "job": job, **provenance(path, commit)}
+        runs.append((run, read_history(clone, path, commit)))
     return runs
 
 
@@ -138,18 +142,18 @@ def job_facts(clone: Path, name: str) -> dict:
 
 def transcribe(clone: Path, out_dir: Path) -> dict[str, Path]:
     histories, runs = [], []
-    for run, history in main_runs(clone) + grid_runs(clone):
+    follow_up = main_runs(clone, "follow_up", FOLLOW_UP_RUN_DIR, FOLLOW_UP_COMMIT, job="")
+    for run, history in main_runs(clone) + grid_runs(clone) + follow_up:
         histories.append(history.assign(**{key: run[key] for key in
                                            ("study", "run", "architecture", "grid_learning_rate", "batch_size")},
-                                         path=run["path"]))
+                                         path=run["path"], commit=run["commit"]))
         best = history.loc[history["val_jacard_coef"].idxmax()]
         runs.append({**run, "epochs_logged": len(history), "best_epoch": int(best["epoch"]),
                      "best_val_jacard_coef": float(best["val_jacard_coef"]),
                      "logged_lr_first_epoch": float(history["lr"].iloc[0])})
-    order = ["study", "run", "architecture", "grid_learning_rate", "batch_size", "epoch", *LOGGED, "path"]
+    order = ["study", "run", "architecture", "grid_learning_rate", "batch_size", "epoch", *LOGGED, "path", "commit"]
     tables = {
-        "original_histories.csv": pd.concat(histories, ignore_index=True)[order].assign(repository=REPOSITORY,
-                                                                                       commit=COMMIT),
+        "original_histories.csv": pd.concat(histories, ignore_index=True)[order].assign(repository=REPOSITORY),
         "original_runs.csv": pd.DataFrame(runs),
         "original_jobs.csv": pd.DataFrame([job_facts(clone, name) for name in JOB_LOGS]),
     }

@@ -40,6 +40,10 @@ grid = current if len(current) else earlier  # never a mix of two designs
 design = "current" if len(current) else "earlier"
 grid_history = results.history[results.history["run_id"].isin(grid["run_id"])]
 pages.glue("confidence", f"{claims.CONFIDENCE:.0%}")
+original_grid = pages.load_csv("original_runs").query("study == 'grid'")
+pages.glue("original_grid_runs", int(len(original_grid)))
+pages.glue("original_grid_lr", float(original_grid["logged_lr_first_epoch"].iloc[0]) if
+           original_grid["logged_lr_first_epoch"].nunique() == 1 else float("nan"))
 
 # %% tags=["remove-input"]
 notices.notice(results)
@@ -173,6 +177,14 @@ if len(chosen):
 # {glue:md}`reruns_text`
 #
 # ## The original report, point by point
+#
+# **The original grid never varied the learning rate.** Its script `hyperparameter_training.py` (commit
+# `57beb218bb08`) calls `Adam(lr=learning_rate, clipnorm=1.0)`. Keras 2 drops the `lr` argument and keeps
+# Adam's default, and all {glue:text}`original_grid_runs` grid histories log a learning rate of
+# {glue:text}`original_grid_lr` at their first epoch ({doc}`what_broke`). Its learning-rate columns are
+# labels, not settings: the original grid compared batch sizes and random starts only, and none of its runs
+# ever beat an empty mask on its own training data. Its statements about learning rates therefore describe differences between runs
+# that trained at the same rate. The grid on this page varies the rate for real, so it can test them.
 #
 # Each statement of the original report's "Key Insights" is tested on the grid by comparing a region
 # with the rest, **paired over the cells the statement holds fixed** (for the learning-rate range: every

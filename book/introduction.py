@@ -64,30 +64,23 @@ def means_text(done) -> str:
 
 band = (report.loc[report["quantity"] == "best_jaccard", "value"].min(),
         report.loc[report["quantity"] == "best_jaccard", "value"].max())
-ablation = study_or_none("bug_ablation")
-if ablation is None:
-    broke = "No `bug_ablation` run is collected in this build."
-else:
-    planned = verdicts.planned_hashes(ablation.plan)
-    current, earlier = verdicts.split_by_plan(ablation.done, planned)
-    soft = (ablation.history.query("metric == 'soft_jaccard' and split == 'val'").groupby("run_id")["value"].max())
-    shown = (current if len(current) else earlier).assign(soft=lambda t: t["run_id"].map(soft))
-    broke = (f"The redesigned ablation (every defect alone, on paired seeds, and the original recipe as its script "
-             f"really ran) has {len(current)} of its {len(planned)} planned runs in this build, so the verdict "
-             "is still open. " if not len(current) else "")
-    applied = " or ".join(sorted({v for v in pages.load_csv("original_adam_lr", keep_default_na=False)
-                                  ["applied_learning_rate"] if v}))
-    from mitolib.report.listing import listing_agreement
+from mitolib.report import reproduction  # noqa: E402
 
-    agree = "agree" if listing_agreement()["same_names_agree"] else "do not agree"
-    broke += (f"Measured facts so far: unsorted listings of two folders holding the original's identical file names "
-              f"{agree} on the machine that built this book (so its pairing was most likely correct), its "
-              f"`Adam(lr = 1e-2)` applied a learning rate of {applied}, and in the "
-              f"earlier single-seed ablation no variant's best validation soft Jaccard fell inside the report's "
-              f"band of {band[0]:.3f}–{band[1]:.3f}." if not len(current) else
-              f"On the redesigned ablation ({len(current)} of its {len(planned)} planned runs collected), "
-              + verdicts.ablation_verdict(shown.rename(columns={"soft": "best_soft_jaccard"}), band))
-pages.glue("answer_broke", broke)
+histories = pages.load_csv("original_histories")
+logged = histories[histories["study"].isin(["main", "grid"])]
+pages.glue("broke_logged_runs", int(logged.groupby(["study", "run"]).ngroups))
+pages.glue("broke_max_accuracy", float(logged["accuracy"].max()))
+pages.glue("broke_empty_accuracy", float(pages.load_csv("epfl_first_slices").set_index("slices")
+                                         .loc[12, "background_accuracy"]))
+repro = study_or_none("original_logs", "original_0926")
+verdict = "not yet judged"
+if repro is not None:
+    reproduced = reproduction.reproduced_table(repro.done, repro.history, reproduction.load_rule())
+    explanations = reproduction.explanation_table(reproduced) if len(reproduced) else None
+    if explanations is not None and len(explanations):
+        unet = explanations[(explanations["explanation"] == "mispairing") & (explanations["architecture"] == "unet")]
+        verdict = unet["verdict"].iloc[0] if len(unet) else verdict
+pages.glue("broke_mispairing", verdict)
 
 seeds = study_or_none("seeds")
 recipe = study_or_none("recipe")
@@ -173,7 +166,12 @@ except Exception as missing:  # no seeds study in this build
     pages.glue("headline", f"(no headline table: {missing})")
 
 # %% [markdown]
-# **What really broke?** {glue:md}`answer_broke` ({doc}`what_broke`)
+# **What really broke?** The models never learned to segment. In all {glue:text}`broke_logged_runs`
+# runs behind the report, the training accuracy never rose above {glue:text}`broke_max_accuracy:.3f`,
+# the accuracy of an empty mask ({glue:text}`broke_empty_accuracy:.3f`). The reported "Jaccard" was
+# already thresholded; it measured empty masks and, for an epoch or two, masks that covered much of
+# the image. The reproduction tests why; mispairing of the archive's images and masks is, by its
+# pre-registered rule, **{glue:md}`broke_mispairing`** so far ({doc}`what_broke`).
 #
 # **What do the three architectures reach on the test volume?** {glue:md}`answer_reach`
 # ({doc}`volume_results`, {doc}`recipe`)

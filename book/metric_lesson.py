@@ -28,7 +28,6 @@ import pandas as pd
 from mitolib.report import pages, lesson, notices
 from mitolib.model import metrics
 from mitolib.figures import plots
-from mitolib.data import synthetic
 
 report = pages.load_csv("original_report")
 reported = report[(report["table"] == "reported_jaccard") & (report["quantity"] == "best_jaccard")]["value"]
@@ -62,17 +61,11 @@ pages.glue("sq_iou_range", f"{at['iou'].max() - at['iou'].min():.3f}")
 # foreground fraction, whatever the constant.
 
 # %% tags=["hide-input"]
-from mitolib.data.volumes import resolve_volumes  # noqa: E402
-from mitolib.core.errors import DataError  # noqa: E402
-
-try:  # the EPFL volumes when this build has them, else the synthetic volume of the smoke profile
-    _, masks = resolve_volumes({"data_source": "epfl", "data_root": ""}, "train")
-    _, test_masks = resolve_volumes({"data_source": "epfl", "data_root": ""}, "test")
-    pages.glue("fg_source", f"EPFL training volume ({100 * test_masks.mean():.2f} % foreground in the test volume)")
-except (DataError, OSError):
-    _, masks = synthetic.make_split("train", 24, 256, 256)
-    pages.glue("fg_source", "synthetic training volume (the EPFL data are not available to this build)")
-foreground = float(masks.mean())
+volumes = pages.load_csv("epfl_foreground").set_index("split")  # measured by audits/first_slices.py
+foreground = float(volumes.loc["train", "foreground"])
+pages.glue("fg_source", f"EPFL training volume ({100 * volumes.loc['test', 'foreground']:.2f} % foreground in "
+                        "the test volume)")
+masks = lesson.mask_with_fraction(foreground)  # a constant prediction's scores depend on the fraction alone
 constant = lesson.constant_prediction_sweep(masks, np.linspace(0.05, 1.0, 20))
 best_constant = constant[constant["metric"] == "soft_jaccard"]["value"].max()
 pages.glue("fg_fraction", f"{100 * foreground:.1f} %")
@@ -93,7 +86,7 @@ pages.glue_figure("fig-soft-vs-threshold", fig)
 #
 # Left: the three metrics of one fixed set of masks as its probabilities are squeezed toward
 # one half; thresholded Jaccard and IoU do not move. Right: the soft Jaccard of predicting one
-# constant probability everywhere on the synthetic training volume; the grey band spans the
+# constant probability everywhere on a mask with the EPFL training volume's foreground fraction; the grey band spans the
 # values the original report quotes.
 # **Conclusion:** squeezed, the soft Jaccard falls from {glue:md}`sq_soft_full` to {glue:md}`sq_soft_low`
 # while the IoU stays at {glue:md}`sq_iou`: the soft Jaccard measures confidence as well as overlap.

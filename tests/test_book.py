@@ -286,3 +286,13 @@ def test_budget_studies_count_the_longer_profile_too(fixture_root):
     expected = seeds.done["train_seconds"].fillna(0) + seeds.done["eval_seconds"].fillna(0)
     assert pages.compute_seconds(seeds).tolist() == pytest.approx(expected.tolist())
     assert pages.compute_seconds(seeds).sum() > 0
+
+
+def test_a_constant_prediction_scores_the_foreground_fraction():
+    """On the controlled mask, predicting 1 everywhere gives a soft Jaccard equal to the foreground fraction."""
+    mask = lesson.mask_with_fraction(0.0563, pixels=100_000)
+    assert mask.shape == (1, 1, 100_000) and int(mask.sum()) == 5630
+    sweep = lesson.constant_prediction_sweep(mask, [1.0]).set_index("metric")["value"]
+    assert sweep["soft_jaccard"] == pytest.approx(5631 / 100_001, rel=1e-5)  # (sum y + 1) / (N + 1)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        lesson.mask_with_fraction(1.5)

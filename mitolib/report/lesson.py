@@ -164,6 +164,16 @@ def bn_head_sweep(foregrounds: Iterable[float], scales: Iterable[float] = (1.0,)
 
 
 
+def mask_with_fraction(fraction: float, pixels: int = 1 << 20) -> np.ndarray:
+    """A uint8 ``(1, 1, pixels)`` mask holding ``round(fraction * pixels)`` foreground pixels: the controlled
+    input on which a constant prediction scores what it scores on any volume of that foreground fraction."""
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"fraction must be between 0 and 1, got {fraction}")
+    mask = np.zeros((1, 1, pixels), np.uint8)
+    mask[..., : int(round(fraction * pixels))] = 1
+    return mask
+
+
 def constant_prediction_sweep(truth: np.ndarray, values: Iterable[float]) -> pd.DataFrame:
     """Tidy ``prediction, metric, value``: the metrics of predicting the same probability everywhere.
 
