@@ -149,3 +149,21 @@ def test_cli_predict_says_which_pixel_size(smoke_run, test_volume, tmp_path, cap
     assert code == 0 and "pixel size: 5 nm (--pixel-size)" in out and "wrote" in out
     code = main(["predict", str(smoke_run.run_dir), str(tmp_path / "stack.tif"), "-o", str(tmp_path / "m.tif")])
     assert code == 2 and "already exists" in capsys.readouterr().err
+
+
+def test_the_output_is_never_an_input_even_with_overwrite(smoke_run, tmp_path, capsys):
+    """The loss case: `mitolib predict X -o X --overwrite` replaced the raw stack by masks."""
+    stack = np.arange(2 * 32 * 32, dtype=np.uint32).reshape(2, 32, 32).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "in.tif", stack)
+    before = (tmp_path / "in.tif").read_bytes()
+    code = main(["predict", str(smoke_run.run_dir), str(tmp_path / "in.tif"), "-o", str(tmp_path / "in.tif"),
+                 "--overwrite", "--pixel-size", "5", "--quiet"])
+    assert code == 2 and "which the command reads" in capsys.readouterr().err
+    assert (tmp_path / "in.tif").read_bytes() == before
+    with pytest.raises(DataError, match="which the command reads"):  # probabilities written over the masks
+        predict_stack(smoke_run.run_dir, tmp_path / "in.tif", tmp_path / "m.tif",
+                      probabilities_path=tmp_path / "m.tif", overwrite=True, progress=False)
+    (tmp_path / "folder.tif").mkdir()
+    with pytest.raises(DataError, match="is a folder"):
+        predict_stack(smoke_run.run_dir, tmp_path / "in.tif", tmp_path / "folder.tif", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.tif", "in.tif"]  # nothing half-written

@@ -243,12 +243,26 @@ def open_stack(path: str | Path, *, convert: bool = False) -> Stack:
     return _open_tiff(path, convert)
 
 
-def check_output(path: str | Path, *, overwrite: bool = False) -> Path:
+def _overlaps(one: Path, other: Path) -> bool:
+    """Whether two paths are the same file or folder, or one lies inside the other (links resolved)."""
+    one, other = one.resolve(), other.resolve()
+    return one == other or one in other.parents or other in one.parents
+
+
+def check_output(path: str | Path, *, overwrite: bool = False, reads=()) -> Path:
     """``path`` as a place for a mask stack (``.tif``, ``.ome.tif`` or ``.zarr``); refuses one that exists
-    unless ``overwrite``."""
+    unless ``overwrite``, a folder that is not a Zarr store, and any path that is (or holds, or lies inside)
+    one the command reads (``reads``: the input stack, the model, the other outputs): ``--overwrite`` never
+    replaces what a command reads."""
     path = Path(path)
     if path.suffix.lower() not in (*TIFF_SUFFIXES, ZARR_SUFFIX):
         raise DataError(f"{path}: write masks as .tif, .ome.tif or .zarr")
+    for read in reads:
+        if read is not None and _overlaps(path, Path(read)):
+            raise DataError(f"{path}: this is {read}, which the command reads; it would be destroyed, so it is "
+                            "never written, --overwrite or not; choose another output name")
+    if path.is_dir() and path.suffix.lower() != ZARR_SUFFIX:
+        raise DataError(f"{path}: is a folder; give a file name ending in .tif, .ome.tif or .zarr")
     if path.exists() and not overwrite:
         raise DataError(f"{path}: already exists; pass --overwrite to replace it, or choose another name")
     return path

@@ -152,9 +152,9 @@ def predict_stack(model_source: str | Path, input_path: str | Path, output_path:
     from mitolib.training import evaluate
 
     stack = open_stack(input_path, convert=convert)
-    check_output(output_path, overwrite=overwrite)
+    check_output(output_path, overwrite=overwrite, reads=(input_path, probabilities_path))
     if probabilities_path is not None:
-        check_output(probabilities_path, overwrite=overwrite)
+        check_output(probabilities_path, overwrite=overwrite, reads=(input_path, output_path))
     spec = model_spec(model_source, model_pixel_size=model_pixel_size)
     unknown = sorted(set(options) - set(OPTION_KEYS))
     if unknown:
