@@ -11,7 +11,7 @@
 # %% [markdown]
 # # What actually broke
 #
-# The original report saw a "Jaccard" stuck at {glue:text}`band_low:.2f`–{glue:text}`band_high:.2f` and blamed the formula. The runs behind
+# The original report saw a "Jaccard" stuck at {glue:text}`band_low:.3f`–{glue:text}`band_high:.3f` and blamed the formula. The runs behind
 # that report left their per-epoch logs, and the logs tell a simpler story: **the models never
 # learned to segment**. Every one of them ended up predicting background everywhere. This chapter
 # reads those logs, reproduces them, and tests which defect of the original code made them so.
@@ -116,7 +116,7 @@ else:
 #   that calls every pixel background scores {glue:text}`background_12:.4f` on the first 12
 #   training slices, where {glue:text}`foreground_12:.1%` of the pixels are mitochondria. No run
 #   ever beat an empty mask on its own training data.
-# * **"Jaccard {glue:text}`band_low:.2f`–{glue:text}`band_high:.2f`" is the score of a mask that covers almost everything.** The report
+# * **"Jaccard {glue:text}`band_low:.3f`–{glue:text}`band_high:.3f`" is the score of a mask that covers almost everything.** The report
 #   quotes each run's best validation `jacard_coef`: {glue:text}`logged_best_unet:.3f`,
 #   {glue:text}`logged_best_attention_unet:.3f` and {glue:text}`logged_best_attention_resunet:.3f`.
 #   At those epochs the validation accuracy fell to {glue:text}`logged_val_accuracy_at_best_unet:.2f`,
@@ -370,7 +370,7 @@ else:
 # ## What the metric fix would and would not have changed
 #
 # The report's fix replaced the soft Jaccard by a thresholded one. The logged runs already used
-# the thresholded one, and they still scored {glue:text}`band_low:.2f`–{glue:text}`band_high:.2f`. A correct, dataset-level IoU would have
+# the thresholded one, and they still scored {glue:text}`band_low:.3f`–{glue:text}`band_high:.3f`. A correct, dataset-level IoU would have
 # scored their empty masks at exactly zero and their everything-masks at about the foreground
 # fraction. No formula can recover a segmentation the model did not learn. What would have
 # changed the outcome is the cause the reproduction identifies above. The

@@ -127,7 +127,8 @@ def test_existing_output_needs_overwrite_and_bad_model(smoke_run, tmp_path):
         predict_stack(smoke_run.run_dir, tmp_path / "in.tif", tmp_path / "out.tif", progress=False)
     (tmp_path / "broken.keras").write_bytes(b"not a model")
     with pytest.raises(ValueError, match="cannot be loaded.*truncated"):
-        predict_stack(tmp_path / "broken.keras", tmp_path / "in.tif", tmp_path / "new.tif", progress=False)
+        predict_stack(tmp_path / "broken.keras", tmp_path / "in.tif", tmp_path / "new.tif", model_pixel_size=5,
+                      progress=False)
 
 
 def test_interrupted_write_leaves_no_file(tmp_path):
@@ -167,3 +168,37 @@ def test_the_output_is_never_an_input_even_with_overwrite(smoke_run, tmp_path, c
     with pytest.raises(DataError, match="is a folder"):
         predict_stack(smoke_run.run_dir, tmp_path / "in.tif", tmp_path / "folder.tif", progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.tif", "in.tif"]  # nothing half-written
+
+
+def test_nothing_about_the_model_is_guessed(smoke_run, tmp_path):
+    """A .keras file without its run's params.json, a pixel size of 0 and a 2-channel model are refused."""
+    import shutil
+
+    import keras
+
+    tifffile.imwrite(tmp_path / "in.tif", np.zeros((2, 32, 32), np.uint8))
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(smoke_run.run_dir / "model.keras", alone / "model.keras")
+    with pytest.raises(DataError, match="no params.json beside it"):
+        predict_stack(alone / "model.keras", tmp_path / "in.tif", tmp_path / "a.tif", progress=False)
+    report = predict_stack(alone / "model.keras", tmp_path / "in.tif", tmp_path / "a.tif", model_pixel_size=5,
+                           pixel_size=5, progress=False)
+    assert report["model_pixel_size_nm"] == 5 and "no params.json" in report["model_settings_from"]
+    for bad in (0, -5, float("nan")):
+        with pytest.raises(DataError, match="not a pixel size"):
+            predict_stack(smoke_run.run_dir, tmp_path / "in.tif", tmp_path / "b.tif", pixel_size=bad, progress=False)
+    with pytest.raises(DataError, match="not a pixel size"):
+        mitolib.predict(np.zeros((32, 32), np.uint8), smoke_run.run_dir, pixel_size=0)
+    inputs = keras.Input((None, None, 1))
+    two = keras.Model(inputs, keras.layers.Conv2D(2, 1, activation="softmax")(inputs))
+    softmax = tmp_path / "softmax"
+    softmax.mkdir()
+    two.save(softmax / "model.keras")
+    shutil.copy(smoke_run.run_dir / "params.json", softmax / "params.json")
+    with pytest.raises(DataError, match="outputs 2 channels"):
+        predict_stack(softmax, tmp_path / "in.tif", tmp_path / "c.tif", progress=False)
+    with pytest.raises(DataError, match="outputs 2 channels"):
+        mitolib.predict(np.zeros((32, 32), np.uint8), two)
+    assert not (tmp_path / "b.tif").exists() and not (tmp_path / "c.tif").exists()
+    keras.backend.clear_session()

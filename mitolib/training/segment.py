@@ -47,8 +47,26 @@ class ModelSpec:
     context: int = 0  # 2.5D models: neighbouring slices on each side given as channels
 
 
+def check_pixel_size(value: float | None, what: str) -> float | None:
+    """``value`` (nm per pixel) when it is a positive finite number or ``None``; anything else is refused."""
+    if value is not None and not (math.isfinite(float(value)) and float(value) > 0):
+        raise DataError(f"{what} {value!r} is not a pixel size: give nanometres per pixel, a positive number")
+    return None if value is None else float(value)
+
+
+def check_one_channel(model, source) -> None:
+    """Refuse a model whose output is not one channel of foreground probabilities (a 2-class softmax, say)."""
+    channels = model.output_shape[-1]
+    if channels != 1:
+        raise DataError(f"{source}: the model outputs {channels} channels; mitolib predicts with models whose output "
+                        "is one sigmoid channel of mitochondria probability (as `mitolib train` makes them)")
+
+
 def model_spec(source: str | Path, *, model_pixel_size: float | None = None) -> ModelSpec:
-    """Read a model source (run directory or ``.keras`` file) without loading the network."""
+    """Read a model source (run directory or ``.keras`` file) without loading the network.  Its pixel size and
+    settings come from the run's ``params.json``; a model without one needs ``model_pixel_size`` (and then
+    predicts with the defaults of ``studies.yml``, which the returned ``source`` says)."""
+    model_pixel_size = check_pixel_size(model_pixel_size, "--model-pixel-size")
     source = Path(source)
     if source.is_dir():
         folder, path = source, source / rundir.MODEL
@@ -69,6 +87,12 @@ def model_spec(source: str | Path, *, model_pixel_size: float | None = None) -> 
         data_pixel = EPFL_PIXEL_SIZE_NM
         if pixel is None:
             pixel = EPFL_PIXEL_SIZE_NM / float(params["scale"])
+    elif model_pixel_size is None:
+        raise DataError(f"{path}: no {rundir.PARAMS} beside it, so the pixel size it was trained at and its settings "
+                        "are unknown; predict with its run directory, or give --model-pixel-size NM (nanometres per "
+                        "pixel of its training data; the settings are then the defaults of studies.yml)")
+    else:
+        where = f"the defaults of studies.yml ({path.name} has no {rundir.PARAMS}; pixel size from --model-pixel-size)"
     metrics = rundir.read_metrics(folder) or {}
     from mitolib.training import evaluate
 
@@ -116,6 +140,7 @@ def predict(volume: np.ndarray, model, *, pixel_size: float | None = None, scale
     unknown = sorted(set(options) - set(OPTION_KEYS))
     if unknown:
         raise ValueError(f"unknown option(s) {', '.join(unknown)}; choose from {', '.join(OPTION_KEYS)}")
+    pixel_size = check_pixel_size(pixel_size, "pixel_size")
     if isinstance(model, (str, Path)):
         spec = model_spec(model)
         model = load_saved_model(spec.path)
@@ -123,6 +148,7 @@ def predict(volume: np.ndarray, model, *, pixel_size: float | None = None, scale
         defaults = load_config()["defaults"]
         spec = ModelSpec(Path(""), None, {name: defaults[key] for name, key in OPTION_KEYS.items()}, "defaults")
         spec.options["window"] = spec.options["window"] or defaults["patch_size"]
+    check_one_channel(model, spec.path if spec.source != "defaults" else "the model")
     settings = _check_options({**spec.options, **{k: v for k, v in options.items() if v is not None}})
     if scale is None:
         given = pixel_size or spec.data_pixel_size_nm
@@ -155,6 +181,7 @@ def predict_stack(model_source: str | Path, input_path: str | Path, output_path:
     check_output(output_path, overwrite=overwrite, reads=(input_path, probabilities_path))
     if probabilities_path is not None:
         check_output(probabilities_path, overwrite=overwrite, reads=(input_path, output_path))
+    pixel_size = check_pixel_size(pixel_size, "--pixel-size")
     spec = model_spec(model_source, model_pixel_size=model_pixel_size)
     unknown = sorted(set(options) - set(OPTION_KEYS))
     if unknown:
@@ -176,7 +203,9 @@ def predict_stack(model_source: str | Path, input_path: str | Path, output_path:
                         f"resampling by {scale:g}; check --pixel-size (nanometres per pixel)")
 
     started = time.perf_counter()
-    model = evaluate.fully_convolutional(load_saved_model(spec.path))  # once, not per chunk
+    loaded = load_saved_model(spec.path)
+    check_one_channel(loaded, spec.path)
+    model = evaluate.fully_convolutional(loaded)  # once, not per chunk
     halo = settings["z_median"] // 2
     slices, height, width = stack.shape
     foreground = 0
