@@ -54,6 +54,7 @@ augmentation = True
 mispair = False
 mask_threshold = 0.0
 convert_images = False
+allow_implausible_masks = False
 sample_order = "shuffled"
 loss = "bce"
 gamma = 2.0

@@ -15,6 +15,7 @@ from mitolib.core import locations
 from mitolib.data.volumes import check_data, data_identity, load_volume, resolve_volumes
 from mitolib.core.errors import DataError
 from mitolib.data.synthetic import write_slice_folders
+from mitolib.core.config import resolve_params
 
 H, W = 4, 6
 
@@ -307,3 +308,21 @@ def test_grey_masks_and_sixteen_bit_images_train_with_the_options_the_advice_nam
         resolve_volumes(params, "train")
     _, masks = resolve_volumes({**params, "mask_threshold": 127}, "train")
     assert set(np.unique(masks)) <= {0, 1} and masks.sum() == (grey > 127).sum()
+
+
+def test_training_refuses_inverted_masks_as_data_check_says(tmp_path):
+    """`data check` says "training would stop": it does, with the same words, unless told otherwise."""
+    from mitolib.training.train import train
+
+    write_slice_folders(tmp_path / "d", 4, 64, 96, seed=2)
+    for split in ("train", "test"):
+        for path in sorted((tmp_path / "d" / split / "masks").glob("*.png")):
+            mask = np.asarray(Image.open(path))
+            Image.fromarray((255 - mask).astype(np.uint8)).save(path)  # 0 for mitochondria
+    report = check_data(tmp_path / "d")
+    assert not report.ok and "inverted masks" in report.problems[0]
+    params = resolve_params("smoke", {"data_source": "epfl", "data_root": str(tmp_path / "d"),
+                                      "out_dir": str(tmp_path / "run"), "epochs": 1})
+    with pytest.raises(DataError, match="inverted masks.*training stops here.*allow_implausible_masks"):
+        train(params, progress=False)
+    assert (tmp_path / "run" / "metrics.json").is_file()  # the refusal is recorded as a failed run

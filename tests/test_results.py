@@ -8,6 +8,7 @@ import json
 import pandas as pd
 import pytest
 
+from mitolib.core.errors import ResultsError
 from mitolib.results.collect import METRIC_FIELDS, collect, long_history
 from mitolib.core.identity import params_differ
 from mitolib.studies.plan import plan
@@ -229,3 +230,14 @@ def test_a_parameter_added_later_reads_at_its_default(roots, tmp_path):
     (run.run_dir / "params.json").write_text(json.dumps({"params": older}))
     assert not params_differ(run.run_dir, run.params)  # the plan keeps the default: same run
     assert params_differ(run.run_dir, {**run.params, "sample_order": "fixed"})  # the plan sets it otherwise
+
+
+def test_collect_refuses_a_metric_that_is_not_a_number(roots):
+    runs = plan("architectures", "smoke")
+    for run in runs:
+        make_run_dir(run)
+    damaged = runs[1].run_dir / "metrics.json"
+    damaged.write_text(json.dumps({**json.loads(damaged.read_text()), "test_iou": "abc"}))
+    with pytest.raises(ResultsError, match=rf"{runs[1].run_id}.*test_iou is 'abc', not a number"):
+        collect(runs)
+    assert not (roots / "results" / "smoke" / "architectures" / "runs.csv").exists()  # nothing half-written

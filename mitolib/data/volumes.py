@@ -307,6 +307,19 @@ class DataReport(NamedTuple):
         return "\n".join(lines + [f"verdict: {verdict}"])
 
 
+def foreground_problem(fraction: float, what: str) -> str | None:
+    """What is wrong with masks of foreground ``fraction`` (empty, inverted, implausible for mitochondria), or
+    ``None``; the one rule ``mitolib data check`` reports and training refuses."""
+    if FOREGROUND_PLAUSIBLE[0] <= fraction <= FOREGROUND_PLAUSIBLE[1]:
+        return None
+    kind = ("no mitochondria at all: empty masks" if fraction == 0 else
+            "most pixels are foreground: inverted masks (0 for mitochondria)?" if fraction > 0.5 else
+            "an implausible foreground fraction for mitochondria in EM")
+    return (f"{what} are {100 * fraction:.2f} % foreground: {kind}; expected "
+            f"{100 * FOREGROUND_PLAUSIBLE[0]:g}–{100 * FOREGROUND_PLAUSIBLE[1]:g} % (the EPFL volumes: about 5 %); "
+            "check the masks")
+
+
 def check_data(root, *, threshold: float | None = None, convert: bool = False) -> DataReport:
     """Load both splits of ``root`` and report counts, shapes, dtypes, pairing, mask values and
     foreground fraction per split; ``report.ok`` is the verdict and ``str(report)`` the text."""
@@ -320,14 +333,9 @@ def check_data(root, *, threshold: float | None = None, convert: bool = False) -
             problems.append(f"{split}: {error}")
             continue
         inside, outside = images[masks == 1], images[masks == 0]
-        fraction = float(masks.mean())
-        if not FOREGROUND_PLAUSIBLE[0] <= fraction <= FOREGROUND_PLAUSIBLE[1]:
-            kind = ("no mitochondria at all: empty masks" if fraction == 0 else
-                    "most pixels are foreground: inverted masks (0 for mitochondria)?" if fraction > 0.5 else
-                    "an implausible foreground fraction for mitochondria in EM")
-            problems.append(f"{split}: {Path(root) / split} masks are {100 * fraction:.2f} % foreground: {kind}; "
-                            f"expected {100 * FOREGROUND_PLAUSIBLE[0]:g}–{100 * FOREGROUND_PLAUSIBLE[1]:g} % "
-                            "(the EPFL volumes: about 5 %); check the masks")
+        problem = foreground_problem(float(masks.mean()), f"{split}: {Path(root) / split} masks")
+        if problem:
+            problems.append(problem)
         splits[split] = {
             "layout": info["layout"], "pairing": info["pairing"], "files": info["files"],
             "slices": images.shape[0], "slice shape": f"{images.shape[1]} x {images.shape[2]}",

@@ -43,7 +43,7 @@ from mitolib.core.locations import project_root, results_root
 from mitolib.core.provenance import git_commit, library_versions
 from mitolib.core.rundir import (HISTORY, HISTORY_TABLE, PARAMS, POSTPROCESSING, PREDICTIONS, PROVENANCE, RUNS_TABLE,
                             PLAN_TABLE, SELECTION, SLICES_TABLE, STATUS_DONE, STATUS_FAILED, TEST_SLICES, atomic_write_text,
-                            read_json, read_metrics)
+                            METRICS, read_json, read_metrics)
 from mitolib.core.identity import NOT_PARAMETERS, collected_runs, params_differ, params_hash, recorded_identity
 
 METRIC_FIELDS = ("status", "best_epoch", "best_val_iou", "best_val_monitor", "test_iou", "test_dice",
@@ -52,6 +52,8 @@ METRIC_FIELDS = ("status", "best_epoch", "best_val_iou", "best_val_monitor", "te
 OPTIONAL_METRIC_FIELDS = ("optimizer_steps", "samples_seen", "still_improving", "threshold_used", "val_threshold",
                           "resolved_mixed_precision", "resolved_jit_compile", "resolved_batch_norm_kernel",
                           "device", "train_patches", "val_patches", "train_foreground", "val_foreground")
+NUMERIC_METRIC_FIELDS = ("best_epoch", "best_val_iou", "best_val_monitor", "test_iou", "test_dice", "train_seconds",
+                         "eval_seconds", "epochs_run", "images_per_second")  # a number or absent, never text
 POSTPROCESSING_TABLE = POSTPROCESSING
 SELECTION_TABLE = SELECTION
 # Per-run tables that only some runs write (newer runs; select_by_all_monitors); collected when present.
@@ -139,6 +141,11 @@ def _run_row(run, metrics: dict) -> dict:
     row |= {key: value for key, value in run.params.items() if key not in NOT_PARAMETERS}
     row |= {key: metrics.get(key) for key in METRIC_FIELDS}
     row |= {key: metrics[key] for key in OPTIONAL_METRIC_FIELDS if key in metrics}
+    for key in NUMERIC_METRIC_FIELDS:
+        value = row.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ResultsError(f"{run.run_dir / METRICS}: {key} is {value!r}, not a number; the run's metrics are "
+                               "damaged: run it again (remove its folder) before collecting")
     identity = recorded_identity(run.run_dir)
     if identity:
         row["data_identity"] = identity

@@ -28,7 +28,8 @@ from mitolib.training import evaluate
 from mitolib.model import metrics
 from mitolib.core import numerics, rundir, schema
 from mitolib.core.locations import project_root, runs_root
-from mitolib.data.volumes import data_identity, resolve_volumes
+from mitolib.core.errors import DataError
+from mitolib.data.volumes import data_identity, foreground_problem, resolve_volumes
 from mitolib.model.architectures import build_model
 from mitolib.data.patches import first_slices, split_official, training_arrays
 from mitolib.data.pipeline import make_dataset
@@ -203,6 +204,11 @@ def train(params: dict, run_dir: str | Path | None = None, *, finalize: bool = T
         # Read once and passed down: training, validation-slice thresholds and the test evaluation all use them.
         train_volume = resolve_volumes(params, "train")
         test_volume = resolve_volumes(params, "test") if params["evaluate_test"] else None
+        for split, volume in (("train", train_volume), ("test", test_volume)):
+            problem = volume is not None and foreground_problem(float(volume[1].mean()), f"the {split} masks")
+            if problem and not params["allow_implausible_masks"]:  # the rule `mitolib data check` reports
+                raise DataError(f"{problem}; training stops here (pass -p allow_implausible_masks true for a "
+                                "deliberate experiment)")
         record = {"params": params, "resolved": resolved, "data_fingerprint": array_fingerprint(*train_volume),
                   "data_identity": data_identity(params),  # reads the test split too: a broken one fails now
                   "git_commit": git_commit(project_root()), **environment()}
