@@ -43,6 +43,7 @@ LEVERS = [  # (lever, variant, reference variant): each a paired comparison over
      "long_cosine_full_resolution", "long_cosine"),
 ]
 pages.glue("confidence", f"{claims.CONFIDENCE:.0%}")
+pages.glue("equivalence_margin", claims.equivalence_margin())
 pages.glue("recipe_done", f"{len(done)} of {len(results.runs)}")
 
 # %% tags=["remove-input"]
@@ -107,8 +108,9 @@ else:
 # ## Each training lever
 #
 # Every lever below changes one thing against the variant before it, on the same seeds. The
-# interval is the {glue:md}`confidence` interval of the mean paired difference; where it contains
-# zero the lever has no measurable effect at this budget.
+# interval is the {glue:md}`confidence` interval of the mean paired difference. A lever raises or
+# lowers the test IoU only where that interval excludes zero. It has no effect only where the whole
+# interval lies within ±{glue:text}`equivalence_margin` of zero; otherwise it is not resolved.
 
 # %% tags=["remove-cell"]
 rows = []
@@ -134,7 +136,7 @@ pages.markdown_table(shown[["lever", "interval"]].rename(columns={"interval": "t
 # %% [markdown]
 # Training speed, same runs: {glue:md}`speed_text`. The numerics choice is measured for speed in
 # the benchmarks appendix; here it is checked for quality: a precision that reached the same test
-# IoU within the seed spread shows as "no measurable effect".
+# IoU within the seed spread shows as "not resolved", or as "no effect" where the interval is narrow.
 #
 # ## The test-time steps
 #
@@ -180,8 +182,8 @@ def _counted(table: pd.DataFrame, noun: str) -> str:
     if len(lowering):
         words += f", {len(lowering)} lower it ({'; '.join(lowering['lever'])})"
     rest = len(table) - len(raising) - len(lowering)
-    return words + (f", {rest} {'has' if rest == 1 else 'have'} no measurable effect or "
-                    f"{'is' if rest == 1 else 'are'} not measured yet" if rest else "")
+    return words + (f", {rest} {'is' if rest == 1 else 'are'} not resolved, without effect or not measured yet"
+                    if rest else "")
 
 
 test_time = post_effects.assign(lever=post_effects["group"]) if len(post_effects) else pd.DataFrame(
@@ -241,7 +243,7 @@ pages.glue("profile_now", (
     f"(early stopping patience {now.get('early_stopping_patience', 'as the defaults')}; 0 is none) and scores the "
     f"test volume with a z-median over {now.get('z_median', 1)} slice(s), the threshold "
     f"{'chosen on the validation slices' if now.get('tune_threshold') else 'fixed'}: the levers measured above to "
-    "pay. The levers with no measurable effect stay off."
+    "pay. The levers not shown to pay stay off."
     if now else f"The `{profile}` profile is not in `studies.yml`."))
 
 # %% [markdown]
@@ -252,7 +254,7 @@ pages.glue("profile_now", (
 # ## Summary
 #
 # * Each lever is a paired difference over the same seeds with its interval; the table and
-#   {numref}`fig-recipe-levers` say which pay at this budget and which have no measurable effect.
+#   {numref}`fig-recipe-levers` say which pay, which have no effect and which are not resolved.
 #   The schedule is measured again over the four times longer budget of the `cpu_long` profile in
 #   {doc}`volume_results` ("A schedule matched to the longer budget").
 # * Runs still improving at their last epoch are named, so no number is read as converged when

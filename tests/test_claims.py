@@ -101,3 +101,13 @@ def test_a_run_whose_best_epoch_is_its_last_is_still_improving():
 
     runs = pd.DataFrame({"best_epoch": [6, 4, 72], "epochs_run": [6, 6, 72]})
     assert still_improving(runs).tolist() == [True, False, True]
+
+
+def test_no_effect_needs_the_whole_interval_inside_the_margin():
+    inside = claims.paired_difference({0: 0.801, 1: 0.800, 2: 0.8005}, {0: 0.8, 1: 0.8, 2: 0.8})
+    wide = claims.paired_difference({0: 0.5, 1: 0.9, 2: 0.1}, {0: 0.8, 1: 0.8, 2: 0.8})  # -0.3, +0.1, -0.7
+    assert inside.verdict(margin=0.01) == claims.NO_EFFECT and inside.verdict() == claims.NOT_RESOLVED
+    assert wide.verdict(margin=0.01) == claims.NOT_RESOLVED  # a wide interval is never "no effect"
+    assert claims.equivalence_margin() == claims.equivalence_margin({"claims": {"equivalence_margin": 0.01}})
+    with pytest.raises(Exception, match="equivalence_margin must be a number between 0 and 1"):
+        claims.equivalence_margin({"claims": {"equivalence_margin": 2}})

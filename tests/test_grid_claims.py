@@ -30,7 +30,7 @@ def test_a_region_is_paired_over_the_cells_it_holds_fixed():
     two = grid_claims.region_comparison(done[done["architecture"] != "c"], "best_val_iou", "learning_rate",
                                         lambda lr: lr == 1e-3)
     assert two["pairs"] == 2 and two["difference"] == pytest.approx(0.2)
-    assert not two["resolved"] and two["verdict"] == "not resolved at this budget"
+    assert not two["resolved"] and two["verdict"] == claims.NOT_RESOLVED
 
 
 def test_a_region_without_both_sides_in_a_cell_is_not_resolved():
@@ -133,7 +133,7 @@ def test_the_reports_insights_are_tested_cell_by_cell():
         "learning rates from 0.0005 to 0.001 are the optimal range": "supported",
         "larger batches (16–32) generally improve stability": "supported",
         "attention mechanisms show slight advantages (Attention U-Net over U-Net)": "supported",
-        "each architecture benefits from different configurations": "not resolved at this budget"}
+        "each architecture benefits from different configurations": claims.NOT_RESOLVED}
     assert checks["measured here"].iloc[0].endswith("over 6 cells (architecture x batch size)")
     assert "+0.020 [+0.020, +0.020] over 12 cells" in checks["measured here"].iloc[2]
     # the same grid with the attention runs 0.02 worse contradicts the claim
@@ -145,7 +145,7 @@ def test_the_reports_insights_are_tested_cell_by_cell():
 
 def test_verdict_counts_and_where_runs_still_improve():
     checks = pd.DataFrame({"verdict": [grid_claims.SUPPORTED, claims.NOT_RESOLVED, claims.NOT_RESOLVED]})
-    assert grid_claims.verdict_counts_text(checks) == "1 supported, 0 contradicted, 2 not resolved at this budget"
+    assert grid_claims.verdict_counts_text(checks) == "1 supported, 0 contradicted, 2 not resolved"
     done = pd.DataFrame({"learning_rate": [1e-4, 1e-4, 1e-3, 1e-3], "batch_size": [8, 32, 8, 32],
                          "best_epoch": [8, 8, 5, 8], "epochs_run": [8, 8, 8, 8]})
     assert grid_claims.still_improving_text(done) == (

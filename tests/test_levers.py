@@ -8,6 +8,7 @@ from io import StringIO
 import pandas as pd
 import pytest
 
+from mitolib.core import claims
 from mitolib.report import levers
 from mitolib.core.config import load_config
 
@@ -53,7 +54,7 @@ def test_lever_against_pairs_the_lever_with_the_reference_runs_of_its_architectu
     assert test["pairs"] == 3 and test["difference"] == pytest.approx(0.012)  # +0.010, +0.012, +0.014
     assert test["low"] == pytest.approx(0.012 - 4.302653 * 0.002 / math.sqrt(3), abs=1e-6)  # t(0.975, 2) * sd/√n
     assert test["resolved"] and test["verdict"] == "raises"
-    assert lever.effects["best_val_iou"]["verdict"] == "no measurable effect at this budget"
+    assert lever.effects["best_val_iou"]["verdict"] == claims.NOT_RESOLVED  # [-0.011, +0.018] leaves the margin
     assert list(lever.both["group"]) == ["plateau"] * 3 + ["cosine"] * 3
     with pytest.raises(ValueError, match="the lever runs do not change loss against the reference runs; they "
                                          "change lr_schedule"):

@@ -7,6 +7,7 @@ import math
 import pandas as pd
 import pytest
 
+from mitolib.core import claims
 from mitolib.report import summaries
 
 
@@ -80,7 +81,7 @@ def test_pipeline_comparison_pairs_the_rounds_on_log_speed(tmp_path):
     cpu, original = table.iloc[0], table.iloc[1]
     # ratios 1.0 and 1.21: geometric mean 1.1; log interval 0.0953 +- 12.706 * 0.1348 / sqrt(2)
     assert cpu["project / original"] == "1.10x" and cpu["95% interval"] == "0.33x–3.69x"
-    assert cpu["verdict"] == "not resolved at this budget"
+    assert cpu["verdict"] == claims.NOT_RESOLVED
     # ratios 1.1, 1.1, 1.1: no spread, so the interval is the point and excludes 1
     assert original["project / original"] == "1.10x" and original["95% interval"] == "1.10x–1.10x"
     assert original["verdict"] == "faster"

@@ -3,6 +3,7 @@
 import pandas as pd
 import pytest
 
+from mitolib.core import claims
 from mitolib.report import verdicts
 
 
@@ -59,15 +60,19 @@ def test_the_nearest_variant_is_measured_from_the_nearer_edge_of_the_band():
     assert verdicts.nearest_to_band(verdicts.band_table(table.iloc[:0], "soft", 0.076, 0.093)) is None
 
 
-def test_effects_say_no_measurable_effect_when_the_interval_contains_zero():
+def test_effects_say_no_effect_only_inside_the_margin():
     table = runs({"corrected": [0.80, 0.80, 0.80], "mispaired": [0.10, 0.12, 0.11],
-                  "three_channels": [0.81, 0.79, 0.80]})
-    effects = verdicts.effects_table(table, "test_iou", "corrected").set_index("group")
+                  "three_channels": [0.81, 0.79, 0.80], "same": [0.801, 0.800, 0.8005]})
+    effects = verdicts.effects_table(table, "test_iou", "corrected", margin=0.01).set_index("group")
     assert "corrected" not in effects.index
     assert effects.loc["mispaired", "verdict"] == "lowers" and effects.loc["mispaired", "difference"] == pytest.approx(-0.69)
-    assert effects.loc["three_channels", "verdict"] == verdicts.NO_EFFECT
-    text = verdicts.effect_text(effects.reset_index().iloc[1])
-    assert text.startswith("+0.000 [") and text.endswith("(3 pairs): no measurable effect at this budget")
+    # differences +0.01, -0.01, 0: the interval [-0.025, +0.025] contains 0 and reaches past the margin
+    assert effects.loc["three_channels", "verdict"] == claims.NOT_RESOLVED
+    assert effects.loc["three_channels", "high"] == pytest.approx(4.302653 * 0.01 / 3 ** 0.5, abs=1e-6)
+    # differences +0.001, 0, +0.0005: the whole interval lies inside +-0.01
+    assert effects.loc["same", "verdict"] == claims.NO_EFFECT
+    assert verdicts.effects_table(table, "test_iou", "corrected", margin=0.0001).set_index("group").loc[
+        "same", "verdict"] == claims.NOT_RESOLVED
 
 
 def test_one_pair_has_no_interval_and_no_verdict():

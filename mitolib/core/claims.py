@@ -20,7 +20,10 @@ import pandas as pd
 from scipy import stats
 
 CONFIDENCE = 0.95
-NOT_RESOLVED = "not resolved at this budget"
+# The verdict words of every comparison, one closed vocabulary: an order only when the interval excludes zero,
+# "no effect" only when it lies inside the stated equivalence margin (studies.yml's `claims`), else not resolved.
+NOT_RESOLVED = "not resolved"
+NO_EFFECT = "no effect"
 COMPARISON_COLUMNS = ["group", "reference", "n", "mean", "sd", "pairs", "difference", "low", "high", "resolved",
                       "verdict"]
 
@@ -72,11 +75,16 @@ class Difference:
             return f"{self.mean:+.{digits}f} (one pair, no interval)"
         return f"{self.mean:+.{digits}f} [{self.low:+.{digits}f}, {self.high:+.{digits}f}]"
 
-    def verdict(self, higher: str = "higher", lower: str = "lower") -> str:
-        """``higher`` / ``lower`` when resolved, else :data:`NOT_RESOLVED`."""
-        if not self.resolved:
-            return NOT_RESOLVED
-        return higher if self.mean > 0 else lower
+    def equivalent(self, margin: float | None) -> bool:
+        """True when the whole interval lies inside ``(-margin, +margin)`` (needs at least two pairs)."""
+        return margin is not None and self.pairs >= 2 and -margin < self.low and self.high < margin
+
+    def verdict(self, higher: str = "higher", lower: str = "lower", margin: float | None = None) -> str:
+        """``higher`` / ``lower`` when resolved; :data:`NO_EFFECT` when the interval lies inside ``margin``;
+        else :data:`NOT_RESOLVED`."""
+        if self.resolved:
+            return higher if self.mean > 0 else lower
+        return NO_EFFECT if self.equivalent(margin) else NOT_RESOLVED
 
 
 def summarize(values: Iterable[float]) -> Summary:
@@ -115,8 +123,22 @@ def _by_pair(table: pd.DataFrame, group_column: str, group, value: str, pair: st
     return dict(zip(rows[pair], rows[value].astype(float)))
 
 
+def equivalence_margin(config: Mapping | None = None) -> float:
+    """The practical-equivalence margin of studies.yml (``claims: {equivalence_margin: ...}``): the largest
+    difference in IoU that counts as no effect when a whole paired interval lies inside it."""
+    from mitolib.core.config import load_config
+    from mitolib.core.errors import ConfigError
+
+    section = (config if config is not None else load_config()).get("claims") or {}
+    margin = section.get("equivalence_margin")
+    if not isinstance(margin, (int, float)) or isinstance(margin, bool) or not 0 < margin < 1:
+        raise ConfigError(f"studies.yml: claims.equivalence_margin must be a number between 0 and 1, got {margin!r}")
+    return float(margin)
+
+
 def compare(table: pd.DataFrame, value: str, group: str, *, reference=None, pair: str = "seed",
-            confidence: float = CONFIDENCE, higher: str = "higher", lower: str = "lower") -> pd.DataFrame:
+            confidence: float = CONFIDENCE, higher: str = "higher", lower: str = "lower",
+            margin: float | None = None) -> pd.DataFrame:
     """Each ``group`` of ``table`` against ``reference`` (another group), paired on ``pair``.
 
     ``table`` has one row per run with columns ``group``, ``pair`` and ``value``.  Without ``reference`` every
@@ -142,7 +164,7 @@ def compare(table: pd.DataFrame, value: str, group: str, *, reference=None, pair
             diff = paired_difference(_by_pair(table, group, name, value, pair),
                                      _by_pair(table, group, against, value, pair), confidence)
             row.update(pairs=diff.pairs, difference=diff.mean, low=diff.low, high=diff.high,
-                       resolved=diff.resolved, verdict=diff.verdict(higher, lower))
+                       resolved=diff.resolved, verdict=diff.verdict(higher, lower, margin))
         rows.append(row)
     return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
 

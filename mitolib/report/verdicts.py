@@ -5,8 +5,9 @@
 * :func:`band_table` says, per variant, how its runs sit in a band of values (the original report's
   soft Jaccard of 0.07–0.09): runs inside, mean ± sd.
 * :func:`effects_table` gives each variant's paired difference from a reference variant with its 95 %
-  interval and the words a page may use ("no measurable effect at this budget" where it contains 0, "no
-  interval yet" where a single seed is paired).
+  interval and its verdict from :mod:`mitolib.core.claims`' vocabulary ("no effect" only where the interval
+  lies inside the equivalence margin, "not resolved" where it contains 0 otherwise, "no interval yet" where a
+  single seed is paired).
 * :func:`ablation_verdict` says in words what an ablation shows (the page's verdict and the introduction's).
 """
 
@@ -19,7 +20,7 @@ from mitolib.core import claims
 from mitolib.core.config import load_config
 from mitolib.core.identity import row_params_hash
 
-NO_EFFECT = "no measurable effect at this budget"
+NO_EFFECT = claims.NO_EFFECT
 NO_INTERVAL = "no interval yet"  # one pair: a difference, but nothing to set it against
 
 
@@ -64,13 +65,15 @@ def nearest_to_band(table: pd.DataFrame) -> pd.Series | None:
 
 
 def effects_table(runs: pd.DataFrame, value: str, reference: str, group: str = "variant",
-                  pair: str = "seed") -> pd.DataFrame:
+                  pair: str = "seed", margin: float | None = None) -> pd.DataFrame:
     """Each group's paired difference in ``value`` from ``reference``: the columns of :func:`claims.compare`
-    with ``verdict`` in words ("raises"/"lowers" ``value``; :data:`NO_EFFECT` where the interval contains 0;
-    :data:`NO_INTERVAL` where one seed is paired), the reference dropped."""
-    table = claims.compare(runs, value, group, reference=reference, pair=pair, higher="raises", lower="lowers")
+    with ``verdict`` ("raises"/"lowers" ``value`` where the interval excludes 0; :data:`claims.NO_EFFECT` where
+    it lies inside ``margin``, by default the equivalence margin of studies.yml; :data:`claims.NOT_RESOLVED`
+    otherwise; :data:`NO_INTERVAL` where one seed is paired), the reference dropped."""
+    margin = claims.equivalence_margin() if margin is None else margin
+    table = claims.compare(runs, value, group, reference=reference, pair=pair, higher="raises", lower="lowers",
+                           margin=margin)
     table = table[table["group"] != reference].reset_index(drop=True)
-    table["verdict"] = table["verdict"].replace({claims.NOT_RESOLVED: NO_EFFECT})
     table.loc[table["pairs"] < 2, "verdict"] = NO_INTERVAL
     return table
 
@@ -105,7 +108,7 @@ def ablation_verdict(runs: pd.DataFrame, band: tuple[float, float], reference: s
     if reference in set(runs["variant"]):
         effects = effects_table(runs, "test_iou", reference)
         if len(effects) and effects["pairs"].max() >= 2:
-            measured = effects[~effects["verdict"].isin([NO_EFFECT, NO_INTERVAL])]
+            measured = effects[~effects["verdict"].isin([claims.NO_EFFECT, claims.NOT_RESOLVED, NO_INTERVAL])]
             words = ("; ".join(f"`{r.group}` {r.verdict} the test IoU by {abs(r.difference):.3f}"
                                for r in measured.itertuples()) or "no single defect has a measurable effect")
         else:
