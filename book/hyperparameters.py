@@ -233,36 +233,29 @@ pages.markdown_table(pd.DataFrame(rows))
 #
 # ## Still improving at the last epoch?
 
-# %% tags=["hide-input"]
-fig = plots.dot_plot(pages.by_architecture(grid), x="learning_rate", y="best_epoch", hue="architecture",
-                     labels=labels, xlabel="learning rate", ylabel="best epoch")
+# %% tags=["remove-cell"]
 epochs_run = int(grid["epochs_run"].max()) if len(grid) else 0
-fig.axes[0].axhline(epochs_run, color="#777777", ls=":", lw=1)
-pages.glue_figure("fig-convergence", fig)
-improving = grid[claims.still_improving(grid)]
-seeds_per_point = grid.groupby(["architecture", "learning_rate", "batch_size"])["seed"].nunique().max()
-pages.glue("convergence_conclusion", f"{len(improving)} of the {len(grid)} completed runs were still "
-                                    "improving at their last epoch.")
-pages.glue("convergence", (
-    (f"{len(improving)} of the {len(grid)} completed runs had their best epoch at their last one "
-     f"(epoch {epochs_run}, the dotted line): they were still improving when the budget ran out, so their "
-     f"numbers are not converged results. Still improving, {grid_claims.still_improving_text(grid)}." if len(improving) else
-     f"None of the {len(grid)} completed runs had its best epoch at its last one (epoch {epochs_run}, the "
-     "dotted line): every run peaked within its budget.")
-    + f" With {seeds_per_point} seed per configuration no configuration "
-    "can be ranked above another by the claims rule (a paired interval needs two seeds or more); the "
-    "grid's means above describe this budget, they are not findings."))
+still = claims.still_improving(grid)
+pages.glue("improving_runs", int(still.sum()))
+pages.glue("grid_runs", int(len(grid)))
+pages.glue("grid_epochs", epochs_run)
+pages.glue("seeds_per_point", int(grid.groupby(["architecture", "learning_rate", "batch_size"])["seed"].nunique().max())
+           if len(grid) else 0)
+
 # %% [markdown]
-# ```{glue:figure} fig-convergence
-# :name: fig-convergence
-#
-# Best epoch of every completed run of the grid against the learning rate, coloured by
-# architecture (dots: batch sizes; bar: mean); the dotted line is the last epoch trained. Dots on
-# the line are runs still improving: the budget, not the hyperparameters, ended them.
-# **Conclusion:** {glue:md}`convergence_conclusion`
-# ```
-#
-# {glue:md}`convergence`
+# {glue:text}`improving_runs` of the {glue:text}`grid_runs` completed runs had their best epoch at their
+# last one (epoch {glue:text}`grid_epochs`). They were still improving when the budget ran out, so their
+# numbers are not converged results. The table counts them by learning rate and architecture. With
+# {glue:text}`seeds_per_point` seed per configuration, no configuration can be ranked above another by the
+# claims rule (a paired interval needs two seeds or more): the grid's means describe this budget, and the
+# reruns below test the best of them.
+
+# %% tags=["remove-input"]
+counts = (grid.assign(still=still, architecture=grid["architecture"].map(pages.arch_label))
+          .pivot_table(index="learning_rate", columns="architecture", values="still", aggfunc="sum", fill_value=0)
+          .reindex(columns=[pages.arch_label(a) for a in pages.ordered_architectures(grid["architecture"])]))
+pages.markdown_table(counts.reset_index().rename(columns={"learning_rate": "learning rate"}),
+                     formats={"learning rate": "g", **{c: "d" for c in counts.columns}})
 #
 # ## Failures
 
@@ -293,7 +286,8 @@ pages.glue("n_pending", f"{len(pending) + max(not_run, 0)}")
 #   budget: {glue:md}`lr_batch_conclusion`
 # * Tested region by region, {glue:md}`verdict_counts`.
 # * The reruns: {glue:md}`reruns_text`
-# * {numref}`fig-convergence`: {glue:md}`convergence_conclusion`
+# * {glue:text}`improving_runs` of the {glue:text}`grid_runs` grid runs were still improving at their
+#   last epoch: the budget, not the hyperparameters, ended them.
 #
 # ## Try it yourself
 #

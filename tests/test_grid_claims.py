@@ -141,13 +141,3 @@ def test_the_reports_insights_are_tested_cell_by_cell():
                                       - (t["architecture"] != "unet") * 0.04)
     checks = grid_claims.insight_checks(worse, pd.DataFrame(history), pages.load_csv("original_report"))
     assert checks["verdict"].iloc[2] == "contradicted"
-
-
-def test_verdict_counts_and_where_runs_still_improve():
-    checks = pd.DataFrame({"verdict": [grid_claims.SUPPORTED, claims.NOT_RESOLVED, claims.NOT_RESOLVED]})
-    assert grid_claims.verdict_counts_text(checks) == "1 supported, 0 contradicted, 2 not resolved"
-    done = pd.DataFrame({"learning_rate": [1e-4, 1e-4, 1e-3, 1e-3], "batch_size": [8, 32, 8, 32],
-                         "best_epoch": [8, 8, 5, 8], "epochs_run": [8, 8, 8, 8]})
-    assert grid_claims.still_improving_text(done) == (
-        "by learning rate: 0.0001 2 of 2, 0.001 1 of 2; "
-        "by batch size: 8 1 of 2, 32 2 of 2; the largest share at learning rate 0.0001 and batch size 32")

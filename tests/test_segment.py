@@ -202,3 +202,26 @@ def test_nothing_about_the_model_is_guessed(smoke_run, tmp_path):
         mitolib.predict(np.zeros((32, 32), np.uint8), two)
     assert not (tmp_path / "b.tif").exists() and not (tmp_path / "c.tif").exists()
     keras.backend.clear_session()
+
+
+def test_evaluation_settings_are_checked_before_the_model_loads(smoke_run, tmp_path, monkeypatch):
+    """One validation (the schema's) for predict and evaluate: a bad setting never reaches the model."""
+    from mitolib.core.errors import ConfigError
+    from mitolib.training import segment
+    from mitolib.training.evaluate import evaluate_run
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(segment, "load_saved_model", never)
+    tifffile.imwrite(tmp_path / "in.tif", np.zeros((2, 32, 32), np.uint8))
+    for option, value, allowed in (("threshold", 2.0, r"in \(0, 1\)"), ("overlap", 1.0, r"in \[0, 1\)"),
+                                   ("z_median", 2, "odd"), ("batch_size", 0, ">= 1")):
+        with pytest.raises(ConfigError, match=allowed):
+            predict_stack(smoke_run.run_dir, tmp_path / "in.tif", tmp_path / "m.tif", pixel_size=5,
+                          progress=False, **{option: value})
+    monkeypatch.setattr("mitolib.training.evaluate.load_saved_model", never)
+    for key, value in (("threshold", "0"), ("eval_overlap", "-0.5"), ("z_median", "2"), ("eval_window", "7")):
+        with pytest.raises(ConfigError, match=key):
+            evaluate_run(smoke_run.run_dir, {key: value}, out=tmp_path / "e.csv", progress=False)
+    assert not (tmp_path / "m.tif").exists() and not (tmp_path / "e.csv").exists()

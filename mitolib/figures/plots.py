@@ -8,17 +8,20 @@ distinct for colour-blind readers.
 
 from __future__ import annotations
 
+import textwrap
 from typing import Mapping, Sequence
 
 import matplotlib
 import matplotlib.pyplot as plt
 import matplotlib.ticker
 import numpy as np
-from mitolib.core.rundir import STATUS_DONE
 import pandas as pd
+
+from mitolib.core.rundir import STATUS_DONE
 
 LINESTYLES = ("-", "--", "-.", ":")
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+LABEL_WIDTH = 34  # characters per line of a wrapped row label
 SHORT_BAR = 0.03  # bars shorter than this (on a 0-1 axis) carry their value as text
 
 
@@ -190,7 +193,7 @@ def score_summary(ours: pd.DataFrame, published: pd.DataFrame | None = None, *, 
     published figures (``label, value`` columns; one diamond each, in grey, below a rule)."""
     groups = list(dict.fromkeys(ours[by]))
     n_pub = 0 if published is None else len(published)
-    fig, (ax,) = _axes(ax, size=(6.4, 0.42 * (len(groups) + n_pub) + 1.2))
+    fig, (ax,) = _axes(ax, size=(7.0, 0.5 * (len(groups) + n_pub) + 1.2))
     palette = colours(groups)
     ticks = []
     for i, group in enumerate(groups):
@@ -206,8 +209,11 @@ def score_summary(ours: pd.DataFrame, published: pd.DataFrame | None = None, *, 
         for k, (_, r) in enumerate(published.iterrows()):
             ax.plot(r["value"], len(groups) + k, "D", color="#666666", ms=5)
             ticks.append(str(r["label"]))
-    ax.set_yticks(range(len(ticks)), ticks)
+    ax.set_yticks(range(len(ticks)), [textwrap.fill(t, LABEL_WIDTH) for t in ticks], fontsize="small")
     ax.invert_yaxis()
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=4))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.2f"))
+    ax.grid(axis="x", color="#dddddd", lw=0.6)
     ax.set_xlabel(xlabel)
     return fig
 
@@ -252,15 +258,19 @@ def paired_intervals(table: pd.DataFrame, *, label: str = "group", xlabel: str =
     ``resolved``, and ``label``): the mean paired difference as a dot with its interval as a bar, filled where
     resolved and open where the interval contains zero; a vertical line at zero."""
     rows = table[np.isfinite(table["difference"].astype(float))].reset_index(drop=True)  # measured rows only
-    fig, (ax,) = _axes(ax, size=(5.6, 0.45 * max(3, len(rows)) + 1.2))
+    fig, (ax,) = _axes(ax, size=(7.0, 0.5 * max(3, len(rows)) + 1.2))
     for y, row in rows.iterrows():
         colour = OKABE_ITO[0] if row["resolved"] else "#777777"
         if np.isfinite(row["low"]):
             ax.plot([row["low"], row["high"]], [y, y], color=colour, lw=2)
         ax.plot(row["difference"], y, "o", color=colour, mfc=colour if row["resolved"] else "white", ms=7)
     ax.axvline(0, color="#333333", lw=0.8)
-    ax.set_yticks(range(len(rows)), [str(v) for v in rows[label]], fontsize="small")
+    # long labels wrapped, so the axis keeps most of the width and its ticks never run into each other
+    ax.set_yticks(range(len(rows)), [textwrap.fill(str(v), LABEL_WIDTH) for v in rows[label]], fontsize="small")
     ax.invert_yaxis()
+    reach = float(np.nanmax(np.abs(rows[["low", "high", "difference"]].astype(float).to_numpy()))) if len(rows) else 1
+    ax.set_xlim(-1.1 * reach, 1.1 * reach)  # symmetric about zero
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=5, symmetric=True))
     ax.set_xlabel(xlabel)
     ax.plot([], [], "o", color=OKABE_ITO[0], label="resolved (interval excludes 0)")
     ax.plot([], [], "o", color="#777777", mfc="white", label="not resolved")
@@ -278,7 +288,7 @@ def speed_ratios(summary: pd.DataFrame, *, labels: Mapping | None = None, target
     variants = list(dict.fromkeys(rows["variant"]))
     architectures = list(dict.fromkeys(rows["architecture"]))
     palette = colours(architectures)
-    fig, axes = plt.subplots(1, len(widths), figsize=(4.2 * len(widths), 0.5 * len(variants) * 1.6 + 1.2),
+    fig, axes = plt.subplots(1, len(widths), figsize=(3.2 * len(widths) + 2.6, 0.5 * len(variants) * 1.6 + 1.2),
                              squeeze=False, sharey=True, sharex=True, layout="constrained")
     for p, (ax, width) in enumerate(zip(axes[0], widths)):
         for a, arch in enumerate(architectures):
@@ -291,9 +301,11 @@ def speed_ratios(summary: pd.DataFrame, *, labels: Mapping | None = None, target
         ax.axvline(1.0, color="#333333", lw=0.8)
         if target:
             ax.axvline(target, color="#333333", lw=0.8, ls=":")
-        ax.set_yticks(range(len(variants)), [_label(labels, v) for v in variants])
+        ax.set_yticks(range(len(variants)), [textwrap.fill(_label(labels, v), LABEL_WIDTH) for v in variants],
+                      fontsize="small")
         ax.invert_yaxis()
         ax.set_title(f"({chr(ord('a') + p)}) {width} width", fontsize="small", loc="left")
-        ax.set_xlabel("images/s relative to the original pipeline")
-    fig.legend(loc="outside lower center", ncols=len(architectures), frameon=False, fontsize="small")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=4))
+    fig.supxlabel("training images/s relative to the original pipeline", fontsize="medium")  # once, not per panel
+    fig.legend(loc="outside upper center", ncols=len(architectures), frameon=False, fontsize="small")
     return fig

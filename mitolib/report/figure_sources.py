@@ -61,8 +61,6 @@ FIGURES: tuple[FigureSource, ...] = (
                  "validation IoU over learning rate x batch size"),
     FigureSource("fig-lr-batch", "hyperparameters", "hyperparameter_optimization", _all_done,
                  "validation IoU over learning rate per batch size, equal samples"),
-    FigureSource("fig-convergence", "hyperparameters", "hyperparameter_optimization", _all_done,
-                 "best epoch over the grid"),
     FigureSource("fig-test-scores", "volume_results", "seeds", _all_done, "test IoU per architecture"),
     FigureSource("fig-slices", "volume_results", "seeds", _all_done, "per-slice test IoU"),
     FigureSource("fig-slice-distribution", "volume_results", "seeds", _all_done, "distribution of slice IoUs"),

@@ -224,20 +224,3 @@ def verdict_counts_text(checks: pd.DataFrame) -> str:
     counts = checks["verdict"].value_counts()
     return (f"{counts.get(SUPPORTED, 0)} supported, {counts.get(CONTRADICTED, 0)} contradicted, "
             f"{counts.get(claims.NOT_RESOLVED, 0)} {claims.NOT_RESOLVED}")
-
-
-def still_improving_text(done: pd.DataFrame) -> str:
-    """Where in the grid the runs still improving at their last epoch lie (best epoch = last epoch), counted
-    per learning rate and per batch size: ``"by learning rate: 0.0001 9 of 9, ...; by batch size: ..."``."""
-    improving = claims.still_improving(done)
-
-    def per(key: str) -> str:
-        return ", ".join(f"{value:g} {int(improving[done[key] == value].sum())} of {int((done[key] == value).sum())}"
-                         for value in sorted(done[key].unique()))
-
-    def most(key: str) -> str:
-        share = improving.groupby(done[key]).mean()
-        return " and ".join(f"{value:g}" for value in sorted(share.index[share == share.max()]))
-
-    return (f"by learning rate: {per('learning_rate')}; by batch size: {per('batch_size')}; the largest share at "
-            f"learning rate {most('learning_rate')} and batch size {most('batch_size')}")

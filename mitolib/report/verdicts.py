@@ -79,7 +79,7 @@ def effects_table(runs: pd.DataFrame, value: str, reference: str, group: str = "
 
 
 def effect_text(row: pd.Series, digits: int = 3) -> str:
-    """``+0.012 [-0.004, +0.028] (3 pairs): no measurable effect at this budget`` for one row of
+    """``+0.012 [-0.004, +0.028] (3 pairs): not resolved`` for one row of
     :func:`effects_table`."""
     diff = claims.Difference(int(row["pairs"]), row["difference"], float("nan"), row["low"], row["high"])
     if diff.pairs < 2:

@@ -24,6 +24,7 @@ from mitolib.model import blocks  # noqa: F401 - registers the custom layers, so
 from mitolib.model import metrics
 from mitolib.core import rundir
 from mitolib.model.architectures import load_saved_model
+from mitolib.core import schema
 from mitolib.core.config import cast_value, load_config
 from mitolib.core.errors import ConfigError
 from mitolib.core.locations import project_root
@@ -277,6 +278,7 @@ def evaluate_run(run_dir: str | Path, overrides: dict | None = None, *, out: str
             raise ConfigError(f"{key!r} is not an evaluation setting; a saved model can be evaluated again "
                               f"with other {', '.join(EVAL_PARAMS)} only (train a new run to change {key!r})")
         params[key] = cast_value(key, value, defaults[key])
+    schema.validate(params)  # the schema's ranges, before the model loads or anything is predicted
     images, masks = resolve_volumes(params, "test")
     model = load_saved_model(model_path)
     summary, _ = evaluate_volume(model, images, masks, threshold=params["threshold"],

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mitolib.core import rundir
+from mitolib.core import rundir, schema
 from mitolib.core.config import load_config
 from mitolib.data.epfl import EPFL_PIXEL_SIZE_NM
 from mitolib.core.errors import DataError
@@ -105,14 +105,9 @@ def model_spec(source: str | Path, *, model_pixel_size: float | None = None) -> 
 
 
 def _check_options(options: dict) -> dict:
-    if not 0 < options["threshold"] < 1:
-        raise ValueError(f"threshold must be between 0 and 1, got {options['threshold']}")
-    if not 0 <= options["overlap"] < 1:
-        raise ValueError(f"overlap must be in [0, 1), got {options['overlap']}")
-    if options["z_median"] < 1 or options["z_median"] % 2 == 0:
-        raise ValueError(f"z_median must be an odd number of slices (1 = none), got {options['z_median']}")
-    if options["window"] < 1 or options["batch_size"] < 1:
-        raise ValueError(f"window and batch_size must be positive, got {options['window']} and {options['batch_size']}")
+    """``options`` when the schema's ranges allow them (the rules `train` and `evaluate` check), else a
+    ``ConfigError`` naming the setting; checked before any model loads."""
+    schema.validate({key: options[name] for name, key in OPTION_KEYS.items()})
     return options
 
 
