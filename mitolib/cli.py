@@ -73,7 +73,7 @@ def _evaluate(args) -> int:
     if args.tta:
         overrides["tta"] = "true"
     out = Path(args.out) if args.out else Path(args.run_dir) / EVALUATIONS
-    row = evaluate_run(args.run_dir, overrides, out=out)
+    row = evaluate_run(args.run_dir, overrides, out=out, data_root=args.data_root, other_data=args.other_data)
     print("result: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
     print(f"appended to: {out}")
     return 0
@@ -295,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run_dir", help="a finished run directory (params.json and model.keras)")
     evaluate.add_argument("--tta", action="store_true", help="8-fold flip/rotation test-time augmentation")
     evaluate.add_argument("--out", help="CSV to append the result to (default: RUN_DIR/evaluations.csv)")
+    evaluate.add_argument("--data-root", help="the run's data folder, where it has moved since the run")
+    evaluate.add_argument("--other-data", action="store_true",
+                          help="score data other than the run's own (the row records their identity)")
     evaluate.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"),
                           help="override one evaluation setting: tta, eval_window, eval_overlap, "
                                "eval_batch_size or threshold (repeatable)")

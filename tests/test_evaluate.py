@@ -111,3 +111,37 @@ def test_a_saved_model_is_evaluated_again_with_other_settings(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path)]) == 2
     assert "is not a finished run directory" in capsys.readouterr().err
     assert len(pd.read_csv(run_dir / "evaluations.csv")) == 2  # refused evaluations append nothing
+
+
+def test_evaluate_knows_its_data_and_its_output(tmp_path, capsys):
+    """Other data are refused unless told (the row then records their identity); a moved data folder has a way
+    out (--data-root); a foreign CSV or a folder as --out is refused before anything is predicted."""
+    import shutil
+
+    from mitolib.cli import main
+    from mitolib.core.config import resolve_params
+    from mitolib.core.errors import ConfigError, DataError
+    from mitolib.data.synthetic import write_slice_folders
+    from mitolib.training.train import train
+
+    write_slice_folders(tmp_path / "data", 4, 64, 96, seed=5)
+    write_slice_folders(tmp_path / "other", 4, 64, 96, seed=6)
+    params = resolve_params("smoke", {"epochs": 1, "data_source": "epfl", "data_root": str(tmp_path / "data")})
+    run_dir = train(params, tmp_path / "run", progress=False)
+    own = evaluate_run(run_dir, progress=False)
+    assert own["data_identity"] == json.loads((run_dir / "params.json").read_text())["data_identity"]
+    with pytest.raises(DataError, match="are not the data run was trained and tested on.*--other-data"):
+        evaluate_run(run_dir, data_root=tmp_path / "other", progress=False)
+    other = evaluate_run(run_dir, data_root=tmp_path / "other", other_data=True, progress=False)
+    assert other["data_identity"] != own["data_identity"]
+    shutil.move(tmp_path / "data", tmp_path / "moved")  # the run's data moved: --data-root finds them
+    assert main(["evaluate", str(run_dir), "--data-root", str(tmp_path / "moved")]) == 0
+    capsys.readouterr()
+    pd.DataFrame({"sample": [1], "weight": [2.0]}).to_csv(tmp_path / "foreign.csv", index=False)
+    with pytest.raises(ConfigError, match="not an evaluations table"):
+        evaluate_run(run_dir, out=tmp_path / "foreign.csv", progress=False)
+    assert main(["evaluate", str(run_dir), "--out", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    table = pd.read_csv(run_dir / "evaluations.csv")
+    assert len(table) == 3 and table["data_identity"].nunique() == 2
+    assert list(pd.read_csv(tmp_path / "foreign.csv").columns) == ["sample", "weight"]  # untouched

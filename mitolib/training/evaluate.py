@@ -26,10 +26,10 @@ from mitolib.core import rundir
 from mitolib.model.architectures import load_saved_model
 from mitolib.core import schema
 from mitolib.core.config import cast_value, load_config
-from mitolib.core.errors import ConfigError
+from mitolib.core.errors import ConfigError, DataError
 from mitolib.core.locations import project_root
 from mitolib.core.rundir import EVAL_PARAMS, EVALUATIONS
-from mitolib.data.volumes import resolve_volumes
+from mitolib.data.volumes import data_identity, resolve_volumes
 from mitolib.data.patches import rescale, with_context
 from mitolib.data.pipeline import PIXEL_SCALE, SYMMETRIES, dihedral, undo_dihedral
 from mitolib.core.provenance import git_commit
@@ -257,15 +257,25 @@ def evaluate_volume(model, images: np.ndarray, masks: np.ndarray, *, scale: floa
 
 
 def evaluate_run(run_dir: str | Path, overrides: dict | None = None, *, out: str | Path | None = None,
-                 progress: bool = True) -> dict:
+                 data_root: str | Path | None = None, other_data: bool = False, progress: bool = True) -> dict:
     """Evaluate a finished run's saved model again on its test volume, with other evaluation settings.
 
     ``overrides`` may change only :data:`EVAL_PARAMS` (values are cast to the configured types);
-    the model, data and scale are the run's own, from ``params.json`` and ``model.keras``.  One
-    row (the run id, every evaluation setting, test IoU and Dice, seconds) is appended to ``out``
-    (default ``run_dir/evaluations.csv``), rewritten atomically; the row is returned.
+    the model, data and scale are the run's own, from ``params.json`` and ``model.keras``; ``data_root``
+    points at its data where they have moved.  Data whose identity differs from the one the run recorded
+    are refused unless ``other_data``.  One row (the run id, every evaluation setting, the data identity,
+    test IoU and Dice, seconds) is appended to ``out`` (default ``run_dir/evaluations.csv``, an evaluations
+    table or a new file), rewritten atomically; the row is returned.  Everything is checked before the
+    model loads.
     """
     run_dir = Path(run_dir)
+    out = Path(out) if out else run_dir / EVALUATIONS
+    if out.is_dir():
+        raise ConfigError(f"{out}: is a folder; give --out a CSV file name")
+    table = pd.read_csv(out) if out.is_file() else pd.DataFrame()
+    if out.is_file() and not {"run_id", "test_iou"} <= set(table.columns):
+        raise ConfigError(f"{out}: exists and is not an evaluations table (no run_id and test_iou columns); "
+                          "give --out a new file or an earlier evaluations.csv")
     record = rundir.read_json(run_dir / rundir.PARAMS)
     model_path = run_dir / rundir.MODEL
     if not isinstance(record, dict) or not isinstance(record.get("params"), dict) or not model_path.exists():
@@ -279,15 +289,20 @@ def evaluate_run(run_dir: str | Path, overrides: dict | None = None, *, out: str
                               f"with other {', '.join(EVAL_PARAMS)} only (train a new run to change {key!r})")
         params[key] = cast_value(key, value, defaults[key])
     schema.validate(params)  # the schema's ranges, before the model loads or anything is predicted
+    if data_root is not None:
+        params["data_root"] = str(Path(data_root).resolve())
+    identity, recorded = data_identity(params), str(record.get("data_identity") or "")
+    if recorded and identity != recorded and not other_data:
+        raise DataError(f"the data found now (identity {identity}) are not the data {run_dir.name} was trained and "
+                        f"tested on ({recorded}); point --data-root at the run's data, or pass --other-data to score "
+                        "these data anyway (the row records their identity)")
     images, masks = resolve_volumes(params, "test")
     model = load_saved_model(model_path)
     summary, _ = evaluate_volume(model, images, masks, threshold=params["threshold"],
                                  z_median_size=z_median_size(params), progress=progress,
                                  **options_from_params(params))
     row = {"run_id": run_dir.name, **{key: params[key] for key in EVAL_PARAMS},
-           "test_iou": summary["test_iou"], "test_dice": summary["test_dice"],
+           "test_iou": summary["test_iou"], "test_dice": summary["test_dice"], "data_identity": identity,
            "eval_seconds": summary["eval_seconds"], "git_commit": git_commit(project_root())}
-    out = Path(out) if out else run_dir / EVALUATIONS
-    table = pd.read_csv(out) if out.is_file() else pd.DataFrame()
     rundir.atomic_write_csv(out, pd.concat([table, pd.DataFrame([row])], ignore_index=True))
     return row
