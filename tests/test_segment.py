@@ -64,7 +64,7 @@ def test_pixel_size_from_metadata_rescales_and_writes_back(smoke_run, test_volum
     write_stack(tmp_path / "stack.ome.tif", iter(images), images.shape, pixel_size_nm=2.5)
     report = predict_stack(smoke_run.run_dir, tmp_path / "stack.ome.tif", tmp_path / "masks.ome.tif", progress=False)
     assert report["input_pixel_size_nm"] == 2.5 and report["resampling"] == 0.5
-    assert report["input_pixel_size_from"] == "the file's metadata"
+    assert report["input_pixel_size_from"] == "the file's metadata: OME-XML PhysicalSizeX (nm)"
     out = open_stack(tmp_path / "masks.ome.tif")
     assert out.shape == images.shape and out.pixel_size_nm == pytest.approx(2.5)
 
@@ -225,3 +225,30 @@ def test_evaluation_settings_are_checked_before_the_model_loads(smoke_run, tmp_p
         with pytest.raises(ConfigError, match=key):
             evaluate_run(smoke_run.run_dir, {key: value}, out=tmp_path / "e.csv", progress=False)
     assert not (tmp_path / "m.tif").exists() and not (tmp_path / "e.csv").exists()
+
+
+@pytest.mark.parametrize("slices", [1, 2, 3, 4, 5])
+def test_small_grayscale_stacks_read_slice_by_slice(tmp_path, slices):
+    """tifffile.imwrite stores (3, H, W) and (4, H, W) as one page of samples: still a stack of slices."""
+    stack = np.random.default_rng(slices).integers(0, 255, (slices, 64, 96), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "s.tif", stack)
+    opened = open_stack(tmp_path / "s.tif")
+    assert opened.shape == (slices, 64, 96)
+    assert np.array_equal(np.stack([opened[i] for i in range(slices)]), stack)
+
+
+
+def test_a_physical_size_is_read_only_from_a_length_and_says_where_it_came_from(tmp_path):
+    """72 dots per inch or an OME unit 'pixel' are not sizes of the specimen: read as none, and said so."""
+    stack = np.zeros((2, 32, 32), np.uint8)
+    tifffile.imwrite(tmp_path / "dpi.tif", stack, resolution=(72, 72), resolutionunit="INCH")
+    tifffile.imwrite(tmp_path / "cm.tif", stack, resolution=(1e6, 1e6), resolutionunit="CENTIMETER")  # 10 nm
+    tifffile.imwrite(tmp_path / "px.ome.tif", stack, metadata={"axes": "ZYX", "PhysicalSizeX": 1.0,
+                                                               "PhysicalSizeXUnit": "pixel"})
+    tifffile.imwrite(tmp_path / "ij.tif", stack, imagej=True, resolution=(1 / 0.005, 1 / 0.005),
+                     metadata={"unit": "um"})  # 5 nm
+    dpi, cm, px, ij = (open_stack(tmp_path / name) for name in ("dpi.tif", "cm.tif", "px.ome.tif", "ij.tif"))
+    assert dpi.pixel_size_nm is None and "dots per inch" in dpi.pixel_size_from
+    assert cm.pixel_size_nm == pytest.approx(10) and cm.pixel_size_from == "TIFF resolution per centimetre"
+    assert px.pixel_size_nm is None and "'pixel', not a length unit" in px.pixel_size_from
+    assert ij.pixel_size_nm == pytest.approx(5) and ij.pixel_size_from == "ImageJ unit 'um' and resolution"

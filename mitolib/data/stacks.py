@@ -36,6 +36,7 @@ RGB_CHANNELS = (3, 4)
 NM_PER_UNIT = {"nm": 1.0, "nanometer": 1.0, "µm": 1000.0, "um": 1000.0, "micron": 1000.0, "micrometer": 1000.0,
                "\\u00B5m": 1000.0, "mm": 1e6, "m": 1e9, "å": 0.1, "angstrom": 0.1}
 CM_NM, INCH_NM = 1e7, 2.54e7  # TIFF ResolutionUnit 3 (centimetre) and 2 (inch), in nanometres
+SCREEN_DPI = (72, 96, 150, 200, 300, 600)  # dots per inch that image programs write by default: not a physical size
 
 
 def _natural_key(path: Path):
@@ -46,9 +47,10 @@ class Stack:
     """A grayscale volume ``(S, H, W)`` read slice by slice; ``stack[i]`` is uint8 ``(H, W)``."""
 
     def __init__(self, path: Path, kind: str, shape: tuple, dtype, reader, pixel_size_nm: float | None,
-                 convert: bool = False, zarr_chunks: tuple | None = None):
+                 convert: bool = False, zarr_chunks: tuple | None = None, pixel_size_from: str = ""):
         self.path, self.kind, self.shape, self.dtype = path, kind, tuple(int(n) for n in shape), np.dtype(dtype)
         self.pixel_size_nm, self.zarr_chunks = pixel_size_nm, zarr_chunks
+        self.pixel_size_from = pixel_size_from or ("the file's metadata" if pixel_size_nm else "none stated")
         self._reader = reader
         self.intensity = "as acquired (uint8)"
         self._range = None
@@ -107,32 +109,43 @@ def _check_shape(path: Path, shape: tuple) -> tuple:
     return shape
 
 
-def _tiff_pixel_size(tif: tifffile.TiffFile) -> float | None:
-    """Pixel size in nm from OME-XML ``PhysicalSizeX`` or from ImageJ's ``unit`` and the X resolution."""
+def _tiff_pixel_size(tif: tifffile.TiffFile) -> tuple[float | None, str]:
+    """``(pixel size in nm, where it came from)`` from OME-XML ``PhysicalSizeX`` (with a length unit), ImageJ's
+    ``unit`` and the X resolution, or a centimetre or inch resolution; ``(None, why not)`` when the file states
+    no physical size: no resolution, a unit that is not a length (OME's ``pixel``), or a screen or print
+    resolution in dots per inch (72, 96, 150, 300, ...), which says nothing about the specimen."""
     if tif.ome_metadata:
         try:
             root = ElementTree.fromstring(tif.ome_metadata)
             for element in root.iter():
                 if element.tag.endswith("Pixels") and element.get("PhysicalSizeX"):
-                    unit = element.get("PhysicalSizeXUnit", "µm")
-                    return float(element.get("PhysicalSizeX")) * NM_PER_UNIT.get(unit.lower(), NM_PER_UNIT["µm"])
+                    unit = element.get("PhysicalSizeXUnit", "µm")  # OME's default unit
+                    factor = NM_PER_UNIT.get(unit.lower())
+                    if factor is None:
+                        return None, f"OME-XML PhysicalSizeX in {unit!r}, not a length unit"
+                    return float(element.get("PhysicalSizeX")) * factor, f"OME-XML PhysicalSizeX ({unit})"
         except (ElementTree.ParseError, ValueError):
-            return None
+            return None, "unreadable OME-XML"
     page = tif.pages[0]
     resolution = page.tags.get("XResolution")
     if resolution is None:
-        return None
+        return None, "no resolution tag"
     numerator, denominator = resolution.value
     if not numerator:
-        return None
+        return None, "a zero resolution"
     per_unit = denominator / numerator  # units per pixel
     unit = (tif.imagej_metadata or {}).get("unit")
     if unit:
         factor = NM_PER_UNIT.get(str(unit).lower())
-        return per_unit * factor if factor else None
+        return (per_unit * factor, f"ImageJ unit {unit!r} and resolution") if factor else (
+            None, f"ImageJ unit {unit!r}, not a length unit")
     resolution_unit = page.tags.get("ResolutionUnit")
     code = int(resolution_unit.value) if resolution_unit is not None else 1
-    return per_unit * {2: INCH_NM, 3: CM_NM}[code] if code in (2, 3) else None
+    if code == 2 and round(numerator / denominator) in SCREEN_DPI:
+        return None, f"a resolution of {numerator / denominator:g} dots per inch (a screen or print default)"
+    if code in (2, 3):
+        return per_unit * {2: INCH_NM, 3: CM_NM}[code], f"TIFF resolution per {'inch' if code == 2 else 'centimetre'}"
+    return None, "a resolution without a unit"
 
 
 def _open_tiff(path: Path, convert: bool) -> Stack:
@@ -140,7 +153,7 @@ def _open_tiff(path: Path, convert: bool) -> Stack:
         tif = tifffile.TiffFile(path)
         series = tif.series[0]
         shape, dtype = series.shape, series.dtype
-        pixel_size = _tiff_pixel_size(tif)
+        pixel_size, pixel_size_from = _tiff_pixel_size(tif)
         pages = series.pages if len(series.pages) > 1 else None
     except Exception as exc:
         raise DataError(f"{path}: unreadable TIFF ({type(exc).__name__}: {exc}); the file is truncated or not a "
@@ -151,13 +164,17 @@ def _open_tiff(path: Path, convert: bool) -> Stack:
 
     def reader(index: int) -> np.ndarray:
         try:
-            plane = pages[index].asarray() if pages is not None else series.asarray()
+            if pages is not None:
+                plane = pages[index].asarray()
+            else:  # one page: a slice, or a few slices stored as its samples (tifffile writes (3 or 4, H, W) so)
+                whole = series.asarray()
+                plane = whole.reshape(shape)[index] if whole.size == int(np.prod(shape)) else whole
         except Exception as exc:
             raise DataError(f"{path}: slice {index} is unreadable ({type(exc).__name__}: {exc}); "
                             "the file is truncated, export it again") from exc
         return plane.reshape(shape[1:])
 
-    return Stack(path, "tiff", shape, dtype, reader, pixel_size, convert)
+    return Stack(path, "tiff", shape, dtype, reader, pixel_size, convert, pixel_size_from=pixel_size_from)
 
 
 def _read_slice_file(path: Path) -> np.ndarray:

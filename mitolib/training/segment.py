@@ -185,10 +185,11 @@ def predict_stack(model_source: str | Path, input_path: str | Path, output_path:
     if pixel_size is not None:
         input_pixel, input_from = float(pixel_size), "--pixel-size"
     elif stack.pixel_size_nm:
-        input_pixel, input_from = float(stack.pixel_size_nm), "the file's metadata"
+        input_pixel, input_from = float(stack.pixel_size_nm), f"the file's metadata: {stack.pixel_size_from}"
     elif spec.data_pixel_size_nm:
         input_pixel = spec.data_pixel_size_nm
-        input_from = "assumed: the training data's (the file states none; give --pixel-size)"
+        input_from = (f"assumed: the training data's (the file states none: {stack.pixel_size_from}; "
+                      "give --pixel-size)")
     else:
         input_pixel, input_from = None, "unknown"
     model_pixel = spec.pixel_size_nm or input_pixel
