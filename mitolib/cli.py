@@ -80,7 +80,10 @@ def _evaluate(args) -> int:
 
 
 def _predict(args) -> int:
+    from mitolib.studies.executor import handle_sigterm
     from mitolib.training.segment import predict_stack
+
+    handle_sigterm(announce=False)  # SIGTERM ends it as an exception would: temporary and partial files removed
 
     options = {"tta": True if args.tta else None, "z_median": args.z_median, "threshold": args.threshold,
                "window": args.window, "overlap": args.overlap, "batch_size": args.batch_size}

@@ -252,3 +252,38 @@ def test_a_physical_size_is_read_only_from_a_length_and_says_where_it_came_from(
     assert cm.pixel_size_nm == pytest.approx(10) and cm.pixel_size_from == "TIFF resolution per centimetre"
     assert px.pixel_size_nm is None and "'pixel', not a length unit" in px.pixel_size_from
     assert ij.pixel_size_nm == pytest.approx(5) and ij.pixel_size_from == "ImageJ unit 'um' and resolution"
+
+
+def test_predict_asks_for_its_disk_space_first_and_leaves_nothing_on_sigterm(smoke_run, test_volume, tmp_path,
+                                                                           monkeypatch):
+    """Free space is checked before the model loads; SIGTERM mid-prediction leaves no temporary or partial file."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from collections import namedtuple
+
+    from mitolib.training import segment
+
+    images, _ = test_volume
+    write_stack(tmp_path / "stack.tif", iter(images), images.shape)
+    assert segment.space_needed((2, 10, 10), 2) == 2 * 10 * 10 * (4 + 2)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(segment.shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 100, 100))
+    with pytest.raises(DataError, match="GB free, and predicting this stack needs"):
+        predict_stack(smoke_run.run_dir, tmp_path / "stack.tif", tmp_path / "m.tif", pixel_size=5, progress=False)
+    monkeypatch.undo()
+    big = np.repeat(images, 60, axis=0)  # long enough to be stopped in the middle
+    write_stack(tmp_path / "big.tif", iter(big), big.shape)
+    out = tmp_path / "out"
+    out.mkdir()
+    process = subprocess.Popen([sys.executable, "-m", "mitolib", "predict", str(smoke_run.run_dir),
+                                str(tmp_path / "big.tif"), "-o", str(out / "m.tif"), "--pixel-size", "5", "--quiet"],
+                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    deadline = time.monotonic() + 120
+    while not any(out.glob(".mitolib-predict-*")) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)  # until the temporary folder exists: the prediction has started
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 143
+    assert list(out.iterdir()) == []

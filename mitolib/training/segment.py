@@ -13,6 +13,7 @@ one; otherwise give the model's pixel size).
 from __future__ import annotations
 
 import math
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -45,6 +46,27 @@ class ModelSpec:
     source: str = ""
     data_pixel_size_nm: float | None = None  # the training data's own pixel size (before the run's rescaling)
     context: int = 0  # 2.5D models: neighbouring slices on each side given as channels
+
+
+TEMPORARY_BYTES_PER_VOXEL = 4  # the float32 probabilities predict_stack keeps on disk beside the output
+SPACE_MARGIN = 1.05  # free space asked for beyond the exact need (file system overhead)
+
+
+def space_needed(shape: tuple, outputs: int) -> int:
+    """Bytes of disk ``predict_stack`` needs for a stack of ``shape``: its temporary float32 probabilities and
+    ``outputs`` uint8 stacks (the masks, and the probabilities when asked for)."""
+    return math.prod(shape) * (TEMPORARY_BYTES_PER_VOXEL + outputs)
+
+
+def check_free_space(shape: tuple, output_path, probabilities_path=None) -> None:
+    """Refuse, before any work, to predict into a folder without the space :func:`space_needed` asks for."""
+    folder = Path(output_path).resolve().parent
+    need = space_needed(shape, 1 + (probabilities_path is not None)) * SPACE_MARGIN
+    free = shutil.disk_usage(folder if folder.exists() else folder.parent).free
+    if free < need:
+        raise DataError(f"{folder}: {free / 1e9:.2f} GB free, and predicting this stack needs {need / 1e9:.2f} GB "
+                        f"there ({TEMPORARY_BYTES_PER_VOXEL} bytes per voxel of temporary probabilities, removed "
+                        "afterwards, plus the outputs); free space or write the output elsewhere")
 
 
 def check_pixel_size(value: float | None, what: str) -> float | None:
@@ -198,6 +220,7 @@ def predict_stack(model_source: str | Path, input_path: str | Path, output_path:
         raise DataError(f"{input_path}: pixel size {input_pixel:g} nm against the model's {model_pixel:g} nm means "
                         f"resampling by {scale:g}; check --pixel-size (nanometres per pixel)")
 
+    check_free_space(stack.shape, output_path, probabilities_path)
     started = time.perf_counter()
     loaded = load_saved_model(spec.path)
     check_one_channel(loaded, spec.path)
