@@ -287,3 +287,11 @@ def test_predict_asks_for_its_disk_space_first_and_leaves_nothing_on_sigterm(smo
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=120) == 143
     assert list(out.iterdir()) == []
+
+
+def test_a_float_stack_with_nan_is_refused_under_convert(tmp_path):
+    stack = np.random.default_rng(0).random((3, 32, 32)).astype(np.float32)
+    stack[1, 4, 4] = np.nan
+    tifffile.imwrite(tmp_path / "nan.tif", stack)
+    with pytest.raises(DataError, match="slice 1 holds 1 NaN or infinite values"):
+        open_stack(tmp_path / "nan.tif", convert=True)

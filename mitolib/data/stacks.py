@@ -69,6 +69,10 @@ class Stack:
         low, high = np.inf, -np.inf
         for index in range(len(self)):
             plane = self._reader(index)
+            if self.dtype.kind == "f" and not np.isfinite(plane).all():
+                raise DataError(f"{self.path}: slice {index} holds {int((~np.isfinite(plane)).sum())} NaN or infinite "
+                                "values, which have no intensity to convert; replace them (for example with the "
+                                "background value) and run again")
             low, high = min(low, float(np.min(plane))), max(high, float(np.max(plane)))
         if self.dtype.kind == "f" and low >= 0.0 and high <= 1.0:
             self.intensity = "float values in [0, 1] multiplied by 255"
