@@ -354,7 +354,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"mitolib: error: the disk is full ({error.filename or 'while writing'}); free space and run the "
                   "same command again (files being written were not put in place)", file=sys.stderr)
             return 1
-        raise
+        where = f" {error.filename}" if error.filename else ""
+        print(f"mitolib: error: cannot use{where}: {error.strerror or error}; choose a file or folder this user can "
+              "read and write (nothing was put in place)", file=sys.stderr)
+        return 1
     except RuntimeError as error:
         print(f"mitolib: error: {error}", file=sys.stderr)
         return 1

@@ -79,3 +79,31 @@ def test_cli_export(smoke_run, tmp_path, capsys):
     assert "valid-format" in capsys.readouterr().out
     assert main(["export", str(smoke_run.run_dir), "-o", str(tmp_path / "m.zip")]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def test_export_to_a_folder_or_an_unwritable_place_is_one_line_and_leaves_nothing(smoke_run, tmp_path, capsys,
+                                                                                 monkeypatch):
+    import errno
+    from pathlib import Path
+
+    (tmp_path / "folder.zip").mkdir()
+    assert main(["export", str(smoke_run.run_dir), "-o", str(tmp_path / "folder.zip")]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+    def fail(*args, **kwargs):  # the zoo library stops half-way through writing the package
+        Path(kwargs["output_path"]).write_bytes(b"half a zip")
+        raise RuntimeError("interrupted while writing")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("bioimageio.spec.save_bioimageio_package", fail)
+        with pytest.raises(RuntimeError, match="interrupted"):
+            export_run(smoke_run.run_dir, tmp_path / "p.zip")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.zip"]  # no .partial.zip left
+
+    def denied(*args, **kwargs):  # a read-only folder (root writes anywhere, so the error is raised here)
+        raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "locked" / "m.zip"))
+
+    monkeypatch.setattr("mitolib.training.export.export_run", denied)
+    assert main(["export", str(smoke_run.run_dir), "-o", str(tmp_path / "locked" / "m.zip")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("mitolib: error: cannot use") and "Permission denied" in err and "Traceback" not in err

@@ -118,6 +118,8 @@ def export_run(run_dir: str | Path, package: str | Path, *, overwrite: bool = Fa
     run_dir, package = Path(run_dir), Path(package)
     if package.suffix != ".zip":
         raise DataError(f"{package}: a bioimage.io package is a .zip file")
+    if package.is_dir():
+        raise DataError(f"{package}: is a folder; give the package a file name ending in .zip")
     if package.exists() and not overwrite:
         raise DataError(f"{package}: already exists; pass --overwrite to replace it")
     record = rundir.read_json(run_dir / rundir.PARAMS)
@@ -190,8 +192,11 @@ def export_run(run_dir: str | Path, package: str | Path, *, overwrite: bool = Fa
                                 "test_iou": metrics.get("test_iou"), "threshold": params["threshold"]}})
         package.parent.mkdir(parents=True, exist_ok=True)
         partial = package.with_name(f".{package.name}.partial.zip")
-        save_bioimageio_package(descr, output_path=partial)
-        partial.replace(package)
+        try:
+            save_bioimageio_package(descr, output_path=partial)
+            partial.replace(package)
+        finally:
+            partial.unlink(missing_ok=True)  # nothing half-written stays behind, whatever stopped the export
     return package
 
 
