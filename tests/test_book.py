@@ -75,6 +75,10 @@ def test_notices(fixture_root):
     assert "EPFL" in text and "not the science" not in text and "Partial" not in text
     real.provenance["counts"] = {"planned": 9, "collected": 7}
     assert "**Partial:** 7 of the 9 planned runs are complete" in notices.notice_text(real)
+    assert "Uncommitted" not in notices.notice_text(real)
+    real.provenance["run_git_commits"] = ["a" * 40, "b" * 40 + "+dirty"]
+    assert notices.uncommitted_code(real) == (1, 2)
+    assert "**Uncommitted code:** 1 of the 2 code versions" in notices.notice_text(real)
 
 
 def test_lesson_notice_without_results(monkeypatch, tmp_path):

@@ -41,6 +41,10 @@ def notice_text(results: StudyResults) -> str:
                   f"with settings that `studies.yml` has changed since (its plan has {planned} runs, {current} of "
                   "them collected); their numbers describe the earlier recipe, and `make reference` runs the "
                   "current one")
+    dirty, versions = uncommitted_code(results)
+    if dirty:
+        where += (f". **Uncommitted code:** {dirty} of the {versions} code versions these runs were trained with "
+                  "had uncommitted changes (`+dirty`), so their commit does not fully say what ran")
     if results.provenance.get("fixture"):
         return (":::{danger} Test fixture\nThese numbers are generated test fixtures, not measurements: "
                 f"they only exercise the book's code. Source: {where}.\n:::")
@@ -48,6 +52,13 @@ def notice_text(results: StudyResults) -> str:
         return (f":::{{warning}} Not the science\nThese results come from the {results.profile} profile "
                 f"on {source} data; they demonstrate the pipeline, not the science. Source: {where}.\n:::")
     return f":::{{note}} Provenance\nMeasured with the {results.profile} profile on the EPFL data. Source: {where}.\n:::"
+
+
+def uncommitted_code(results: StudyResults) -> tuple[int, int]:
+    """``(code versions marked +dirty, code versions)`` among the commits the collected runs recorded: runs
+    trained from a working tree with uncommitted changes."""
+    commits = [str(commit) for commit in results.provenance.get("run_git_commits") or []]
+    return sum(commit.endswith("+dirty") for commit in commits), len(commits)
 
 
 def design_counts(results: StudyResults) -> tuple[int, int]:
