@@ -334,9 +334,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PASSED_ON = ("--qsub-args",)  # options whose value is a scheduler's command line, passed on as it is
+
+
+def _keep_passed_on_values(argv: list[str]) -> list[str]:
+    """``--qsub-args "-p gpu"`` as ``--qsub-args=-p gpu``, so argparse does not read the value's ``-p`` as mitolib's
+    own ``-p`` option."""
+    joined, index = [], 0
+    while index < len(argv):
+        if argv[index] in PASSED_ON and index + 1 < len(argv):
+            joined.append(f"{argv[index]}={argv[index + 1]}")
+            index += 2
+        else:
+            joined.append(argv[index])
+            index += 1
+    return joined
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mitolib`` command; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(_keep_passed_on_values(argv))
     try:
         return int(args.func(args) or 0)
     except (ValueError, SchedulerError, FileNotFoundError, FileExistsError) as error:  # ConfigError, DataError: ValueErrors

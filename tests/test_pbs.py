@@ -197,3 +197,12 @@ def test_submit_dry_run_for_slurm_on_a_gpu_profile(capsys):
     assert main(["study", "submit", "architectures", "--profile", "gpu", "--scheduler", "slurm", "--dry-run"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].startswith("sbatch --parsable --array=0-2") and "--gres=gpu:1" in lines[1]
+
+
+def test_scheduler_options_that_look_like_mitolib_options_are_passed_on(capsys):
+    """`--qsub-args "-p gpu"` used to collide with mitolib's own -p; the value reaches qsub as written."""
+    from mitolib.cli import main
+
+    assert main(["study", "submit", "architectures", "--scheduler", "pbs", "--dry-run", "--qsub-args", "-p gpu"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("qsub ")]
+    assert len(lines) == 2 and all(" -p gpu " in line for line in lines)
