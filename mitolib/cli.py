@@ -102,7 +102,8 @@ def _predict(args) -> int:
 def _export(args) -> int:
     from mitolib.training.export import export_run, validate_package
 
-    package = export_run(args.run_dir, args.output, overwrite=args.overwrite)
+    package = export_run(args.run_dir, args.output, overwrite=args.overwrite, data_name=args.data_name,
+                         pixel_size=args.pixel_size)
     status, _ = validate_package(package)
     print(f"wrote {package} (bioimage.io model spec 0.5; bioimageio.spec validation: {status})")
     return 0 if status.startswith("valid") else 1
@@ -328,6 +329,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run_dir", help="a finished run directory (params.json and model.keras)")
     export.add_argument("-o", "--output", required=True, help="the package to write (.zip)")
     export.add_argument("--overwrite", action="store_true", help="replace an existing package")
+    export.add_argument("--data-name", help="what the run trained on, where it is not the EPFL volume (the package "
+                                           "names it; no citation is invented)")
+    export.add_argument("--pixel-size", type=float, help="nanometres per pixel of the training data, where known "
+                                                         "and not recorded (else the package states none)")
     export.set_defaults(func=_export)
     add_data_parser(sub)
     add_study_parser(sub)

@@ -37,3 +37,15 @@ def test_mitochondria_are_darker(epfl_volumes, split):
     inside, outside = images[::8][masks[::8] == 1].mean(), images[::8][masks[::8] == 0].mean()
     assert 105 < inside < 115 and 137 < outside < 147
 
+
+
+def test_the_epfl_training_volume_is_recognised_by_its_pixels_only():
+    from mitolib.data.epfl import EPFL_NAME
+    from mitolib.data.volumes import describe_training_data, resolve_volumes
+
+    images, masks = resolve_volumes({"data_source": "epfl", "data_root": ""}, "train")
+    described = describe_training_data({"data_source": "epfl"}, images, masks)
+    assert described["name"] == EPFL_NAME and described["pixel_size_nm"] == 5.0 and described["doi"]
+    changed = np.array(images)
+    changed[0, 0, 0] ^= 1  # one pixel of someone else's volume
+    assert describe_training_data({"data_source": "epfl"}, changed, masks)["name"] is None

@@ -39,11 +39,13 @@ def test_package_describes_axes_pixel_size_and_preprocessing(package, smoke_run)
             "README.md"} <= names
     axes = rdf["inputs"][0]["axes"]
     assert [a["type"] for a in axes] == ["batch", "space", "space", "channel"]
-    assert axes[1]["unit"] == "nanometer" and axes[1]["scale"] == 5.0 / smoke_run.params["scale"]
+    # the smoke run trained on generated data: no physical pixel size is stated, no data citation invented
+    assert "unit" not in axes[1] and axes[1].get("scale", 1.0) == 1.0
     assert axes[1]["size"]["step"] == 2 ** smoke_run.params["depth"]
     assert rdf["outputs"][0]["axes"][1]["halo"] == 16
     assert [p["id"] for p in rdf["inputs"][0]["preprocessing"]][:2] == ["ensure_dtype", "scale_linear"]
-    assert "Lucchi" in rdf["cite"][0]["text"] and rdf["license"] == "MIT"
+    assert [c["doi"] for c in rdf["cite"]] == ["10.1007/978-3-319-24574-4_28"] and rdf["license"] == "MIT"
+    assert "synthetic" in rdf["description"] and "EPFL" not in rdf["name"]
     assert set(rdf["weights"]) == {"keras_v3", "tensorflow_saved_model_bundle"}
 
 
@@ -107,3 +109,25 @@ def test_export_to_a_folder_or_an_unwritable_place_is_one_line_and_leaves_nothin
     assert main(["export", str(smoke_run.run_dir), "-o", str(tmp_path / "locked" / "m.zip")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("mitolib: error: cannot use") and "Permission denied" in err and "Traceback" not in err
+
+
+
+def test_export_states_only_what_is_known_of_the_data(smoke_run, tmp_path):
+    """A run on someone's own data is not called EPFL: export refuses until the data are named, and then
+    invents no citation; a pixel size the user states is the package's."""
+    import json
+    import shutil
+
+    run = tmp_path / "theirs"
+    shutil.copytree(smoke_run.run_dir, run)
+    record = json.loads((run / "params.json").read_text())
+    record["data_description"] = {"name": None, "citation": None, "doi": None, "pixel_size_nm": None}
+    (run / "params.json").write_text(json.dumps(record))
+    with pytest.raises(DataError, match="pass --data-name NAME"):
+        export_run(run, tmp_path / "p.zip")
+    package = export_run(run, tmp_path / "p.zip", data_name="rat cortex SBF-SEM", pixel_size=8.0)
+    with zipfile.ZipFile(package) as archive:
+        rdf = yaml.safe_load(archive.read("rdf.yaml"))
+    assert "rat cortex SBF-SEM" in rdf["description"] and len(rdf["cite"]) == 1
+    axis = rdf["inputs"][0]["axes"][1]
+    assert axis["unit"] == "nanometer" and axis["scale"] == 8.0 / smoke_run.params["scale"]

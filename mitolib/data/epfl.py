@@ -26,6 +26,10 @@ EPFL_SLICES = 165
 EPFL_PIXEL_SIZE_NM = 5.0  # the EPFL CA1 volumes' (about) 5 nm isotropic voxels; also assumed for synthetic data
 
 EPFL_PAGE = "https://www.epfl.ch/labs/cvlab/data/data-em/"
+EPFL_NAME = "EPFL CA1 hippocampus FIB-SEM volume (Lucchi et al. 2012)"
+EPFL_CITATION = ("A. Lucchi, K. Smith, R. Achanta, G. Knott, P. Fua. Supervoxel-Based Segmentation of Mitochondria "
+                 "in EM Image Stacks with Learned Shape Features. IEEE Transactions on Medical Imaging 31(2), 2012.")
+EPFL_DOI = "10.1109/TMI.2011.2171705"
 EPFL_BASE_URL = "https://documents.epfl.ch/groups/c/cv/cvlab-unit/www/data/%20ElectronMicroscopy_Hippocampus/"
 
 
@@ -38,6 +42,15 @@ class RegistryEntry(NamedTuple):
 def pixel_sha256(array: np.ndarray) -> str:
     """SHA-256 (hex) of an array's pixels in C order; independent of the file format that held them."""
     return hashlib.sha256(np.ascontiguousarray(array).reshape(-1).data).hexdigest()
+
+
+def is_epfl_training_volume(images: np.ndarray, masks: np.ndarray, registry: Mapping | None = None) -> bool:
+    """Whether uint8 ``(S, H, W)`` images and {0, 1} masks hold exactly the EPFL training volume's pixels
+    (the checksums of ``data/registry.txt``)."""
+    registry = registry or read_registry()
+    image_file, mask_file = EPFL_FILES["train"]
+    return (pixel_sha256(images) == registry[image_file].sha256
+            and pixel_sha256(np.asarray(masks, np.uint8) * 255) == registry[mask_file].sha256)
 
 
 def read_registry(path: Path = REGISTRY_PATH) -> dict:

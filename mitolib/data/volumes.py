@@ -29,7 +29,8 @@ import tifffile
 from PIL import Image
 
 from mitolib.data import synthetic
-from mitolib.data.epfl import EPFL_FILES, fetch_epfl, read_stack
+from mitolib.data.epfl import (EPFL_CITATION, EPFL_DOI, EPFL_FILES, EPFL_NAME, EPFL_PIXEL_SIZE_NM, fetch_epfl,
+                               is_epfl_training_volume, read_stack)
 from mitolib.core.errors import DataError
 from mitolib.core.locations import DATA_ENV, data_setting, project_root
 
@@ -318,6 +319,20 @@ def foreground_problem(fraction: float, what: str) -> str | None:
     return (f"{what} are {100 * fraction:.2f} % foreground: {kind}; expected "
             f"{100 * FOREGROUND_PLAUSIBLE[0]:g}–{100 * FOREGROUND_PLAUSIBLE[1]:g} % (the EPFL volumes: about 5 %); "
             "check the masks")
+
+
+SYNTHETIC_NAME = "synthetic EM-like volume (mitolib.data.synthetic)"
+
+
+def describe_training_data(params: Mapping, images: np.ndarray, masks: np.ndarray) -> dict:
+    """What a run's training data are, as far as their pixels prove it: ``name``, ``citation``, ``doi`` and
+    ``pixel_size_nm`` for the EPFL training volume (checked against its checksums) or the generated volume;
+    all ``None`` for anyone else's data, which mitolib does not know."""
+    if params.get("data_source") == "synthetic":
+        return {"name": SYNTHETIC_NAME, "citation": None, "doi": None, "pixel_size_nm": None}
+    if is_epfl_training_volume(images, masks):
+        return {"name": EPFL_NAME, "citation": EPFL_CITATION, "doi": EPFL_DOI, "pixel_size_nm": EPFL_PIXEL_SIZE_NM}
+    return {"name": None, "citation": None, "doi": None, "pixel_size_nm": None}
 
 
 def check_data(root, *, threshold: float | None = None, convert: bool = False) -> DataReport:

@@ -20,7 +20,6 @@ import tifffile
 
 from mitolib.core import rundir
 from mitolib.data.volumes import resolve_volumes
-from mitolib.data.epfl import EPFL_PIXEL_SIZE_NM
 from mitolib.core.errors import DataError
 from mitolib.data.pipeline import PIXEL_SCALE
 
@@ -28,9 +27,35 @@ INPUT_ID, OUTPUT_ID = "raw", "probability"
 HALO = 16                  # output pixels at each tile border the zoo's tiling should discard (model scale)
 TEST_TILE = 256            # side of the test input tile, at the model's scale (clipped to the slice)
 LICENSE = "MIT"
-DATA_CITATION = ("A. Lucchi, K. Smith, R. Achanta, G. Knott, P. Fua. Supervoxel-Based Segmentation of Mitochondria "
-                 "in EM Image Stacks with Learned Shape Features. IEEE Transactions on Medical Imaging 31(2), 2012.")
-DATA_DOI = "10.1109/TMI.2011.2171705"
+UNET_CITATION = ("O. Ronneberger, P. Fischer, T. Brox. U-Net: Convolutional Networks for Biomedical Image "
+                 "Segmentation. MICCAI 2015.")
+UNET_DOI = "10.1007/978-3-319-24574-4_28"
+
+
+def data_description(record: dict, data_name: str | None = None, pixel_size: float | None = None) -> dict:
+    """What is true of a run's training data: what its training recorded (``data_description``), else what the
+    data on disk prove (the EPFL volume by its checksums, or the generated volume), completed by ``data_name`` and
+    ``pixel_size`` (nm) where the user states them.  A run whose data have no name is refused."""
+    from mitolib.data.volumes import describe_training_data
+
+    params = record["params"]
+    described = dict(record.get("data_description") or {})
+    if not described:
+        try:
+            described = describe_training_data(params, *resolve_volumes(params, "train"))
+        except (DataError, OSError):
+            described = {"name": None, "citation": None, "doi": None, "pixel_size_nm": None}
+    if data_name:
+        described.update(name=data_name, citation=None, doi=None)
+    if pixel_size is not None:
+        if not pixel_size > 0:
+            raise DataError(f"--pixel-size {pixel_size!r} is not a pixel size: give nanometres per pixel")
+        described["pixel_size_nm"] = float(pixel_size)
+    if not described.get("name"):
+        raise DataError("the run's training data are not the EPFL volume (or cannot be read to check), and mitolib "
+                        "will not name them for you: pass --data-name NAME (and --pixel-size NM, the nanometres per "
+                        "pixel of the training data, if known)")
+    return described
 
 
 def _test_tile(params: dict, multiple: int) -> np.ndarray:
@@ -86,16 +111,18 @@ def _cover(tile: np.ndarray, probs: np.ndarray, path: Path) -> None:
     plt.close(fig)
 
 
-def _documentation(params: dict, pixel: float, metrics: dict, path: Path) -> None:
-    result = (f"Foreground IoU on the EPFL test volume (whole volume, full resolution, threshold "
+def _documentation(params: dict, pixel: float | None, data: dict, metrics: dict, path: Path) -> None:
+    result = (f"Foreground IoU on the run's test volume (whole volume, full resolution, threshold "
               f"{metrics.get('threshold_used', params['threshold'])}): {metrics['test_iou']:.3f}."
               if isinstance(metrics.get("test_iou"), float) else "")
+    scale = f"at {pixel:g} nm per pixel (resample other data to it)" if pixel else (
+        "at the pixel size of the training data, which was not recorded")
     path.write_text(
         f"# mitolib {params['architecture']} for mitochondria in EM\n\n"
         f"A 2D {params['architecture']} (base width {params['base_filters']}, depth {params['depth']}) trained with "
-        f"mitolib on the EPFL CA1 hippocampus volume (Lucchi et al. 2012), `{params.get('profile') or 'custom'}` "
+        f"mitolib on {data['name']}, `{params.get('profile') or 'custom'}` "
         f"profile, seed {params['seed']}. {result}\n\n"
-        f"## Input\nOne grayscale EM slice, uint8, at {pixel:g} nm per pixel (resample other data to it); "
+        f"## Input\nOne grayscale EM slice, uint8, {scale}; "
         f"height and width multiples of {2 ** params['depth']}. Preprocessing: x 1/255.\n\n"
         f"## Output\nThe probability of mitochondrion per pixel; threshold at {params['threshold']} for a mask. "
         f"Tile with a halo of {HALO} pixels.\n\n"
@@ -105,8 +132,10 @@ def _documentation(params: dict, pixel: float, metrics: dict, path: Path) -> Non
         encoding="utf-8")
 
 
-def export_run(run_dir: str | Path, package: str | Path, *, overwrite: bool = False) -> Path:
-    """Write the bioimage.io package of the finished run ``run_dir`` to ``package`` (a ``.zip``)."""
+def export_run(run_dir: str | Path, package: str | Path, *, overwrite: bool = False, data_name: str | None = None,
+               pixel_size: float | None = None) -> Path:
+    """Write the bioimage.io package of the finished run ``run_dir`` to ``package`` (a ``.zip``).  What the package
+    says of the training data (name, citation, pixel size) is :func:`data_description`'s: only what is known."""
     import keras
     from bioimageio.spec import save_bioimageio_package
     from bioimageio.spec.model import v0_5 as spec
@@ -126,7 +155,8 @@ def export_run(run_dir: str | Path, package: str | Path, *, overwrite: bool = Fa
     if not isinstance(record, dict) or not (run_dir / rundir.MODEL).is_file():
         raise DataError(f"{run_dir}: not a finished run directory (needs {rundir.PARAMS} and {rundir.MODEL})")
     params, metrics = record["params"], rundir.read_metrics(run_dir) or {}
-    pixel = EPFL_PIXEL_SIZE_NM / params["scale"]
+    data = data_description(record, data_name, pixel_size)
+    pixel = data["pixel_size_nm"] / params["scale"] if data.get("pixel_size_nm") else None  # the model's
     multiple = 2 ** params["depth"]
     smallest = multiple * -(-(2 * HALO + multiple) // multiple)  # a tile must be larger than its two halos
     model = with_keras_batch_norm(evaluate.fully_convolutional(load_saved_model(run_dir / rundir.MODEL)))
@@ -139,12 +169,12 @@ def export_run(run_dir: str | Path, package: str | Path, *, overwrite: bool = Fa
         tifffile.imwrite(tmp / "sample_input.tif", tile[0] if tile.shape[-1] > 1 else tile[0, ..., 0])
         tifffile.imwrite(tmp / "sample_output.tif", probs[0, ..., 0])
         _cover(tile, probs, tmp / "cover.png")
-        _documentation(params, pixel, metrics, tmp / "README.md")
+        _documentation(params, pixel, data, metrics, tmp / "README.md")
         shutil.copyfile(run_dir / rundir.PARAMS, tmp / "params.json")
         model.save(tmp / "model.keras")  # the fully convolutional copy: any tile size that the axes allow
         model.export(str(tmp / "saved_model"), format="tf_saved_model", verbose=False)
         shutil.make_archive(str(tmp / "tf_saved_model"), "zip", tmp / "saved_model")
-        space = {"unit": "nanometer", "scale": pixel}
+        space = {"unit": "nanometer", "scale": pixel} if pixel else {}  # no physical size where none is known
         inputs = [spec.InputTensorDescr(
             id=spec.TensorId(INPUT_ID), description="grayscale EM slice, 8 bit",
             axes=[spec.BatchAxis(),
@@ -177,11 +207,12 @@ def export_run(run_dir: str | Path, package: str | Path, *, overwrite: bool = Fa
                 source=tmp / "tf_saved_model.zip", tensorflow_version=spec.Version(tf_version or "0"),
                 parent="keras_v3"))
         descr = spec.ModelDescr(
-            name=f"mitolib {params['architecture']} EPFL mitochondria {params.get('profile') or 'custom'}",
-            description=f"2D {params['architecture']} segmenting mitochondria in EM at {pixel:g} nm per pixel, "
-                        "trained on the EPFL CA1 hippocampus volume with mitolib",
+            name=f"mitolib {params['architecture']} mitochondria {params.get('profile') or 'custom'}",
+            description=(f"2D {params['architecture']} segmenting mitochondria in EM"
+                         + (f" at {pixel:g} nm per pixel" if pixel else "") + f", trained on {data['name']} with mitolib"),
             authors=[spec.Author(name="mitolib contributors")],
-            cite=[spec.CiteEntry(text=DATA_CITATION, doi=spec.Doi(DATA_DOI))],
+            cite=[spec.CiteEntry(text=UNET_CITATION, doi=spec.Doi(UNET_DOI))]
+            + ([spec.CiteEntry(text=data["citation"], doi=spec.Doi(data["doi"]))] if data.get("citation") else []),
             license=spec.LicenseId(LICENSE),
             documentation=spec.FileDescr(source=tmp / "README.md"),
             covers=[spec.FileDescr(source=tmp / "cover.png")],
