@@ -131,3 +131,24 @@ def test_export_states_only_what_is_known_of_the_data(smoke_run, tmp_path):
     assert "rat cortex SBF-SEM" in rdf["description"] and len(rdf["cite"]) == 1
     axis = rdf["inputs"][0]["axes"][1]
     assert axis["unit"] == "nanometer" and axis["scale"] == 8.0 / smoke_run.params["scale"]
+
+
+def test_export_finds_moved_data_with_data_root(tmp_path, capsys):
+    import shutil
+
+    from mitolib.core.config import resolve_params
+    from mitolib.data.synthetic import write_slice_folders
+    from mitolib.training.train import train
+
+    write_slice_folders(tmp_path / "data", 4, 64, 96, seed=5)
+    params = resolve_params("smoke", {"epochs": 1, "data_source": "epfl", "data_root": str(tmp_path / "data")})
+    run_dir = train(params, tmp_path / "run", progress=False)
+    shutil.move(tmp_path / "data", tmp_path / "moved")
+    from mitolib.data.volumes import _cached_volume
+    _cached_volume.cache_clear()  # a new process, as a user runs it, has read nothing yet
+    assert main(["export", str(run_dir), "-o", str(tmp_path / "a.zip"), "--data-name", "generated slices"]) == 2
+    err = capsys.readouterr().err  # the data are gone: one line naming the problem, no traceback
+    assert err.startswith("mitolib: error:") and "Traceback" not in err
+    assert main(["export", str(run_dir), "-o", str(tmp_path / "a.zip"), "--data-name", "generated slices",
+                 "--data-root", str(tmp_path / "moved")]) == 0
+    assert (tmp_path / "a.zip").is_file()

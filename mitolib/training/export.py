@@ -133,7 +133,7 @@ def _documentation(params: dict, pixel: float | None, data: dict, metrics: dict,
 
 
 def export_run(run_dir: str | Path, package: str | Path, *, overwrite: bool = False, data_name: str | None = None,
-               pixel_size: float | None = None) -> Path:
+               pixel_size: float | None = None, data_root: str | Path | None = None) -> Path:
     """Write the bioimage.io package of the finished run ``run_dir`` to ``package`` (a ``.zip``).  What the package
     says of the training data (name, citation, pixel size) is :func:`data_description`'s: only what is known."""
     import keras
@@ -155,6 +155,9 @@ def export_run(run_dir: str | Path, package: str | Path, *, overwrite: bool = Fa
     if not isinstance(record, dict) or not (run_dir / rundir.MODEL).is_file():
         raise DataError(f"{run_dir}: not a finished run directory (needs {rundir.PARAMS} and {rundir.MODEL})")
     params, metrics = record["params"], rundir.read_metrics(run_dir) or {}
+    if data_root is not None:  # the run's data, where they have moved since (for the test tile)
+        params = {**params, "data_root": str(Path(data_root).resolve())}
+        record = {**record, "params": params}
     data = data_description(record, data_name, pixel_size)
     pixel = data["pixel_size_nm"] / params["scale"] if data.get("pixel_size_nm") else None  # the model's
     multiple = 2 ** params["depth"]
