@@ -71,3 +71,29 @@ def test_gallery_rule_picks_the_median_and_the_hardest_slice():
     mask[5:9, 4:8] = True
     assert largest_object_center(mask) == (6, 6)  # (6.5, 5.5) rounded half to even
     assert largest_object_center(np.zeros((4, 6))) == (2, 3)
+
+
+def test_object_metrics_on_touching_cubes_a_fragment_and_an_empty_volume():
+    """Hand-made volumes: two cubes touching at a face are one object (face connectivity); a stray fragment is a
+    false object; an empty prediction detects nothing."""
+    truth = np.zeros((8, 20, 20), np.uint8)
+    truth[1:5, 2:6, 2:6] = 1      # true object A: 64 voxels
+    truth[1:5, 10:14, 10:14] = 1  # true object B: 64 voxels
+    prediction = truth.copy()
+    prediction[6, 18, 18] = 1     # a one-voxel fragment: a false object
+    scores = objects.object_metrics(prediction, truth)
+    assert (scores["true_objects"], scores["predicted_objects"]) == (2, 3)
+    assert scores["count_ratio"] == pytest.approx(1.5)
+    assert scores["object_precision_50"] == pytest.approx(2 / 3) and scores["object_recall_50"] == 1.0
+    assert scores["object_f1_50"] == pytest.approx(2 * 2 / (3 + 2))
+    half = truth.copy()
+    half[1:3, 10:14, 10:14] = 0   # B predicted at half its size: IoU 0.5, matched at 0.5 but not at 0.75
+    scores = objects.object_metrics(half, truth)
+    assert scores["object_recall_50"] == 1.0 and scores["object_recall_75"] == 0.5
+    touching = np.zeros((4, 10, 10), np.uint8)
+    touching[0:2, 0:4, 0:4] = 1
+    touching[0:2, 4:8, 0:4] = 1   # shares a face with the first cube: one object
+    assert objects.object_metrics(touching, touching)["true_objects"] == 1
+    empty = objects.object_metrics(np.zeros_like(truth), truth)
+    assert empty["predicted_objects"] == 0 and empty["object_recall_50"] == 0.0
+    assert np.isnan(empty["object_precision_50"]) and empty["object_f1_50"] == 0.0

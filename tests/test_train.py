@@ -154,3 +154,15 @@ def test_follow_history_prints_each_new_epoch(tmp_path, monkeypatch):
     thread.join()
     assert out.getvalue().splitlines() == ["epoch 1/3: loss 0.5000, val IoU 0.6000, lr 0.001, 10 s/epoch, about 0.3 min left",
                                            "epoch 2/3: loss 0.4000, val IoU 0.7000, lr 0.001, 10 s/epoch, about 0.2 min left"]
+
+
+def test_every_run_records_its_object_scores(smoke_run):
+    """metrics.json carries the object-level scores of the test volume (the protocol of mitolib.model.objects)."""
+    import json
+
+    from mitolib.model.objects import OBJECT_FIELDS
+
+    recorded = json.loads((smoke_run.run_dir / "metrics.json").read_text())
+    assert set(OBJECT_FIELDS) <= set(recorded)
+    assert recorded["true_objects"] > 0 and recorded["predicted_objects"] >= 0
+    assert recorded["object_f1_75"] <= recorded["object_f1_50"]

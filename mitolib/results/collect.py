@@ -39,6 +39,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from mitolib.core.errors import ResultsError
+from mitolib.model.objects import OBJECT_FIELDS
 from mitolib.core.locations import project_root, results_root
 from mitolib.core.provenance import git_commit, library_versions
 from mitolib.core.rundir import (HISTORY, HISTORY_TABLE, PARAMS, POSTPROCESSING, PREDICTIONS, PROVENANCE, RUNS_TABLE,
@@ -51,7 +52,8 @@ METRIC_FIELDS = ("status", "best_epoch", "best_val_iou", "best_val_monitor", "te
 # Written by newer runs only; a column appears in runs.csv when a collected run has it.
 OPTIONAL_METRIC_FIELDS = ("optimizer_steps", "samples_seen", "still_improving", "threshold_used", "val_threshold",
                           "resolved_mixed_precision", "resolved_jit_compile", "resolved_batch_norm_kernel",
-                          "device", "train_patches", "val_patches", "train_foreground", "val_foreground")
+                          "device", "train_patches", "val_patches", "train_foreground", "val_foreground",
+                          *OBJECT_FIELDS)
 NUMERIC_METRIC_FIELDS = ("best_epoch", "best_val_iou", "best_val_monitor", "test_iou", "test_dice", "train_seconds",
                          "eval_seconds", "epochs_run", "images_per_second")  # a number or absent, never text
 POSTPROCESSING_TABLE = POSTPROCESSING

@@ -21,7 +21,7 @@ from scipy import ndimage
 from tqdm.auto import tqdm
 
 from mitolib.model import blocks  # noqa: F401 - registers the custom layers, so saved attention models load
-from mitolib.model import metrics
+from mitolib.model import metrics, objects
 from mitolib.core import rundir
 from mitolib.model.architectures import load_saved_model
 from mitolib.core import schema
@@ -235,8 +235,9 @@ def evaluate_volume(model, images: np.ndarray, masks: np.ndarray, *, scale: floa
 
     The probabilities (given as ``probs``, else predicted) are median-filtered over ``z_median_size``
     slices and thresholded.  Returns ``(summary, per_slice)``: ``summary`` has ``test_iou``, ``test_dice``,
-    ``tp``, ``fp``, ``fn``, ``eval_seconds``; ``per_slice`` has one row per slice
-    (``slice``, ``iou``, ``dice``, ``tp``, ``fp``, ``fn``).  With
+    ``tp``, ``fp``, ``fn``, ``eval_seconds`` and the object-level scores of
+    :func:`mitolib.model.objects.object_metrics` (3-D components, matched at IoU 0.5 and 0.75); ``per_slice``
+    has one row per slice (``slice``, ``iou``, ``dice``, ``tp``, ``fp``, ``fn``).  With
     ``predictions_dir``, binary masks are written as ``test_XXX.png`` (0/255).
     """
     if images.shape != masks.shape:
@@ -247,6 +248,7 @@ def evaluate_volume(model, images: np.ndarray, masks: np.ndarray, *, scale: floa
                                       batch_size=batch_size, context=context, progress=progress)
     probs = z_median(probs, z_median_size)
     summary, per_slice = score_volume(probs, masks, threshold)
+    summary |= objects.object_metrics(probs >= threshold, masks)
     if predictions_dir is not None:
         predictions_dir = Path(predictions_dir)
         predictions_dir.mkdir(parents=True, exist_ok=True)
@@ -302,7 +304,8 @@ def evaluate_run(run_dir: str | Path, overrides: dict | None = None, *, out: str
                                  z_median_size=z_median_size(params), progress=progress,
                                  **options_from_params(params))
     row = {"run_id": run_dir.name, **{key: params[key] for key in EVAL_PARAMS},
-           "test_iou": summary["test_iou"], "test_dice": summary["test_dice"], "data_identity": identity,
+           "test_iou": summary["test_iou"], "test_dice": summary["test_dice"],
+           **{key: summary[key] for key in objects.OBJECT_FIELDS}, "data_identity": identity,
            "eval_seconds": summary["eval_seconds"], "git_commit": git_commit(project_root())}
     rundir.atomic_write_csv(out, pd.concat([table, pd.DataFrame([row])], ignore_index=True))
     return row
