@@ -89,13 +89,16 @@ def _predict(args) -> int:
                "window": args.window, "overlap": args.overlap, "batch_size": args.batch_size}
     report = predict_stack(args.model, args.input, args.output, probabilities_path=args.probabilities,
                            pixel_size=args.pixel_size, model_pixel_size=args.model_pixel_size, convert=args.convert,
-                           overwrite=args.overwrite, progress=not args.quiet, **options)
+                           overwrite=args.overwrite, objects_path=args.objects, progress=not args.quiet, **options)
     print(f"pixel size: {report['input_pixel_size_nm']:g} nm ({report['input_pixel_size_from']}); model: "
           f"{report['model_pixel_size_nm']:g} nm; resampled by {report['resampling']:g}")
     print(f"intensity: {report['intensity']}; settings: window {report['window']}, overlap {report['overlap']}, "
           f"tta {report['tta']}, z-median {report['z_median']}, threshold {report['threshold']:g}")
     print(f"wrote {report['output']}: {report['slices']} slices, {report['foreground_fraction']:.2%} mitochondria, "
           f"{report['seconds']:.1f} s")
+    if report["objects_path"]:
+        print(f"wrote {report['objects_path']}: {report['objects']} mitochondria (3-D components; volumes at "
+              f"{report['input_pixel_size_nm']:g} nm per voxel side)")
     return 0
 
 
@@ -311,6 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("input", help="a TIFF/OME-TIFF stack, a folder of PNG/TIFF slices or a .zarr array")
     predict.add_argument("-o", "--output", required=True, help="mask stack to write: .tif, .ome.tif or .zarr (0/255)")
     predict.add_argument("--probabilities", help="also write the probability map (uint8, p x 255) here")
+    predict.add_argument("--objects", help="also write one row per mitochondrion (3-D component) to this .csv: "
+                                           "label, voxels, volume in µm³, centroid, bounding box, touching the border")
     predict.add_argument("--pixel-size", type=float, help="input pixel size in nm (default: from the file's metadata)")
     predict.add_argument("--model-pixel-size", type=float,
                          help="pixel size the model was trained at, in nm (default: from the run's params.json)")

@@ -295,3 +295,40 @@ def test_a_float_stack_with_nan_is_refused_under_convert(tmp_path):
     tifffile.imwrite(tmp_path / "nan.tif", stack)
     with pytest.raises(DataError, match="slice 1 holds 1 NaN or infinite values"):
         open_stack(tmp_path / "nan.tif", convert=True)
+
+
+def test_predict_objects_writes_the_per_mitochondrion_table(smoke_run, test_volume, tmp_path, capsys):
+    """`--objects` shares mitolib.model.objects.object_table with the notebook and the book: one row per 3-D
+    component of the written masks, with its volume at the input's pixel size and its bounding box."""
+    import pandas as pd
+
+    from mitolib.model.objects import OBJECT_COLUMNS, object_table
+
+    images, _ = test_volume
+    write_stack(tmp_path / "stack.ome.tif", iter(images), images.shape, pixel_size_nm=5.0)
+    code = main(["predict", str(smoke_run.run_dir), str(tmp_path / "stack.ome.tif"), "-o", str(tmp_path / "m.tif"),
+                 "--objects", str(tmp_path / "objects.csv"), "--quiet"])
+    assert code == 0 and "mitochondria (3-D components" in capsys.readouterr().out
+    table = pd.read_csv(tmp_path / "objects.csv")
+    assert list(table.columns) == OBJECT_COLUMNS
+    masks = open_stack(tmp_path / "m.tif").read(0, len(images)) > 0
+    expected = object_table(masks, pixel_size_nm=5.0)
+    assert len(table) == len(expected) and table["voxels"].sum() == int(masks.sum())
+    assert np.allclose(table["volume_um3"], table["voxels"] * 125 / 1e9)
+    with pytest.raises(DataError, match="as a .csv file"):
+        predict_stack(smoke_run.run_dir, tmp_path / "stack.ome.tif", tmp_path / "n.tif",
+                      objects_path=tmp_path / "objects.txt", progress=False)
+
+
+def test_object_table_bounding_boxes_and_the_border():
+    from mitolib.model.objects import object_table
+
+    mask = np.zeros((4, 10, 10), np.uint8)
+    mask[1:3, 2:5, 3:6] = 1   # inside
+    mask[0:2, 8:10, 0:2] = 1  # on the border
+    table = object_table(mask, pixel_size_nm=10.0).set_index("voxels")
+    inside, border = table.loc[18], table.loc[8]
+    assert (inside["z_min"], inside["z_max"], inside["y_min"], inside["y_max"], inside["x_min"], inside["x_max"]) == (
+        1, 2, 2, 4, 3, 5)
+    assert not inside["touches_border"] and border["touches_border"]
+    assert inside["volume_um3"] == pytest.approx(18 * 1000 / 1e9)

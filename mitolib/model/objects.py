@@ -18,7 +18,8 @@ MATCH_IOUS = (0.5, 0.75)  # the matching thresholds every evaluation reports
 NM3_PER_UM3 = 1e9
 OBJECT_FIELDS = ("true_objects", "predicted_objects", "count_ratio",
                  *(f"object_{kind}_{round(iou * 100)}" for iou in MATCH_IOUS for kind in ("precision", "recall", "f1")))
-OBJECT_COLUMNS = ["label", "voxels", "volume_um3", "z", "y", "x", "slices"]
+OBJECT_COLUMNS = ["label", "voxels", "volume_um3", "z", "y", "x", "slices", "z_min", "z_max", "y_min", "y_max",
+                  "x_min", "x_max", "touches_border"]
 
 
 def label_objects(mask: np.ndarray) -> tuple[np.ndarray, int]:
@@ -29,9 +30,11 @@ def label_objects(mask: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def object_table(mask: np.ndarray, pixel_size_nm: float, slice_thickness_nm: float | None = None) -> pd.DataFrame:
-    """One row per connected component of a binary ``(S, H, W)`` mask: its label, voxel count, volume in µm³
-    (pixel size² x slice thickness, the thickness defaulting to the pixel size: isotropic voxels), centroid
-    ``(z, y, x)`` in voxels and the number of slices it spans; sorted by volume, largest first."""
+    """One row per connected component of a binary ``(S, H, W)`` mask (the per-mitochondrion table of
+    ``mitolib predict --objects`` and the notebook): its label, voxel count, volume in µm³ (pixel size² x slice
+    thickness, the thickness defaulting to the pixel size: isotropic voxels), centroid ``(z, y, x)`` in voxels,
+    the number of slices it spans, its bounding box (inclusive voxel indices) and whether it touches the
+    stack's border (then it is cut by it, and its volume is a lower bound); sorted by volume, largest first."""
     if pixel_size_nm <= 0:
         raise ValueError(f"pixel_size_nm must be positive, got {pixel_size_nm}")
     labels, count = label_objects(mask)
@@ -46,6 +49,12 @@ def object_table(mask: np.ndarray, pixel_size_nm: float, slice_thickness_nm: flo
     for axis, name in enumerate(("z", "y", "x")[-labels.ndim:]):
         table[name] = centroids[:, axis]
     table["slices"] = [box[0].stop - box[0].start for box in boxes] if labels.ndim == 3 else 1
+    shape = labels.shape
+    for axis, name in enumerate(("z", "y", "x")[-labels.ndim:]):
+        table[f"{name}_min"] = [box[axis].start for box in boxes]
+        table[f"{name}_max"] = [box[axis].stop - 1 for box in boxes]
+    table["touches_border"] = [any(box[axis].start == 0 or box[axis].stop == shape[axis] for axis in range(labels.ndim))
+                               for box in boxes]
     return table.sort_values("voxels", ascending=False, kind="stable").reset_index(drop=True)
 
 

@@ -182,19 +182,30 @@ def predict(volume: np.ndarray, model, *, pixel_size: float | None = None, scale
 def predict_stack(model_source: str | Path, input_path: str | Path, output_path: str | Path, *,
                   probabilities_path: str | Path | None = None, pixel_size: float | None = None,
                   model_pixel_size: float | None = None, convert: bool = False, overwrite: bool = False,
-                  progress: bool = True, **options) -> dict:
+                  objects_path: str | Path | None = None, progress: bool = True, **options) -> dict:
     """Segment the stack at ``input_path`` into a uint8 mask stack at ``output_path`` (0 / 255).
 
     Everything that can be wrong with the input, the outputs or the options is checked before the model is
     loaded.  The stack is read, predicted and written ``CHUNK_SLICES`` at a time (with the z-median's halo
     of neighbouring slices), probabilities pass through a temporary file on disk, so memory does not grow
     with the stack.  ``options`` (``window``, ``overlap``, ``tta``, ``batch_size``, ``z_median``,
-    ``threshold``) default to the run's own evaluation settings.  Returns a report: slices, the pixel sizes
-    used and where each came from, the resampling factor, the settings, seconds and the foreground fraction.
+    ``threshold``) default to the run's own evaluation settings.  With ``objects_path``, the per-mitochondrion
+    table of :func:`mitolib.model.objects.object_table` (3-D components of the written masks, volumes at the
+    input's pixel size) is written there as CSV.  Returns a report: slices, the pixel sizes used and where
+    each came from, the resampling factor, the settings, seconds, the foreground fraction and the object count.
     """
     from mitolib.training import evaluate
 
     stack = open_stack(input_path, convert=convert)
+    if objects_path is not None:
+        objects_path = Path(objects_path)
+        if objects_path.suffix.lower() != ".csv" or objects_path.is_dir():
+            raise DataError(f"{objects_path}: write the object table as a .csv file")
+        if objects_path.exists() and not overwrite:
+            raise DataError(f"{objects_path}: already exists; pass --overwrite to replace it, or choose another name")
+        for other in (input_path, output_path, probabilities_path):
+            if other is not None and Path(other).resolve() == objects_path.resolve():
+                raise DataError(f"{objects_path}: this is {other}; choose another name for the object table")
     check_output(output_path, overwrite=overwrite, reads=(input_path, probabilities_path))
     if probabilities_path is not None:
         check_output(probabilities_path, overwrite=overwrite, reads=(input_path, output_path))
@@ -256,7 +267,14 @@ def predict_stack(model_source: str | Path, input_path: str | Path, output_path:
             write_stack(probabilities_path, (np.rint(p * PROBABILITY_SCALE).astype(np.uint8) for p in filtered()),
                         stack.shape, pixel_size_nm=input_pixel, zarr_chunks=stack.zarr_chunks, overwrite=overwrite)
         del probs
-    return {"input": str(input_path), "output": str(output_path), "slices": slices, "shape": [slices, height, width],
+    count = None
+    if objects_path is not None:
+        from mitolib.model.objects import object_table
+
+        table = object_table(open_stack(output_path).read(0, slices) > 0, pixel_size_nm=input_pixel)
+        rundir.atomic_write_csv(objects_path, table)
+        count = len(table)
+    return {"objects": count, "objects_path": str(objects_path) if objects_path is not None else None,"input": str(input_path), "output": str(output_path), "slices": slices, "shape": [slices, height, width],
             "intensity": stack.intensity, "input_pixel_size_nm": input_pixel, "input_pixel_size_from": input_from,
             "model_pixel_size_nm": model_pixel, "model_settings_from": spec.source, "resampling": scale,
             **settings, "seconds": time.perf_counter() - started,
