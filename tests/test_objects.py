@@ -97,3 +97,16 @@ def test_object_metrics_on_touching_cubes_a_fragment_and_an_empty_volume():
     empty = objects.object_metrics(np.zeros_like(truth), truth)
     assert empty["predicted_objects"] == 0 and empty["object_recall_50"] == 0.0
     assert np.isnan(empty["object_precision_50"]) and empty["object_f1_50"] == 0.0
+
+
+def test_matched_objects_set_predicted_sizes_beside_true_ones():
+    truth = np.zeros((6, 20, 20), np.uint8)
+    truth[1:5, 2:6, 2:6] = 1      # 64 voxels, predicted at 48 (IoU 0.75)
+    truth[1:5, 10:14, 10:14] = 1  # 64 voxels, missed
+    prediction = np.zeros_like(truth)
+    prediction[1:4, 2:6, 2:6] = 1
+    prediction[0, 18, 18] = 1
+    rows = objects.matched_objects(prediction, truth)
+    assert list(rows.columns) == objects.MATCHED_COLUMNS and list(rows["true_voxels"]) == [64, 64]
+    assert rows.loc[0, "predicted_voxels"] == 48 and rows.loc[0, "iou"] == pytest.approx(0.75)
+    assert np.isnan(rows.loc[1, "predicted_voxels"]) and np.isnan(rows.loc[1, "iou"])  # missed

@@ -166,3 +166,6 @@ def test_every_run_records_its_object_scores(smoke_run):
     assert set(OBJECT_FIELDS) <= set(recorded)
     assert recorded["true_objects"] > 0 and recorded["predicted_objects"] >= 0
     assert recorded["object_f1_75"] <= recorded["object_f1_50"]
+    matched = pd.read_csv(smoke_run.run_dir / "test_objects.csv")  # each true object and its predicted partner
+    assert len(matched) == recorded["true_objects"]
+    assert matched["iou"].notna().sum() == round(recorded["object_recall_50"] * recorded["true_objects"])

@@ -23,6 +23,7 @@ HISTORY = "history.csv"
 TEST_SLICES = "test_slices.csv"
 POSTPROCESSING = "postprocessing.csv"
 SELECTION = "selection.csv"
+TEST_OBJECTS = "test_objects.csv"  # each true object of the test volume and the predicted object matched to it
 MODEL = "model.keras"
 NOTEBOOK = "train.ipynb"
 METRICS = "metrics.json"

@@ -75,27 +75,49 @@ def match_objects(prediction: np.ndarray, truth: np.ndarray, iou: float = MATCH_
             "missed": n_true - len(matching["true"]), "false": n_pred - len(matching["pred"])}
 
 
+def object_evaluation(prediction: np.ndarray, truth: np.ndarray) -> tuple[dict, pd.DataFrame]:
+    """Both object-level results of a binary ``prediction`` against a binary ``truth`` from one labelling:
+    the scores of :func:`object_metrics` and the table of :func:`matched_objects` (at :data:`MATCH_IOU`)."""
+    if np.shape(prediction) != np.shape(truth):
+        raise ValueError(f"shapes differ: prediction {np.shape(prediction)} vs truth {np.shape(truth)}")
+    pred_labels, n_pred = label_objects(prediction)
+    true_labels, n_true = label_objects(truth)
+    pair_ious = _pair_ious(pred_labels, n_pred, true_labels, n_true)
+    scores = {"true_objects": n_true, "predicted_objects": n_pred,
+              "count_ratio": n_pred / n_true if n_true else float("nan")}
+    for iou in MATCH_IOUS:
+        matched = int((pair_ious >= iou).sum())
+        suffix = f"_{round(iou * 100)}"
+        scores |= {f"object_precision{suffix}": matched / n_pred if n_pred else float("nan"),
+                   f"object_recall{suffix}": matched / n_true if n_true else float("nan"),
+                   f"object_f1{suffix}": 2 * matched / (n_pred + n_true) if n_pred + n_true else float("nan")}
+    pairs = pair_ious[pair_ious >= MATCH_IOU]
+    pred_size = np.bincount(pred_labels.ravel(), minlength=n_pred + 1)
+    true_size = np.bincount(true_labels.ravel(), minlength=n_true + 1)
+    partner = dict(zip(pairs.index.get_level_values("t"), zip(pairs.index.get_level_values("p"), pairs.to_numpy())))
+    rows = [{"true_label": t, "true_voxels": int(true_size[t]),
+             "predicted_label": int(partner[t][0]) if t in partner else np.nan,
+             "predicted_voxels": int(pred_size[partner[t][0]]) if t in partner else np.nan,
+             "iou": float(partner[t][1]) if t in partner else np.nan} for t in range(1, n_true + 1)]
+    return scores, pd.DataFrame(rows, columns=MATCHED_COLUMNS)
+
+
 def object_metrics(prediction: np.ndarray, truth: np.ndarray) -> dict:
     """Object-level scores of a binary ``prediction`` against a binary ``truth`` (3-D components, faces):
     ``true_objects``, ``predicted_objects``, ``count_ratio`` (predicted / true), and for each threshold of
     :data:`MATCH_IOUS` (as ``_50``, ``_75``) ``object_precision``, ``object_recall`` and ``object_f1``.  With no
     object on either side, precision, recall and F1 are NaN where they divide by zero."""
-    if np.shape(prediction) != np.shape(truth):
-        raise ValueError(f"shapes differ: prediction {np.shape(prediction)} vs truth {np.shape(truth)}")
-    pred_labels, n_pred = label_objects(prediction)
-    true_labels, n_true = label_objects(truth)
-    result = {"true_objects": n_true, "predicted_objects": n_pred,
-              "count_ratio": n_pred / n_true if n_true else float("nan")}
-    pair_ious = _pair_ious(pred_labels, n_pred, true_labels, n_true)
-    for iou in MATCH_IOUS:
-        matched = pair_ious[pair_ious >= iou]
-        precision = len(matched) / n_pred if n_pred else float("nan")
-        recall = len(matched) / n_true if n_true else float("nan")
-        f1 = 2 * len(matched) / (n_pred + n_true) if n_pred + n_true else float("nan")
-        suffix = f"_{round(iou * 100)}"
-        result |= {f"object_precision{suffix}": precision, f"object_recall{suffix}": recall,
-                   f"object_f1{suffix}": f1}
-    return result
+    return object_evaluation(prediction, truth)[0]
+
+
+MATCHED_COLUMNS = ["true_label", "true_voxels", "predicted_label", "predicted_voxels", "iou"]
+
+
+def matched_objects(prediction: np.ndarray, truth: np.ndarray) -> pd.DataFrame:
+    """One row per true object of ``truth``: its label and voxel count, and the predicted object matched to it
+    at voxel IoU >= :data:`MATCH_IOU` (its label, voxel count and the IoU; empty where the true object was
+    missed): the size of matched objects against their true sizes, which an IoU cannot show."""
+    return object_evaluation(prediction, truth)[1]
 
 
 def _pair_ious(pred_labels, n_pred, true_labels, n_true) -> pd.Series:

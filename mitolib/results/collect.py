@@ -43,7 +43,7 @@ from mitolib.model.objects import OBJECT_FIELDS
 from mitolib.core.locations import project_root, results_root
 from mitolib.core.provenance import git_commit, library_versions
 from mitolib.core.rundir import (HISTORY, HISTORY_TABLE, PARAMS, POSTPROCESSING, PREDICTIONS, PROVENANCE, RUNS_TABLE,
-                            PLAN_TABLE, SELECTION, SLICES_TABLE, STATUS_DONE, STATUS_FAILED, TEST_SLICES, atomic_write_text,
+                            PLAN_TABLE, SELECTION, SLICES_TABLE, TEST_OBJECTS, STATUS_DONE, STATUS_FAILED, TEST_SLICES, atomic_write_text,
                             METRICS, read_json, read_metrics)
 from mitolib.core.identity import NOT_PARAMETERS, collected_runs, params_differ, params_hash, recorded_identity
 
@@ -59,7 +59,8 @@ NUMERIC_METRIC_FIELDS = ("best_epoch", "best_val_iou", "best_val_monitor", "test
 POSTPROCESSING_TABLE = POSTPROCESSING
 SELECTION_TABLE = SELECTION
 # Per-run tables that only some runs write (newer runs; select_by_all_monitors); collected when present.
-OPTIONAL_TABLES = {POSTPROCESSING_TABLE: ["z_median", "threshold_source"], SELECTION_TABLE: ["monitor"]}
+OPTIONAL_TABLES = {POSTPROCESSING_TABLE: ["z_median", "threshold_source"], SELECTION_TABLE: ["monitor"],
+                   TEST_OBJECTS: ["true_label"]}
 TRAIN_METRICS = ("loss", "soft_jaccard", "thresholded_jaccard", "iou", "original_jaccard", "accuracy")
 VAL_PREFIX = "val_"
 SPLIT_TRAIN, SPLIT_VAL, SPLIT_NONE = "train", "val", ""

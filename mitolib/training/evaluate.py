@@ -230,7 +230,8 @@ def postprocessing_table(probs: np.ndarray, masks: np.ndarray, thresholds: dict[
 def evaluate_volume(model, images: np.ndarray, masks: np.ndarray, *, scale: float = 1.0, window: int = 256,
                     overlap: float = 0.25, tta: bool = False, batch_size: int = 8, threshold: float = 0.5,
                     z_median_size: int = 1, predictions_dir: str | Path | None = None, context: int = 0,
-                    progress: bool = True, probs: np.ndarray | None = None) -> tuple[dict, pd.DataFrame]:
+                    progress: bool = True, probs: np.ndarray | None = None,
+                    objects_path: str | Path | None = None) -> tuple[dict, pd.DataFrame]:
     """Volume foreground IoU and Dice of ``model`` on uint8 ``images``/``masks`` ``(S, H, W)``.
 
     The probabilities (given as ``probs``, else predicted) are median-filtered over ``z_median_size``
@@ -238,7 +239,8 @@ def evaluate_volume(model, images: np.ndarray, masks: np.ndarray, *, scale: floa
     ``tp``, ``fp``, ``fn``, ``eval_seconds`` and the object-level scores of
     :func:`mitolib.model.objects.object_metrics` (3-D components, matched at IoU 0.5 and 0.75); ``per_slice``
     has one row per slice (``slice``, ``iou``, ``dice``, ``tp``, ``fp``, ``fn``).  With
-    ``predictions_dir``, binary masks are written as ``test_XXX.png`` (0/255).
+    ``predictions_dir``, binary masks are written as ``test_XXX.png`` (0/255); with ``objects_path``, the table of
+    :func:`mitolib.model.objects.matched_objects` as CSV.
     """
     if images.shape != masks.shape:
         raise ValueError(f"images {images.shape} and masks {masks.shape} differ in shape")
@@ -248,7 +250,10 @@ def evaluate_volume(model, images: np.ndarray, masks: np.ndarray, *, scale: floa
                                       batch_size=batch_size, context=context, progress=progress)
     probs = z_median(probs, z_median_size)
     summary, per_slice = score_volume(probs, masks, threshold)
-    summary |= objects.object_metrics(probs >= threshold, masks)
+    scores, matched = objects.object_evaluation(probs >= threshold, masks)
+    summary |= scores
+    if objects_path is not None:  # each true object and the predicted one matched to it
+        rundir.atomic_write_csv(objects_path, matched)
     if predictions_dir is not None:
         predictions_dir = Path(predictions_dir)
         predictions_dir.mkdir(parents=True, exist_ok=True)

@@ -305,7 +305,8 @@ def evaluate_test(model, params: dict, run_dir: Path, train_volume, test_volume,
     threshold = chosen.get(size, params["threshold"]) if params["tune_threshold"] else params["threshold"]
     summary, per_slice = evaluate.evaluate_volume(
         model, test_images, test_masks, probs=probs, threshold=threshold, z_median_size=size,
-        predictions_dir=run_dir / "predictions" if params["save_predictions"] else None)
+        predictions_dir=run_dir / "predictions" if params["save_predictions"] else None,
+        objects_path=run_dir / rundir.TEST_OBJECTS)
     rundir.atomic_write_csv(run_dir / rundir.TEST_SLICES, per_slice)
     summary["eval_seconds"] = time.perf_counter() - started
     return {**summary, "threshold_used": threshold, "val_threshold": chosen.get(size, math.nan)}
