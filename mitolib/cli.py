@@ -90,6 +90,10 @@ def _predict(args) -> int:
     report = predict_stack(args.model, args.input, args.output, probabilities_path=args.probabilities,
                            pixel_size=args.pixel_size, model_pixel_size=args.model_pixel_size, convert=args.convert,
                            overwrite=args.overwrite, objects_path=args.objects, progress=not args.quiet, **options)
+    if report["pixel_size_assumed"]:
+        print(f"mitolib: WARNING: {args.input} states no pixel size; it was taken to be the training data's "
+              f"{report['input_pixel_size_nm']:g} nm. If it is not, the masks are wrong: run again with --pixel-size "
+              "NM. The output states no pixel size.", file=sys.stderr)
     print(f"pixel size: {report['input_pixel_size_nm']:g} nm ({report['input_pixel_size_from']}); model: "
           f"{report['model_pixel_size_nm']:g} nm; resampled by {report['resampling']:g}")
     print(f"intensity: {report['intensity']}; settings: window {report['window']}, overlap {report['overlap']}, "

@@ -44,19 +44,23 @@ def test_predict_stack_scores_what_evaluate_reports(smoke_run, test_volume, tmp_
     assert written.shape == images.shape and written.dtype == np.uint8 and set(np.unique(written)) <= {0, 255}
     assert metrics.iou(masks, written > 0) == evaluate_iou(smoke_run, images, masks, z_median_size=3)
     assert report["slices"] == len(images) and report["z_median"] == 3
-    assert report["input_pixel_size_from"].startswith("assumed")
+    assert report["input_pixel_size_from"].startswith("assumed") and report["pixel_size_assumed"]
+    assert open_stack(tmp_path / "masks.tif").pixel_size_nm is None  # an assumed size is not stamped as known
     assert not list(tmp_path.glob(".*"))  # no partial or temporary file left
 
 
 def test_python_api_on_arrays(smoke_run, test_volume):
     images, masks = test_volume
-    mask = mitolib.predict(images, smoke_run.run_dir)
+    with pytest.raises(ValueError, match="an array carries no pixel size"):
+        mitolib.predict(images, smoke_run.run_dir)
+    mask = mitolib.predict(images, smoke_run.run_dir, assume_model_pixel_size=True)
+    assert np.array_equal(mask, mitolib.predict(images, smoke_run.run_dir, pixel_size=5.0))
     assert mask.shape == images.shape and mask.dtype == np.uint8
     assert metrics.iou(masks, mask) == evaluate_iou(smoke_run, images, masks)
-    probs = mitolib.predict(images[0], smoke_run.run_dir, output="probabilities")
+    probs = mitolib.predict(images[0], smoke_run.run_dir, pixel_size=5.0, output="probabilities")
     assert probs.shape == images[0].shape and probs.dtype == np.float32 and 0 <= probs.min() <= probs.max() <= 1
     with pytest.raises(ValueError, match="must be uint8"):
-        mitolib.predict(images.astype(np.float32), smoke_run.run_dir)
+        mitolib.predict(images.astype(np.float32), smoke_run.run_dir, pixel_size=5.0)
 
 
 def test_pixel_size_from_metadata_rescales_and_writes_back(smoke_run, test_volume, tmp_path):
@@ -150,6 +154,9 @@ def test_cli_predict_says_which_pixel_size(smoke_run, test_volume, tmp_path, cap
     assert code == 0 and "pixel size: 5 nm (--pixel-size)" in out and "wrote" in out
     code = main(["predict", str(smoke_run.run_dir), str(tmp_path / "stack.tif"), "-o", str(tmp_path / "m.tif")])
     assert code == 2 and "already exists" in capsys.readouterr().err
+    code = main(["predict", str(smoke_run.run_dir), str(tmp_path / "stack.tif"), "-o", str(tmp_path / "n.tif"),
+                 "--quiet"])  # the stack states no pixel size: said loudly, not stamped on the output
+    assert code == 0 and "WARNING: " in capsys.readouterr().err
 
 
 def test_the_output_is_never_an_input_even_with_overwrite(smoke_run, tmp_path, capsys):
@@ -199,7 +206,7 @@ def test_nothing_about_the_model_is_guessed(smoke_run, tmp_path):
     with pytest.raises(DataError, match="outputs 2 channels"):
         predict_stack(softmax, tmp_path / "in.tif", tmp_path / "c.tif", progress=False)
     with pytest.raises(DataError, match="outputs 2 channels"):
-        mitolib.predict(np.zeros((32, 32), np.uint8), two)
+        mitolib.predict(np.zeros((32, 32), np.uint8), two, assume_model_pixel_size=True)
     assert not (tmp_path / "b.tif").exists() and not (tmp_path / "c.tif").exists()
     keras.backend.clear_session()
 

@@ -134,13 +134,15 @@ def _check_options(options: dict) -> dict:
 
 
 def predict(volume: np.ndarray, model, *, pixel_size: float | None = None, scale: float | None = None,
-            output: str = "mask", progress: bool = False, **options) -> np.ndarray:
+            assume_model_pixel_size: bool = False, output: str = "mask", progress: bool = False,
+            **options) -> np.ndarray:
     """Segment a uint8 EM slice ``(H, W)`` or stack ``(S, H, W)`` held in memory.
 
     ``model`` is a run directory or a ``.keras`` file (its settings are the defaults), or a Keras model.
     The input is resampled to the model's pixel size by ``scale`` if given, else by ``pixel_size`` (nm per
-    pixel of ``volume``) over the model's, else it is taken to have the training data's pixel size (5 nm for
-    the EPFL data: a ``cpu``-profile model, trained at scale 0.5, then resamples by 0.5).  ``options``:
+    pixel of ``volume``) over the model's.  An array carries no pixel size, so one of the two is required,
+    unless ``assume_model_pixel_size=True`` says the volume has the training data's pixel size (5 nm for the
+    EPFL data: a ``cpu``-profile model, trained at scale 0.5, then resamples by 0.5).  ``options``:
     ``window``, ``overlap``, ``tta``, ``batch_size``, ``z_median``, ``threshold``.  Returns an array of the
     input's shape: ``output="mask"`` uint8 in {0, 1}, ``output="probabilities"`` float32 in [0, 1]
     (after the z-median).
@@ -158,6 +160,10 @@ def predict(volume: np.ndarray, model, *, pixel_size: float | None = None, scale
     if unknown:
         raise ValueError(f"unknown option(s) {', '.join(unknown)}; choose from {', '.join(OPTION_KEYS)}")
     pixel_size = check_pixel_size(pixel_size, "pixel_size")
+    if pixel_size is None and scale is None and not assume_model_pixel_size:
+        raise ValueError("an array carries no pixel size: give pixel_size=NM (nanometres per pixel of this volume), "
+                         "or assume_model_pixel_size=True to take it as the training data's (a 10 nm volume taken as "
+                         "5 nm is segmented at the wrong scale)")
     if isinstance(model, (str, Path)):
         spec = model_spec(model)
         model = load_saved_model(spec.path)
@@ -225,6 +231,8 @@ def predict_stack(model_source: str | Path, input_path: str | Path, output_path:
                       "give --pixel-size)")
     else:
         input_pixel, input_from = None, "unknown"
+    assumed = input_from.startswith("assumed")
+    stamped = None if assumed else input_pixel  # an output states a pixel size only where the input did
     model_pixel = spec.pixel_size_nm or input_pixel
     scale = input_pixel / model_pixel if input_pixel and model_pixel else 1.0
     if not 0.05 <= scale <= 20:
@@ -261,11 +269,11 @@ def predict_stack(model_source: str | Path, input_path: str | Path, output_path:
                 foreground += int(mask.sum())
                 yield np.where(mask, MASK_FOREGROUND, 0).astype(np.uint8)
 
-        write_stack(output_path, masks(), stack.shape, pixel_size_nm=input_pixel, zarr_chunks=stack.zarr_chunks,
+        write_stack(output_path, masks(), stack.shape, pixel_size_nm=stamped, zarr_chunks=stack.zarr_chunks,
                     overwrite=overwrite)
         if probabilities_path is not None:
             write_stack(probabilities_path, (np.rint(p * PROBABILITY_SCALE).astype(np.uint8) for p in filtered()),
-                        stack.shape, pixel_size_nm=input_pixel, zarr_chunks=stack.zarr_chunks, overwrite=overwrite)
+                        stack.shape, pixel_size_nm=stamped, zarr_chunks=stack.zarr_chunks, overwrite=overwrite)
         del probs
     count = None
     if objects_path is not None:
@@ -274,7 +282,7 @@ def predict_stack(model_source: str | Path, input_path: str | Path, output_path:
         table = object_table(open_stack(output_path).read(0, slices) > 0, pixel_size_nm=input_pixel)
         rundir.atomic_write_csv(objects_path, table)
         count = len(table)
-    return {"objects": count, "objects_path": str(objects_path) if objects_path is not None else None,"input": str(input_path), "output": str(output_path), "slices": slices, "shape": [slices, height, width],
+    return {"pixel_size_assumed": assumed, "objects": count, "objects_path": str(objects_path) if objects_path is not None else None,"input": str(input_path), "output": str(output_path), "slices": slices, "shape": [slices, height, width],
             "intensity": stack.intensity, "input_pixel_size_nm": input_pixel, "input_pixel_size_from": input_from,
             "model_pixel_size_nm": model_pixel, "model_settings_from": spec.source, "resampling": scale,
             **settings, "seconds": time.perf_counter() - started,
