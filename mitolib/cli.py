@@ -101,8 +101,9 @@ def _predict(args) -> int:
     print(f"wrote {report['output']}: {report['slices']} slices, {report['foreground_fraction']:.2%} mitochondria, "
           f"{report['seconds']:.1f} s")
     if report["objects_path"]:
-        print(f"wrote {report['objects_path']}: {report['objects']} mitochondria (3-D components; volumes at "
-              f"{report['input_pixel_size_nm']:g} nm per voxel side)")
+        print(f"wrote {report['objects_path']}: {report['objects']} mitochondria (3-D components; voxels of "
+              f"{report['input_pixel_size_nm']:g} x {report['input_pixel_size_nm']:g} x {report['z_spacing_nm']:g} nm, "
+              f"the slice spacing from {report['z_spacing_from']})")
     return 0
 
 

@@ -33,7 +33,7 @@ model = ""  # a run directory or a .keras file
 stack = ""  # a TIFF/OME-TIFF stack, a folder of slices or a .zarr array
 output = "masks.tif"  # where the mask stack is written (0 / 255)
 pixel_size = 0.0  # nm per pixel of the stack; 0 = from the file's metadata, else the model's
-slice_thickness = 0.0  # nm between slices; 0 = the pixel size (isotropic voxels, as the EPFL data)
+slice_thickness = 0.0  # nm between slices; 0 = the file's PhysicalSizeZ or ImageJ spacing, else the pixel size
 tta = False  # 8-fold test-time augmentation (8 times slower, usually a little better)
 shown = 3  # slices shown with their outlines
 
@@ -77,7 +77,10 @@ fig = image_plots.slice_gallery([volume[i] for i in picks], [masks[i] for i in p
 
 # %%
 size = report["input_pixel_size_nm"]
-table = objects.object_table(masks, pixel_size_nm=size, slice_thickness_nm=slice_thickness or size)
+spacing = slice_thickness or report["z_spacing_nm"]  # given here, else the file's (or the pixel size: isotropic)
+print(f"voxels of {size:g} x {size:g} x {spacing:g} nm (slice spacing: "
+      f"{'the slice_thickness parameter' if slice_thickness else report['z_spacing_from']})")
+table = objects.object_table(masks, pixel_size_nm=size, slice_thickness_nm=spacing)
 print(f"{len(table)} mitochondria; median volume {table['volume_um3'].median():.4f} µm³" if len(table)
       else "no mitochondria found")
 table.head(10)

@@ -339,3 +339,23 @@ def test_object_table_bounding_boxes_and_the_border():
         1, 2, 2, 4, 3, 5)
     assert not inside["touches_border"] and border["touches_border"]
     assert inside["volume_um3"] == pytest.approx(18 * 1000 / 1e9)
+
+
+def test_volumes_use_the_slice_spacing_the_file_states(smoke_run, test_volume, tmp_path):
+    """An anisotropic OME-TIFF (5 nm pixels, 50 nm slices): object volumes use PhysicalSizeZ, said in the report."""
+    import pandas as pd
+
+    images, _ = test_volume
+    tifffile.imwrite(tmp_path / "aniso.ome.tif", images, metadata={
+        "axes": "ZYX", "PhysicalSizeX": 5.0, "PhysicalSizeXUnit": "nm", "PhysicalSizeY": 5.0,
+        "PhysicalSizeYUnit": "nm", "PhysicalSizeZ": 50.0, "PhysicalSizeZUnit": "nm"})
+    opened = open_stack(tmp_path / "aniso.ome.tif")
+    assert opened.z_spacing_nm == pytest.approx(50.0) and opened.z_spacing_from == "OME-XML PhysicalSizeZ (nm)"
+    report = predict_stack(smoke_run.run_dir, tmp_path / "aniso.ome.tif", tmp_path / "m.tif",
+                           objects_path=tmp_path / "o.csv", progress=False)
+    assert report["z_spacing_nm"] == pytest.approx(50.0)
+    table = pd.read_csv(tmp_path / "o.csv")
+    assert np.allclose(table["volume_um3"], table["voxels"] * 5 * 5 * 50 / 1e9)
+    tifffile.imwrite(tmp_path / "iso.tif", images)
+    assert predict_stack(smoke_run.run_dir, tmp_path / "iso.tif", tmp_path / "n.tif", pixel_size=5,
+                         progress=False)["z_spacing_from"].startswith("none stated")

@@ -51,6 +51,7 @@ class Stack:
         self.path, self.kind, self.shape, self.dtype = path, kind, tuple(int(n) for n in shape), np.dtype(dtype)
         self.pixel_size_nm, self.zarr_chunks = pixel_size_nm, zarr_chunks
         self.pixel_size_from = pixel_size_from or ("the file's metadata" if pixel_size_nm else "none stated")
+        self.z_spacing_nm, self.z_spacing_from = None, "none stated"  # slice spacing, where the file states it
         self._reader = reader
         self.intensity = "as acquired (uint8)"
         self._range = None
@@ -152,12 +153,34 @@ def _tiff_pixel_size(tif: tifffile.TiffFile) -> tuple[float | None, str]:
     return None, "a resolution without a unit"
 
 
+def _tiff_z_spacing(tif: tifffile.TiffFile) -> tuple[float | None, str]:
+    """``(slice spacing in nm, where it came from)`` from OME-XML ``PhysicalSizeZ`` or ImageJ's ``spacing`` (in
+    its ``unit``); ``(None, "none stated")`` otherwise."""
+    if tif.ome_metadata:
+        try:
+            root = ElementTree.fromstring(tif.ome_metadata)
+            for element in root.iter():
+                if element.tag.endswith("Pixels") and element.get("PhysicalSizeZ"):
+                    unit = element.get("PhysicalSizeZUnit", "µm")
+                    factor = NM_PER_UNIT.get(unit.lower())
+                    if factor:
+                        return float(element.get("PhysicalSizeZ")) * factor, f"OME-XML PhysicalSizeZ ({unit})"
+        except (ElementTree.ParseError, ValueError):
+            pass
+    meta = tif.imagej_metadata or {}
+    factor = NM_PER_UNIT.get(str(meta.get("unit", "")).lower())
+    if meta.get("spacing") and factor:
+        return float(meta["spacing"]) * factor, f"ImageJ spacing ({meta['unit']})"
+    return None, "none stated"
+
+
 def _open_tiff(path: Path, convert: bool) -> Stack:
     try:
         tif = tifffile.TiffFile(path)
         series = tif.series[0]
         shape, dtype = series.shape, series.dtype
         pixel_size, pixel_size_from = _tiff_pixel_size(tif)
+        z_spacing, z_spacing_from = _tiff_z_spacing(tif)
         pages = series.pages if len(series.pages) > 1 else None
     except Exception as exc:
         raise DataError(f"{path}: unreadable TIFF ({type(exc).__name__}: {exc}); the file is truncated or not a "
@@ -178,7 +201,9 @@ def _open_tiff(path: Path, convert: bool) -> Stack:
                             "the file is truncated, export it again") from exc
         return plane.reshape(shape[1:])
 
-    return Stack(path, "tiff", shape, dtype, reader, pixel_size, convert, pixel_size_from=pixel_size_from)
+    stack = Stack(path, "tiff", shape, dtype, reader, pixel_size, convert, pixel_size_from=pixel_size_from)
+    stack.z_spacing_nm, stack.z_spacing_from = z_spacing, z_spacing_from
+    return stack
 
 
 def _read_slice_file(path: Path) -> np.ndarray:

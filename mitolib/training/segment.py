@@ -232,6 +232,9 @@ def predict_stack(model_source: str | Path, input_path: str | Path, output_path:
     else:
         input_pixel, input_from = None, "unknown"
     assumed = input_from.startswith("assumed")
+    # slice spacing for volumes: the file's (anisotropic stacks: ssTEM, most FIB-SEM), else the pixel size
+    z_spacing, z_from = ((stack.z_spacing_nm, stack.z_spacing_from) if stack.z_spacing_nm
+                         else (input_pixel, "none stated: taken equal to the pixel size (isotropic voxels)"))
     stamped = None if assumed else input_pixel  # an output states a pixel size only where the input did
     model_pixel = spec.pixel_size_nm or input_pixel
     scale = input_pixel / model_pixel if input_pixel and model_pixel else 1.0
@@ -279,10 +282,11 @@ def predict_stack(model_source: str | Path, input_path: str | Path, output_path:
     if objects_path is not None:
         from mitolib.model.objects import object_table
 
-        table = object_table(open_stack(output_path).read(0, slices) > 0, pixel_size_nm=input_pixel)
+        table = object_table(open_stack(output_path).read(0, slices) > 0, pixel_size_nm=input_pixel,
+                             slice_thickness_nm=z_spacing)
         rundir.atomic_write_csv(objects_path, table)
         count = len(table)
-    return {"pixel_size_assumed": assumed, "objects": count, "objects_path": str(objects_path) if objects_path is not None else None,"input": str(input_path), "output": str(output_path), "slices": slices, "shape": [slices, height, width],
+    return {"pixel_size_assumed": assumed, "z_spacing_nm": z_spacing, "z_spacing_from": z_from, "objects": count, "objects_path": str(objects_path) if objects_path is not None else None,"input": str(input_path), "output": str(output_path), "slices": slices, "shape": [slices, height, width],
             "intensity": stack.intensity, "input_pixel_size_nm": input_pixel, "input_pixel_size_from": input_from,
             "model_pixel_size_nm": model_pixel, "model_settings_from": spec.source, "resampling": scale,
             **settings, "seconds": time.perf_counter() - started,
