@@ -145,3 +145,20 @@ def test_evaluate_knows_its_data_and_its_output(tmp_path, capsys):
     table = pd.read_csv(run_dir / "evaluations.csv")
     assert len(table) == 3 and table["data_identity"].nunique() == 2
     assert list(pd.read_csv(tmp_path / "foreign.csv").columns) == ["sample", "weight"]  # untouched
+
+
+def test_a_run_remembers_its_data_folder(tmp_path, monkeypatch):
+    """Trained with MITOLIB_DATA set (as `make` sets it), evaluated in a plain shell: the recorded folder is used."""
+    from mitolib.core.config import resolve_params
+    from mitolib.data.synthetic import write_slice_folders
+    from mitolib.training.train import train
+
+    write_slice_folders(tmp_path / "data", 4, 64, 96, seed=7)
+    monkeypatch.setenv("MITOLIB_DATA", str(tmp_path / "data"))
+    params = resolve_params("smoke", {"epochs": 1, "data_source": "epfl"})
+    assert params["data_root"] == ""
+    run_dir = train(params, tmp_path / "run", progress=False)
+    assert json.loads((run_dir / "params.json").read_text())["data_root_resolved"] == str((tmp_path / "data").resolve())
+    monkeypatch.delenv("MITOLIB_DATA")
+    row = evaluate_run(run_dir, progress=False)
+    assert row["test_iou"] == json.loads((run_dir / "metrics.json").read_text())["test_iou"]

@@ -216,6 +216,16 @@ def resolve_root(params: Mapping) -> Path:
     return path if path.is_absolute() else project_root() / path
 
 
+def recorded_params(record: Mapping) -> dict:
+    """A finished run's parameters (its ``params.json`` ``record``) with the data folder it trained on filled in
+    where they name none (``data_root: ""``) and ``$MITOLIB_DATA`` is not set: so ``evaluate`` and ``export``
+    find a run's data outside the shell it was trained in."""
+    params = dict(record["params"])
+    if params.get("data_source", "epfl") == "epfl" and not params.get("data_root") and not data_setting():
+        params["data_root"] = str(record.get("data_root_resolved") or "")
+    return params
+
+
 def resolve_volumes(params: Mapping, split: str):
     """The volumes ``params`` name: ``(images, masks)``, uint8 ``(S, H, W)``, masks in {0, 1}.
 

@@ -29,7 +29,7 @@ from mitolib.core.config import cast_value, load_config
 from mitolib.core.errors import ConfigError, DataError
 from mitolib.core.locations import project_root
 from mitolib.core.rundir import EVAL_PARAMS, EVALUATIONS
-from mitolib.data.volumes import data_identity, resolve_volumes
+from mitolib.data.volumes import data_identity, recorded_params, resolve_volumes
 from mitolib.data.patches import rescale, with_context
 from mitolib.data.pipeline import PIXEL_SCALE, SYMMETRIES, dihedral, undo_dihedral
 from mitolib.core.provenance import git_commit
@@ -288,7 +288,7 @@ def evaluate_run(run_dir: str | Path, overrides: dict | None = None, *, out: str
     if not isinstance(record, dict) or not isinstance(record.get("params"), dict) or not model_path.exists():
         raise ConfigError(f"{run_dir} is not a finished run directory: it needs {rundir.PARAMS} and "
                           f"{rundir.MODEL} (train one with `mitolib train`)")
-    params = dict(record["params"])
+    params = recorded_params(record)  # the run's data folder where it names none
     defaults = load_config()["defaults"]
     for key, value in (overrides or {}).items():
         if key not in EVAL_PARAMS:

@@ -19,7 +19,7 @@ import numpy as np
 import tifffile
 
 from mitolib.core import rundir
-from mitolib.data.volumes import resolve_volumes
+from mitolib.data.volumes import recorded_params, resolve_volumes
 from mitolib.core.errors import DataError
 from mitolib.data.pipeline import PIXEL_SCALE
 
@@ -154,7 +154,8 @@ def export_run(run_dir: str | Path, package: str | Path, *, overwrite: bool = Fa
     record = rundir.read_json(run_dir / rundir.PARAMS)
     if not isinstance(record, dict) or not (run_dir / rundir.MODEL).is_file():
         raise DataError(f"{run_dir}: not a finished run directory (needs {rundir.PARAMS} and {rundir.MODEL})")
-    params, metrics = record["params"], rundir.read_metrics(run_dir) or {}
+    params, metrics = recorded_params(record), rundir.read_metrics(run_dir) or {}
+    record = {**record, "params": params}
     if data_root is not None:  # the run's data, where they have moved since (for the test tile)
         params = {**params, "data_root": str(Path(data_root).resolve())}
         record = {**record, "params": params}

@@ -29,7 +29,8 @@ from mitolib.model import metrics
 from mitolib.core import numerics, rundir, schema
 from mitolib.core.locations import project_root, runs_root
 from mitolib.core.errors import DataError
-from mitolib.data.volumes import data_identity, describe_training_data, foreground_problem, resolve_volumes
+from mitolib.data.volumes import (data_identity, describe_training_data, foreground_problem, resolve_root,
+                                  resolve_volumes)
 from mitolib.model.architectures import build_model
 from mitolib.data.patches import first_slices, split_official, training_arrays
 from mitolib.data.pipeline import make_dataset
@@ -211,6 +212,8 @@ def train(params: dict, run_dir: str | Path | None = None, *, finalize: bool = T
                                 "deliberate experiment)")
         record = {"params": params, "resolved": resolved, "data_fingerprint": array_fingerprint(*train_volume),
                   "data_description": describe_training_data(params, *train_volume),
+                  # the folder the data came from, for evaluate and export outside this shell
+                  "data_root_resolved": str(resolve_root(params).resolve()) if params["data_source"] == "epfl" else "",
                   "data_identity": data_identity(params),  # reads the test split too: a broken one fails now
                   "git_commit": git_commit(project_root()), **environment()}
         rundir.atomic_write_json(run_dir / rundir.PARAMS, record)
