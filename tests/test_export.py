@@ -152,3 +152,24 @@ def test_export_finds_moved_data_with_data_root(tmp_path, capsys):
     assert main(["export", str(run_dir), "-o", str(tmp_path / "a.zip"), "--data-name", "generated slices",
                  "--data-root", str(tmp_path / "moved")]) == 0
     assert (tmp_path / "a.zip").is_file()
+
+
+def test_a_bfloat16_run_is_exported_as_a_float32_model(tmp_path):
+    """Trained in bfloat16 mixed precision, exported with the same weights computing in float32: the package's
+    test output is that float32 model's own (the zoo's 1e-3 tolerance then holds)."""
+    import keras
+
+    from mitolib.core.config import resolve_params
+    from mitolib.training.train import train
+
+    params = resolve_params("smoke", {"epochs": 1, "mixed_precision": "mixed_bfloat16"})
+    run_dir = train(params, tmp_path / "run", progress=False)
+    keras.mixed_precision.set_global_policy("float32")  # what a fresh process, or the zoo, runs with
+    package = export_run(run_dir, tmp_path / "p.zip")
+    with zipfile.ZipFile(package) as archive:
+        archive.extractall(tmp_path / "unpacked")
+    model = keras.models.load_model(tmp_path / "unpacked" / "model.keras", compile=False)
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    x = np.load(tmp_path / "unpacked" / "test_input.npy").astype("float32") / 255
+    np.testing.assert_allclose(model.predict_on_batch(x), np.load(tmp_path / "unpacked" / "test_output.npy"),
+                               atol=1e-5)

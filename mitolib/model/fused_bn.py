@@ -59,13 +59,18 @@ class FusedBatchNormalization(layers.BatchNormalization):
         return tf.cast(outputs, self.compute_dtype)
 
 
-def with_keras_batch_norm(model: keras.Model) -> keras.Model:
+def with_keras_batch_norm(model: keras.Model, dtype: str | None = None) -> keras.Model:
     """A copy of ``model`` whose fused batch norms are Keras' own ``BatchNormalization`` (same configuration and
-    weights, hence the same predictions): a saved copy that loads where mitolib's layer is not registered."""
+    weights, hence the same predictions): a saved copy that loads where mitolib's layer is not registered.
+    With ``dtype`` (``"float32"``), every layer computes in that type: a model trained in bfloat16 mixed
+    precision becomes a float32 model with the same weights, as other tools (the zoo's, ONNX) expect."""
 
     def clone(layer):
         kind = layers.BatchNormalization if isinstance(layer, FusedBatchNormalization) else type(layer)
-        return kind.from_config(layer.get_config())
+        config = layer.get_config()
+        if dtype is not None and "dtype" in config:
+            config["dtype"] = dtype
+        return kind.from_config(config)
 
     copy = keras.models.clone_model(model, clone_function=clone)
     copy.set_weights(model.get_weights())

@@ -163,7 +163,9 @@ def export_run(run_dir: str | Path, package: str | Path, *, overwrite: bool = Fa
     pixel = data["pixel_size_nm"] / params["scale"] if data.get("pixel_size_nm") else None  # the model's
     multiple = 2 ** params["depth"]
     smallest = multiple * -(-(2 * HALO + multiple) // multiple)  # a tile must be larger than its two halos
-    model = with_keras_batch_norm(evaluate.fully_convolutional(load_saved_model(run_dir / rundir.MODEL)))
+    # float32 throughout: a run trained in bfloat16 mixed precision is exported with the same weights computing in
+    # float32, and the package's test output is this model's own
+    model = with_keras_batch_norm(evaluate.fully_convolutional(load_saved_model(run_dir / rundir.MODEL)), "float32")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         tile = _test_tile(params, multiple)
