@@ -43,7 +43,9 @@ def test_package_describes_axes_pixel_size_and_preprocessing(package, smoke_run)
     assert "unit" not in axes[1] and axes[1].get("scale", 1.0) == 1.0
     assert axes[1]["size"]["step"] == 2 ** smoke_run.params["depth"]
     assert rdf["outputs"][0]["axes"][1]["halo"] == 16
-    assert [p["id"] for p in rdf["inputs"][0]["preprocessing"]][:2] == ["ensure_dtype", "scale_linear"]
+    steps = rdf["inputs"][0]["preprocessing"]
+    assert [p["id"] for p in steps] == ["ensure_dtype", "scale_linear", "ensure_dtype"]
+    assert steps[-1]["kwargs"]["dtype"] == "float32"  # else bioimageio.spec casts back to uint8: the model sees 0s
     assert [c["doi"] for c in rdf["cite"]] == ["10.1007/978-3-319-24574-4_28"] and rdf["license"] == "MIT"
     assert "synthetic" in rdf["description"] and "EPFL" not in rdf["name"]
     assert set(rdf["weights"]) == {"keras_v3", "tensorflow_saved_model_bundle"}

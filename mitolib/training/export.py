@@ -192,8 +192,11 @@ def export_run(run_dir: str | Path, package: str | Path, *, overwrite: bool = Fa
             test_tensor=spec.FileDescr(source=tmp / "test_input.npy"),
             sample_tensor=spec.FileDescr(source=tmp / "sample_input.tif"),
             data=spec.IntervalOrRatioDataDescr(type="uint8"),
+            # ends with an explicit float32: without it bioimageio.spec appends a cast back to the input's uint8,
+            # and the zoo's tools would feed the model 0s
             preprocessing=[spec.EnsureDtypeDescr(kwargs=spec.EnsureDtypeKwargs(dtype="float32")),
-                           spec.ScaleLinearDescr(kwargs=spec.ScaleLinearKwargs(gain=1 / PIXEL_SCALE))])]
+                           spec.ScaleLinearDescr(kwargs=spec.ScaleLinearKwargs(gain=1 / PIXEL_SCALE)),
+                           spec.EnsureDtypeDescr(kwargs=spec.EnsureDtypeKwargs(dtype="float32"))])]
         outputs = [spec.OutputTensorDescr(
             id=spec.TensorId(OUTPUT_ID), description="probability of mitochondrion",
             axes=[spec.BatchAxis(),
