@@ -162,3 +162,11 @@ def test_a_run_remembers_its_data_folder(tmp_path, monkeypatch):
     monkeypatch.delenv("MITOLIB_DATA")
     row = evaluate_run(run_dir, progress=False)
     assert row["test_iou"] == json.loads((run_dir / "metrics.json").read_text())["test_iou"]
+
+
+def test_one_threshold_rule_for_every_command():
+    from mitolib.training.evaluate import run_threshold
+
+    assert run_threshold({"threshold": 0.5, "tune_threshold": True}, {"threshold_used": 0.45}) == 0.45
+    assert run_threshold({"threshold": 0.5, "tune_threshold": False}, {"threshold_used": 0.45}) == 0.5
+    assert run_threshold({"threshold": 0.5, "tune_threshold": True}, {}) == 0.5  # a run that recorded none

@@ -51,6 +51,15 @@ def options_from_params(params) -> dict:
             "batch_size": int(params["eval_batch_size"]), "context": int(params.get("context_slices", 0) or 0)}
 
 
+def run_threshold(params, metrics) -> float:
+    """The one threshold rule of a finished run, for evaluate, predict and the exported package: the threshold
+    its training chose on the validation slices (``threshold_used``, with ``tune_threshold``), else its
+    ``threshold`` parameter."""
+    if params.get("tune_threshold") and isinstance(metrics.get("threshold_used"), (int, float)):
+        return float(metrics["threshold_used"])
+    return float(params["threshold"])
+
+
 def z_median_size(params) -> int:
     """The z-median window of a run's parameters (1 = none; runs from before it existed recorded 0)."""
     return max(1, int(params.get("z_median", 1) or 1))
@@ -289,6 +298,7 @@ def evaluate_run(run_dir: str | Path, overrides: dict | None = None, *, out: str
         raise ConfigError(f"{run_dir} is not a finished run directory: it needs {rundir.PARAMS} and "
                           f"{rundir.MODEL} (train one with `mitolib train`)")
     params = recorded_params(record)  # the run's data folder where it names none
+    params["threshold"] = run_threshold(params, rundir.read_metrics(run_dir) or {})  # unless overridden below
     defaults = load_config()["defaults"]
     for key, value in (overrides or {}).items():
         if key not in EVAL_PARAMS:

@@ -112,8 +112,10 @@ def _cover(tile: np.ndarray, probs: np.ndarray, path: Path) -> None:
 
 
 def _documentation(params: dict, pixel: float | None, data: dict, metrics: dict, path: Path) -> None:
+    from mitolib.training import evaluate
+
     result = (f"Foreground IoU on the run's test volume (whole volume, full resolution, threshold "
-              f"{metrics.get('threshold_used', params['threshold'])}): {metrics['test_iou']:.3f}."
+              f"{evaluate.run_threshold(params, metrics):g}): {metrics['test_iou']:.3f}."
               if isinstance(metrics.get("test_iou"), float) else "")
     scale = f"at {pixel:g} nm per pixel (resample other data to it)" if pixel else (
         "at the pixel size of the training data, which was not recorded")
@@ -124,7 +126,8 @@ def _documentation(params: dict, pixel: float | None, data: dict, metrics: dict,
         f"profile, seed {params['seed']}. {result}\n\n"
         f"## Input\nOne grayscale EM slice, uint8, {scale}; "
         f"height and width multiples of {2 ** params['depth']}. Preprocessing: x 1/255.\n\n"
-        f"## Output\nThe probability of mitochondrion per pixel; threshold at {params['threshold']} for a mask. "
+        f"## Output\nThe probability of mitochondrion per pixel; threshold at {evaluate.run_threshold(params, metrics):g} "
+        "for a mask (the run's own rule: chosen on its validation slices where it tuned one). "
         f"Tile with a halo of {HALO} pixels.\n\n"
         f"## Training\nAll parameters are in `params.json`.\n\n"
         f"# Validation\nThe package's test tensors are a tile of the run's test volume and this model's output on "
@@ -229,7 +232,8 @@ def export_run(run_dir: str | Path, package: str | Path, *, overwrite: bool = Fa
             tags=["mitochondria", "electron-microscopy", "semantic-segmentation", "2d", "unet", "keras"],
             inputs=inputs, outputs=outputs, weights=weights,
             config={"mitolib": {"run_id": run_dir.name, "params": params,
-                                "test_iou": metrics.get("test_iou"), "threshold": params["threshold"]}})
+                                "test_iou": metrics.get("test_iou"),
+                                "threshold": evaluate.run_threshold(params, metrics)}})
         package.parent.mkdir(parents=True, exist_ok=True)
         partial = package.with_name(f".{package.name}.partial.zip")
         try:

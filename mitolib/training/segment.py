@@ -121,8 +121,7 @@ def model_spec(source: str | Path, *, model_pixel_size: float | None = None) -> 
     derived = evaluate.options_from_params(params)
     options = {**{name: derived[name] for name in ("window", "overlap", "tta", "batch_size")},
                "threshold": params["threshold"], "z_median": evaluate.z_median_size(params)}
-    if params.get("tune_threshold") and metrics.get("threshold_used"):
-        options["threshold"] = float(metrics["threshold_used"])
+    options["threshold"] = evaluate.run_threshold(params, metrics)
     return ModelSpec(path, pixel, options, where, data_pixel, derived["context"])
 
 
