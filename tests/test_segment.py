@@ -359,3 +359,24 @@ def test_volumes_use_the_slice_spacing_the_file_states(smoke_run, test_volume, t
     tifffile.imwrite(tmp_path / "iso.tif", images)
     assert predict_stack(smoke_run.run_dir, tmp_path / "iso.tif", tmp_path / "n.tif", pixel_size=5,
                          progress=False)["z_spacing_from"].startswith("none stated")
+
+
+def test_ome_zarr_is_read_and_written_with_its_scale(smoke_run, test_volume, tmp_path):
+    """A 10 nm OME-Zarr group (NGFF 0.4, anisotropic 40 nm slices): read at its scale, predicted at the model's,
+    written back as OME-Zarr with the same scale."""
+    import zarr
+
+    images, _ = test_volume
+    group = zarr.open_group(str(tmp_path / "em.zarr"), mode="w", zarr_format=2)
+    group.create_array("0", shape=images.shape, chunks=(1, *images.shape[1:]), dtype="uint8")[:] = images
+    group.attrs["multiscales"] = [{"version": "0.4", "axes": [{"name": n, "type": "space", "unit": "micrometer"}
+                                                              for n in "zyx"],
+                                   "datasets": [{"path": "0", "coordinateTransformations": [
+                                       {"type": "scale", "scale": [0.04, 0.01, 0.01]}]}]}]
+    stack = open_stack(tmp_path / "em.zarr")
+    assert stack.pixel_size_nm == pytest.approx(10) and stack.z_spacing_nm == pytest.approx(40) and stack.ngff
+    report = predict_stack(smoke_run.run_dir, tmp_path / "em.zarr", tmp_path / "masks.zarr", progress=False)
+    assert report["input_pixel_size_nm"] == pytest.approx(10) and report["resampling"] == pytest.approx(2.0)
+    out = open_stack(tmp_path / "masks.zarr")
+    assert out.ngff and out.shape == images.shape
+    assert out.pixel_size_nm == pytest.approx(10) and out.z_spacing_nm == pytest.approx(40)

@@ -52,6 +52,7 @@ class Stack:
         self.pixel_size_nm, self.zarr_chunks = pixel_size_nm, zarr_chunks
         self.pixel_size_from = pixel_size_from or ("the file's metadata" if pixel_size_nm else "none stated")
         self.z_spacing_nm, self.z_spacing_from = None, "none stated"  # slice spacing, where the file states it
+        self.ngff = False  # an OME-Zarr group: outputs of it are written as OME-Zarr too
         self._reader = reader
         self.intensity = "as acquired (uint8)"
         self._range = None
@@ -250,25 +251,62 @@ def _open_folder(path: Path, convert: bool) -> Stack:
     return Stack(path, "folder", shape, first.dtype, reader, None, convert)
 
 
+NGFF_VERSION = "0.4"  # the OME-Zarr (NGFF) multiscales written: a group with the array "0", axes z, y, x in nm
+
+
+def _ngff_level0(path: Path):
+    """``(array, pixel size nm, z spacing nm, source)`` of an OME-Zarr group's first multiscale level (NGFF
+    0.4 attributes, or 0.5 under ``ome``), or ``None`` for a plain Zarr array."""
+    import zarr
+
+    try:
+        group = zarr.open_group(str(path), mode="r")
+    except Exception:  # noqa: BLE001 - a plain array, not a group
+        return None
+    attrs = dict(group.attrs)
+    multiscales = (attrs.get("ome") or attrs).get("multiscales")
+    if not multiscales:
+        raise DataError(f"{path}: a Zarr group without OME-Zarr multiscales; give the image array's folder inside it")
+    scales = multiscales[0]
+    dataset = scales["datasets"][0]
+    array = group[dataset["path"]]
+    axes = [axis if isinstance(axis, dict) else {"name": axis} for axis in scales.get("axes", [])]
+    scale = next((t["scale"] for t in dataset.get("coordinateTransformations", []) if t.get("type") == "scale"),
+                 [1.0] * array.ndim)
+    sizes = {}
+    for axis, value in zip(axes, scale):
+        factor = NM_PER_UNIT.get(str(axis.get("unit", "")).lower())
+        sizes[axis["name"]] = value * factor if factor else None
+    return array, sizes.get("x"), sizes.get("z"), f"OME-Zarr multiscales level 0 ({dataset['path']})"
+
+
 def _open_zarr(path: Path, convert: bool) -> Stack:
     try:
         import zarr
 
-        array = zarr.open_array(str(path), mode="r")
+        level0 = _ngff_level0(path)
+        array = level0[0] if level0 else zarr.open_array(str(path), mode="r")
     except ImportError as exc:
         raise DataError(f"{path}: reading Zarr needs the zarr package (pip install zarr)") from exc
     except Exception as exc:
         raise DataError(f"{path}: not a readable Zarr array ({type(exc).__name__}: {exc}); give the array's "
                         "folder (not a group)") from exc
     shape = _check_shape(path, tuple(array.shape))
-    pixel_size = array.attrs.get("pixel_size_nm")
+    if level0:
+        pixel_size, z_spacing, source = level0[1:]
+    else:
+        pixel_size, z_spacing, source = array.attrs.get("pixel_size_nm"), None, "Zarr attribute pixel_size_nm"
     two_d = array.ndim == 2
 
     def reader(index: int) -> np.ndarray:
         return array[:] if two_d else array[index]
 
-    return Stack(path, "zarr", shape, array.dtype, reader, float(pixel_size) if pixel_size else None, convert,
-                 zarr_chunks=tuple(array.chunks) if not two_d else None)
+    stack = Stack(path, "zarr", shape, array.dtype, reader, float(pixel_size) if pixel_size else None, convert,
+                  zarr_chunks=tuple(array.chunks) if not two_d else None, pixel_size_from=source if pixel_size else "")
+    stack.ngff = bool(level0)
+    if z_spacing:
+        stack.z_spacing_nm, stack.z_spacing_from = float(z_spacing), source
+    return stack
 
 
 def open_stack(path: str | Path, *, convert: bool = False) -> Stack:
@@ -315,13 +353,16 @@ def check_output(path: str | Path, *, overwrite: bool = False, reads=()) -> Path
 
 
 def write_stack(path: str | Path, planes, shape: tuple, *, dtype="uint8", pixel_size_nm: float | None = None,
-                zarr_chunks: tuple | None = None, overwrite: bool = False) -> Path:
+                zarr_chunks: tuple | None = None, overwrite: bool = False, ngff: bool = False,
+                z_spacing_nm: float | None = None) -> Path:
     """Write the ``(H, W)`` arrays of the iterator ``planes`` as one stack of ``shape`` to ``path``.
 
     The slices are consumed one at a time (TIFF pages are streamed by tifffile; Zarr slices written as
     they come) into ``.<name>.partial`` beside ``path``, which is renamed to ``path`` only when all
     ``shape[0]`` slices were written; on any error the partial file is removed and the error raised.
-    TIFF outputs carry the pixel size as resolution in centimetres (OME-TIFF: ``PhysicalSizeX/Y`` in nm).
+    TIFF outputs carry the pixel size as resolution in centimetres (OME-TIFF: ``PhysicalSizeX/Y`` in nm, and
+    ``PhysicalSizeZ`` with ``z_spacing_nm``).  With ``ngff``, a ``.zarr`` output is an OME-Zarr group (NGFF 0.4:
+    the array ``0``, axes z, y, x in nanometres, the scale where known).
     """
     path = check_output(path, overwrite=overwrite)
     shape = tuple(int(n) for n in shape)
@@ -333,9 +374,20 @@ def write_stack(path: str | Path, planes, shape: tuple, *, dtype="uint8", pixel_
         if path.suffix.lower() == ZARR_SUFFIX:
             import zarr
 
-            array = zarr.open_array(str(tmp), mode="w", shape=shape, chunks=zarr_chunks or (1, *shape[1:]),
-                                    dtype=dtype)
-            if pixel_size_nm:
+            chunks = zarr_chunks or (1, *shape[1:])
+            if ngff:
+                group = zarr.open_group(str(tmp), mode="w", zarr_format=2)
+                array = group.create_array("0", shape=shape, chunks=chunks, dtype=dtype)
+                known = pixel_size_nm or 1.0  # NGFF needs a scale: 1 where no size is known (and no unit)
+                unit = {"unit": "nanometer"} if pixel_size_nm else {}
+                group.attrs["multiscales"] = [{
+                    "version": NGFF_VERSION, "name": path.stem,
+                    "axes": [{"name": name, "type": "space", **unit} for name in ("z", "y", "x")],
+                    "datasets": [{"path": "0", "coordinateTransformations": [
+                        {"type": "scale", "scale": [float(z_spacing_nm or known), float(known), float(known)]}]}]}]
+            else:
+                array = zarr.open_array(str(tmp), mode="w", shape=shape, chunks=chunks, dtype=dtype)
+            if pixel_size_nm and not ngff:
                 array.attrs["pixel_size_nm"] = float(pixel_size_nm)
             for index, plane in enumerate(counted):
                 array[index] = plane
@@ -345,7 +397,9 @@ def write_stack(path: str | Path, planes, shape: tuple, *, dtype="uint8", pixel_
             if ome:
                 options["metadata"] = {"axes": "ZYX", **({"PhysicalSizeX": pixel_size_nm, "PhysicalSizeXUnit": "nm",
                                                            "PhysicalSizeY": pixel_size_nm, "PhysicalSizeYUnit": "nm"}
-                                                          if pixel_size_nm else {})}
+                                                          if pixel_size_nm else {}),
+                                       **({"PhysicalSizeZ": z_spacing_nm, "PhysicalSizeZUnit": "nm"} if z_spacing_nm
+                                          else {})}
             elif pixel_size_nm:
                 per_cm = CM_NM / pixel_size_nm
                 options.update(resolution=(per_cm, per_cm), resolutionunit="CENTIMETER")

@@ -271,11 +271,13 @@ def predict_stack(model_source: str | Path, input_path: str | Path, output_path:
                 foreground += int(mask.sum())
                 yield np.where(mask, MASK_FOREGROUND, 0).astype(np.uint8)
 
-        write_stack(output_path, masks(), stack.shape, pixel_size_nm=stamped, zarr_chunks=stack.zarr_chunks,
-                    overwrite=overwrite)
+        # outputs state what the input did: its pixel size and slice spacing, as OME-Zarr where it was one
+        written = {"pixel_size_nm": stamped, "zarr_chunks": stack.zarr_chunks, "overwrite": overwrite,
+                   "ngff": stack.ngff, "z_spacing_nm": stack.z_spacing_nm}
+        write_stack(output_path, masks(), stack.shape, **written)
         if probabilities_path is not None:
             write_stack(probabilities_path, (np.rint(p * PROBABILITY_SCALE).astype(np.uint8) for p in filtered()),
-                        stack.shape, pixel_size_nm=stamped, zarr_chunks=stack.zarr_chunks, overwrite=overwrite)
+                        stack.shape, **written)
         del probs
     count = None
     if objects_path is not None:
