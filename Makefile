@@ -22,8 +22,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# The BioImage Model Zoo's own model test (tests/test_zoo.py) runs bioimageio.core in an environment of its own:
+# bioimageio.core 0.11.0 pins a bioimageio.spec that needs pydantic < 2.12; TensorFlow and Keras as in .venv.
+ZOO_VENV ?= .zoo-venv
+ZOO_STAMP := $(ZOO_VENV)/.installed
+$(ZOO_STAMP): $(STAMP)
+	$(PYTHON) -m venv $(ZOO_VENV)
+	$(ZOO_VENV)/bin/pip install --quiet --upgrade pip
+	$(ZOO_VENV)/bin/pip install --quiet "bioimageio.core==0.11.0" "pydantic<2.12" \
+	  "tensorflow-cpu==$$($(BIN)/python -c 'from importlib.metadata import version; print(version("tensorflow-cpu"))')" \
+	  "keras==$$($(BIN)/python -c 'from importlib.metadata import version; print(version("keras"))')"
+	touch $(ZOO_STAMP)
+
+test: $(STAMP) $(ZOO_STAMP)
+	MITOLIB_ZOO_PYTHON=$(abspath $(ZOO_VENV))/bin/python $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -181,7 +181,7 @@ def export_run(run_dir: str | Path, package: str | Path, *, overwrite: bool = Fa
         _documentation(params, pixel, data, metrics, tmp / "README.md")
         shutil.copyfile(run_dir / rundir.PARAMS, tmp / "params.json")
         model.save(tmp / "model.keras")  # the fully convolutional copy: any tile size that the axes allow
-        model.export(str(tmp / "saved_model"), format="tf_saved_model", verbose=False)
+        _saved_model(model, tmp / "saved_model")
         shutil.make_archive(str(tmp / "tf_saved_model"), "zip", tmp / "saved_model")
         space = {"unit": "nanometer", "scale": pixel} if pixel else {}  # no physical size where none is known
         inputs = [spec.InputTensorDescr(
@@ -242,6 +242,20 @@ def export_run(run_dir: str | Path, package: str | Path, *, overwrite: bool = Fa
         finally:
             partial.unlink(missing_ok=True)  # nothing half-written stays behind, whatever stopped the export
     return package
+
+
+def _saved_model(model, path: Path) -> None:
+    """The model as a TensorFlow SavedModel whose ``serve`` endpoint returns its output by name
+    (``{"probability": ...}``), as the zoo's tools read a SavedModel's outputs."""
+    import keras
+    import tensorflow as tf
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(name="serve", fn=lambda images: {OUTPUT_ID: model(images, training=False)},
+                         input_signature=[tf.TensorSpec(shape=(None, None, None, model.input_shape[-1]),
+                                                        dtype=tf.float32)])
+    archive.write_out(str(path), verbose=False)
 
 
 def _version(name: str) -> str | None:
