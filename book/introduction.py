@@ -165,9 +165,9 @@ except Exception as missing:  # no seeds study in this build
 # sigmoid, Adam at its default learning rate and three-channel copies of the grayscale images.
 # It monitored a Jaccard coefficient averaged over batches. The best value of that Jaccard, for
 # every architecture and every configuration the report lists, lay between
-# {glue:md}`orig_low` and {glue:md}`orig_high`. The report blamed the metric formula and, without
-# re-running anything, announced values of {glue:md}`claim_low`–{glue:md}`claim_high` "after the
-# fix" and an improvement of {glue:md}`factor_low`–{glue:md}`factor_high` times. The runs' own logs
+# {glue:text}`orig_low:.3f` and {glue:text}`orig_high:.3f`. The report blamed the metric formula and,
+# without re-running anything, announced values of {glue:text}`claim_low:g`–{glue:text}`claim_high:g`
+# "after the fix" and an improvement of {glue:text}`factor_low:g`–{glue:text}`factor_high:g` times. The runs' own logs
 # show that the formula had already been fixed when they ran ({doc}`what_broke`).
 #
 # The tables below are transcribed from that report into `book/data/original_report.csv`
@@ -184,14 +184,14 @@ def quoted(table: str) -> pd.DataFrame:
 
 
 reported = report[report["quantity"] == "best_jaccard"]["value"]
-pages.glue("orig_low", f"{reported.min():.3f}")
-pages.glue("orig_high", f"{reported.max():.3f}")
-claims = report[report["table"].isin(["reported_jaccard", "claims"])].set_index("quantity")["value"]
-pages.glue("claim_low", f"{claims['claimed_jaccard_after_fix_low'].min():g}")
-pages.glue("claim_high", f"{claims['claimed_jaccard_after_fix_high'].max():g}")
-pages.glue("factor_low", f"{claims['claimed_improvement_factor_low']:g}")
-pages.glue("factor_high", f"{claims['claimed_improvement_factor_high']:g}")
-pages.glue("grid_runs", f"{claims['grid_runs']:g}")
+pages.glue("orig_low", float(reported.min()))
+pages.glue("orig_high", float(reported.max()))
+quoted_claims = report[report["table"].isin(["reported_jaccard", "claims"])].set_index("quantity")["value"]
+pages.glue("claim_low", float(quoted_claims["claimed_jaccard_after_fix_low"].min()))
+pages.glue("claim_high", float(quoted_claims["claimed_jaccard_after_fix_high"].max()))
+pages.glue("factor_low", float(quoted_claims["claimed_improvement_factor_low"]))
+pages.glue("factor_high", float(quoted_claims["claimed_improvement_factor_high"]))
+pages.glue("report_grid_runs", int(quoted_claims["grid_runs"]))
 
 
 def sources(table: str) -> str:
@@ -228,7 +228,7 @@ pages.markdown_table(table, floatfmt=".4g")
 # Source: {glue:md}`src_training`.
 #
 # **Table 3.** The best configuration per architecture of the original
-# {glue:md}`grid_runs`-run hyperparameter grid, as reported.
+# {glue:text}`report_grid_runs`-run hyperparameter grid, as reported.
 
 # %% tags=["remove-input"]
 table = quoted("hyperparameter_best")[["architecture", "learning_rate", "batch_size", "best_jaccard",
