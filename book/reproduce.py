@@ -137,15 +137,20 @@ for res in pages.budget_studies(profile):
                  "data": notices.data_source(res), "code commit": f"`{notices.short_commit(prov.get('git_commit', 'unknown'))}`",
                  "collected": prov.get("collected_at", "unknown")})
 display(pages.markdown_table(pd.DataFrame(rows)))
-pages.glue("compute_budget", summaries.budget_text(total_seconds, sum(row["completed runs"] for row in rows), profile,
-                                             compute_budget(profile, config)))
+budget = compute_budget(profile, config) or {}
+pages.glue("compute_hours", float(total_seconds / 3600))
+pages.glue("compute_runs", int(sum(row["completed runs"] for row in rows)))
+pages.glue("budget_hours", float(budget.get("hours", float("nan"))))
+pages.glue("budget_share", float(total_seconds / 3600 / budget["hours"]) if budget else float("nan"))
 
 # %% [markdown]
 # The studies of this build's profile and of its longer profile (`cpu_long` beside `cpu`) share one
 # compute budget. The compute columns add up each completed run's training and test-volume evaluation time
 # (`train_seconds` and `eval_seconds` of `runs.csv`): wall-clock time on the machine that ran
-# it, including any other work that shared its cores at the time.
-# {glue:md}`compute_budget`
+# it, including any other work that shared its cores at the time. The profile is sized for about
+# {glue:text}`budget_hours:g` hours of a 2-core CPU (`compute_budgets` in `studies.yml`); this build's
+# {glue:text}`compute_runs` completed runs took {glue:text}`compute_hours:.1f` hours,
+# {glue:text}`budget_share:.0%` of that plan.
 #
 # Each results folder also holds `provenance.json` (library versions, data fingerprints, the
 # commits the runs were made at) and `plan.csv`, the runs `studies.yml` plans for the study (the
@@ -160,12 +165,21 @@ pages.glue("compute_budget", summaries.budget_text(total_seconds, sum(row["compl
 # their validation IoU (`mitolib.report.summaries.same_training_pairs`):
 
 # %% tags=["remove-cell"]
-pages.glue("same_training", summaries.same_training_text(summaries.same_training_pairs(
-    {study: pages.load_study(study, profile, min_done=0) for study in pages.collected_studies(profile)})))
+pairs = summaries.same_training_pairs(
+    {study: pages.load_study(study, profile, min_done=0) for study in pages.collected_studies(profile)})
+pages.glue("same_pairs", int(len(pairs)))
+pages.glue("same_max_difference", float(pairs["max_difference"].max()) if len(pairs) else float("nan"))
 
 # %% [markdown]
-# {glue:md}`same_training`
-#
+# {glue:text}`same_pairs` pairs of collected runs in different studies were trained with every
+# training setting and the seed the same. Their validation IoU curves differ by at most
+# {glue:text}`same_max_difference:.2g` at any epoch: the same settings give the same numbers.
+
+# %% tags=["remove-input"]
+if len(pairs):
+    display(pages.markdown_table(pairs, formats={"epochs": "d", "max_difference": ".2g"}))
+
+# %% [markdown]
 # ## Try it yourself
 #
 # * See what a study would run without running it: `mitolib study plan hyperparameter_optimization --profile cpu`.

@@ -263,16 +263,6 @@ def test_grid_region_text_states_the_best_run_the_means_and_the_steps():
     assert summaries.grid_region_text(done.head(0)) == "No run of the grid has completed yet."
 
 
-def test_budget_text_sets_the_measured_hours_against_the_profile_budget():
-    budget = {"hours": 6, "machine": "a 2-core CPU"}
-    assert summaries.budget_text(6.8 * 3600, 54, "cpu", budget) == (
-        "The `cpu` profile is sized for about 6 hours of a 2-core CPU (`compute_budgets` in `studies.yml`). "
-        "In this build: 6.8 hours over 54 completed runs, 13% over it.")
-    assert summaries.budget_text(5.5 * 3600, 54, "cpu", budget).endswith("5.5 hours over 54 completed runs, within it.")
-    assert summaries.budget_text(90, 3, "smoke", None) == (
-        "In this build: 0.0 hours over 3 completed runs (no compute budget is set for the `smoke` profile).")
-
-
 def test_span_text_gives_one_number_or_a_range():
     assert tables.span_text([6400, 6400.0]) == "6,400"
     assert tables.span_text([34.0, 20, 27]) == "20–34"

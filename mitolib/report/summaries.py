@@ -47,19 +47,6 @@ def grid_region_text(done: pd.DataFrame, value: str = "best_val_iou", label: str
     return text
 
 
-def budget_text(seconds: float, runs: int, profile: str, budget: Mapping | None) -> str:
-    """The measured compute of ``runs`` completed runs (``seconds`` in all) against the profile's planned budget."""
-    hours = seconds / 3600
-    measured = f"{hours:.1f} hours over {runs} completed runs"
-    if not budget:
-        return f"In this build: {measured} (no compute budget is set for the `{profile}` profile)."
-    planned = float(budget["hours"])
-    share = hours / planned - 1
-    verdict = "within it" if share <= 0 else f"{share:.0%} over it"
-    return (f"The `{profile}` profile is sized for about {planned:g} hours of {budget['machine']} "
-            f"(`compute_budgets` in `studies.yml`). In this build: {measured}, {verdict}.")
-
-
 def tta_gains(results: StudyResults) -> pd.DataFrame:
     """Test IoU of done runs without and with test-time augmentation.
 
@@ -342,24 +329,6 @@ def _curve(history: pd.DataFrame, run_id: str) -> pd.Series:
     part = history[(history["run_id"] == run_id) & (history["metric"] == CHECKED_METRIC)
                    & (history["split"] == CHECKED_SPLIT)]
     return part.set_index("epoch")["value"].astype(float)
-
-
-def same_training_text(pairs: pd.DataFrame) -> str:
-    """The determinism check in words (:func:`same_training_pairs`)."""
-    if pairs.empty:
-        return ("No two collected runs of different studies share every training setting and seed, so this build "
-                "has no repeated training to compare.")
-    studies = ", ".join(sorted({f"`{a}` and `{b}`" for a, b in zip(pairs["study_a"], pairs["study_b"])}))
-    worst = pairs["max_difference"].max()
-    low, high = int(pairs["epochs"].min()), int(pairs["epochs"].max())
-    epochs = f"{low} epochs each" if low == high else f"{low} to {high} epochs"
-    agreement = ("the same at every epoch, to the last digit" if worst == 0 else
-                 f"within {worst:.2g} of each other at every epoch")
-    one = len(pairs) == 1
-    return (f"{len(pairs)} pair{'' if one else 's'} of runs in different studies ({studies}) "
-            f"{'was' if one else 'were'} trained with every training setting and the seed the same, and "
-            f"differ{'s' if one else ''} only in test-time settings. Their validation IoU curves "
-            f"({epochs}) are {agreement}.")
 
 
 FLOOR_TOLERANCE = 1e-3  # relative: a float32 learning rate within this of the floor has reached it
