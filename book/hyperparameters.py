@@ -59,40 +59,34 @@ pages.markdown_table(grid_claims.budget_table(grid))
 
 # %% tags=["remove-cell"]
 samples = grid_claims.steps_and_samples(grid)["samples_seen"]
-spread = samples.max() / samples.min() - 1 if len(samples) else 0.0
-pages.glue("budget_text", (
-    f"The {design} design's {len(grid)} completed runs"
-    + (f" saw from {samples.min():,} to {samples.max():,} samples (whole batches, so a large batch may round up "
-       f"by {spread:.0%})" if spread else "")
-    + ". " + (
-        "At an equal sample budget a batch twice as large takes half the steps; the *linear scaling rule* "
-        "(Goyal et al. 2017, for SGD) says that the learning rate should then grow in proportion to the "
-        "batch size to cover the same distance, so the best learning rate of a grid like this one is "
-        "expected to rise with the batch size." if spread <= 0.1 else
-        "These runs did not see comparable numbers of samples, so their batch sizes also differ in "
-        "training length.")))
+pages.glue("samples_min", int(samples.min()) if len(samples) else 0)
+pages.glue("samples_max", int(samples.max()) if len(samples) else 0)
 
 # %% [markdown]
-# {glue:md}`budget_text`
+# The {glue:text}`grid_runs` completed runs saw {glue:text}`samples_min:,` to
+# {glue:text}`samples_max:,` training patches each (whole batches round a run up). At an equal
+# sample budget a batch twice as large takes half the steps. The *linear scaling rule* (Goyal et
+# al. 2017, for SGD) says the learning rate should then grow with the batch size to cover the same
+# distance, so the best learning rate of a grid like this one is expected to rise with the batch
+# size.
 #
 # ## Validation IoU over the grid
 
-# %% tags=["hide-input"]
+# %% tags=["remove-cell"]
 runs = pages.by_architecture(results.runs[results.runs["run_id"].isin(grid["run_id"])
                                          | (results.runs["status"] != "done")])
 fig = plots.heatmaps(runs, value="best_val_iou", row="batch_size", col="learning_rate",
                      by="architecture", labels=labels)
 pages.glue_figure("fig-heatmaps", fig)
-pages.glue("grid_size", f"{len(runs)}")
-pages.glue("grid_done", f"{len(grid)}")
-pages.glue("grid_region", summaries.grid_region_text(grid))
-pages.glue("grid_machines", summaries.machines_text(grid, "architecture", pages.arch_label) or
-          "Every completed run trained on one kind of machine.")
-grid_seeds = grid.groupby(["architecture", "learning_rate", "batch_size"])["seed"].nunique()
-pages.glue("heatmap_conclusion", (
-    f"with {grid_seeds.max()} seed per cell no cell is resolved from another by the claims rule (a paired "
-    "interval needs two seeds or more); regions of the grid are tested below." if len(grid_seeds) and
-    grid_seeds.max() < 2 else "cells are compared by the claims rule in the text below."))
+pages.glue("grid_size", int(len(runs)))
+best_run = grid.loc[grid["best_val_iou"].idxmax()] if len(grid) else None
+pages.glue("best_arch", pages.arch_label(best_run["architecture"]) if best_run is not None else "none")
+pages.glue("best_lr", float(best_run["learning_rate"]) if best_run is not None else float("nan"))
+pages.glue("best_batch", int(best_run["batch_size"]) if best_run is not None else 0)
+pages.glue("best_iou", float(best_run["best_val_iou"]) if best_run is not None else float("nan"))
+pages.glue("grid_seeds", int(grid.groupby(["architecture", "learning_rate", "batch_size"])["seed"].nunique().max())
+           if len(grid) else 0)
+pages.glue("grid_devices", int(grid["device"].nunique()) if "device" in grid else 0)
 
 # %% [markdown]
 # ```{glue:figure} fig-heatmaps
@@ -101,16 +95,33 @@ pages.glue("heatmap_conclusion", (
 # Best validation IoU (whole validation set) of every run of the grid, per architecture,
 # over learning rate (columns) and batch size (rows), on one colour scale. A cross marks a run
 # that did not complete.
-# **Conclusion:** {glue:md}`heatmap_conclusion`
+# **Conclusion:** with {glue:text}`grid_seeds` seed per cell, no cell is told from another by the
+# claims rule (a paired interval needs two seeds or more); the sections below test regions of the
+# grid and rerun its best cells.
 # ```
 #
-# Of the {glue:md}`grid_size` runs shown, {glue:md}`grid_done` completed.
-# {glue:md}`grid_region`
-# {glue:md}`grid_machines`
-#
+# Of the {glue:text}`grid_size` runs shown, {glue:text}`grid_runs` completed. The best is
+# {glue:md}`best_arch` at learning rate {glue:text}`best_lr:g` and batch size
+# {glue:text}`best_batch` (best validation IoU {glue:text}`best_iou:.3f`). The table gives the
+# mean by learning rate and by batch size. The runs trained on {glue:text}`grid_devices` kinds of
+# machine (the second table), so a gap between architectures trained on different machines is not
+# the architecture's alone.
+
+# %% tags=["remove-input"]
+by_setting = pd.concat([grid.groupby(key)["best_val_iou"].agg(["mean", "count"]).reset_index()
+                        .rename(columns={key: "value"}).assign(setting=key.replace("_", " "))
+                        for key in ("learning_rate", "batch_size")], ignore_index=True)
+display(pages.markdown_table(by_setting[["setting", "value", "mean", "count"]].rename(
+    columns={"mean": "mean best validation IoU", "count": "runs"}), formats={"value": "g", "runs": "d"}))
+if "device" in grid:
+    display(pages.markdown_table(grid.assign(architecture=grid["architecture"].map(pages.arch_label))
+                                 .groupby(["architecture", "device"]).size().rename("runs").reset_index(),
+                                 formats={"runs": "d"}))
+
+# %% [markdown]
 # ## Learning rate and batch size together
 
-# %% tags=["hide-input"]
+# %% tags=["remove-cell"]
 ordered = pages.ordered_architectures(grid["architecture"])
 fig, axes = plots.plt.subplots(1, max(1, len(ordered)), figsize=(3.6 * max(1, len(ordered)), 3.2),
                                layout="constrained", sharey=True, squeeze=False)
@@ -122,18 +133,10 @@ for ax, arch in zip(axes[0], ordered):
 pages.glue_figure("fig-lr-batch", fig)
 best_lr = grid_claims.best_learning_rates(grid)
 rises = grid_claims.rises_with_batch(best_lr)
-pages.glue("lr_batch_table_note", "; ".join(
-    f"{pages.arch_label(arch)}: " + ", ".join(f"{lr:g} at batch {b:g}" for b, lr in
-                                             zip(part["batch_size"], part["best_learning_rate"]))
-    for arch, part in best_lr.groupby("architecture", sort=False)) + "." if len(best_lr) else "No run completed.")
 complete = grid_claims.complete_architectures(grid, results.plan) if design == "current" else list(rises)
 rises = {arch: rises[arch] for arch in complete if arch in rises}
-pages.glue("lr_batch_conclusion", (
-    f"the best learning rate rises with the batch size, as linear scaling predicts, for {sum(rises.values())} "
-    f"of the {len(rises)} architectures whose grid is complete; with one seed per point these best points are "
-    "single draws." if rises else
-    "no architecture's grid is complete yet, so its best learning rate per batch size could still change; "
-    "the linear scaling question waits for the rest of the grid."))
+pages.glue("rising_architectures", int(sum(rises.values())))
+pages.glue("complete_architectures", int(len(rises)))
 
 # %% [markdown]
 # ```{glue:figure} fig-lr-batch
@@ -141,41 +144,42 @@ pages.glue("lr_batch_conclusion", (
 #
 # Best validation IoU against the learning rate (log scale), one line per batch size, one panel per
 # architecture; every run saw the same number of training samples.
-# **Conclusion:** {glue:md}`lr_batch_conclusion`
+# **Conclusion:** the best learning rate rises with the batch size, as linear scaling predicts, for
+# {glue:text}`rising_architectures` of the {glue:text}`complete_architectures` architectures whose
+# grid is complete. With one seed per point, each best point is a single draw.
 # ```
-#
-# The best learning rate per batch size: {glue:md}`lr_batch_table_note`
-#
-# ## The best configurations, rerun with more seeds
 
-# %% tags=["remove-cell"]
+# %% tags=["remove-input"]
+if len(best_lr):
+    display(pages.markdown_table(best_lr.assign(architecture=best_lr["architecture"].map(pages.arch_label))
+                                 .rename(columns={"batch_size": "batch size", "best_learning_rate": "best learning rate"}),
+                                 formats={"batch size": "d", "best learning rate": "g"}))
+
+# %% [markdown]
+# ## The best configurations, rerun with more seeds
+#
+# The grid's three best configurations (by validation IoU, seed 0) were trained again with seeds 1
+# and 2 (the `hyperparameter_reruns` study). The table compares each with the next one by the claims
+# rule: the mean paired difference of best validation IoU over seeds, with its interval.
+
+# %% tags=["remove-input"]
 try:
     reruns = pages.load_study("hyperparameter_reruns")
 except ResultsMissing:
     reruns = None
-if reruns is None or design != "current":
-    chosen = pd.DataFrame()
-    pages.glue("reruns_text", (
-        "The reruns are planned from the collected grid: `hyperparameter_reruns` repeats the grid's three "
-        "best configurations (by validation IoU) with seeds 1 and 2 once every run of the current grid is "
-        "collected (`mitolib study run hyperparameter_reruns`). In this build they have not run, so no "
-        "configuration is compared with another by seeds."))
-else:
-    chosen = grid_claims.named_configurations(grid_claims.configuration_seeds(grid, reruns.done), pages.arch_label)
-    pages.glue("reruns_text", (grid_claims.reruns_text(grid, reruns.done, pages.arch_label) + " "
-                              + summaries.machines_text(chosen, "configuration")).strip())
-
-# %% tags=["remove-input"]
+chosen = (grid_claims.named_configurations(grid_claims.configuration_seeds(grid, reruns.done), pages.arch_label)
+          if reruns is not None and design == "current" else pd.DataFrame())
 if len(chosen):
     table = claims.compare(chosen, "best_val_iou", "configuration")
     display(pages.markdown_table(table.assign(
         **{"mean ± sd": [claims.Summary(r.n, r.mean, r.sd).text() for r in table.itertuples()],
            "minus the next": [verdicts.effect_text(r) if isinstance(r.reference, str) else "" for _, r in table.iterrows()]})
         [["group", "n", "mean ± sd", "minus the next"]].rename(columns={"group": "configuration", "n": "seeds"})))
+else:
+    display(Markdown(":::{note}\nThe reruns are not collected in this build: `mitolib study run "
+                     "hyperparameter_reruns` runs them once the grid is complete.\n:::"))
 
 # %% [markdown]
-# {glue:md}`reruns_text`
-#
 # ## The original report, point by point
 #
 # **The original grid never varied the learning rate.** Its script `hyperparameter_training.py` (commit
@@ -194,7 +198,10 @@ if len(chosen):
 
 # %% tags=["remove-input"]
 checks = grid_claims.insight_checks(pages.by_architecture(grid), grid_history, report, label=pages.arch_label)
-pages.glue("verdict_counts", f"of the report's {len(checks)} statements, {grid_claims.verdict_counts_text(checks)}")
+pages.glue("statements", int(len(checks)))
+for verdict, name in ((grid_claims.SUPPORTED, "supported"), (grid_claims.CONTRADICTED, "contradicted"),
+                      (claims.NOT_RESOLVED, "not_resolved")):
+    pages.glue(f"statements_{name}", int((checks["verdict"] == verdict).sum()))
 pages.markdown_table(checks)
 
 # %% [markdown]
@@ -283,9 +290,11 @@ pages.glue("n_pending", f"{len(pending) + max(not_run, 0)}")
 #
 # * {numref}`fig-heatmaps` shows where in the grid the corrected recipe works for each
 #   architecture, and {numref}`fig-lr-batch` how learning rate and batch size trade at an equal sample
-#   budget: {glue:md}`lr_batch_conclusion`
-# * Tested region by region, {glue:md}`verdict_counts`.
-# * The reruns: {glue:md}`reruns_text`
+#   budget.
+# * Tested region by region, {glue:text}`statements_supported` of the report's {glue:text}`statements`
+#   statements are supported, {glue:text}`statements_contradicted` contradicted and
+#   {glue:text}`statements_not_resolved` not resolved.
+# * The reruns: the table above says which of the best configurations the seeds tell apart.
 # * {glue:text}`improving_runs` of the {glue:text}`grid_runs` grid runs were still improving at their
 #   last epoch: the budget, not the hyperparameters, ended them.
 #

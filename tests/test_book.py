@@ -249,20 +249,6 @@ def test_tta_gains_pair_each_run_with_its_latest_tta_evaluation(tmp_path):
     assert gains.loc[0, "gain"] == pytest.approx(0.03)
 
 
-def test_grid_region_text_states_the_best_run_the_means_and_the_steps():
-    done = pd.DataFrame({"architecture": ["unet", "unet", "attention_unet", "attention_unet"],
-                         "learning_rate": [0.001, 0.0001, 0.001, 0.0001], "batch_size": [8, 8, 32, 32],
-                         "best_val_iou": [0.70, 0.40, 0.60, 0.30], "epochs": 3, "samples_per_epoch": 400})
-    text = summaries.grid_region_text(done)
-    assert text.startswith("The best completed run is U-Net at learning rate 0.001 and batch size 8 "
-                           "(best validation IoU 0.700).")
-    assert "by learning rate: 0.0001: 0.350 (2 runs), 0.001: 0.650 (2 runs);" in text
-    assert "by batch size: 8: 0.550 (2 runs), 32: 0.450 (2 runs)." in text
-    assert text.endswith("the same 1200 training patches, so a larger batch means fewer optimizer steps: "
-                         "150 steps at batch size 8, 39 steps at batch size 32.")  # 3 x ceil(400 / 32)
-    assert summaries.grid_region_text(done.head(0)) == "No run of the grid has completed yet."
-
-
 def test_span_text_gives_one_number_or_a_range():
     assert tables.span_text([6400, 6400.0]) == "6,400"
     assert tables.span_text([34.0, 20, 27]) == "20–34"

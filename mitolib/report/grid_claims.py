@@ -14,7 +14,7 @@ architectures over learning rate and batch size.
 * :func:`best_learning_rates`: the best learning rate per architecture and batch size (linear scaling);
 * :func:`complete_architectures`: the architectures whose every planned configuration has completed;
 * :func:`configuration_seeds`: the grid's chosen configurations with the seeds their reruns added;
-* :func:`named_configurations`, :func:`reruns_text`: those configurations named, and ordered by the claims rule.
+* :func:`named_configurations`: those configurations named, for the claims rule to order.
 """
 
 from __future__ import annotations
@@ -148,20 +148,6 @@ def named_configurations(chosen: pd.DataFrame, label: Callable[[str], str] = str
     return chosen.assign(configuration=chosen["configuration"].map(names))
 
 
-def reruns_text(grid_done: pd.DataFrame, reruns_done: pd.DataFrame, label: Callable[[str], str] = str) -> str:
-    """The configurations rerun with more seeds, in the order the claims rule resolves on ``best_val_iou``:
-    "The 3 best configurations of the grid, each trained with 3 seeds (0, 1, 2; seed 0 is the grid's
-    run). By the claims rule: …"."""
-    chosen = named_configurations(configuration_seeds(grid_done, reruns_done), label)
-    seeds = sorted(int(s) for s in chosen["seed"].unique())
-    grid_seeds = ", ".join(str(int(s)) for s in sorted(grid_done["seed"].unique()))
-    count = chosen["configuration"].nunique()
-    tiers = claims.resolved_order(chosen, "best_val_iou", "configuration")
-    return (f"The {count} best configurations of the grid, each trained with {len(seeds)} seeds "
-            f"({', '.join(map(str, seeds))}; seed {grid_seeds} is the grid's run). By the claims rule: "
-            + claims.order_text(tiers) + ".")
-
-
 SUPPORTED, CONTRADICTED = "supported", "contradicted"
 
 
@@ -216,11 +202,3 @@ def insight_checks(done: pd.DataFrame, history: pd.DataFrame, report: pd.DataFra
                         else " (the best of each architecture, not compared with the others' by seeds here)"),
                  "verdict": claims.NOT_RESOLVED})
     return pd.DataFrame(rows, columns=["the report says", "measured here", "verdict"])
-
-
-def verdict_counts_text(checks: pd.DataFrame) -> str:
-    """The verdicts of :func:`insight_checks` counted: ``"1 supported, 0 contradicted, 4 not resolved at this
-    budget"``."""
-    counts = checks["verdict"].value_counts()
-    return (f"{counts.get(SUPPORTED, 0)} supported, {counts.get(CONTRADICTED, 0)} contradicted, "
-            f"{counts.get(claims.NOT_RESOLVED, 0)} {claims.NOT_RESOLVED}")

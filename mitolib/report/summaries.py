@@ -28,25 +28,6 @@ def _mean_by(done: pd.DataFrame, column: str, value: str) -> str:
                      for key, row in means.iterrows())
 
 
-def grid_region_text(done: pd.DataFrame, value: str = "best_val_iou", label: str = "best validation IoU") -> str:
-    """Where a learning-rate x batch-size grid works: its best run, the mean ``value`` per learning rate and
-    per batch size over the completed runs ``done``, and the optimizer steps each batch size got."""
-    if done.empty:
-        return "No run of the grid has completed yet."
-    top = done.loc[done[value].idxmax()]
-    text = (f"The best completed run is {arch_label(top['architecture'])} at learning rate "
-            f"{top['learning_rate']:g} and batch size {top['batch_size']:g} ({label} "
-            f"{top[value]:.3f}). Mean {label} by learning rate: "
-            f"{_mean_by(done, 'learning_rate', value)}; by batch size: {_mean_by(done, 'batch_size', value)}.")
-    patches = done["epochs"] * done["samples_per_epoch"]
-    if (done["samples_per_epoch"] > 0).all() and patches.nunique() == 1:
-        steps = sorted({int(run["batch_size"]): int(run["epochs"] * steps_per_epoch(run, 0))
-                        for _, run in done.iterrows()}.items())
-        text += (f" Every run saw the same {int(patches.iloc[0])} training patches, so a larger batch means fewer "
-                 "optimizer steps: " + ", ".join(f"{n} steps at batch size {b}" for b, n in steps) + ".")
-    return text
-
-
 def tta_gains(results: StudyResults) -> pd.DataFrame:
     """Test IoU of done runs without and with test-time augmentation.
 
