@@ -149,3 +149,19 @@ def test_floor_epochs_find_where_the_schedule_reached_its_floor():
                            columns=["run_id", "epoch", "metric", "split", "value"])
     floors = summaries.floor_epochs(done, history)
     assert floors["a"] == 3 and math.isnan(floors["b"])
+
+
+def test_own_rows_add_the_raw_prediction_beside_the_post_processed_one():
+    """Like for like with published figures that use no post-processing: the raw row is read from
+    postprocessing.csv (z-median 1, threshold 0.5)."""
+    runs = pd.DataFrame({"run_id": ["a", "b"], "architecture": "unet", "seed": [0, 1], "test_iou": [0.85, 0.86],
+                         "base_filters": 16, "scale": 0.5, "tta": False, "z_median": 5, "tune_threshold": True,
+                         "threshold": 0.5})
+    post = pd.DataFrame({"run_id": ["a", "a", "b", "b"], "z_median": [1, 5, 1, 5],
+                         "threshold_source": ["fixed", "validation", "fixed", "validation"],
+                         "test_iou": [0.84, 0.85, 0.84, 0.86]})
+    rows = summaries.own_rows(runs, "seeds", "cpu", post).set_index("label")
+    raw = rows.loc["this book: U-Net (2 seeds), raw"]
+    assert raw["value"] == "0.840 ± 0.000" and "no post-processing" in raw["protocol"]
+    assert raw["source"] == "results/cpu/seeds/postprocessing.csv"
+    assert rows.loc["this book: U-Net (2 seeds)", "value"] == "0.855 ± 0.007"

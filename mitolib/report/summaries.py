@@ -133,10 +133,19 @@ def benchmark_report(folder: Path | None = None):
                     "`latest.json` yet, so this page has nothing to show. The chapters do not depend on it.\n:::")
 
 
-def own_rows(done: pd.DataFrame, study: str, profile: str) -> pd.DataFrame:
+RAW_STEP = {"z_median": 1, "threshold_source": "fixed"}  # the raw prediction of postprocessing.csv
+
+
+def own_rows(done: pd.DataFrame, study: str, profile: str, postprocessing: pd.DataFrame | None = None) -> pd.DataFrame:
     """This book's runs as rows of the published-figures table (``label, method, dataset, metric, value,
     protocol, source``): per architecture, the test foreground IoU as mean ± sd over seeds, with the protocol
-    read from the runs' parameters (resolution, test-time steps, threshold rule)."""
+    read from the runs' parameters (resolution, test-time steps, threshold rule); with the study's
+    ``postprocessing`` table, a second row per architecture scores the raw prediction (no z-median, threshold
+    0.5), like for like with published figures that use no post-processing."""
+    raw = pd.DataFrame()
+    if postprocessing is not None and len(postprocessing):
+        raw = postprocessing[(postprocessing["z_median"] == RAW_STEP["z_median"])
+                             & (postprocessing["threshold_source"] == RAW_STEP["threshold_source"])]
     rows = []
     for arch, part in by_architecture(done).groupby("architecture", sort=False):
 
@@ -153,6 +162,13 @@ def own_rows(done: pd.DataFrame, study: str, profile: str) -> pd.DataFrame:
             "protocol": f"foreground IoU over the whole test volume at full resolution, {protocol_text(part)}; "
                         "mean ± sd over seeds",
             "source": f"results/{profile}/{study}/runs.csv"})
+        unprocessed = raw[raw["run_id"].isin(part["run_id"])] if len(raw) else raw
+        if len(unprocessed):
+            rows.append({**rows[-1], "label": rows[-1]["label"] + ", raw",
+                         "value": claims.summarize(unprocessed["test_iou"]).text(),
+                         "protocol": "foreground IoU over the whole test volume at full resolution, threshold 0.5, "
+                                     "no post-processing; mean ± sd over seeds",
+                         "source": f"results/{profile}/{study}/postprocessing.csv"})
     return pd.DataFrame(rows, columns=["label", "method", "dataset", "metric", "value", "protocol", "source"])
 
 
