@@ -278,12 +278,12 @@ elif len(pending) or not_run:
     display(Markdown("No run of the grid failed."))
 else:
     display(Markdown("Every run of the grid completed."))
-pages.glue("n_failed", f"{len(failed)}")
-pages.glue("n_pending", f"{len(pending) + max(not_run, 0)}")
+pages.glue("n_failed", int(len(failed)))
+pages.glue("n_pending", int(len(pending) + max(not_run, 0)))
 
 # %% [markdown]
-# {glue:md}`n_failed` run(s) failed and {glue:md}`n_pending` had not run or not finished when the results
-# were collected. A failed run is recorded with its error in its run directory
+# Failed runs: {glue:text}`n_failed`. Runs that had not run or not finished when the results were
+# collected: {glue:text}`n_pending`. A failed run is recorded with its error in its run directory
 # (`metrics.json`); the next `mitolib study run` retries it and runs those not yet done.
 #
 # ## Summary
@@ -301,7 +301,7 @@ pages.glue("n_pending", f"{len(pending) + max(not_run, 0)}")
 # ## Try it yourself
 #
 # * Run the grid: `mitolib study run hyperparameter_optimization --profile cpu`, then
-#   `mitolib study collect hyperparameter_optimization --profile cpu` ({glue:md}`grid_size` runs; on a cluster,
+#   `mitolib study collect hyperparameter_optimization --profile cpu` ({glue:text}`grid_size` runs; on a cluster,
 #   see {doc}`reproduce`); then the reruns of its three best configurations:
 #   `mitolib study run hyperparameter_reruns --profile cpu` and `mitolib study collect hyperparameter_reruns
 #   --profile cpu`.
