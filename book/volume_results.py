@@ -120,7 +120,7 @@ pages.glue_figure("fig-test-scores", fig)
 #
 # Test-volume foreground IoU of every run of the `seeds` study (dots), with the mean ± one
 # standard deviation per architecture, with the run's own post-processing and raw (", raw": no
-# z-median, threshold 0.5, like for like with the benchmark's plain row); below the rule, published figures (diamonds) with the
+# z-median, the fixed threshold, like for like with the benchmark's plain row); below the rule, published figures (diamonds) with the
 # protocols of the table above (a mean IoU of both classes is in the table, not drawn: the
 # background lifts it). A published value compares with ours only where its protocol matches
 # (a threshold fixed or chosen on validation data, never on the test volume; the same
