@@ -16,7 +16,7 @@ export MITOLIB_BOOK_PROFILE ?= cpu
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[cpu,dev,book]'
+	$(BIN)/pip install --quiet -e '.[cpu,dev,book,export]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
@@ -29,7 +29,7 @@ ZOO_STAMP := $(ZOO_VENV)/.installed
 $(ZOO_STAMP): $(STAMP)
 	$(PYTHON) -m venv $(ZOO_VENV)
 	$(ZOO_VENV)/bin/pip install --quiet --upgrade pip
-	$(ZOO_VENV)/bin/pip install --quiet "bioimageio.core==0.11.0" "pydantic<2.12" \
+	$(ZOO_VENV)/bin/pip install --quiet "bioimageio.core==0.11.0" "pydantic<2.12" onnxruntime \
 	  "tensorflow-cpu==$$($(BIN)/python -c 'from importlib.metadata import version; print(version("tensorflow-cpu"))')" \
 	  "keras==$$($(BIN)/python -c 'from importlib.metadata import version; print(version("keras"))')"
 	touch $(ZOO_STAMP)

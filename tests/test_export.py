@@ -48,10 +48,10 @@ def test_package_describes_axes_pixel_size_and_preprocessing(package, smoke_run)
     assert steps[-1]["kwargs"]["dtype"] == "float32"  # else bioimageio.spec casts back to uint8: the model sees 0s
     assert [c["doi"] for c in rdf["cite"]] == ["10.1007/978-3-319-24574-4_28"] and rdf["license"] == "MIT"
     assert "synthetic" in rdf["description"] and "EPFL" not in rdf["name"]
-    assert set(rdf["weights"]) == {"keras_v3", "tensorflow_saved_model_bundle"}
+    assert set(rdf["weights"]) == {"keras_v3", "tensorflow_saved_model_bundle", "onnx"}
 
 
-def test_both_weight_formats_reproduce_the_test_output(package, tmp_path):
+def test_every_weight_format_reproduces_the_test_output(package, tmp_path):
     import keras
     import tensorflow as tf
 
@@ -69,6 +69,11 @@ def test_both_weight_formats_reproduce_the_test_output(package, tmp_path):
     saved_out = saved.serve(tf.constant(x))["probability"].numpy()  # named, as the zoo's tools read it
     np.testing.assert_allclose(saved_out, test_out, atol=1e-5)
     np.testing.assert_allclose(keras_out, test_out, atol=1e-5)
+    import onnxruntime  # the ONNX weights, as deepImageJ and the zoo's onnx backend run them
+
+    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"))
+    onnx_out = session.run(None, {session.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(onnx_out, test_out, atol=1e-5)
 
 
 def test_export_refuses_what_is_not_a_run(tmp_path, smoke_run):

@@ -29,7 +29,7 @@ print(json.dumps({"status": summary.status,
 """
 
 
-def test_the_zoos_own_test_passes_for_both_weight_formats(smoke_run, tmp_path):
+def test_the_zoos_own_test_passes_for_every_weight_format(smoke_run, tmp_path):
     package = export_run(smoke_run.run_dir, tmp_path / "model.zip")
     done = subprocess.run([ZOO_PYTHON, "-c", ZOO_TEST, str(package)], capture_output=True, text=True,
                           cwd=tmp_path, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=600)
@@ -39,4 +39,4 @@ def test_the_zoos_own_test_passes_for_both_weight_formats(smoke_run, tmp_path):
     assert summary["status"] == "passed" and failed == []
     reproduced = {detail[2][1] for detail in summary["details"]
                   if detail[1].startswith("Reproduce test outputs") and detail[0] == "passed"}
-    assert reproduced == {"keras_v3", "tensorflow_saved_model_bundle"}
+    assert reproduced == {"keras_v3", "tensorflow_saved_model_bundle", "onnx"}

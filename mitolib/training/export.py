@@ -182,6 +182,7 @@ def export_run(run_dir: str | Path, package: str | Path, *, overwrite: bool = Fa
         shutil.copyfile(run_dir / rundir.PARAMS, tmp / "params.json")
         model.save(tmp / "model.keras")  # the fully convolutional copy: any tile size that the axes allow
         _saved_model(model, tmp / "saved_model")
+        opset = _onnx(model, tmp / "model.onnx")
         shutil.make_archive(str(tmp / "tf_saved_model"), "zip", tmp / "saved_model")
         space = {"unit": "nanometer", "scale": pixel} if pixel else {}  # no physical size where none is known
         inputs = [spec.InputTensorDescr(
@@ -217,7 +218,8 @@ def export_run(run_dir: str | Path, package: str | Path, *, overwrite: bool = Fa
                                               backend=(keras.backend.backend(), spec.Version(tf_version or "0"))),
             tensorflow_saved_model_bundle=spec.TensorflowSavedModelBundleWeightsDescr(
                 source=tmp / "tf_saved_model.zip", tensorflow_version=spec.Version(tf_version or "0"),
-                parent="keras_v3"))
+                parent="keras_v3"),
+            onnx=spec.OnnxWeightsDescr(source=tmp / "model.onnx", opset_version=opset, parent="keras_v3"))
         descr = spec.ModelDescr(
             name=f"mitolib {params['architecture']} mitochondria {params.get('profile') or 'custom'}",
             description=(f"2D {params['architecture']} segmenting mitochondria in EM"
@@ -256,6 +258,22 @@ def _saved_model(model, path: Path) -> None:
                          input_signature=[tf.TensorSpec(shape=(None, None, None, model.input_shape[-1]),
                                                         dtype=tf.float32)])
     archive.write_out(str(path), verbose=False)
+
+
+def _onnx(model, path: Path) -> int:
+    """The model as ONNX weights (Keras' ``export(format="onnx")``, through tf2onnx), for onnxruntime and Fiji's
+    deepImageJ; returns the ONNX opset version.  The model must have been called once (the test tile)."""
+    import tensorflow as tf
+
+    try:
+        import onnx
+        import tf2onnx  # noqa: F401 - Keras converts through it
+    except ImportError as error:
+        raise DataError(f"ONNX weights need onnx and tf2onnx ({error.name} is missing): "
+                        "pip install -e '.[export]'") from None
+    model.export(str(path), format="onnx", verbose=False,
+                 input_signature=[tf.TensorSpec((None, None, None, model.input_shape[-1]), tf.float32)])
+    return int(onnx.load(str(path)).opset_import[0].version)
 
 
 def _version(name: str) -> str | None:
