@@ -111,7 +111,7 @@ def _export(args) -> int:
     from mitolib.training.export import export_run, validate_package
 
     package = export_run(args.run_dir, args.output, overwrite=args.overwrite, data_name=args.data_name,
-                         pixel_size=args.pixel_size, data_root=args.data_root)
+                         pixel_size=args.pixel_size, data_root=args.data_root, generated_tile=args.generated_tile)
     status, _ = validate_package(package)
     print(f"wrote {package} (bioimage.io model spec 0.5; bioimageio.spec validation: {status})")
     return 0 if status.startswith("valid") else 1
@@ -342,6 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--data-name", help="what the run trained on, where it is not the EPFL volume (the package "
                                            "names it; no citation is invented)")
     export.add_argument("--data-root", help="the run's data folder, where it has moved since the run")
+    export.add_argument("--generated-tile", action="store_true",
+                        help="take the package's test tile from a generated volume (the run's data are not here)")
     export.add_argument("--pixel-size", type=float, help="nanometres per pixel of the training data, where known "
                                                          "and not recorded (else the package states none)")
     export.set_defaults(func=_export)

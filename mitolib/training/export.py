@@ -58,13 +58,15 @@ def data_description(record: dict, data_name: str | None = None, pixel_size: flo
     return described
 
 
-def _test_tile(params: dict, multiple: int) -> np.ndarray:
-    """A uint8 ``(1, T, T, C)`` tile from the middle of the run's test volume, at the model's scale."""
-    from mitolib.data.patches import rescale
+def _test_tile(params: dict, multiple: int, generated: bool = False) -> np.ndarray:
+    """A uint8 ``(1, T, T, C)`` tile from the middle of the run's test volume, at the model's scale; with
+    ``generated``, from a generated EM-like volume of the same size instead (for a run whose data are not here:
+    the package's test then checks that the tools reproduce the model, not how well it segments)."""
+    from mitolib.data.patches import rescale, with_context
+    from mitolib.data.synthetic import make_split
 
-    from mitolib.data.patches import with_context
-
-    images, _ = resolve_volumes(params, "test")
+    images = (make_split("test", 2 * int(params.get("context_slices", 0) or 0) + 1, TEST_TILE * 2, TEST_TILE * 2)[0]
+              if generated else resolve_volumes(params, "test")[0])
     context, middle = int(params.get("context_slices", 0) or 0), len(images) // 2
     planes = rescale(np.asarray(images[max(0, middle - context):middle + context + 1]), params["scale"], "image")
     plane = planes[min(middle, context)]
@@ -111,7 +113,8 @@ def _cover(tile: np.ndarray, probs: np.ndarray, path: Path) -> None:
     plt.close(fig)
 
 
-def _documentation(params: dict, pixel: float | None, data: dict, metrics: dict, path: Path) -> None:
+def _documentation(params: dict, pixel: float | None, data: dict, metrics: dict, path: Path,
+                   generated_tile: bool = False) -> None:
     from mitolib.training import evaluate
 
     result = (f"Foreground IoU on the run's test volume (whole volume, full resolution, threshold "
@@ -130,15 +133,21 @@ def _documentation(params: dict, pixel: float | None, data: dict, metrics: dict,
         "for a mask (the run's own rule: chosen on its validation slices where it tuned one). "
         f"Tile with a halo of {HALO} pixels.\n\n"
         f"## Training\nAll parameters are in `params.json`.\n\n"
-        f"# Validation\nThe package's test tensors are a tile of the run's test volume and this model's output on "
-        f"it. {result} How the number was measured: the mitolib book, chapter 'Results on the test volume'.\n",
+        + ("# Validation\nThe package's test tensors are a tile of a generated EM-like volume (the run's test data "
+           "were not at hand when it was exported) and this model's output on it: they check that a tool reproduces "
+           f"the model, not how well it segments. {result}\n" if generated_tile else
+           f"# Validation\nThe package's test tensors are a tile of the run's test volume and this model's output on "
+           f"it. {result} How the number was measured: the mitolib book, chapter 'Results on the test volume'.\n"),
         encoding="utf-8")
 
 
 def export_run(run_dir: str | Path, package: str | Path, *, overwrite: bool = False, data_name: str | None = None,
-               pixel_size: float | None = None, data_root: str | Path | None = None) -> Path:
+               pixel_size: float | None = None, data_root: str | Path | None = None,
+               generated_tile: bool = False) -> Path:
     """Write the bioimage.io package of the finished run ``run_dir`` to ``package`` (a ``.zip``).  What the package
-    says of the training data (name, citation, pixel size) is :func:`data_description`'s: only what is known."""
+    says of the training data (name, citation, pixel size) is :func:`data_description`'s: only what is known.
+    ``generated_tile`` takes the test tile from a generated volume where the run's test data are not at hand
+    (the package's README says so)."""
     import keras
     from bioimageio.spec import save_bioimageio_package
     from bioimageio.spec.model import v0_5 as spec
@@ -171,14 +180,19 @@ def export_run(run_dir: str | Path, package: str | Path, *, overwrite: bool = Fa
     model = with_keras_batch_norm(evaluate.fully_convolutional(load_saved_model(run_dir / rundir.MODEL)), "float32")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        tile = _test_tile(params, multiple)
+        try:
+            tile = _test_tile(params, multiple, generated_tile)
+        except (DataError, OSError) as error:
+            raise DataError(f"the run's test data, for the package's test tile, cannot be read ({error}); point "
+                            "--data-root at them, or pass --generated-tile to test the package on a generated "
+                            "tile") from None
         probs = np.asarray(model.predict_on_batch(tile.astype("float32") / PIXEL_SCALE), dtype="float32")
         np.save(tmp / "test_input.npy", tile)
         np.save(tmp / "test_output.npy", probs)
         tifffile.imwrite(tmp / "sample_input.tif", tile[0] if tile.shape[-1] > 1 else tile[0, ..., 0])
         tifffile.imwrite(tmp / "sample_output.tif", probs[0, ..., 0])
         _cover(tile, probs, tmp / "cover.png")
-        _documentation(params, pixel, data, metrics, tmp / "README.md")
+        _documentation(params, pixel, data, metrics, tmp / "README.md", generated_tile)
         shutil.copyfile(run_dir / rundir.PARAMS, tmp / "params.json")
         model.save(tmp / "model.keras")  # the fully convolutional copy: any tile size that the axes allow
         _saved_model(model, tmp / "saved_model")
