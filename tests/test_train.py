@@ -150,10 +150,15 @@ def test_follow_history_prints_each_new_epoch(tmp_path, monkeypatch):
     time.sleep(0.1)
     (tmp_path / "history.csv").write_text(row + "2,0.4,0.7,0.001,10\n")
     time.sleep(0.1)
+    (tmp_path / "model.keras").write_bytes(b"")  # training ends: the best checkpoint becomes the run's model
+    time.sleep(0.1)
     stop.set()
     thread.join()
-    assert out.getvalue().splitlines() == ["epoch 1/3: loss 0.5000, val IoU 0.6000, lr 0.001, 10 s/epoch, about 0.3 min left",
-                                           "epoch 2/3: loss 0.4000, val IoU 0.7000, lr 0.001, 10 s/epoch, about 0.2 min left"]
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("starting: ")  # said before the first epoch, which can take a minute
+    assert lines[1:3] == ["epoch 1/3: loss 0.5000, val IoU 0.6000, lr 0.001, 10 s/epoch, about 0.3 min left",
+                          "epoch 2/3: loss 0.4000, val IoU 0.7000, lr 0.001, 10 s/epoch, about 0.2 min left"]
+    assert lines[3].startswith("training done after 2 epochs; evaluating the test volume") and len(lines) == 4
 
 
 def test_every_run_records_its_object_scores(smoke_run):

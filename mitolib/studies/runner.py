@@ -98,14 +98,18 @@ def epoch_line(history, epochs: int) -> str:
 
 def follow_history(run_dir: Path, epochs: int, stop, out=None) -> None:
     """Print :func:`epoch_line` to ``out`` (stderr) whenever ``run_dir/history.csv`` gains an epoch, until the
-    event ``stop`` is set (run in a thread beside :func:`run_notebook`; the executed notebook keeps its log)."""
+    event ``stop`` is set (run in a thread beside :func:`run_notebook`; the executed notebook keeps its log);
+    a status line before the first epoch, and one when training ends and the test evaluation begins (the run
+    folder's model file appears then)."""
     import sys
 
     import pandas as pd
 
     out = out or sys.stderr
-    seen = 0
+    seen, evaluating = 0, False
     path = Path(run_dir) / rundir.HISTORY
+    print("starting: reading the data, building and compiling the model (the first epoch line follows it)",
+          file=out, flush=True)
     while True:
         finished = stop.wait(FOLLOW_INTERVAL_S)
         if path.is_file():
@@ -116,5 +120,9 @@ def follow_history(run_dir: Path, epochs: int, stop, out=None) -> None:
             if history is not None and len(history) > seen:
                 seen = len(history)
                 print(epoch_line(history, epochs), file=out, flush=True)
+        if not evaluating and (Path(run_dir) / rundir.MODEL).is_file():
+            evaluating = True
+            print(f"training done after {seen} epochs; evaluating the test volume (this takes a while, no "
+                  "epoch lines)", file=out, flush=True)
         if finished:
             return
