@@ -27,7 +27,7 @@
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mitolib.report import pages, grid_claims, notices, summaries, verdicts
+from mitolib.report import pages, grid_claims, notices, verdicts
 from mitolib.core import claims
 from mitolib.figures import plots
 from mitolib.core.errors import ResultsMissing

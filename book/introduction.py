@@ -38,7 +38,7 @@ profile = pages.book_profile()
 from mitolib.core import claims  # noqa: E402
 from mitolib.report import grid_claims, verdicts
 from mitolib.results import headline
-from mitolib.core.config import compute_budget, load_config  # noqa: E402
+from mitolib.core.config import compute_budget  # noqa: E402
 
 
 def study_or_none(name: str, under: str | None = None):

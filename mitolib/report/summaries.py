@@ -1,5 +1,5 @@
-"""Page-specific tables and sentences of the book: grid regions, the compute budget, TTA gains, the GPU summary,
-option checks, the ablation's variant settings and the benchmarks report."""
+"""Page-specific tables of the book: this book's rows beside the literature, TTA gains, the GPU summary, option
+checks, the ablation's variant settings, repeated trainings, machines and the benchmarks report."""
 
 from __future__ import annotations
 
@@ -17,15 +17,8 @@ from mitolib.core.config import load_config
 from mitolib.results.headline import protocol_text
 from mitolib.core.locations import benchmark_results_dir, project_root
 from mitolib.core.rundir import EVAL_PARAMS, EVALUATIONS
-from mitolib.core.schema import steps_per_epoch
 from mitolib.core.tables import markdown_table_text
 from mitolib.report.targets import BASELINE_VARIANT, PLAIN_VARIANT, training_configurations
-
-
-def _mean_by(done: pd.DataFrame, column: str, value: str) -> str:
-    means = done.groupby(column)[value].agg(["mean", "size"])
-    return ", ".join(f"{key:g}: {row['mean']:.3f} ({row['size']:.0f} run{'s' if row['size'] != 1 else ''})"
-                     for key, row in means.iterrows())
 
 
 def tta_gains(results: StudyResults) -> pd.DataFrame:
