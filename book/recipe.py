@@ -44,7 +44,8 @@ LEVERS = [  # (lever, variant, reference variant): each a paired comparison over
 ]
 pages.glue("confidence", f"{claims.CONFIDENCE:.0%}")
 pages.glue("equivalence_margin", claims.equivalence_margin())
-pages.glue("recipe_done", f"{len(done)} of {len(results.runs)}")
+pages.glue("recipe_done", int(len(done)))
+pages.glue("recipe_planned", int(len(results.runs)))
 
 # %% tags=["remove-input"]
 notices.notice(results)
@@ -52,7 +53,7 @@ notices.notice(results)
 # %% [markdown]
 # ## The runs
 #
-# {glue:md}`recipe_done` planned runs are complete. Each row is one run: its variant, its seed,
+# {glue:text}`recipe_done` of {glue:text}`recipe_planned` planned runs are complete. Each row is one run: its variant, its seed,
 # the epoch whose checkpoint was kept against the epochs trained, whether it was still improving
 # at its last epoch (best epoch = last epoch, so its number is not a converged result), the
 # minutes of training, the numerics the machine chose, and the test foreground IoU over the whole
@@ -68,15 +69,13 @@ table = table.astype({"seed": int, "best_epoch": int, "epochs_run": int})
 pages.markdown_table(table[[c for c in columns if c in table.columns]].rename(columns=columns))
 
 # %% tags=["remove-cell"]
-still = table[table["still_improving"] == "yes"]
-pages.glue("still_text", "none of them" if still.empty else
-          ", ".join(f"`{r.variant}` seed {r.seed}" for r in still.itertuples()))
-pages.glue("device", ", ".join(sorted(done["device"].dropna().astype(str).unique())) if "device" in done else
-          "not recorded")
+pages.glue("still_runs", int((table["still_improving"] == "yes").sum()))
+pages.glue("recipe_devices", int(done["device"].nunique()) if "device" in done else 0)
 
 # %% [markdown]
-# Runs still improving at their last epoch: {glue:md}`still_text`. They trained on
-# {glue:md}`device`.
+# {glue:text}`still_runs` runs were still improving at their last epoch (the table's "still
+# improving" column names them); all ran on {glue:text}`recipe_devices` kind of machine, so the
+# levers below compare like with like.
 #
 # ## Training longer
 #
@@ -94,16 +93,20 @@ short = six[(six["status"] == "done") & (six["architecture"] == "unet")
 pair = pd.concat([short[["variant", "seed", "test_iou"]], longer[["variant", "seed", "test_iou"]]])
 length = claims.compare(pair, "test_iou", "variant", reference="six epochs (seeds study)",
                         higher="raises", lower="lowers") if len(short) and len(longer) else pd.DataFrame()
-if len(length) > 1:
-    row = length.iloc[1]
-    pages.glue("length_text", f"{claims.summarize(short['test_iou']).text()} after six epochs against "
-                             f"{claims.summarize(longer['test_iou']).text()} after eighteen; paired difference "
-                             f"{verdicts.effect_text(row)}")
-else:
-    pages.glue("length_text", "not measured yet (no `long_plateau` run is complete)")
+row = length.iloc[1] if len(length) > 1 else None
+for name, part in (("six", short), ("eighteen", longer)):
+    summary = claims.summarize(part["test_iou"])
+    pages.glue(f"{name}_mean", summary.mean)
+    pages.glue(f"{name}_sd", summary.sd)
+for key in ("difference", "low", "high"):
+    pages.glue(f"length_{key}", float(row[key]) if row is not None else float("nan"))
+pages.glue("length_verdict", row["verdict"] if row is not None else "not measured yet")
 
 # %% [markdown]
-# Test IoU: {glue:md}`length_text`.
+# Test IoU: {glue:text}`six_mean:.3f` ± {glue:text}`six_sd:.3f` after six epochs against
+# {glue:text}`eighteen_mean:.3f` ± {glue:text}`eighteen_sd:.3f` after eighteen; the paired difference
+# is {glue:text}`length_difference:+.3f` [{glue:text}`length_low:+.3f`, {glue:text}`length_high:+.3f`]
+# over the same seeds: training longer **{glue:md}`length_verdict`** the test IoU.
 #
 # ## Each training lever
 #
@@ -125,16 +128,16 @@ for lever, variant, reference in LEVERS:
                                                            "verdict")}})
 levers = pd.DataFrame(rows)
 speed = done.groupby("variant")["images_per_second"].mean()
-pages.glue("speed_text", (f"{speed['long_cosine']:.1f} images/s with the auto numerics against "
-                         f"{speed['long_cosine_float32']:.1f} in float32" if {"long_cosine", "long_cosine_float32"}
-                         <= set(speed.index) else "not measured yet"))
+pages.glue("speed_auto", float(speed.get("long_cosine", float("nan"))))
+pages.glue("speed_float32", float(speed.get("long_cosine_float32", float("nan"))))
 
 # %% tags=["remove-input"]
 shown = levers.assign(interval=[verdicts.effect_text(r) if r.pairs else r.verdict for _, r in levers.iterrows()])
 pages.markdown_table(shown[["lever", "interval"]].rename(columns={"interval": "test IoU difference [interval]"}))
 
 # %% [markdown]
-# Training speed, same runs: {glue:md}`speed_text`. The numerics choice is measured for speed in
+# Training speed, same runs: {glue:text}`speed_auto:.1f` images/s with the machine's automatic
+# numerics against {glue:text}`speed_float32:.1f` in float32. The numerics choice is measured for speed in
 # the benchmarks appendix; here it is checked for quality: a precision that reached the same test
 # IoU within the seed spread shows as "not resolved", or as "no effect" where the interval is narrow.
 #
@@ -145,7 +148,8 @@ pages.markdown_table(shown[["lever", "interval"]].rename(columns={"interval": "t
 # scores best on the validation slices (never on the test volume), against the plain threshold of
 # one half. These need no retraining, so every run of the study contributes a pair. Where saved
 # models were evaluated again with 8-fold test-time augmentation (`mitolib evaluate --tta`), that
-# step is paired too; its cost: {glue:md}`tta_cost`.
+# step is paired too. Its cost, on this machine beside a training: {glue:text}`tta_seconds:.0f` s per
+# test volume with TTA against {glue:text}`plain_seconds:.0f` s for the whole evaluation without it.
 
 # %% tags=["remove-cell"]
 post_path = results.path / "postprocessing.csv"
@@ -163,9 +167,8 @@ post_effects = (verdicts.effects_table(post, "test_iou", plain, group="step", pa
                 if plain in set(post["step"]) and post["step"].nunique() > 1 else pd.DataFrame())
 seconds = pd.read_csv(results.path / "evaluations.csv")["eval_seconds"] if (results.path / "evaluations.csv").is_file() \
     else pd.Series(dtype=float)
-pages.glue("tta_cost", f"{seconds.mean():.0f} s per test volume with TTA against {done['eval_seconds'].mean():.0f} s "
-                      "for the whole evaluation without it (both on this machine, beside a training)" if len(seconds)
-          else "not measured in this build")
+pages.glue("tta_seconds", float(seconds.mean()) if len(seconds) else float("nan"))
+pages.glue("plain_seconds", float(done["eval_seconds"].mean()))
 fig = plots.paired_intervals(pd.concat([levers.rename(columns={"lever": "group"}),
                                         post_effects.assign(group="test time: " + post_effects["group"])
                                         if len(post_effects) else None], ignore_index=True),
@@ -173,23 +176,16 @@ fig = plots.paired_intervals(pd.concat([levers.rename(columns={"lever": "group"}
 pages.glue_figure("fig-recipe-levers", fig)
 
 
-def _counted(table: pd.DataFrame, noun: str) -> str:
-    """How many rows of ``table`` raise, lower or leave the test IoU, in words, for one kind of lever."""
-    resolved = table["resolved"].astype(bool)
-    raising, lowering = table[resolved & (table["difference"] > 0)], table[resolved & (table["difference"] < 0)]
-    words = (f"{len(raising)} of the {len(table)} {noun} raise the test IoU ({'; '.join(raising['lever'])})"
-             if len(raising) else f"none of the {len(table)} {noun} raises the test IoU")
-    if len(lowering):
-        words += f", {len(lowering)} lower it ({'; '.join(lowering['lever'])})"
-    rest = len(table) - len(raising) - len(lowering)
-    return words + (f", {rest} {'is' if rest == 1 else 'are'} not resolved, without effect or not measured yet"
-                    if rest else "")
+def _counts(table: pd.DataFrame, name: str) -> None:
+    """Glue how many rows of ``table`` (levers with ``resolved`` and ``difference``) raise or lower the test IoU."""
+    resolved = table["resolved"].astype(bool) if len(table) else pd.Series(dtype=bool)
+    pages.glue(f"{name}_total", int(len(table)))
+    pages.glue(f"{name}_raise", int((resolved & (table["difference"] > 0)).sum()) if len(table) else 0)
+    pages.glue(f"{name}_lower", int((resolved & (table["difference"] < 0)).sum()) if len(table) else 0)
 
 
-test_time = post_effects.assign(lever=post_effects["group"]) if len(post_effects) else pd.DataFrame(
-    columns=["lever", "resolved", "difference"])
-pages.glue("levers_conclusion", (
-    _counted(levers, "training levers") + "; " + _counted(test_time, "test-time settings") + "."))
+_counts(levers, "training")
+_counts(post_effects, "test_time")
 
 # %% tags=["remove-input"]
 if len(post_effects):
@@ -208,7 +204,9 @@ else:
 # interval: training levers over seeds, test-time steps over runs. Filled dots are resolved
 # (the interval excludes zero); open ones are not. A lever pays only where its dot is filled and
 # to the right of the line.
-# **Conclusion:** {glue:md}`levers_conclusion`
+# **Conclusion:** {glue:text}`training_raise` of the {glue:text}`training_total` training levers
+# raise the test IoU and {glue:text}`training_lower` lower it; {glue:text}`test_time_raise` of the
+# {glue:text}`test_time_total` test-time steps raise it.
 # ```
 #
 # ## Against the target
@@ -222,34 +220,35 @@ rule = "z-median 5, validation threshold"
 chosen_runs = done[done["variant"] == chosen]
 scored = post[(post["step"] == rule) & post["run_id"].isin(chosen_runs["run_id"])]["test_iou"]
 scored = scored if len(scored) else chosen_runs["test_iou"]
-if chosen is None or not goal:
-    pages.glue("target_text", "No target or no run in this build.")
-else:
-    verdict = targets.target_check(scored, chosen_runs["train_seconds"] / 60, goal)[1]
-    pages.glue("target_text", (
-        f"Among the variants with the most seeds so far, the one with the best mean validation IoU is `{chosen}` "
-        f"({len(scored)} seeds). With the test-time rule fixed in advance ({rule}), its test IoU is "
-        f"{claims.summarize(scored).text()}. The `{profile}` target is {goal['test_iou']:.2f} on average over "
-        f"{goal.get('seeds', 1)} seed(s)" + (f" within {goal['train_minutes']:g} minutes of training per run"
-                                              if goal.get("train_minutes") else "")
-        + f": the mean {verdict}."))
+met = targets.target_check(scored, chosen_runs["train_seconds"] / 60, goal)[0] if chosen is not None and goal else False
+pages.glue("target_met", "met" if met else "missed")
+pages.glue("chosen_variant", f"`{chosen}`" if chosen is not None else "none")
+pages.glue("chosen_seeds", int(len(scored)))
+pages.glue("chosen_rule", rule)
+pages.glue("chosen_mean", float(scored.mean()) if len(scored) else float("nan"))
+pages.glue("chosen_sd", float(scored.std(ddof=1)) if len(scored) > 1 else float("nan"))
+pages.glue("target_iou", float(goal.get("test_iou", float("nan"))))
+pages.glue("target_minutes", float(goal.get("train_minutes", float("nan"))))
+pages.glue("chosen_slowest", float((chosen_runs["train_seconds"] / 60).max()) if len(chosen_runs) else float("nan"))
 
 # %% tags=["remove-cell"]
 from mitolib.core.config import load_config  # noqa: E402
 
 now = load_config()["profiles"].get(profile) or {}
-pages.glue("profile_now", (
-    f"The `{profile}` profile of `studies.yml` now trains {now.get('epochs', 'the default number of')} epochs "
-    f"(early stopping patience {now.get('early_stopping_patience', 'as the defaults')}; 0 is none) and scores the "
-    f"test volume with a z-median over {now.get('z_median', 1)} slice(s), the threshold "
-    f"{'chosen on the validation slices' if now.get('tune_threshold') else 'fixed'}: the levers measured above to "
-    "pay. The levers not shown to pay stay off."
-    if now else f"The `{profile}` profile is not in `studies.yml`."))
+pages.glue("now_epochs", int(now.get("epochs", 0)))
+pages.glue("now_z_median", int(now.get("z_median", 1)))
 
 # %% [markdown]
-# {glue:md}`target_text`
+# Among the variants with the most seeds so far, the one with the best mean validation IoU is
+# {glue:md}`chosen_variant` ({glue:text}`chosen_seeds` seeds). With the test-time rule fixed in
+# advance ({glue:md}`chosen_rule`), its test IoU is {glue:text}`chosen_mean:.3f` ±
+# {glue:text}`chosen_sd:.3f`, against the profile's target of {glue:text}`target_iou:.2f` on average
+# within {glue:text}`target_minutes:g` minutes of training per run; its slowest run trained
+# {glue:text}`chosen_slowest:.1f` minutes: the target is **{glue:md}`target_met`**.
 #
-# {glue:md}`profile_now`
+# The profile of `studies.yml` now trains {glue:text}`now_epochs` epochs without early stopping and
+# scores the test volume with a z-median over {glue:text}`now_z_median` slices and the threshold chosen
+# on the validation slices: the levers measured above to pay. The levers not shown to pay stay off.
 #
 # ## Summary
 #
