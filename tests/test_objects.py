@@ -110,3 +110,18 @@ def test_matched_objects_set_predicted_sizes_beside_true_ones():
     assert list(rows.columns) == objects.MATCHED_COLUMNS and list(rows["true_voxels"]) == [64, 64]
     assert rows.loc[0, "predicted_voxels"] == 48 and rows.loc[0, "iou"] == pytest.approx(0.75)
     assert np.isnan(rows.loc[1, "predicted_voxels"]) and np.isnan(rows.loc[1, "iou"])  # missed
+
+
+def test_object_cleanup_removes_fragments_fills_holes_and_is_chosen_on_validation():
+    truth = np.zeros((6, 40, 40), np.uint8)
+    truth[1:5, 5:15, 5:15] = 1               # one mitochondrion of 400 voxels
+    prediction = truth.copy()
+    prediction[2, 9, 9] = 0                   # a hole inside it
+    for z, y, x in ((0, 30, 30), (5, 35, 2), (3, 25, 36)):
+        prediction[z, y, x] = 1               # three one-voxel fragments
+    kept = objects.remove_small(prediction, 250)
+    assert objects.object_metrics(kept, truth)["predicted_objects"] == 1 and kept[2, 9, 9] == 0
+    assert objects.fill_holes(kept)[2, 9, 9] == 1
+    assert np.array_equal(objects.remove_small(prediction, 0), prediction > 0)
+    # on these "validation" data the fragments cost object precision: the smallest size that removes them wins
+    assert objects.choose_min_voxels(prediction, truth, candidates=(0, 2, 1000)) == 2

@@ -174,3 +174,7 @@ def test_every_run_records_its_object_scores(smoke_run):
     matched = pd.read_csv(smoke_run.run_dir / "test_objects.csv")  # each true object and its predicted partner
     assert len(matched) == recorded["true_objects"]
     assert matched["iou"].notna().sum() == round(recorded["object_recall_50"] * recorded["true_objects"])
+    cleanup = pd.read_csv(smoke_run.run_dir / "object_postprocessing.csv")  # each object step on the test volume
+    assert list(cleanup["step"]) == ["none", "remove_small", "remove_small+fill_holes"]
+    assert cleanup.loc[0, "test_iou"] == pytest.approx(recorded["test_iou"])  # "none" is the run's own result
+    assert set(cleanup["min_voxels"].iloc[1:]) == {recorded["min_object_voxels"]}

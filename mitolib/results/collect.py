@@ -43,7 +43,7 @@ from mitolib.model.objects import OBJECT_FIELDS
 from mitolib.core.locations import project_root, results_root
 from mitolib.core.provenance import git_commit, library_versions
 from mitolib.core.rundir import (HISTORY, HISTORY_TABLE, PARAMS, POSTPROCESSING, PREDICTIONS, PROVENANCE, RUNS_TABLE,
-                            PLAN_TABLE, SELECTION, SLICES_TABLE, TEST_OBJECTS, STATUS_DONE, STATUS_FAILED, TEST_SLICES, atomic_write_text,
+                            PLAN_TABLE, SELECTION, SLICES_TABLE, TEST_OBJECTS, OBJECT_CLEANUP, STATUS_DONE, STATUS_FAILED, TEST_SLICES, atomic_write_text,
                             METRICS, read_json, read_metrics)
 from mitolib.core.identity import NOT_PARAMETERS, collected_runs, params_differ, params_hash, recorded_identity
 
@@ -53,14 +53,14 @@ METRIC_FIELDS = ("status", "best_epoch", "best_val_iou", "best_val_monitor", "te
 OPTIONAL_METRIC_FIELDS = ("optimizer_steps", "samples_seen", "still_improving", "threshold_used", "val_threshold",
                           "resolved_mixed_precision", "resolved_jit_compile", "resolved_batch_norm_kernel",
                           "device", "train_patches", "val_patches", "train_foreground", "val_foreground",
-                          *OBJECT_FIELDS)
+                          *OBJECT_FIELDS, "min_object_voxels")
 NUMERIC_METRIC_FIELDS = ("best_epoch", "best_val_iou", "best_val_monitor", "test_iou", "test_dice", "train_seconds",
                          "eval_seconds", "epochs_run", "images_per_second")  # a number or absent, never text
 POSTPROCESSING_TABLE = POSTPROCESSING
 SELECTION_TABLE = SELECTION
 # Per-run tables that only some runs write (newer runs; select_by_all_monitors); collected when present.
 OPTIONAL_TABLES = {POSTPROCESSING_TABLE: ["z_median", "threshold_source"], SELECTION_TABLE: ["monitor"],
-                   TEST_OBJECTS: ["true_label"]}
+                   TEST_OBJECTS: ["true_label"], OBJECT_CLEANUP: ["step"]}
 TRAIN_METRICS = ("loss", "soft_jaccard", "thresholded_jaccard", "iou", "original_jaccard", "accuracy")
 VAL_PREFIX = "val_"
 SPLIT_TRAIN, SPLIT_VAL, SPLIT_NONE = "train", "val", ""

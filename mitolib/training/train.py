@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 # Imported here, not inside the functions: a training that runs for many minutes then evaluates with the
 # modules it started with, even if the code on disk changes meanwhile.
 from mitolib.training import evaluate
-from mitolib.model import metrics
+from mitolib.model import metrics, objects
 from mitolib.core import numerics, rundir, schema
 from mitolib.core.locations import project_root, runs_root
 from mitolib.core.errors import DataError
@@ -291,13 +291,16 @@ def evaluate_test(model, params: dict, run_dir: Path, train_volume, test_volume,
 
     options = evaluate.options_from_params(params)
     started = time.perf_counter()
-    chosen = {}
+    chosen, val_mask = {}, None
     validation = validation_slices(params, train_volume)
     if validation is not None:
         val_probs = evaluate.predict_probabilities(model, validation[0], progress=False, **options)
         sizes = sorted({*evaluate.Z_MEDIAN_SIZES, evaluate.z_median_size(params)})
         chosen = {size: evaluate.best_threshold(evaluate.z_median(val_probs, size), validation[1])[0]
                   for size in sizes}
+        own = evaluate.z_median_size(params)
+        val_threshold = chosen[own] if params["tune_threshold"] else params["threshold"]
+        val_mask = evaluate.z_median(val_probs, own) >= val_threshold  # the run's own rule, for object steps
         del val_probs
     test_images, test_masks = test_volume
     probs = evaluate.predict_probabilities(model, test_images, progress=progress, **options)
@@ -311,6 +314,18 @@ def evaluate_test(model, params: dict, run_dir: Path, train_volume, test_volume,
         predictions_dir=run_dir / "predictions" if params["save_predictions"] else None,
         objects_path=run_dir / rundir.TEST_OBJECTS)
     rundir.atomic_write_csv(run_dir / rundir.TEST_SLICES, per_slice)
+    if val_mask is not None:  # object-level steps, their parameter chosen on the validation slices
+        min_voxels = objects.choose_min_voxels(val_mask, validation[1])
+        test_mask = evaluate.z_median(probs, size) >= threshold
+        kept = objects.remove_small(test_mask, min_voxels)
+        rows = []
+        for step, mask in (("none", test_mask), ("remove_small", kept), ("remove_small+fill_holes", objects.fill_holes(kept))):
+            scored, _ = evaluate.score_volume(mask.astype(np.float32), test_masks, 0.5)
+            rows.append({"step": step, "min_voxels": 0 if step == "none" else min_voxels,
+                         "test_iou": scored["test_iou"], "test_dice": scored["test_dice"],
+                         **objects.object_metrics(mask, test_masks)})
+        rundir.atomic_write_csv(run_dir / rundir.OBJECT_CLEANUP, pd.DataFrame(rows, columns=objects.CLEANUP_COLUMNS))
+        summary["min_object_voxels"] = min_voxels
     summary["eval_seconds"] = time.perf_counter() - started
     return {**summary, "threshold_used": threshold, "val_threshold": chosen.get(size, math.nan)}
 
