@@ -72,35 +72,23 @@ def test_longer_recipe_text_goes_architecture_by_architecture_and_orders_them():
     assert text.endswith("Between the architectures under `cpu_long`, by the claims rule: ATTENTION_UNET, above UNET.")
 
 
-def test_speed_target_text_names_the_architectures_below_each_target():
+def test_speed_target_table_checks_each_architecture_against_each_target():
     table = pd.DataFrame({
         "width": ["cpu"] * 6 + ["original"] * 2,
         "architecture": ["unet", "unet", "unet", "attention_unet", "attention_unet", "attention_unet", "unet", "unet"],
         "variant": ["baseline", "project", "mixed"] * 2 + ["project", "mixed"],
-        "speed_ratio_median": [None, 0.91, 1.43, None, 1.03, 1.62, 1.05, 2.48]})
-    text = targets.speed_target_text(table, {"best": 1.5, "plain": 1.0})
-    assert text == ("cpu width: the fastest configuration of each architecture reaches 1.43x–1.62x, below the 1.5x "
-                    "target for U-Net (1.43x); the plain project pipeline reaches 0.91x–1.03x, below the 1.0x target "
-                    "for U-Net (0.91x); original width: the fastest configuration of each architecture reaches "
-                    "2.48x–2.48x, every architecture at the 1.5x target; the plain project pipeline reaches "
-                    "1.05x–1.05x, every architecture at the 1.0x target")
-    assert targets.speed_target_text(table, {}).startswith("cpu width: the fastest configuration of each "
-                                                             "architecture reaches 1.43x–1.62x; the plain")
-    assert targets.speed_target_text(table.iloc[:0], {"best": 1.5}) == "the benchmark holds no training ratios"
+        "speed_ratio_median": [None, 0.91, 1.43, None, 1.03, 1.62, 1.05, 2.48],
+        "speed_ratio_min": [None, 0.85, 1.40, None, 1.00, 1.55, 1.00, 2.40]})
+    checks = targets.speed_target_table(table, {"best": 1.5, "plain": 1.0})
+    rows = {(r.width, r.architecture, r.configuration): r for r in checks.itertuples()}
+    assert len(checks) == 6
+    assert rows["cpu", "unet", "fastest"].variant == "mixed" and not rows["cpu", "unet", "fastest"].met
+    assert rows["cpu", "unet", "plain"].ratio == 0.91 and rows["cpu", "unet", "plain"].lowest_round == 0.85
+    assert rows["cpu", "attention_unet", "fastest"].met and rows["original", "unet", "fastest"].ratio == 2.48
     ceiling = pd.DataFrame({"width": ["original"], "architecture": ["unet"], "variant": [targets.CEILING_VARIANT],
                             "speed_ratio_median": [9.0]})  # no input work: a bound, never the fastest configuration
-    assert targets.speed_target_text(pd.concat([table, ceiling]), {"best": 1.5, "plain": 1.0}) == text
+    with_ceiling = targets.speed_target_table(pd.concat([table, ceiling]), {"best": 1.5, "plain": 1.0})
+    assert with_ceiling["ratio"].max() == 2.48
+    assert targets.speed_target_table(table.iloc[:0], {"best": 1.5}).empty
 
 
-def test_speed_target_text_gives_the_rounds_range_of_a_ratio_below_its_target():
-    table = pd.DataFrame({
-        "width": ["cpu"] * 4,
-        "architecture": ["unet", "unet", "attention_unet", "attention_unet"],
-        "variant": ["project", "mixed"] * 2,
-        "speed_ratio_median": [0.957, 1.75, 1.04, 1.49],
-        "speed_ratio_min": [0.907, 1.55, 0.98, 1.40],
-        "speed_ratio_max": [1.005, 1.94, 1.10, None]})
-    text = targets.speed_target_text(table, {"best": 1.5, "plain": 1.0})
-    assert text == ("cpu width: the fastest configuration of each architecture reaches 1.49x–1.75x, below the 1.5x "
-                    "target for Attention U-Net (1.49x); the plain project pipeline reaches 0.96x–1.04x, below the "
-                    "1.0x target for U-Net (0.96x; rounds 0.91x–1.00x)")

@@ -22,45 +22,32 @@ def training_configurations(table: pd.DataFrame) -> pd.DataFrame:
     return rows[rows["variant"] != CEILING_VARIANT]
 
 
-def speed_target_text(table: pd.DataFrame, targets: Mapping[str, float]) -> str:
-    """The benchmark's training ratios ``table`` (``width, architecture, variant, speed_ratio_median``; the
-    ``training_summary`` of a benchmark run) against the ``speed_targets`` of ``studies.yml``: per width, the
-    fastest configuration of each architecture against ``best`` and the plain project pipeline (``project``)
-    against ``plain``, naming the architectures below a target (the ``fixed`` ceiling is no configuration to train
-with, so it is never the fastest).  Where the table has the rounds' range
-    (``speed_ratio_min``, ``speed_ratio_max``), a ratio below its target is given with that range, so a reader
-    sees whether the target lies within the round-to-round spread."""
+SPEED_TARGET_COLUMNS = ["width", "architecture", "configuration", "variant", "ratio", "lowest_round", "highest_round",
+                        "target", "met"]
+
+
+def speed_target_table(table: pd.DataFrame, targets: Mapping[str, float]) -> pd.DataFrame:
+    """The benchmark's training ratios ``table`` (``width, architecture, variant, speed_ratio_median`` and, where
+    measured, ``speed_ratio_min``/``max`` over rounds: the ``training_summary`` of a benchmark run) against the
+    ``speed_targets`` of ``studies.yml``: one row per width, architecture and configuration checked (``fastest``:
+    its fastest configuration, against ``best``; ``plain``: the plain project pipeline, against ``plain``) with
+    its ratio, the rounds' range, the target and whether the ratio meets it (the ``fixed`` ceiling is no
+    configuration to train with, so it is never the fastest)."""
     rows = training_configurations(table)
-    parts = []
-    for width, part in rows.groupby("width", sort=False):
-        fastest = part.loc[part.groupby("architecture", sort=False)["speed_ratio_median"].idxmax()]
-        measured = [("the fastest configuration of each architecture", targets.get("best"), fastest),
-                    ("the plain project pipeline", targets.get("plain"), part[part["variant"] == PLAIN_VARIANT])]
-        said = []
-        for what, goal, chosen in measured:
-            if chosen.empty:
-                continue
-            ratios = chosen["speed_ratio_median"]
-            text = f"{what} reaches {ratios.min():.2f}x–{ratios.max():.2f}x"
-            if goal is not None:
-                below = chosen[ratios < goal]
-                text += (f", every architecture at the {goal:.1f}x target" if below.empty else
-                         f", below the {goal:.1f}x target for " + ", ".join(
-                             f"{arch_label(row['architecture'])} ({_ratio_with_range(row)})"
-                             for _, row in below.iterrows()))
-            said.append(text)
-        if said:
-            parts.append(f"{width} width: " + "; ".join(said))
-    return "; ".join(parts) if parts else "the benchmark holds no training ratios"
-
-
-def _ratio_with_range(row: pd.Series) -> str:
-    """``"0.96x"``, or ``"0.96x; rounds 0.91x–1.01x"`` where the row has the range of its rounds' ratios."""
-    text = f"{row['speed_ratio_median']:.2f}x"
-    low, high = row.get("speed_ratio_min"), row.get("speed_ratio_max")
-    if low is not None and high is not None and pd.notna(low) and pd.notna(high):
-        text += f"; rounds {low:.2f}x–{high:.2f}x"
-    return text
+    out = []
+    for (width, architecture), part in rows.groupby(["width", "architecture"], sort=False):
+        fastest = part.loc[[part["speed_ratio_median"].idxmax()]] if part["speed_ratio_median"].notna().any() else part.iloc[:0]
+        for configuration, goal, chosen in (("fastest", targets.get("best"), fastest),
+                                            ("plain", targets.get("plain"), part[part["variant"] == PLAIN_VARIANT])):
+            for _, row in chosen.iterrows():
+                ratio = float(row["speed_ratio_median"])
+                out.append({"width": width, "architecture": architecture, "configuration": configuration,
+                            "variant": row["variant"], "ratio": ratio,
+                            "lowest_round": float(row.get("speed_ratio_min", float("nan"))),
+                            "highest_round": float(row.get("speed_ratio_max", float("nan"))),
+                            "target": float(goal) if goal is not None else float("nan"),
+                            "met": bool(goal is None or ratio >= goal)})
+    return pd.DataFrame(out, columns=SPEED_TARGET_COLUMNS)
 
 
 def target_verdict(mean: float, seeds: int, goal: dict) -> str:
