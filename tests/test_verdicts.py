@@ -80,24 +80,3 @@ def test_one_pair_has_no_interval_and_no_verdict():
     effects = verdicts.effects_table(table, "test_iou", "corrected")
     assert effects.loc[0, "verdict"] == verdicts.NO_INTERVAL and effects.loc[0, "pairs"] == 1
     assert verdicts.effect_text(effects.iloc[0]) == "-0.400 (one pair, no interval)"
-
-
-def test_ablation_verdict_in_words():
-    rows = []
-    for variant, soft, val, test in (("corrected", [0.40, 0.41, 0.42], [0.80, 0.81, 0.82], [0.80, 0.82, 0.84]),
-                                     ("mispaired", [0.05, 0.05, 0.05], [0.0, 0.0, 0.0], [0.0, 0.01, 0.0]),
-                                     ("original_recipe", [0.080, 0.085, 0.200], [0.30, 0.40, 0.50],
-                                      [0.70, 0.72, 0.74])):
-        rows += [{"variant": variant, "seed": s, "best_soft_jaccard": soft[s], "best_val_iou": val[s],
-                  "test_iou": test[s]} for s in range(3)]
-    text = verdicts.ablation_verdict(pd.DataFrame(rows), (0.076, 0.093))
-    assert text == (
-        "the variants with runs inside the original band of best validation soft Jaccard are: `original_recipe` "
-        "(2 of 3 runs; 0.122 ± 0.068). Paired against `corrected` on the same seeds: `mispaired` lowers the test IoU "
-        "by 0.817; `original_recipe` lowers the test IoU by 0.100. The faithful `original_recipe` reaches a best "
-        "validation soft Jaccard of 0.122 ± 0.068 (2 of 3 seeds inside the band), so it does not reproduce the "
-        "report's values; measured by the thresholded IoU, the same models reach 0.400 ± 0.100 on validation and "
-        "0.720 ± 0.020 on the test volume.")
-    one_seed = verdicts.ablation_verdict(pd.DataFrame(rows).query("seed == 0"), (0.076, 0.093))
-    assert "no paired interval exists yet (at most 1 shared seed per variant), so no effect is claimed" in one_seed
-    assert "(1 of 1 seed inside the band), so it reproduces the report's values" in one_seed

@@ -8,7 +8,6 @@
   interval and its verdict from :mod:`mitolib.core.claims`' vocabulary ("no effect" only where the interval
   lies inside the equivalence margin, "not resolved" where it contains 0 otherwise, "no interval yet" where a
   single seed is paired).
-* :func:`ablation_verdict` says in words what an ablation shows (the page's verdict and the introduction's).
 """
 
 from __future__ import annotations
@@ -92,37 +91,3 @@ def planned_hashes(plan: pd.DataFrame | None) -> dict[str, str]:
     if plan is None:
         return {}
     return dict(zip(plan["run_id"].astype(str), plan["params_hash"].astype(str)))
-
-
-def ablation_verdict(runs: pd.DataFrame, band: tuple[float, float], reference: str = "corrected",
-                     faithful: str = "original_recipe", soft: str = "best_soft_jaccard") -> str:
-    """The verdict of an ablation in words, from its runs (``variant``, ``seed``, ``soft``, ``best_val_iou``,
-    ``test_iou``): which variants have runs inside ``band`` of the soft Jaccard (runs inside, mean ± sd); each
-    variant's paired effect on the test IoU against ``reference`` where an interval exists; whether the
-    ``faithful`` reproduction reproduces the band, and what the same models reach by the thresholded IoU."""
-    in_band = band_table(runs, soft, *band)
-    inside = in_band[in_band["inside"] > 0]
-    text = ("the variants with runs inside the original band of best validation soft Jaccard are: "
-            + (", ".join(f"`{r.variant}` ({r.inside} of {r.runs} runs; "
-                         f"{claims.Summary(r.runs, r.mean, r.sd).text()})" for r in inside.itertuples()) or "none"))
-    if reference in set(runs["variant"]):
-        effects = effects_table(runs, "test_iou", reference)
-        if len(effects) and effects["pairs"].max() >= 2:
-            measured = effects[~effects["verdict"].isin([claims.NO_EFFECT, claims.NOT_RESOLVED, NO_INTERVAL])]
-            words = ("; ".join(f"`{r.group}` {r.verdict} the test IoU by {abs(r.difference):.3f}"
-                               for r in measured.itertuples()) or "no single defect has a measurable effect")
-        else:
-            most = int(effects["pairs"].max()) if len(effects) else 0
-            words = f"no paired interval exists yet (at most {most} shared seed per variant), so no effect is claimed"
-        text += f". Paired against `{reference}` on the same seeds: {words}"
-    rows = in_band.set_index("variant")
-    if faithful in rows.index:
-        row, own = rows.loc[faithful], runs[runs["variant"] == faithful]
-        text += (f". The faithful `{faithful}` reaches a best validation soft Jaccard of "
-                 f"{claims.Summary(int(row['runs']), row['mean'], row['sd']).text()} ({int(row['inside'])} of "
-                 f"{int(row['runs'])} seed{'' if int(row['runs']) == 1 else 's'} inside the band), so it "
-                 + ("reproduces" if row["mean_inside"] else "does not reproduce")
-                 + " the report's values; measured by the thresholded IoU, the same models reach "
-                 f"{claims.summarize(own['best_val_iou']).text()} on validation and "
-                 f"{claims.summarize(own['test_iou']).text()} on the test volume")
-    return text + "."
