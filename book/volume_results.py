@@ -42,7 +42,7 @@ notices.notice(results)
 # %% [markdown]
 # ## Foreground IoU and Dice per architecture
 
-# %% tags=["hide-input"]
+# %% tags=["remove-input"]
 done = pages.by_architecture(results.done)
 order = pages.ordered_architectures(done["architecture"])
 rows = []
@@ -53,33 +53,40 @@ for arch in order:
                  "test Dice": claims.summarize(part["test_dice"]).text(),
                  "min–max IoU": f"{part['test_iou'].min():.3f}–{part['test_iou'].max():.3f}"})
 pages.glue("protocol", summaries.protocol_text(done))
-pages.glue("iou_per_arch", ", ".join(f"{pages.arch_label(arch)} "
-                                   f"{claims.summarize(done.loc[done['architecture'] == arch, 'test_iou']).text()}"
-                                   for arch in order))
 pages.markdown_table(pd.DataFrame(rows))
 
 # %% tags=["remove-cell"]
 tiers = claims.resolved_order(done, "test_iou", "architecture")
-pages.glue("arch_order", claims.order_text(tiers, label=pages.arch_label))
 pairs = claims.compare(done.assign(order=done["architecture"].map(
     {a: i for i, a in enumerate(done.groupby("architecture")["test_iou"].mean().sort_values(ascending=False).index)}))
     .sort_values(["order", "seed"]), "test_iou", "architecture")
-pages.glue("arch_pairs", "; ".join(
-    f"{pages.arch_label(r.group)} minus {pages.arch_label(r.reference)}: "
-    f"{claims.Difference(int(r.pairs), r.difference, float('nan'), r.low, r.high).text()}"
-    for r in pairs.itertuples() if isinstance(r.reference, str)))
-pages.glue("arch_machines", summaries.machines_text(done, "architecture", pages.arch_label) or
-          "Every run trained on one kind of machine.")
+pairs = pairs[pairs["reference"].notna()]
+devices = done.groupby("architecture")["device"].agg(lambda d: frozenset(d.astype(str))) if "device" in done else {}
+pairs = pairs.assign(same_machine=[bool(len(devices)) and devices[g] == devices[r] and len(devices[g]) == 1
+                                   for g, r in zip(pairs["group"], pairs["reference"])])
+pages.glue("arch_pairs", int(len(pairs)))
+pages.glue("arch_resolved", int(pairs["resolved"].sum()))
+pages.glue("arch_resolved_same_machine", int((pairs["resolved"] & pairs["same_machine"]).sum()))
 
 # %% [markdown]
 # Mean ± standard deviation over seeds; IoU and Dice count every pixel of the test volume
-# (foreground class only), by the protocol of the runs: {glue:md}`protocol`. Test IoU:
-# {glue:md}`iou_per_arch`.
+# (foreground class only), by the protocol of the runs: {glue:md}`protocol`.
 #
-# **Which architecture is best?** Paired over the same seeds, each architecture against the next
-# lower mean, with {glue:md}`confidence` intervals: {glue:md}`arch_pairs`. The order this build can
-# claim: {glue:md}`arch_order`. An order between architectures is stated only where the paired
-# interval excludes zero (`mitolib.core.claims`). {glue:md}`arch_machines`
+# **Which architecture is best?** None, yet. The table pairs each architecture with the next lower
+# mean over the same seeds, with the {glue:md}`confidence` interval of the difference.
+# {glue:text}`arch_resolved` of the {glue:text}`arch_pairs` differences exclude zero, and
+# {glue:text}`arch_resolved_same_machine` of those come from runs trained on the same machine: a
+# difference between architectures trained on different machines mixes the machine's arithmetic
+# into it, so the book does not credit it to the architecture.
+
+# %% tags=["remove-input"]
+pages.markdown_table(pairs.assign(group=pairs["group"].map(pages.arch_label),
+                                  reference=pairs["reference"].map(pages.arch_label),
+                                  interval=[verdicts.effect_text(r) for _, r in pairs.iterrows()],
+                                  same_machine=pairs["same_machine"].map({True: "yes", False: "no"}))
+                     [["group", "reference", "interval", "same_machine"]]
+                     .rename(columns={"group": "architecture", "reference": "minus", "interval":
+                                      "test IoU difference [interval]", "same_machine": "same machine"}))
 #
 # ## Next to published figures
 #
@@ -102,6 +109,8 @@ ours = summaries.own_rows(done, results.study, results.profile,
 display(pages.markdown_table(pd.concat([ours, shown], ignore_index=True), formats={"value": ""}))
 foreground = published[~published["metric"].str.startswith("mean IoU")]  # like with like: foreground only
 pub = foreground.assign(label=foreground["label"] + " (" + foreground["metric"] + ")")[["label", "value"]]
+plain_rows = published[published["label"] == "PyTorch Connectomics benchmark"]["value"]
+pages.glue("benchmark_plain", float(plain_rows.iloc[0]) if len(plain_rows) else float("nan"))
 post = pd.read_csv(post_path) if post_path.is_file() else pd.DataFrame(columns=["run_id", "z_median",
                                                                               "threshold_source", "test_iou"])
 raw = post[(post["z_median"] == summaries.RAW_STEP["z_median"])
@@ -110,6 +119,8 @@ raw = post[(post["z_median"] == summaries.RAW_STEP["z_median"])
 drawn = pd.concat([done[["architecture", "test_iou"]].assign(group=done["architecture"].map(pages.arch_label)),
                    raw[["architecture", "test_iou"]].assign(group=raw["architecture"].map(pages.arch_label) + ", raw")],
                   ignore_index=True)
+pages.glue("raw_best", float(raw.groupby("architecture")["test_iou"].mean().max()) if len(raw) else float("nan"))
+pages.glue("processed_best", float(done.groupby("architecture")["test_iou"].mean().max()))
 fig = plots.score_summary(pages.by_architecture(drawn), pub, value="test_iou", by="group",
                           xlabel="foreground IoU (ours: test volume; published: as stated)")
 pages.glue_figure("fig-test-scores", fig)
@@ -125,7 +136,11 @@ pages.glue_figure("fig-test-scores", fig)
 # background lifts it). A published value compares with ours only where its protocol matches
 # (a threshold fixed or chosen on validation data, never on the test volume; the same
 # post-processing) and only on a real-data profile (see the box at the top).
-# **Conclusion:** {glue:md}`arch_order`.
+# **Conclusion:** like for like (no post-processing, threshold one half), this book's best
+# architecture scores {glue:text}`raw_best:.3f` against the benchmark's {glue:text}`benchmark_plain:.3f`
+# (4 GPUs, 60k iterations); with its own post-processing it reaches {glue:text}`processed_best:.3f`,
+# which compares with the benchmark's post-processed rows only after noting that those chose their
+# threshold on the test volume.
 # ```
 #
 # Full citations:
