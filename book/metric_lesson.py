@@ -50,27 +50,28 @@ notices.notice(lesson=True)
 truth, prob = lesson.disk_masks(32, 64, shift=2.0, seed=0)
 sweep = lesson.confidence_sweep(truth, prob, np.linspace(0.02, 1.0, 25))
 at = sweep.pivot(index="factor", columns="metric", values="value")
-pages.glue("sq_soft_full", f"{at['soft_jaccard'].iloc[-1]:.2f}")
-pages.glue("sq_soft_low", f"{at['soft_jaccard'].iloc[0]:.2f}")
-pages.glue("sq_iou", f"{at['iou'].iloc[-1]:.2f}")
-pages.glue("sq_iou_range", f"{at['iou'].max() - at['iou'].min():.3f}")
+pages.glue("sq_soft_full", float(at['soft_jaccard'].iloc[-1]))
+pages.glue("sq_soft_low", float(at['soft_jaccard'].iloc[0]))
+pages.glue("sq_iou", float(at['iou'].iloc[-1]))
+pages.glue("sq_iou_range", float(at['iou'].max() - at['iou'].min()))
 
 # %% [markdown]
 # A model that predicts nothing but the foreground rate is the other extreme: the same
-# probability everywhere. On the {glue:md}`fg_source`, its soft Jaccard can never exceed the
+# probability everywhere. On the EPFL training volume ({glue:text}`fg_percent:.1f` % foreground;
+# the test volume has {glue:text}`fg_test_percent:.1f` %), its soft Jaccard can never exceed the
 # foreground fraction, whatever the constant.
 
 # %% tags=["hide-input"]
 volumes = pages.load_csv("epfl_foreground").set_index("split")  # measured by audits/first_slices.py
 foreground = float(volumes.loc["train", "foreground"])
-pages.glue("fg_source", f"EPFL training volume ({100 * volumes.loc['test', 'foreground']:.2f} % foreground in "
-                        "the test volume)")
+pages.glue("fg_test_percent", 100 * float(volumes.loc["test", "foreground"]))
 masks = lesson.mask_with_fraction(foreground)  # a constant prediction's scores depend on the fraction alone
 constant = lesson.constant_prediction_sweep(masks, np.linspace(0.05, 1.0, 20))
 best_constant = constant[constant["metric"] == "soft_jaccard"]["value"].max()
-pages.glue("fg_fraction", f"{100 * foreground:.1f} %")
-pages.glue("const_soft_max", f"{best_constant:.3f}")
-pages.glue("orig_band", f"{band[0]:.3f}–{band[1]:.3f}")
+pages.glue("fg_percent", 100 * foreground)
+pages.glue("const_soft_max", float(best_constant))
+pages.glue("orig_low", float(band[0]))
+pages.glue("orig_high", float(band[1]))
 
 fig, axes = plots.plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
 plots.metric_lines(sweep, "factor", labels=labels, ylabel="Jaccard variant",
@@ -88,17 +89,17 @@ pages.glue_figure("fig-soft-vs-threshold", fig)
 # one half; thresholded Jaccard and IoU do not move. Right: the soft Jaccard of predicting one
 # constant probability everywhere on a mask with the EPFL training volume's foreground fraction; the grey band spans the
 # values the original report quotes.
-# **Conclusion:** squeezed, the soft Jaccard falls from {glue:md}`sq_soft_full` to {glue:md}`sq_soft_low`
-# while the IoU stays at {glue:md}`sq_iou`: the soft Jaccard measures confidence as well as overlap.
+# **Conclusion:** squeezed, the soft Jaccard falls from {glue:text}`sq_soft_full:.2f` to {glue:text}`sq_soft_low:.2f`
+# while the IoU stays at {glue:text}`sq_iou:.2f`: the soft Jaccard measures confidence as well as overlap.
 # ```
 #
-# With the probabilities as predicted the soft Jaccard is {glue:md}`sq_soft_full`; squeezed,
-# it falls to {glue:md}`sq_soft_low`, while the IoU stays at {glue:md}`sq_iou` (it varies by
-# {glue:md}`sq_iou_range` over the sweep). On a volume with {glue:md}`fg_fraction` foreground, a
-# constant prediction reaches a soft Jaccard of at most {glue:md}`const_soft_max`. Compare
-# the original band, {glue:md}`orig_band`: on this metric, a value near the foreground
-# fraction is what a model that has learned almost nothing scores, and a good model whose
-# probabilities stay near one half can score little more.
+# With the probabilities as predicted the soft Jaccard is {glue:text}`sq_soft_full:.2f`; squeezed,
+# it falls to {glue:text}`sq_soft_low:.2f`, while the IoU stays at {glue:text}`sq_iou:.2f` (it varies by
+# {glue:text}`sq_iou_range:.3f` over the sweep). On the training volume's foreground fraction, a
+# constant prediction reaches a soft Jaccard of at most {glue:text}`const_soft_max:.3f`. Compare
+# the original band, {glue:text}`orig_low:.3f`–{glue:text}`orig_high:.3f`. On this metric, a value
+# near the foreground fraction is what a model that has learned almost nothing scores. A good
+# model whose probabilities stay near one half can score little more.
 #
 # ## Empty patches and batch averaging
 #
@@ -111,8 +112,6 @@ pages.glue_figure("fig-soft-vs-threshold", fig)
 empty = np.zeros((4, 32, 32, 1), np.float32)
 one_pixel = empty.copy()
 one_pixel[0, 0, 0, 0] = 1.0
-pages.glue("empty_empty", f"{float(metrics.thresholded_jaccard(empty, empty)):g}")
-pages.glue("empty_one", f"{float(metrics.thresholded_jaccard(empty, one_pixel)):g}")
 print("empty vs empty:", float(metrics.thresholded_jaccard(empty, empty)))
 print("empty vs one false positive:", float(metrics.thresholded_jaccard(empty, one_pixel)))
 
@@ -128,13 +127,13 @@ truth_half, prob_half = lesson.disk_masks(64, 32, empty_fraction=0.5, shift=2.0,
 order = np.random.default_rng(1).permutation(len(truth_half))
 batches = lesson.batch_size_sweep(truth_half[order], prob_half[order], [1, 2, 4, 8, 16, 32, 64])
 high = empties[empties["empty_fraction"] == empties["empty_fraction"].max()].set_index("metric")["value"]
-pages.glue("empty_share", f"{100 * empties['empty_fraction'].max():.0f} %")
-pages.glue("empty_batch_mean", f"{high['thresholded_jaccard']:.2f}")
-pages.glue("empty_iou", f"{high['iou']:.2f}")
+pages.glue("empty_percent", 100 * float(empties["empty_fraction"].max()))
+pages.glue("empty_batch_mean", float(high['thresholded_jaccard']))
+pages.glue("empty_iou", float(high['iou']))
 per_size = batches.pivot(index="batch_size", columns="metric", values="value")
-pages.glue("bs_small", f"{per_size['thresholded_jaccard'].iloc[0]:.2f}")
-pages.glue("bs_large", f"{per_size['thresholded_jaccard'].iloc[-1]:.2f}")
-pages.glue("bs_iou", f"{per_size['iou'].iloc[0]:.2f}")
+pages.glue("bs_small", float(per_size['thresholded_jaccard'].iloc[0]))
+pages.glue("bs_large", float(per_size['thresholded_jaccard'].iloc[-1]))
+pages.glue("bs_iou", float(per_size['iou'].iloc[0]))
 
 fig, axes = plots.plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
 plots.metric_lines(empties, "empty_fraction", labels=labels, ylabel="value",
@@ -151,16 +150,16 @@ pages.glue_figure("fig-empty-patches", fig)
 # the share of empty patches grows; the predictions of the non-empty patches are the same
 # kind throughout. Right: one set of predictions with half its patches empty, averaged over
 # batches of different sizes; the IoU does not depend on the batch size.
-# **Conclusion:** with {glue:md}`empty_share` of the patches empty, the per-batch mean reads
-# {glue:md}`empty_batch_mean` where the IoU of the same predictions is {glue:md}`empty_iou`: a
+# **Conclusion:** with {glue:text}`empty_percent:.0f` % of the patches empty, the per-batch mean reads
+# {glue:text}`empty_batch_mean:.2f` where the IoU of the same predictions is {glue:text}`empty_iou:.2f`: a
 # per-batch mean depends on how the data are cut.
 # ```
 #
-# With {glue:md}`empty_share` of the patches empty, the mean of per-batch thresholded Jaccard
-# is {glue:md}`empty_batch_mean` while the IoU of the same predictions is {glue:md}`empty_iou`.
-# For a fixed set, the per-batch mean goes from {glue:md}`bs_small` (one patch per batch) to
-# {glue:md}`bs_large` (the whole set in one batch), which is where it meets the IoU
-# ({glue:md}`bs_iou`). The report's fix, thresholding, therefore still does not give the number
+# With {glue:text}`empty_percent:.0f` % of the patches empty, the mean of per-batch thresholded Jaccard
+# is {glue:text}`empty_batch_mean:.2f` while the IoU of the same predictions is {glue:text}`empty_iou:.2f`.
+# For a fixed set, the per-batch mean goes from {glue:text}`bs_small:.2f` (one patch per batch) to
+# {glue:text}`bs_large:.2f` (the whole set in one batch), which is where it meets the IoU
+# ({glue:text}`bs_iou:.2f`). The report's fix, thresholding, therefore still does not give the number
 # the literature reports: only counts accumulated over the whole set do
 # (`keras.metrics.BinaryIoU`, logged as `iou`).
 
@@ -172,19 +171,19 @@ for name in pages.collected_studies():
     wide = best.pivot_table(index="run_id", columns="metric", values="value")
     if {"thresholded_jaccard", "iou"} <= set(wide.columns):
         gaps.append((wide["thresholded_jaccard"] - wide["iou"]).abs().rename(name))
-if gaps:
-    gap = pd.concat(gaps)
-    gap = gap[np.isfinite(gap)]
-    pages.glue("real_gap", (f"On the real runs of this build ({len(gap)} runs of the {len(gaps)} collected studies), "
-                           f"at each run's best epoch, the validation per-batch thresholded Jaccard and the whole-set "
-                           f"IoU differ by at most {gap.max():.3f} (median {gap.median():.3f}): with 128-pixel patches "
-                           "few batches are empty, so on these data thresholding alone would nearly have fixed the "
-                           "original's number; the aggregation matters where batches are small or often empty."))
-else:
-    pages.glue("real_gap", "No collected run in this build logs both metrics.")
+gap = pd.concat(gaps) if gaps else pd.Series(dtype=float)
+gap = gap[np.isfinite(gap)]
+pages.glue("gap_runs", int(len(gap)))
+pages.glue("gap_studies", int(len(gaps)))
+pages.glue("gap_max", float(gap.max()) if len(gap) else float("nan"))
+pages.glue("gap_median", float(gap.median()) if len(gap) else float("nan"))
 
 # %% [markdown]
-# {glue:md}`real_gap`
+# On the real runs of this build ({glue:text}`gap_runs` runs of {glue:text}`gap_studies` collected
+# studies), at each run's best epoch, the validation per-batch thresholded Jaccard and the
+# whole-set IoU differ by at most {glue:text}`gap_max:.3f` (median {glue:text}`gap_median:.3f`).
+# With 128-pixel patches few batches are empty, so on these data thresholding alone would nearly
+# have fixed the original's number. The aggregation matters where batches are small or often empty.
 #
 # ## Why focal loss with a batch-normalised head stays away from 0 and 1
 #
@@ -204,10 +203,10 @@ for gamma in (1.0, 2.0, 5.0):
 optima = pd.concat(optima, ignore_index=True)
 focal2 = optima[optima["condition"] == "focal, gamma 2"].set_index("frequency")["prediction"]
 near = lambda q: focal2.iloc[int(np.argmin(np.abs(focal2.index - q)))]  # noqa: E731
-pages.glue("focal_q_high", f"{focal2.index[-1]:.2f}")
-pages.glue("focal_p_high", f"{near(focal2.index[-1]):.2f}")
-pages.glue("focal_q_low", f"{focal2.index[0]:.2f}")
-pages.glue("focal_p_low", f"{near(focal2.index[0]):.2f}")
+pages.glue("focal_q_high", float(focal2.index[-1]))
+pages.glue("focal_p_high", float(near(focal2.index[-1])))
+pages.glue("focal_q_low", float(focal2.index[0]))
+pages.glue("focal_p_low", float(near(focal2.index[0])))
 
 fig = plots.metric_lines(optima, "prediction", y="frequency", hue="condition", diagonal=True,
                          xlabel="probability that minimises the expected loss",
@@ -221,13 +220,13 @@ pages.glue_figure("fig-reliability", fig)
 # Reliability of a model trained to the minimum of each loss: the probability it predicts
 # (horizontal) for pixels with a given true foreground frequency (vertical). The dotted
 # diagonal is perfect calibration; the original study used focal loss with gamma 2.
-# **Conclusion:** focal loss predicts {glue:md}`focal_p_high` for pixels that are foreground
-# {glue:md}`focal_q_high` of the time: it asks for under-confident probabilities.
+# **Conclusion:** focal loss predicts {glue:text}`focal_p_high:.2f` for pixels that are foreground
+# {glue:text}`focal_q_high:.2f` of the time: it asks for under-confident probabilities.
 # ```
 #
-# With focal loss and gamma 2, pixels that are foreground {glue:md}`focal_q_high` of the time
-# are best predicted at {glue:md}`focal_p_high`, and pixels that are foreground
-# {glue:md}`focal_q_low` of the time at {glue:md}`focal_p_low`: the loss itself asks for
+# With focal loss and gamma 2, pixels that are foreground {glue:text}`focal_q_high:.2f` of the time
+# are best predicted at {glue:text}`focal_p_high:.2f`, and pixels that are foreground
+# {glue:text}`focal_q_low:.2f` of the time at {glue:text}`focal_p_low:.2f`: the loss itself asks for
 # under-confident probabilities, which the soft Jaccard then punishes.
 #
 # **The head.** The original model put a batch normalisation between the last 1x1 convolution
@@ -243,10 +242,10 @@ fractions = np.geomspace(0.01, 0.5, 30)
 head = lesson.bn_head_sweep(np.append(fractions, foreground), scales=(1.0, 2.0, 4.0))
 head["condition"] = "scale " + head["scale"].map("{:g}".format)
 at_fg = head[(head["foreground"] == foreground) & (head["scale"] == 1.0)].set_index("metric")["value"]
-pages.glue("bn_p_bg", f"{at_fg['p_background']:.2f}")
-pages.glue("bn_p_fg", f"{at_fg['p_foreground']:.2f}")
-pages.glue("bn_soft", f"{at_fg['soft_jaccard']:.2f}")
-pages.glue("bn_iou", f"{head[head['metric'] == 'iou']['value'].min():g}")
+pages.glue("bn_p_bg", float(at_fg['p_background']))
+pages.glue("bn_p_fg", float(at_fg['p_foreground']))
+pages.glue("bn_soft", float(at_fg['soft_jaccard']))
+pages.glue("bn_iou", float(head[head['metric'] == 'iou']['value'].min()))
 
 curve = head[head["foreground"] != foreground]
 fig, axes = plots.plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
@@ -265,14 +264,14 @@ pages.glue_figure("fig-bn-head", fig)
 # scale (shift 0). Left: the soft Jaccard of these perfect masks against the foreground
 # fraction; the grey band spans the original report's values. Right: the probability given
 # to every background pixel (dotted: one half, the threshold).
-# **Conclusion:** a perfect mask (IoU {glue:md}`bn_iou`) scores a soft Jaccard of only
-# {glue:md}`bn_soft` behind this head: a low soft Jaccard alone does not show bad masks.
+# **Conclusion:** a perfect mask (IoU {glue:text}`bn_iou:g`) scores a soft Jaccard of only
+# {glue:text}`bn_soft:.2f` behind this head: a low soft Jaccard alone does not show bad masks.
 # ```
 #
-# At the foreground fraction of the {glue:md}`fg_source` and the initial scale, background pixels
-# get {glue:md}`bn_p_bg` and mitochondria {glue:md}`bn_p_fg`. Thresholded, the mask is perfect
-# (IoU {glue:md}`bn_iou` on every point of the sweep), yet the soft Jaccard is
-# {glue:md}`bn_soft`. Training can grow the scale and lower the shift, but focal loss gives
+# At the foreground fraction of the EPFL training volume and the initial scale, background pixels
+# get {glue:text}`bn_p_bg:.2f` and mitochondria {glue:text}`bn_p_fg:.2f`. Thresholded, the mask is perfect
+# (IoU {glue:text}`bn_iou:g` on every point of the sweep), yet the soft Jaccard is
+# {glue:text}`bn_soft:.2f`. Training can grow the scale and lower the shift, but focal loss gives
 # little reward for doing so, as the previous figure shows. Whether this, rather than the
 # data defects, produced the original band is measured in {doc}`what_broke`.
 #
@@ -288,8 +287,12 @@ pages.glue_figure("fig-bn-head", fig)
 #
 # ## Try it yourself
 #
-# * Open the code cells and change `shift=2.0` in `lesson.disk_masks` (worse masks) or the
-#   `batch_size` of `lesson.empty_patch_sweep`.
+# * Open the code cells and change `shift=2.0` in `lesson.disk_masks`. A larger shift makes
+#   worse masks: the IoU drops, and so does the soft Jaccard at the confident end of the sweep.
+# * Change the `batch_size` of `lesson.empty_patch_sweep`. Smaller batches put more batches with
+#   no foreground at all into the mean, so the per-batch value moves further from the IoU.
 # * Train with the original head and loss and compare the logged `soft_jaccard` and `iou`
 #   curves in the run's `history.csv`:
-#   `mitolib train --profile cpu -p loss focal -p head_batch_norm true`.
+#   `mitolib train --profile cpu -p loss focal -p head_batch_norm true`. Compare the `iou` and
+#   `soft_jaccard` columns epoch by epoch; {doc}`what_broke` measures how far apart this head and
+#   loss put them.
