@@ -7,6 +7,7 @@ the rest.
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -80,6 +81,68 @@ def test_detector_flags_typed_numbers_and_spares_code_roles_and_math():
              "See [the docs](https://example.org/v1.2) and https://example.org/0.5.")
     assert typed_numbers(clean) == []
     assert typed_numbers("```{glue:figure} fig-x\n:name: fig-x\n\nA caption with 0.9 typed.\n```") == ["0.9"]
+
+
+# Calls whose string arguments reach the reader: glued values and Markdown or printed output.
+OUTPUT_CALLS = {"glue", "glue_record", "Markdown", "display", "print"}
+PROSE_WORDS = 8  # a literal string this long passed to output is a sentence written in Python
+
+# Pages still building some sentences in Python, with how many: the count may only go down.
+PROSE_IN_CODE_LEFT = {"volume_results.py": 22, "what_broke.py": 4, "recipe.py": 2, "hyperparameters.py": 1}
+
+
+def _call_name(node: ast.Call) -> str:
+    func = node.func
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+
+
+def output_literals(source: str) -> list[str]:
+    """Literal strings (an f-string's fixed parts joined) passed to an output call in ``source``."""
+    found, seen = [], set()
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and _call_name(node) in OUTPUT_CALLS):
+            continue
+        arguments = node.args[1:] if _call_name(node).startswith("glue") else node.args
+        for argument in arguments:
+            for sub in ast.walk(argument):
+                if id(sub) in seen:
+                    continue
+                if isinstance(sub, ast.JoinedStr):
+                    for part in sub.values:
+                        seen.update(id(node) for node in ast.walk(part)  # format specs are not prose
+                                    if isinstance(node, (ast.JoinedStr, ast.Constant)))
+                    found.append("".join(p.value for p in sub.values if isinstance(p, ast.Constant)))
+                elif isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+                    found.append(sub.value)
+                seen.add(id(sub))
+    return found
+
+
+def prose_in_code(source: str) -> list[str]:
+    """Sentences (eight words or more) and typed numbers that code cells send to the reader."""
+    flagged = []
+    for text in output_literals(source):
+        if len(re.findall(r"[A-Za-z]+", text)) >= PROSE_WORDS or typed_numbers(text):
+            flagged.append(text.strip()[:70])
+    return flagged
+
+
+def test_prose_detector_flags_sentences_and_numbers_sent_to_output():
+    source = ('pages.glue("a", f"The model reached {x:.3f} on the whole test volume today")\n'
+              'pages.glue("c", f"{share:.0%}")\n'
+              'pages.glue("b", 0.85)\n'
+              'display(Markdown("IoU 0.85"))\n'
+              'display(pages.markdown_table(t.rename(columns={"n": "seeds"})))\n'
+              'label = "a long sentence that is not sent to output by any call"\n')
+    assert prose_in_code(source) == ["The model reached  on the whole test volume today", "IoU 0.85"]
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.suffix == ".py"], ids=lambda p: p.name)
+def test_code_cells_send_no_sentences_to_the_reader(page):
+    source = "\n".join(line for line in code_of(page).splitlines() if not line.lstrip().startswith(("%", "!")))
+    found = prose_in_code(source)
+    allowed = PROSE_IN_CODE_LEFT.get(page.name, 0)
+    assert len(found) <= allowed, f"{page.name}: sentences built in code (write them in Markdown): {found}"
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
