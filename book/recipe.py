@@ -146,7 +146,8 @@ pages.markdown_table(shown[["lever", "interval"]].rename(columns={"interval": "t
 # Every run scores its one prediction of the test volume several ways (`postprocessing.csv`): a
 # median of the probabilities over three or five neighbouring slices, and the threshold that
 # scores best on the validation slices (never on the test volume), against the plain threshold of
-# one half. These need no retraining, so every run of the study contributes a pair. Where saved
+# one half. The table pairs each step with the plain prediction (no median, threshold one half).
+# These need no retraining, so every run of the study contributes a pair. Where saved
 # models were evaluated again with 8-fold test-time augmentation (`mitolib evaluate --tta`), that
 # step is paired too. Its cost, on this machine beside a training: {glue:text}`tta_seconds:.0f` s per
 # test volume with TTA against {glue:text}`plain_seconds:.0f` s for the whole evaluation without it.
@@ -191,7 +192,7 @@ _counts(post_effects, "test_time")
 if len(post_effects):
     display(pages.markdown_table(post_effects.assign(
         interval=[verdicts.effect_text(r) for _, r in post_effects.iterrows()])[["group", "interval"]]
-        .rename(columns={"group": "test-time step (against z-median 1, fixed threshold)",
+        .rename(columns={"group": "test-time step",
                          "interval": "test IoU difference [interval]"})))
 else:
     display(Markdown(":::{note}\nNo run of this build has a post-processing table yet.\n:::"))

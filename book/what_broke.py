@@ -454,7 +454,7 @@ notices.notice(results)
 if effects is not None:
     display(pages.markdown_table(pd.DataFrame({
         "variant": [f"`{g}`" for g in effects["group"]],
-        "test IoU minus `corrected`, 95 % interval over paired seeds": [
+        f"test IoU minus `corrected` [{claims.CONFIDENCE:.0%} paired interval]": [
             verdicts.effect_text(row) for _, row in effects.iterrows()]})))
 
 # %% [markdown]
