@@ -363,45 +363,40 @@ if volumes:
 # backend and another budget than the `cpu` runs above (how they were run:
 # `results/gpu_short/README.md`).
 
-# %% tags=["hide-input"]
+# %% tags=["remove-input"]
 try:
     gpu = pages.load_study("architectures", "gpu_short")
 except pages.ResultsMissing as missing:
     gpu = None
     display(Markdown(f":::{{note}}\nNo GPU results in this build: {missing}\n:::"))
-    for name in ("gpu_done", "gpu_best_arch", "gpu_best_iou", "gpu_best_minutes", "book_best_iou", "gpu_order"):
-        pages.glue(name, "not measured")
+    pages.glue("gpu_best_arch", "none")
+    for name in ("gpu_done", "gpu_planned", "gpu_seeds", "gpu_disagree"):
+        pages.glue(name, 0)
+    for name in ("gpu_best_iou", "gpu_best_minutes"):
+        pages.glue(name, float("nan"))
 if gpu is not None:
     display(Markdown(notices.notice_text(gpu)))
     display(pages.markdown_table(summaries.gpu_summary(gpu)))
     best = gpu.done.loc[gpu.done["test_iou"].idxmax()]
-    pages.glue("gpu_done", f"{len(gpu.done)} of {len(gpu.runs)}")
-    pages.glue("gpu_best_arch", pages.arch_label(best["architecture"]))
-    pages.glue("gpu_best_iou", f"{best['test_iou']:.3f}")
-    pages.glue("gpu_best_minutes", f"{best['train_seconds'] / 60:.1f}")
-    pages.glue("book_best_iou", f"{done['test_iou'].max():.3f} for the best `seeds` run above "
-                               f"(`{results.profile}` profile)")
     gpu_means = gpu.done.groupby("architecture")["test_iou"].mean().sort_values(ascending=False)
-    gpu_seeds = int(gpu.done.groupby("architecture")["seed"].nunique().min())
-    gpu_words = " > ".join(pages.arch_label(a) for a in gpu_means.index)
-    gpu_tiers = claims.resolved_order(gpu.done, "test_iou", "architecture")
-    gpu_part = (f"With {gpu_seeds} seed per architecture the GPU runs resolve no order (a paired interval needs "
-                f"two seeds or more); their values rank {gpu_words}." if gpu_seeds < 2 else
-                f"The GPU runs, by the claims rule: {claims.order_text(gpu_tiers, label=pages.arch_label)}.")
-    against = claims.contradictions(list(gpu_means.index), tiers)
-    pages.glue("gpu_order", gpu_part + f" The `{results.profile}` runs, by the claims rule: "
-              f"{claims.order_text(tiers, label=pages.arch_label)}. " + (
-                  "The GPU values agree with every order the "
-                  f"`{results.profile}` runs resolve." if not against else
-                  "The GPU values put " + "; ".join(f"{pages.arch_label(low)} above {pages.arch_label(high)}"
-                                                    for high, low in against)
-                  + f", against the order the `{results.profile}` runs resolve: the two budgets disagree, so "
-                  "that order holds for the `" + results.profile + "` recipe only."))
+    pages.glue("gpu_done", int(len(gpu.done)))
+    pages.glue("gpu_planned", int(len(gpu.runs)))
+    pages.glue("gpu_seeds", int(gpu.done.groupby("architecture")["seed"].nunique().min()))
+    pages.glue("gpu_best_arch", pages.arch_label(best["architecture"]))
+    pages.glue("gpu_best_iou", float(best["test_iou"]))
+    pages.glue("gpu_best_minutes", float(best["train_seconds"] / 60))
+    pages.glue("gpu_disagree", int(len(claims.contradictions(list(gpu_means.index), tiers))))
+pages.glue("book_best_iou", float(done["test_iou"].max()))
 
 # %% [markdown]
-# Runs finished: {glue:md}`gpu_done` planned. The highest, {glue:md}`gpu_best_arch`, reaches a test
-# IoU of {glue:md}`gpu_best_iou` after {glue:md}`gpu_best_minutes` minutes of training
-# (compilation included), against {glue:md}`book_best_iou`. {glue:md}`gpu_order`
+# {glue:text}`gpu_done` of {glue:text}`gpu_planned` planned runs finished, with
+# {glue:text}`gpu_seeds` seed per architecture. The highest, {glue:md}`gpu_best_arch`, reaches a
+# test IoU of {glue:text}`gpu_best_iou:.3f` after {glue:text}`gpu_best_minutes:.1f` minutes of
+# training (compilation included). The best `seeds` run above reaches
+# {glue:text}`book_best_iou:.3f`. One seed per architecture resolves no order: a paired interval
+# needs two seeds or more, so the table ranks values, not architectures. Of the orders the `cpu`
+# runs above resolve, the GPU values contradict {glue:text}`gpu_disagree`.
+#
 # "Steady images/s" leaves out the first epoch, which includes the compilation. "Best / last
 # epoch" is the epoch whose model was kept (highest validation IoU) and the last one trained:
 # early stopping ends a run once the validation IoU has not improved for
