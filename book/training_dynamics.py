@@ -128,6 +128,11 @@ pages.glue("val_resolved", int(pairs["resolved"].sum()))
 # ## Try it yourself
 #
 # * Add seeds: edit the `seeds` grid in `studies.yml`, then
-#   `mitolib study run seeds --profile cpu && mitolib study collect seeds --profile cpu`.
+#   `mitolib study run seeds --profile cpu && mitolib study collect seeds --profile cpu`. Each
+#   seed is one more run of the length shown in the tables above. With more seeds the bands in
+#   {numref}`fig-curves` and the intervals on later pages narrow; the means move only by chance.
 # * Change the schedule of one run: `mitolib train --profile cpu -p reduce_lr_patience 0`
-#   (no learning-rate halving) or `-p early_stopping_patience 0` (no early stop).
+#   (no learning-rate halving) or `-p early_stopping_patience 0` (no early stop). The run's
+#   `history.csv` then shows a constant `learning_rate` column, or a run that uses all its
+#   epochs. Put its validation IoU beside the curves of {numref}`fig-curves` to see what the
+#   schedule did.

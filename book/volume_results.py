@@ -211,8 +211,8 @@ slices = pages.by_architecture(results.test_slices.merge(done[["run_id", "archit
 fig = plots.slice_scores(slices, value="iou", hue="architecture", labels=labels)
 pages.glue_figure("fig-slices", fig)
 per_slice = slices.groupby("slice")["iou"].mean()
-pages.glue("worst_slice", f"{per_slice.idxmin()}")
-pages.glue("worst_slice_iou", f"{per_slice.min():.2f}")
+pages.glue("worst_slice", int(per_slice.idxmin()))
+pages.glue("worst_slice_iou", float(per_slice.min()))
 
 # %% [markdown]
 # ```{glue:figure} fig-slices
@@ -220,8 +220,8 @@ pages.glue("worst_slice_iou", f"{per_slice.min():.2f}")
 #
 # IoU of each test slice: the mean over seeds per architecture (line) and the range over
 # seeds (band).
-# **Conclusion:** the hardest slice, number {glue:md}`worst_slice`, scores
-# {glue:md}`worst_slice_iou` on average over all runs.
+# **Conclusion:** the hardest slice, number {glue:text}`worst_slice`, scores
+# {glue:text}`worst_slice_iou:.2f` on average over all runs.
 # ```
 #
 # %% tags=["hide-input"]
@@ -229,8 +229,8 @@ fig = plots.histogram(slices, value="iou", hue="architecture", labels=labels, bi
                       xlabel="IoU of one test slice (all seeds)")
 pages.glue_figure("fig-slice-distribution", fig)
 quantiles = slices["iou"].quantile([0.1, 0.5])
-pages.glue("slice_quantiles", f"half the slices score above {quantiles[0.5]:.2f} and one in ten below "
-                             f"{quantiles[0.1]:.2f} (all architectures and seeds pooled)")
+pages.glue("slice_median", float(quantiles[0.5]))
+pages.glue("slice_tenth", float(quantiles[0.1]))
 
 # %% [markdown]
 # ```{glue:figure} fig-slice-distribution
@@ -239,11 +239,12 @@ pages.glue("slice_quantiles", f"half the slices score above {quantiles[0.5]:.2f}
 # How slice IoUs are distributed over the test volume, per architecture, pooled over seeds. A long
 # tail to the left means a few slices fail badly while most are fine; the gallery and the
 # slice-by-slice figure show which.
-# **Conclusion:** {glue:md}`slice_quantiles`.
+# **Conclusion:** half the slices score above {glue:text}`slice_median:.2f` and one in ten below
+# {glue:text}`slice_tenth:.2f` (all architectures and seeds pooled).
 # ```
 #
-# Averaged over all runs, the hardest slice is number {glue:md}`worst_slice` (IoU
-# {glue:md}`worst_slice_iou`). A slice IoU is not the volume IoU: slices with little
+# Averaged over all runs, the hardest slice is number {glue:text}`worst_slice` (IoU
+# {glue:text}`worst_slice_iou:.2f`). A slice IoU is not the volume IoU: slices with little
 # foreground weigh as much as full ones in a mean of slice values, and not at all in the
 # volume count.
 #

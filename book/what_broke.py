@@ -91,6 +91,7 @@ pages.glue("original_val_fraction", float(original_profile_0926["val_fraction"])
 pages.glue("original_bn_momentum", float(original_profile_0926["bn_momentum"]))
 pages.glue("original_threshold", float(load_config()["defaults"]["threshold"]))
 pages.glue("confidence_level", float(claims.CONFIDENCE))
+pages.glue("repro_budget_hours", float(load_config()["compute_budgets"]["original_0926"]["hours"]))
 
 try:
     repro = pages.load_study("original_logs", profile="original_0926")
@@ -103,10 +104,13 @@ if repro is not None:
     planned = len(repro.plan) if repro.plan is not None else len(repro.runs)
     pages.glue("repro_done", len(reproduced))
     pages.glue("repro_planned", planned)
+    one_run = repro.done[(repro.done["variant"] == "mispaired") & (repro.done["architecture"] == "unet")]
+    pages.glue("mispaired_unet_minutes", float(one_run["train_seconds"].mean() / 60) if len(one_run) else float("nan"))
 else:
     reproduced = settings = explanations = None
     pages.glue("repro_done", 0)
     pages.glue("repro_planned", 0)
+    pages.glue("mispaired_unet_minutes", float("nan"))
 
 # %% [markdown]
 # ## The answer
@@ -651,13 +655,15 @@ pages.glue("recipe_peak_iou", float(peaks.get("iou", float("nan"))))
 #
 # ## Try it yourself
 #
-# * Reproduce one logged run (about 3 minutes on a laptop for the 16-filter U-Net):
+# * Reproduce one logged run (the 16-filter U-Net trained for {glue:text}`mispaired_unet_minutes:.0f`
+#   minutes on average on the two-core machine that built this book):
 #   `mitolib train --profile original_0926 -p mispair true`. Its `history.csv` should show the
 #   training accuracy stopping near {glue:text}`background_12:.2f`, as in {numref}`fig-original-logs`. Drop
 #   `-p mispair true` and compare the training accuracy.
 # * Transcribe the logs yourself: clone the original repository and run
 #   `python audits/original_logs.py PATH_TO_CLONE`; `git diff book/data` should show nothing.
 # * Run the whole reproduction: `mitolib study run original_logs --profile original_0926`, then
-#   `mitolib study collect original_logs --profile original_0926` (about 5 hours on 2 cores).
+#   `mitolib study collect original_logs --profile original_0926` (planned at
+#   {glue:text}`repro_budget_hours:.0f` hours on two cores, `compute_budgets` in `studies.yml`).
 # * Put one defect back into the corrected recipe by hand: `mitolib train --profile cpu -p mispair true`,
 #   or `-p split random_patches`, `-p channels 3`, `-p monitor soft_jaccard`.
