@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from mitolib.core import quiet
 from mitolib.core.config import DEFAULT_PROFILE, profile_in_use
 from mitolib.core.errors import SchedulerError
 from mitolib.core.locations import CACHE_ENV
@@ -369,37 +370,17 @@ def _keep_passed_on_values(argv: list[str]) -> list[str]:
     return joined
 
 
-QUIET_LOGS = {"TF_CPP_MIN_LOG_LEVEL": "3", "ABSL_MIN_LOG_LEVEL": "3"}  # TensorFlow's start-up lines, unless set
 TENSORFLOW_COMMANDS = ("train", "evaluate", "predict", "export")
-
-
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow (through Keras) with the process's stderr pointed at /dev/null: its C++ start-up lines
-    (oneDNN, CPU features, absl) ignore the log-level variables.  An import error still raises, after stderr
-    is back, so it is seen."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import keras  # noqa: F401
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()  # device discovery prints its lines now, not during the work
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mitolib`` command; returns the exit code."""
-    for name, value in QUIET_LOGS.items():  # before any command imports TensorFlow
-        os.environ.setdefault(name, value)
+    quiet.set_quiet_defaults()  # before any command imports TensorFlow
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(_keep_passed_on_values(argv))
-    if argv and argv[0] in TENSORFLOW_COMMANDS and os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "3":
+    if argv and argv[0] in TENSORFLOW_COMMANDS:
         try:
-            _import_tensorflow_quietly()
+            quiet.import_tensorflow_quietly()
         except ImportError:
             pass  # the command itself reports it
     try:

@@ -21,13 +21,17 @@
 # test scores and this executed notebook.
 
 # %%
-import matplotlib.pyplot as plt
-import pandas as pd
+from mitolib.core import quiet
 
-from mitolib.core import config, rundir
-from mitolib.figures import image_plots
-from mitolib.data.volumes import resolve_volumes
-from mitolib.training.train import train
+quiet.import_tensorflow_quietly()  # TensorFlow's start-up lines, unless TF_CPP_MIN_LOG_LEVEL asks for them
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from mitolib.core import config, rundir  # noqa: E402
+from mitolib.figures import image_plots  # noqa: E402
+from mitolib.data.volumes import resolve_volumes  # noqa: E402
+from mitolib.training.train import train  # noqa: E402
 
 # %% tags=["parameters"]
 architecture = "unet"

@@ -161,6 +161,34 @@ def test_follow_history_prints_each_new_epoch(tmp_path, monkeypatch):
     assert lines[3].startswith("training done after 2 epochs; evaluating the test volume") and len(lines) == 4
 
 
+def test_follow_history_prints_every_epoch_when_two_arrive_between_looks(tmp_path):
+    import io
+    import threading
+
+    from mitolib.studies import runner
+
+    rows = "epoch,loss,val_iou,learning_rate,epoch_seconds\n1,0.5,0.6,0.001,10\n2,0.4,0.7,0.001,10\n"
+    (tmp_path / "history.csv").write_text(rows)  # both epochs are there at the first look
+    out, stop = io.StringIO(), threading.Event()
+    stop.set()  # one look, then return
+    runner.follow_history(tmp_path, 3, stop, out)
+    epochs = [line.split(":")[0] for line in out.getvalue().splitlines()[1:]]
+    assert epochs == ["epoch 1/3", "epoch 2/3"]
+
+
+def test_quiet_import_sends_tensorflow_start_up_lines_nowhere_only_when_asked():
+    import subprocess
+    import sys
+
+    code = "from mitolib.core import quiet; quiet.import_tensorflow_quietly(); import sys; print('after', file=sys.stderr)"
+    quiet_run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert quiet_run.stderr == "after\n"  # stderr works again after the import
+    loud_run = subprocess.run([sys.executable, "-c", code + "; import tensorflow"], capture_output=True, text=True,
+                              check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert "after" in loud_run.stderr and len(loud_run.stderr.splitlines()) > 1  # TensorFlow's own lines
+
+
 def test_every_run_records_its_object_scores(smoke_run):
     """metrics.json carries the object-level scores of the test volume (the protocol of mitolib.model.objects)."""
     import json

@@ -117,9 +117,9 @@ def follow_history(run_dir: Path, epochs: int, stop, out=None) -> None:
                 history = pd.read_csv(path)
             except (OSError, ValueError):
                 history = None
-            if history is not None and len(history) > seen:
-                seen = len(history)
-                print(epoch_line(history, epochs), file=out, flush=True)
+            while history is not None and len(history) > seen:  # one line per epoch, even two in one look
+                seen += 1
+                print(epoch_line(history.iloc[:seen], epochs), file=out, flush=True)
         if not evaluating and (Path(run_dir) / rundir.MODEL).is_file():
             evaluating = True
             print(f"training done after {seen} epochs; evaluating the test volume (this takes a while, no "
