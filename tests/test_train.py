@@ -152,13 +152,16 @@ def test_follow_history_prints_each_new_epoch(tmp_path, monkeypatch):
     time.sleep(0.1)
     (tmp_path / "model.keras").write_bytes(b"")  # training ends: the best checkpoint becomes the run's model
     time.sleep(0.1)
+    rundir.write_progress(tmp_path, 4, 10)  # the kernel has predicted 4 of 10 test slices
+    time.sleep(0.1)
     stop.set()
     thread.join()
-    lines = out.getvalue().splitlines()
+    lines = out.getvalue().split("\n")
     assert lines[0].startswith("starting: ")  # said before the first epoch, which can take a minute
     assert lines[1:3] == ["epoch 1/3: loss 0.5000, val IoU 0.6000, lr 0.001, 10 s/epoch, about 0.3 min left",
                           "epoch 2/3: loss 0.4000, val IoU 0.7000, lr 0.001, 10 s/epoch, about 0.2 min left"]
-    assert lines[3].startswith("training done after 2 epochs; evaluating the test volume") and len(lines) == 4
+    assert lines[3] == "training done after 2 epochs; evaluating the test volume"
+    assert "test volume" in lines[4] and "4/10" in lines[4]  # the bar of test slices
 
 
 def test_follow_history_prints_every_epoch_when_two_arrive_between_looks(tmp_path):
@@ -197,6 +200,7 @@ def test_every_run_records_its_object_scores(smoke_run):
 
     recorded = json.loads((smoke_run.run_dir / "metrics.json").read_text())
     assert set(OBJECT_FIELDS) <= set(recorded)
+    assert not (smoke_run.run_dir / rundir.EVALUATION_PROGRESS).exists()  # the terminal's progress file is gone
     assert recorded["true_objects"] > 0 and recorded["predicted_objects"] >= 0
     assert recorded["object_f1_75"] <= recorded["object_f1_50"]
     matched = pd.read_csv(smoke_run.run_dir / "test_objects.csv")  # each true object and its predicted partner

@@ -29,6 +29,7 @@ MODEL = "model.keras"
 NOTEBOOK = "train.ipynb"
 METRICS = "metrics.json"
 PENDING_METRICS = "metrics.pending.json"
+EVALUATION_PROGRESS = ".evaluation_progress"  # "done total" test slices while the run evaluates; gone after
 
 EVALUATIONS = "evaluations.csv"  # appended by `mitolib evaluate RUN_DIR`: the saved model evaluated again
 EVAL_PARAMS = ("tta", "eval_window", "eval_overlap", "eval_batch_size", "threshold", "z_median")  # its settings
@@ -126,9 +127,25 @@ def is_complete(run_dir: str | Path) -> bool:
     return bool(metrics) and metrics.get("status") == STATUS_DONE
 
 
+def write_progress(run_dir: str | Path, done: int, total: int) -> None:
+    """Record that ``done`` of ``total`` test slices are predicted (read by the terminal view of a run)."""
+    atomic_write_text(Path(run_dir) / EVALUATION_PROGRESS, f"{done} {total}\n")
+
+
+def read_progress(run_dir: str | Path) -> tuple[int, int] | None:
+    """``(done, total)`` of :func:`write_progress`, or None where there is none (or it cannot be read)."""
+    try:
+        done, total = (int(word) for word in (Path(run_dir) / EVALUATION_PROGRESS).read_text().split())
+    except (OSError, ValueError):
+        return None
+    return done, total
+
+
 def finalize(run_dir: str | Path) -> dict | None:
-    """Rename a pending ``metrics.pending.json`` to ``metrics.json``; returns the metrics."""
+    """Rename a pending ``metrics.pending.json`` to ``metrics.json`` and drop the evaluation progress file;
+    returns the metrics."""
     run_dir = Path(run_dir)
+    (run_dir / EVALUATION_PROGRESS).unlink(missing_ok=True)
     pending = run_dir / PENDING_METRICS
     if pending.exists():
         os.replace(pending, run_dir / METRICS)

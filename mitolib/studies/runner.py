@@ -99,14 +99,16 @@ def epoch_line(history, epochs: int) -> str:
 def follow_history(run_dir: Path, epochs: int, stop, out=None) -> None:
     """Print :func:`epoch_line` to ``out`` (stderr) whenever ``run_dir/history.csv`` gains an epoch, until the
     event ``stop`` is set (run in a thread beside :func:`run_notebook`; the executed notebook keeps its log);
-    a status line before the first epoch, and one when training ends and the test evaluation begins (the run
-    folder's model file appears then)."""
+    a status line before the first epoch, one when training ends and the test evaluation begins (the run
+    folder's model file appears then), and a bar of the test slices predicted (``rundir.read_progress``)."""
     import sys
 
     import pandas as pd
 
+    from tqdm import tqdm
+
     out = out or sys.stderr
-    seen, evaluating = 0, False
+    seen, evaluating, bar = 0, False, None
     path = Path(run_dir) / rundir.HISTORY
     print("starting: reading the data, building and compiling the model (the first epoch line follows it)",
           file=out, flush=True)
@@ -122,7 +124,15 @@ def follow_history(run_dir: Path, epochs: int, stop, out=None) -> None:
                 print(epoch_line(history.iloc[:seen], epochs), file=out, flush=True)
         if not evaluating and (Path(run_dir) / rundir.MODEL).is_file():
             evaluating = True
-            print(f"training done after {seen} epochs; evaluating the test volume (this takes a while, no "
-                  "epoch lines)", file=out, flush=True)
+            print(f"training done after {seen} epochs; evaluating the test volume", file=out, flush=True)
+        counted = rundir.read_progress(run_dir) if evaluating else None
+        if counted is not None:
+            if bar is None:
+                bar = tqdm(total=counted[1], desc="test volume", unit="slice", file=out)
+            bar.update(counted[0] - bar.n)
+        elif bar is not None and bar.n < bar.total:  # the file goes once every slice is predicted
+            bar.update(bar.total - bar.n)
         if finished:
+            if bar is not None:
+                bar.close()
             return

@@ -138,8 +138,10 @@ def predict_slices(model, images: np.ndarray, *, window: int, overlap: float = 0
 
 
 def predict_volume(model, images: np.ndarray, *, scale: float = 1.0, window: int = 256, overlap: float = 0.25,
-                   tta: bool = False, batch_size: int = 8, chunk: int = 8, context: int = 0, progress: bool = True):
+                   tta: bool = False, batch_size: int = 8, chunk: int = 8, context: int = 0, progress: bool = True,
+                   on_slices=None):
     """Yield ``(slice_index, probabilities (h, w) float32)`` at the original resolution, chunk by chunk.
+    ``on_slices(done, total)``, where given, is called after each chunk.
 
     ``images`` is a uint8 volume ``(S, H, W)`` at the original resolution, or anything that slices like one
     (a lazily read :class:`mitolib.data.stacks.Stack`).  ``context`` > 0: the model is 2.5D and each slice is
@@ -163,7 +165,9 @@ def predict_volume(model, images: np.ndarray, *, scale: float = 1.0, window: int
             probs = _resize(probs, (height, width))
         for offset, p in enumerate(probs):
             yield first + offset, p
-        bar.update(len(block))
+        bar.update(last - first)
+        if on_slices is not None:
+            on_slices(last, slices)
     bar.close()
 
 
@@ -178,11 +182,13 @@ def _resize(probs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def predict_probabilities(model, images: np.ndarray, *, scale: float = 1.0, window: int = 256, overlap: float = 0.25,
-                          tta: bool = False, batch_size: int = 8, context: int = 0, progress: bool = True) -> np.ndarray:
-    """Foreground probabilities float32 ``(S, H, W)`` of uint8 slices ``(S, H, W)`` at the original resolution."""
+                          tta: bool = False, batch_size: int = 8, context: int = 0, progress: bool = True,
+                          on_slices=None) -> np.ndarray:
+    """Foreground probabilities float32 ``(S, H, W)`` of uint8 slices ``(S, H, W)`` at the original resolution
+    (``on_slices``: see :func:`predict_volume`)."""
     probs = np.empty(images.shape[:3], dtype="float32")
     for index, p in predict_volume(model, images, scale=scale, window=window, overlap=overlap, tta=tta,
-                                   batch_size=batch_size, context=context, progress=progress):
+                                   batch_size=batch_size, context=context, progress=progress, on_slices=on_slices):
         probs[index] = p
     return probs
 

@@ -303,7 +303,9 @@ def evaluate_test(model, params: dict, run_dir: Path, train_volume, test_volume,
         val_mask = evaluate.z_median(val_probs, own) >= val_threshold  # the run's own rule, for object steps
         del val_probs
     test_images, test_masks = test_volume
-    probs = evaluate.predict_probabilities(model, test_images, progress=progress, **options)
+    probs = evaluate.predict_probabilities(model, test_images, progress=progress, **options,
+                                           on_slices=lambda done, total: rundir.write_progress(run_dir, done, total))
+    (run_dir / rundir.EVALUATION_PROGRESS).unlink(missing_ok=True)  # every slice predicted
     if chosen:
         table = evaluate.postprocessing_table(probs, test_masks, chosen, params["threshold"])
         rundir.atomic_write_csv(run_dir / rundir.POSTPROCESSING, table)
