@@ -109,5 +109,19 @@ def test_registry_file_lists_the_four_volumes():
 def test_resolve_root_falls_back_to_the_download(tmp_path, monkeypatch):
     monkeypatch.delenv(locations.DATA_ENV, raising=False)
     monkeypatch.setattr(data, "_fetched_root", lambda: tmp_path / "downloaded")
+    monkeypatch.setattr(data, "shared_data", lambda: None)  # no group copy beside the project
     assert data.resolve_root({"data_root": ""}) == tmp_path / "downloaded"
     assert data.resolve_root({"data_root": str(tmp_path)}) == tmp_path
+
+
+def test_resolve_root_reads_the_shared_copy_beside_the_project_before_downloading(tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "studies.yml").write_text("")
+    monkeypatch.setenv(locations.CONFIG_ENV, str(project / "studies.yml"))
+    monkeypatch.delenv(locations.DATA_ENV, raising=False)
+    monkeypatch.setattr(data, "_fetched_root", lambda: tmp_path / "downloaded")
+    assert data.resolve_root({"data_root": ""}) == tmp_path / "downloaded"  # no shared copy yet
+    shared = tmp_path / "shared" / "data" / "epfl_mito"
+    shared.mkdir(parents=True)
+    assert data.resolve_root({"data_root": ""}) == shared

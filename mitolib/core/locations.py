@@ -4,7 +4,9 @@
 variable               what it sets                default
 =====================  ==========================  ==================================================
 ``MITOLIB_CONFIG``     the ``studies.yml`` in use  ``studies.yml`` in the project root
-``MITOLIB_DATA``       the EPFL data folder        the verified download cache (``mitolib data fetch``)
+``MITOLIB_DATA``       the EPFL data folder        ``../shared/data/epfl_mito`` beside the project where it
+                                                   exists, else the verified download cache
+                                                   (``mitolib data fetch``)
 ``MITOLIB_CACHE``      the download cache          ``<project root>/data/cache``
 ``MITOLIB_RUNS``       the run folders' root       ``<project root>/runs``
 ``MITOLIB_RESULTS``    the collected results root  ``<project root>/results``
@@ -67,8 +69,17 @@ def config_path() -> Path:
 
 
 def data_setting() -> str:
-    """``$MITOLIB_DATA`` as given (empty when unset: the download cache is used)."""
+    """``$MITOLIB_DATA`` as given (empty when unset: :func:`shared_data`, else the download cache)."""
     return _setting(DATA_ENV)
+
+
+SHARED_DATA = Path("..") / "shared" / "data" / "epfl_mito"  # a group's copy beside the project, from its root
+
+
+def shared_data() -> Path | None:
+    """The EPFL data folder at :data:`SHARED_DATA` from the project root, where that folder exists."""
+    folder = (project_root() / SHARED_DATA).resolve()
+    return folder if folder.is_dir() else None
 
 
 def cache_dir(given: str | Path | None = None) -> Path:

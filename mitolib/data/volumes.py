@@ -32,7 +32,7 @@ from mitolib.data import synthetic
 from mitolib.data.epfl import (EPFL_CITATION, EPFL_DOI, EPFL_FILES, EPFL_NAME, EPFL_PIXEL_SIZE_NM, fetch_epfl,
                                is_epfl_training_volume, read_stack)
 from mitolib.core.errors import DataError
-from mitolib.core.locations import DATA_ENV, data_setting, project_root
+from mitolib.core.locations import DATA_ENV, data_setting, project_root, shared_data
 
 SPLITS = ("train", "test")
 SLICE_SUFFIXES = (".png", ".tif", ".tiff")
@@ -208,10 +208,11 @@ def _binarize(mask: np.ndarray, where: Path, threshold, seen: set):
 
 def resolve_root(params: Mapping) -> Path:
     """The EPFL data folder for ``params``: ``data_root``, else ``$MITOLIB_DATA`` (relative paths from
-    the project root), else the verified download cache (``fetch_epfl``)."""
+    the project root), else ``../shared/data/epfl_mito`` beside the project where it exists
+    (``locations.shared_data``), else the verified download cache (``fetch_epfl``)."""
     setting = params.get("data_root") or data_setting()
     if not setting:
-        return _fetched_root()
+        return shared_data() or _fetched_root()
     path = Path(setting).expanduser()
     return path if path.is_absolute() else project_root() / path
 
