@@ -132,6 +132,8 @@ def follow_history(run_dir: Path, epochs: int, stop, out=None) -> None:
             bar.update(counted[0] - bar.n)
         elif bar is not None and bar.n < bar.total:  # the file goes once every slice is predicted
             bar.update(bar.total - bar.n)
+        if bar is not None and bar.n >= bar.total:
+            bar.close()  # predicted; scoring follows (closing twice is harmless)
         if finished:
             if bar is not None:
                 bar.close()
