@@ -57,3 +57,6 @@ def test_segment_your_stack_with_a_smoke_model(monkeypatch, tmp_path, smoke_run)
     text = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "mitochondria" in text and "pixel size used: 5 nm" in text
     assert tifffile.imread(tmp_path / "masks.tif").shape == images.shape
+    warned = [o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("name") == "stderr"]
+    assert not warned, f"the notebook's output carries warnings: {warned}"
