@@ -59,8 +59,11 @@ def _train(args) -> int:
     if metrics.get("status") != rundir.STATUS_DONE:
         print(f"run failed: {metrics.get('error')}", file=sys.stderr)
         return 1
+    from mitolib.training.evaluate import run_threshold
+
     shown = {key: metrics.get(key) for key in ("best_epoch", "best_val_iou", "test_iou", "test_dice",
                                                  "train_seconds")}
+    shown["threshold"] = run_threshold(params, metrics)  # the rule evaluate, predict and export use too
     print("result: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))
     print(f"run directory: {run_dir}")
     return 0

@@ -210,3 +210,25 @@ def test_every_run_records_its_object_scores(smoke_run):
     assert list(cleanup["step"]) == ["none", "remove_small", "remove_small+fill_holes"]
     assert cleanup.loc[0, "test_iou"] == pytest.approx(recorded["test_iou"])  # "none" is the run's own result
     assert set(cleanup["min_voxels"].iloc[1:]) == {recorded["min_object_voxels"]}
+
+
+@pytest.mark.slow
+def test_train_command_terminal_shows_progress_and_the_threshold_and_no_tensorflow_lines(tmp_path):
+    """`mitolib train` in a plain shell: status lines, one line per epoch, the threshold rule of the result, and
+    none of TensorFlow's start-up lines (from the CLI process or its training kernel)."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "ABSL_MIN_LOG_LEVEL")}
+    done = subprocess.run([sys.executable, "-m", "mitolib", "train", "--profile", "smoke", "-p", "out_dir",
+                           str(tmp_path / "run")], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    epochs = load_config()["profiles"]["smoke"]["epochs"]
+    lines = done.stderr.replace("\r", "\n").splitlines()
+    assert any(line.startswith("starting: ") for line in lines)
+    assert [line.split(":")[0] for line in lines if line.startswith("epoch ")] == [
+        f"epoch {n}/{epochs}" for n in range(1, epochs + 1)]
+    assert not [line for line in lines if "oneDNN" in line or "absl" in line or line.startswith(("I0000", "E0000"))]
+    threshold = resolve_params("smoke", {})["threshold"]
+    result = [line for line in done.stdout.splitlines() if line.startswith("result: ")]
+    assert len(result) == 1 and f"threshold={threshold:.4g}" in result[0]
