@@ -86,12 +86,13 @@ pages.glue("job_tf", str(jobs.loc[229353, "tensorflow"]))
 reported_band = pages.load_csv("original_report").query("table == 'reported_jaccard' and quantity == 'best_jaccard'")
 pages.glue("band_low", float(reported_band["value"].min()))
 pages.glue("band_high", float(reported_band["value"].max()))
-original_profile_0926 = load_config()["profiles"]["original_0926"]
+config = load_config()  # studies.yml, read once for this page
+original_profile_0926 = config["profiles"]["original_0926"]
 pages.glue("original_val_fraction", float(original_profile_0926["val_fraction"]))
 pages.glue("original_bn_momentum", float(original_profile_0926["bn_momentum"]))
-pages.glue("original_threshold", float(load_config()["defaults"]["threshold"]))
+pages.glue("original_threshold", float(config["defaults"]["threshold"]))
 pages.glue("confidence_level", float(claims.CONFIDENCE))
-pages.glue("repro_budget_hours", float(load_config()["compute_budgets"]["original_0926"]["hours"]))
+pages.glue("repro_budget_hours", float(config["compute_budgets"]["original_0926"]["hours"]))
 
 try:
     repro = pages.load_study("original_logs", profile="original_0926")
@@ -503,7 +504,7 @@ pages.markdown_table(adam.rename(columns={"applied_learning_rate": "learning rat
 # about {glue:text}`original_steps:,`, on the same patches.
 
 # %% tags=["remove-cell"]
-original_profile = load_config()["profiles"]["original"]  # the original script's settings, full size
+original_profile = config["profiles"]["original"]  # the original script's settings, full size
 faithful = current[current["variant"] == "original_recipe"]
 run = faithful.iloc[0] if len(faithful) else None
 per_epoch = int(run["optimizer_steps"]) // int(run["epochs_run"]) if run is not None else 0
