@@ -175,13 +175,13 @@ if len(ceiling) and len(cost):
 # (`book/data/seeds_six_epochs_runs.csv`, the six-epoch study as collected before the recipe changed).
 # Run by run, same seed:
 
-# %% tags=["hide-input"]
+# %% tags=["remove-input"]
 before = pages.project_root() / "benchmarks" / "results" / "cpu-seeds-before-xla.csv"
 try:
     check = summaries.option_check(before, pages.load_csv("seeds_six_epochs_runs"), "jit_compile")
 except FileNotFoundError as missing:
     check = pd.DataFrame()
-    display(Markdown(f":::{{note}}\nNothing to compare yet: {missing}\n:::"))
+    display(pages.not_drawn("The comparison run by run", missing))
 if len(check):
     display(pages.markdown_table(check))
 pages.glue("xla_pairs", int(len(check)))

@@ -173,11 +173,12 @@ if len(chosen):
     table = claims.compare(chosen, "best_val_iou", "configuration")
     display(pages.markdown_table(table.assign(
         **{"mean ± sd": [claims.Summary(r.n, r.mean, r.sd).text() for r in table.itertuples()],
-           "minus the next": [verdicts.effect_text(r) if isinstance(r.reference, str) else "" for _, r in table.iterrows()]})
-        [["group", "n", "mean ± sd", "minus the next"]].rename(columns={"group": "configuration", "n": "seeds"})))
+           "minus the next": [verdicts.difference(r).text() if isinstance(r.reference, str) else ""
+                              for _, r in table.iterrows()],
+           "verdict": [r.verdict if isinstance(r.reference, str) else "" for r in table.itertuples()]})
+        [["group", "n", "mean ± sd", "minus the next", "verdict"]].rename(columns={"group": "configuration", "n": "seeds"})))
 else:
-    display(Markdown(":::{note}\nThe reruns are not collected in this build: `mitolib study run "
-                     "hyperparameter_reruns` runs them once the grid is complete.\n:::"))
+    display(pages.missing("hyperparameter_reruns", pages.book_profile(), "The grid's best configurations, rerun"))
 
 # %% [markdown]
 # ## The original report, point by point
@@ -207,7 +208,7 @@ pages.markdown_table(checks)
 # %% [markdown]
 # Best configuration per architecture, measured and as reported:
 
-# %% tags=["hide-input"]
+# %% tags=["remove-input"]
 best = (grid.sort_values("best_val_iou", ascending=False)
         .groupby("architecture", sort=False).head(1).set_index("architecture"))
 quoted = (report[report["table"] == "hyperparameter_best"]
@@ -266,7 +267,7 @@ pages.markdown_table(counts.reset_index().rename(columns={"learning_rate": "lear
 #
 # ## Failures
 
-# %% tags=["hide-input"]
+# %% tags=["remove-input"]
 failed = results.runs[results.runs["status"] == "failed"]
 pending = results.failed[results.failed["status"] != "failed"]
 columns = [c for c in ("run_id", "architecture", "learning_rate", "batch_size", "status", "error")
@@ -301,8 +302,10 @@ pages.glue("n_pending", int(len(pending) + max(not_run, 0)))
 # ## Try it yourself
 #
 # * Run the grid: `mitolib study run hyperparameter_optimization --profile cpu`, then
-#   `mitolib study collect hyperparameter_optimization --profile cpu` ({glue:text}`grid_size` runs; on a cluster,
-#   see {doc}`reproduce`); then the reruns of its three best configurations:
+#   `mitolib study collect hyperparameter_optimization --profile cpu`. That is {glue:text}`grid_size`
+#   runs of {glue:text}`grid_epochs` epochs, about three hours of training on two cores (on a cluster, see
+#   {doc}`reproduce`). The heat maps above should come back with the same best corner, though one seed
+#   per point moves single cells. Then the reruns of its three best configurations:
 #   `mitolib study run hyperparameter_reruns --profile cpu` and `mitolib study collect hyperparameter_reruns
 #   --profile cpu`.
 # * Try one point outside the grid: `mitolib train --profile cpu -p learning_rate 0.01 -p batch_size 4`.

@@ -23,7 +23,7 @@
 
 # %% tags=["remove-cell"]
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import display
 
 from mitolib.report import pages, notices, summaries, targets, verdicts
 from mitolib.core import claims
@@ -132,8 +132,9 @@ pages.glue("speed_auto", float(speed.get("long_cosine", float("nan"))))
 pages.glue("speed_float32", float(speed.get("long_cosine_float32", float("nan"))))
 
 # %% tags=["remove-input"]
-shown = levers.assign(interval=[verdicts.effect_text(r) if r.pairs else r.verdict for _, r in levers.iterrows()])
-pages.markdown_table(shown[["lever", "interval"]].rename(columns={"interval": "test IoU difference [interval]"}))
+shown = verdicts.effect_cells(levers)
+pages.markdown_table(shown[["lever", "pairs", "interval", "verdict"]].rename(
+    columns={"pairs": "seeds paired", "interval": "test IoU difference [interval]"}))
 
 # %% [markdown]
 # Training speed, same runs: {glue:text}`speed_auto:.1f` images/s with the machine's automatic
@@ -190,12 +191,11 @@ _counts(post_effects, "test_time")
 
 # %% tags=["remove-input"]
 if len(post_effects):
-    display(pages.markdown_table(post_effects.assign(
-        interval=[verdicts.effect_text(r) for _, r in post_effects.iterrows()])[["group", "interval"]]
-        .rename(columns={"group": "test-time step",
-                         "interval": "test IoU difference [interval]"})))
+    display(pages.markdown_table(verdicts.effect_cells(post_effects)[["group", "pairs", "interval", "verdict"]]
+                                 .rename(columns={"group": "test-time step", "pairs": "runs paired",
+                                                  "interval": "test IoU difference [interval]"})))
 else:
-    display(Markdown(":::{note}\nNo run of this build has a post-processing table yet.\n:::"))
+    display(pages.missing("recipe", results.profile, "The `recipe` post-processing table"))
 
 # %% [markdown]
 # ```{glue:figure} fig-recipe-levers
@@ -221,8 +221,8 @@ rule = "z-median 5, validation threshold"
 chosen_runs = done[done["variant"] == chosen]
 scored = post[(post["step"] == rule) & post["run_id"].isin(chosen_runs["run_id"])]["test_iou"]
 scored = scored if len(scored) else chosen_runs["test_iou"]
-met = targets.target_check(scored, chosen_runs["train_seconds"] / 60, goal)[0] if chosen is not None and goal else False
-pages.glue("target_met", "met" if met else "missed")
+check = targets.target_check(scored, chosen_runs["train_seconds"] / 60, goal) if chosen is not None and goal else None
+pages.glue("target_met", check.verdict if check else verdicts.TARGET_NOT_JUDGED)
 pages.glue("chosen_variant", f"`{chosen}`" if chosen is not None else "none")
 pages.glue("chosen_seeds", int(len(scored)))
 pages.glue("chosen_rule", rule)
@@ -265,7 +265,10 @@ pages.glue("now_z_median", int(now.get("z_median", 1)))
 # ## Try it yourself
 #
 # * Run the study: `mitolib study run recipe --profile cpu` then
-#   `mitolib study collect recipe --profile cpu` (resumable; about a quarter of an hour per run on
-#   two cores).
+#   `mitolib study collect recipe --profile cpu`. It is resumable and takes about a quarter of an
+#   hour per run on two cores ({glue:text}`recipe_planned` runs).
 # * Try one lever by hand: `mitolib train --profile cpu -p epochs 18 -p lr_schedule cosine
-#   -p warmup_epochs 1`, or `-p loss dice_bce`, or `-p z_median 5 -p tune_threshold true`.
+#   -p warmup_epochs 1`, or `-p loss dice_bce`, or `-p z_median 5 -p tune_threshold true`. Expect a
+#   test IoU near {glue:text}`chosen_mean:.2f`. One run cannot show a lever's effect: the seeds of one
+#   recipe already differ by about {glue:text}`chosen_sd:.3f` (one standard deviation), which is
+#   why the study pairs seeds.

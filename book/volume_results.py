@@ -25,7 +25,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from mitolib.report import pages, levers, notices, predictions, summaries, targets, verdicts
-from mitolib.core import claims, rundir, tables
+from mitolib.core import claims, rundir
 from mitolib.figures import curve_plots, image_plots, plots
 from mitolib.results import scores
 from mitolib.core.config import target
@@ -52,18 +52,12 @@ for arch in order:
                  "test IoU": claims.summarize(part["test_iou"]).text(),
                  "test Dice": claims.summarize(part["test_dice"]).text(),
                  "min–max IoU": f"{part['test_iou'].min():.3f}–{part['test_iou'].max():.3f}"})
-pages.glue("protocol", summaries.protocol_text(done))
+pages.glue("protocol", summaries.protocol_label(done))
 pages.markdown_table(pd.DataFrame(rows))
 
 # %% tags=["remove-cell"]
 tiers = claims.resolved_order(done, "test_iou", "architecture")
-pairs = claims.compare(done.assign(order=done["architecture"].map(
-    {a: i for i, a in enumerate(done.groupby("architecture")["test_iou"].mean().sort_values(ascending=False).index)}))
-    .sort_values(["order", "seed"]), "test_iou", "architecture")
-pairs = pairs[pairs["reference"].notna()]
-devices = done.groupby("architecture")["device"].agg(lambda d: frozenset(d.astype(str))) if "device" in done else {}
-pairs = pairs.assign(same_machine=[bool(len(devices)) and devices[g] == devices[r] and len(devices[g]) == 1
-                                   for g, r in zip(pairs["group"], pairs["reference"])])
+pairs = summaries.architecture_pairs(done)
 pages.glue("arch_pairs", int(len(pairs)))
 pages.glue("arch_resolved", int(pairs["resolved"].sum()))
 pages.glue("arch_resolved_same_machine", int((pairs["resolved"] & pairs["same_machine"]).sum()))
@@ -80,13 +74,12 @@ pages.glue("arch_resolved_same_machine", int((pairs["resolved"] & pairs["same_ma
 # into it, so the book does not credit it to the architecture.
 
 # %% tags=["remove-input"]
-pages.markdown_table(pairs.assign(group=pairs["group"].map(pages.arch_label),
-                                  reference=pairs["reference"].map(pages.arch_label),
-                                  interval=[verdicts.effect_text(r) for _, r in pairs.iterrows()],
-                                  same_machine=pairs["same_machine"].map({True: "yes", False: "no"}))
-                     [["group", "reference", "interval", "same_machine"]]
-                     .rename(columns={"group": "architecture", "reference": "minus", "interval":
-                                      "test IoU difference [interval]", "same_machine": "same machine"}))
+pages.markdown_table(verdicts.effect_cells(pairs).assign(
+    group=pairs["group"].map(pages.arch_label), reference=pairs["reference"].map(pages.arch_label),
+    same_machine=pairs["same_machine"].map({True: "yes", False: "no"}))
+    [["group", "reference", "pairs", "interval", "verdict", "same_machine"]]
+    .rename(columns={"group": "architecture", "reference": "minus", "pairs": "seeds paired",
+                     "interval": "test IoU difference [interval]", "same_machine": "same machine"}))
 #
 # ## Next to published figures
 #
@@ -99,7 +92,7 @@ pages.markdown_table(pairs.assign(group=pairs["group"].map(pages.arch_label),
 # several runs each) are not listed for that reason: their abstracts give no per-dataset value with its
 # protocol, and their result tables have not been checked.
 
-# %% tags=["hide-input"]
+# %% tags=["remove-input"]
 shown = published[["label", "method", "dataset", "metric", "value", "protocol", "source"]].copy()
 shown["source"] = "<" + shown["source"] + ">"
 post_path = results.path / "postprocessing.csv"
@@ -184,7 +177,7 @@ for run_id in sorted(results.provenance.get("predictions") or {}):
         _, truth = data_module.resolve_volumes(params, "test")
         predicted = scores.saved_volume(saved, truth.shape)
     except (data_module.DataError, OSError, ValueError) as missing:
-        object_note = f"Not computed in this build: {missing}"
+        object_note = str(missing)
         break
     row = {"architecture": pages.arch_label(done.set_index("run_id").loc[run_id, "architecture"]), "run": f"`{run_id}`",
            **scores.object_scores(predicted, truth)}
@@ -192,21 +185,25 @@ for run_id in sorted(results.provenance.get("predictions") or {}):
         row["IoU against Lucchi++"] = scores.iou_against(predicted, lucchipp_masks(data_module.resolve_root(params)))
     except (data_module.DataError, OSError) as missing:
         row["IoU against Lucchi++"] = float("nan")
-        object_note = f"Lucchi++ labels not found: {missing}"
+        object_note = str(missing)
     row["IoU against EPFL labels"] = scores.iou_against(predicted, truth)
     object_rows.append(row)
+pages.glue("eval_seconds", float(done["eval_seconds"].mean()) if "eval_seconds" in done else float("nan"))
+pages.glue("predicted_objects_mean", float(pd.DataFrame(object_rows)["predicted_objects"].mean()) if object_rows
+           else float("nan"))
+pages.glue("true_objects", float(object_rows[0]["true_objects"]) if object_rows else float("nan"))
 if object_rows:
     objects_table = pd.DataFrame(object_rows).rename(columns={
         "true_objects": "true objects", "predicted_objects": "predicted objects",
         "object_recall": "object recall", "object_precision": "object precision"})
     display(pages.markdown_table(objects_table))
 if object_note or not object_rows:
-    display(Markdown(f":::{{note}}\n{object_note or 'No saved test masks in this build.'}\n:::"))
+    display(pages.not_drawn("The object table", object_note or "No run saved its test masks."))
 
 # %% [markdown]
 # ## Slice by slice
 
-# %% tags=["hide-input"]
+# %% tags=["remove-input"]
 slices = pages.by_architecture(results.test_slices.merge(done[["run_id", "architecture"]], on="run_id"))
 fig = plots.slice_scores(slices, value="iou", hue="architecture", labels=labels)
 pages.glue_figure("fig-slices", fig)
@@ -224,7 +221,7 @@ pages.glue("worst_slice_iou", float(per_slice.min()))
 # {glue:text}`worst_slice_iou:.2f` on average over all runs.
 # ```
 #
-# %% tags=["hide-input"]
+# %% tags=["remove-input"]
 fig = plots.histogram(slices, value="iou", hue="architecture", labels=labels, bins=25,
                       xlabel="IoU of one test slice (all seeds)")
 pages.glue_figure("fig-slice-distribution", fig)
@@ -250,43 +247,46 @@ pages.glue("slice_tenth", float(quantiles[0.1]))
 #
 # ## Example predictions
 
-# %% tags=["hide-input"]
+# %% tags=["remove-input"]
 example = predictions.example_run(results.runs)
 run_id = example["run_id"].iloc[0]
 saved = predictions.saved_predictions(results, run_id)
-volumes = None
-if not saved:
-    display(Markdown(
-        f":::{{note}}\nRun `{run_id}` (the best test IoU of the study) saved no test predictions, so no "
-        "example is drawn. Re-run the study with `-p save_predictions true` to get them.\n:::"))
-else:
-    from mitolib.data import volumes as data
-    from mitolib.core import errors
-
-    try:
-        volumes = data.resolve_volumes(predictions.run_params(results, run_id), "test")
-    except (errors.DataError, OSError) as missing:
-        display(Markdown(f":::{{note}}\nThe test volume is not available to this build, so the saved "
-                         f"predictions of run `{run_id}` are not drawn. {missing}\n:::"))
+volumes, slice_scores, picks = None, pd.Series(dtype=float), []
+try:
+    if not saved:
+        raise FileNotFoundError(f"run `{run_id}` saved no test masks (`-p save_predictions true` saves them).")
+    volumes = data_module.resolve_volumes(predictions.run_params(results, run_id), "test")
+except (data_module.DataError, OSError) as missing:
+    display(pages.not_drawn("Figure fig-predictions", missing))
+    pages.glue_placeholder("fig-predictions")
 if volumes is not None:
     images, masks = volumes
     picks = predictions.example_slices(results, run_id)
     fig, axes = plots.plt.subplots(1, len(picks), figsize=(3.6 * len(picks), 3.2), layout="constrained",
                                    squeeze=False)
-    scores = results.test_slices[results.test_slices["run_id"] == run_id].set_index("slice")["iou"]
+    slice_scores = results.test_slices[results.test_slices["run_id"] == run_id].set_index("slice")["iou"]
     for ax, index in zip(axes[0], picks):
         image_plots.error_overlay(images[index], masks[index], rundir.read_mask_png(saved[index]), ax=ax)
         ax.set_axis_on()
-        ax.set(xticks=[], yticks=[], xlabel=f"slice {index}, IoU {scores.get(index, float('nan')):.2f}")
+        ax.set(xticks=[], yticks=[], xlabel=f"slice {index}, IoU {slice_scores.get(index, float('nan')):.2f}")
     image_plots.error_legend(axes[0][-1])
     pages.glue_figure("fig-predictions", fig)
-    arch = pages.arch_label(example["architecture"].iloc[0])
-    display(Markdown(
-        "```{glue:figure} fig-predictions\n:name: fig-predictions\n\n"
-        f"Test slices of run `{run_id}` ({arch}, seed {example['seed'].iloc[0]}, the best test IoU of the "
-        "study): its worst, median and best saved slice by IoU. Green: true positives; orange: false "
-        "positives; blue: false negatives.\n**Conclusion:** within one run the slice IoU ranges from "
-        f"{scores.reindex(picks).min():.2f} to {scores.reindex(picks).max():.2f} over these slices.\n```"))
+pages.glue("example_run", f"`{run_id}`")
+pages.glue("example_arch", pages.arch_label(example["architecture"].iloc[0]))
+pages.glue("example_seed", int(example["seed"].iloc[0]))
+pages.glue("example_low", float(slice_scores.reindex(picks).min()) if len(picks) else float("nan"))
+pages.glue("example_high", float(slice_scores.reindex(picks).max()) if len(picks) else float("nan"))
+
+# %% [markdown]
+# ```{glue:figure} fig-predictions
+# :name: fig-predictions
+#
+# Three test slices of run {glue:md}`example_run` ({glue:md}`example_arch`, seed
+# {glue:text}`example_seed`), the run with the best test IoU of the study: its worst, median and
+# best saved slice. Green: true positives; orange: false positives; blue: false negatives.
+# **Conclusion:** even within one run, the slice IoU ranges from {glue:text}`example_low:.2f` to
+# {glue:text}`example_high:.2f`.
+# ```
 
 # %% [markdown]
 # ## The images a biologist looks at
@@ -297,63 +297,86 @@ if volumes is not None:
 # the three runs, is the median, and the one where it is lowest; each crop is centred on the
 # slice's largest true mitochondrion.
 
-# %% tags=["hide-input"]
+# %% tags=["remove-input"]
 from mitolib.model import objects as objects_module  # noqa: E402
 from mitolib.data.epfl import EPFL_PIXEL_SIZE_NM  # noqa: E402
 from mitolib.results.scores import saved_volume  # noqa: E402
 
 saved_runs = sorted(r for r in done["run_id"] if predictions.saved_predictions(results, r))
-gallery, failure_rows = None, []
+volumes = {}
 try:
+    if not saved_runs:
+        raise FileNotFoundError("No run saved its test masks (`-p save_predictions true` saves them).")
     first = predictions.run_params(results, saved_runs[0])
     test_images, test_truth = data_module.resolve_volumes(first, "test")
     volumes = {pages.arch_label(done.set_index("run_id").loc[r, "architecture"]):
                saved_volume(predictions.saved_predictions(results, r), test_truth.shape) for r in saved_runs}
-except (IndexError, data_module.DataError, OSError, ValueError) as missing:
-    display(Markdown(f":::{{note}}\nThe gallery needs the saved test masks and the test volume: {missing}\n:::"))
-    volumes = {}
+except (data_module.DataError, OSError, ValueError) as missing:
+    display(pages.not_drawn("Figures fig-gallery and fig-failures", missing))
+gallery = {"typical": float("nan"), "hardest": float("nan")}
+ranges = {f"{kind}_{end}": float("nan") for kind in gallery for end in ("low", "high")}
+worst = {"false": None, "missed": None}
+best_run, best_label = "", ""
 if volumes:
     picks = predictions.gallery_slices(results.test_slices, saved_runs)
     rows = [{"image": test_images[z], "truth": test_truth[z], "center": predictions.largest_object_center(test_truth[z]),
              "predictions": {label: volume[z] for label, volume in volumes.items()},
              "title": f"{kind} slice {z}"} for kind, z in picks.items()]
-    fig = image_plots.outline_crops(rows, pixel_nm=EPFL_PIXEL_SIZE_NM)
-    pages.glue_figure("fig-gallery", fig)
+    pages.glue_figure("fig-gallery", image_plots.outline_crops(rows, pixel_nm=EPFL_PIXEL_SIZE_NM))
     best_run = done[done["run_id"].isin(saved_runs)].sort_values("best_val_iou", ascending=False)["run_id"].iloc[0]
     best_label = pages.arch_label(done.set_index("run_id").loc[best_run, "architecture"])
     worst = objects_module.largest_unmatched(volumes[best_label], test_truth)
-    for kind, found in worst.items():
-        if found is not None:
-            failure_rows.append({"image": test_images[found["z"]], "truth": test_truth[found["z"]],
-                                 "center": (found["y"], found["x"]),
-                                 "predictions": {best_label: volumes[best_label][found["z"]]},
-                                 "title": f"largest {'false' if kind == 'false' else 'missed'} object "
-                                          f"({found['voxels']:,} voxels), slice {found['z']}"})
+    failure_rows = [{"image": test_images[found["z"]], "truth": test_truth[found["z"]],
+                     "center": (found["y"], found["x"]), "predictions": {best_label: volumes[best_label][found["z"]]},
+                     "title": f"largest {kind} object ({found['voxels']:,} voxels), slice {found['z']}"}
+                    for kind, found in worst.items() if found is not None]
     if failure_rows:
         pages.glue_figure("fig-failures", image_plots.outline_crops(failure_rows, pixel_nm=EPFL_PIXEL_SIZE_NM))
-    pages.glue("gallery_picks", f"slices {picks['typical']} (typical) and {picks['hardest']} (hardest)")
+    else:
+        pages.glue_placeholder("fig-failures")
     at_picks = results.test_slices[results.test_slices["run_id"].isin(saved_runs)].set_index("slice")["iou"]
-    pages.glue("gallery_conclusion", "; ".join(
-        f"on the {kind} slice the saved runs score IoU {at_picks.loc[[z]].min():.2f}–{at_picks.loc[[z]].max():.2f}"
-        for kind, z in picks.items()) + ".")
-    pages.glue("failure_conclusion", "; ".join(
-        f"the largest {'false' if kind == 'false' else 'missed'} object has {found['voxels']:,} voxels"
-        for kind, found in worst.items() if found is not None) + ".")
-    pages.glue("failure_run", f"`{best_run}` ({best_label}, the best validation IoU of the saved runs)")
-    display(Markdown(
-        "```{glue:figure} fig-gallery\n:name: fig-gallery\n\n"
-        "Test {glue:md}`gallery_picks`: the whole slice with the true outlines (green) and the crop (yellow), then "
-        "the crop with the truth (green) and each architecture's prediction (magenta); scale bars from the 5 nm "
-        "pixel size. Where magenta follows green, the model has the membrane; where they part, look at the image "
-        "to judge which is right.\n**Conclusion:** {glue:md}`gallery_conclusion`\n```"))
-    if failure_rows:
-        display(Markdown(
-            "```{glue:figure} fig-failures\n:name: fig-failures\n\n"
-            "The largest false object (predicted, matching no true mitochondrion at IoU one half) and the largest "
-            "missed one of run {glue:md}`failure_run`, by the rule of `mitolib.model.objects.largest_unmatched`, on the "
-            "slice through each object's centre. A mitochondrion predicted with the wrong extent (overlap below one "
-            "half) counts both as false and as missed, so the two rows can show the same place. These are the "
-            "errors that change an object count most.\n**Conclusion:** {glue:md}`failure_conclusion`\n```"))
+    gallery = {kind: int(z) for kind, z in picks.items()}
+    ranges = {f"{kind}_{end}": float(getattr(at_picks.loc[[z]], end_fn)())
+              for kind, z in picks.items() for end, end_fn in (("low", "min"), ("high", "max"))}
+else:
+    pages.glue_placeholder("fig-gallery")
+    pages.glue_placeholder("fig-failures")
+for kind, z in gallery.items():
+    pages.glue(f"gallery_{kind}", z)
+for name, value in ranges.items():
+    pages.glue(f"gallery_{name}", value)
+for kind, found in worst.items():
+    pages.glue(f"failure_{kind}_voxels", int(found["voxels"]) if found is not None else float("nan"))
+pages.glue("failure_run", f"`{best_run}`")
+pages.glue("failure_arch", best_label)
+
+# %% [markdown]
+# ```{glue:figure} fig-gallery
+# :name: fig-gallery
+#
+# Test slices {glue:text}`gallery_typical` (typical) and {glue:text}`gallery_hardest` (hardest).
+# Left: the whole slice with the true outlines (green) and the crop (yellow). Then the crop with
+# the truth (green) and each architecture's prediction (magenta). Scale bars come from the 5 nm
+# pixel size. Where magenta follows green, the model has the membrane; where they part, look at
+# the image to judge which is right.
+# **Conclusion:** on the typical slice the saved runs score IoU
+# {glue:text}`gallery_typical_low:.2f`–{glue:text}`gallery_typical_high:.2f`, on the hardest
+# {glue:text}`gallery_hardest_low:.2f`–{glue:text}`gallery_hardest_high:.2f`.
+# ```
+#
+# The errors that change an object count most are whole objects: a false one (predicted, matching
+# no true mitochondrion at IoU one half) or a missed one. A mitochondrion predicted with the wrong
+# extent (overlap below one half) counts as both, so the two rows below can show the same place.
+#
+# ```{glue:figure} fig-failures
+# :name: fig-failures
+#
+# The largest false object and the largest missed one of run {glue:md}`failure_run`
+# ({glue:md}`failure_arch`, the best validation IoU of the saved runs), on the slice through each
+# object's centre (the rule of `mitolib.model.objects.largest_unmatched`).
+# **Conclusion:** the largest false object has {glue:text}`failure_false_voxels:,.0f` voxels and the
+# largest missed one {glue:text}`failure_missed_voxels:,.0f`.
+# ```
 
 # %% [markdown]
 # ## With a GPU: the full-width recipe
@@ -365,28 +388,31 @@ if volumes:
 # `results/gpu_short/README.md`).
 
 # %% tags=["remove-input"]
+nan = float("nan")
 try:
     gpu = pages.load_study("architectures", "gpu_short")
-except pages.ResultsMissing as missing:
+except pages.ResultsMissing:
     gpu = None
-    display(Markdown(f":::{{note}}\nNo GPU results in this build: {missing}\n:::"))
-    pages.glue("gpu_best_arch", "none")
-    for name in ("gpu_done", "gpu_planned", "gpu_seeds", "gpu_disagree"):
-        pages.glue(name, 0)
-    for name in ("gpu_best_iou", "gpu_best_minutes"):
-        pages.glue(name, float("nan"))
+    display(pages.missing("architectures", "gpu_short", "GPU runs of the `architectures` study"))
+gpu_done = gpu.done if gpu is not None else done.iloc[:0]
 if gpu is not None:
-    display(Markdown(notices.notice_text(gpu)))
+    display(notices.notice(gpu))
     display(pages.markdown_table(summaries.gpu_summary(gpu)))
-    best = gpu.done.loc[gpu.done["test_iou"].idxmax()]
-    gpu_means = gpu.done.groupby("architecture")["test_iou"].mean().sort_values(ascending=False)
-    pages.glue("gpu_done", int(len(gpu.done)))
-    pages.glue("gpu_planned", int(len(gpu.runs)))
-    pages.glue("gpu_seeds", int(gpu.done.groupby("architecture")["seed"].nunique().min()))
-    pages.glue("gpu_best_arch", pages.arch_label(best["architecture"]))
-    pages.glue("gpu_best_iou", float(best["test_iou"]))
-    pages.glue("gpu_best_minutes", float(best["train_seconds"] / 60))
-    pages.glue("gpu_disagree", int(len(claims.contradictions(list(gpu_means.index), tiers))))
+gpu_best = gpu_done.loc[gpu_done["test_iou"].idxmax()] if len(gpu_done) else None
+gpu_gains = summaries.tta_gains(gpu).set_index("run_id") if gpu is not None else pd.DataFrame(columns=["with"])
+gpu_means = gpu_done.groupby("architecture")["test_iou"].mean().sort_values(ascending=False)
+pages.glue("gpu_done", int(len(gpu_done)))
+pages.glue("gpu_planned", int(len(gpu.runs)) if gpu is not None else 0)
+pages.glue("gpu_seeds", int(gpu_done.groupby("architecture")["seed"].nunique().min()) if len(gpu_done) else 0)
+pages.glue("gpu_best_arch", pages.arch_label(gpu_best["architecture"]) if gpu_best is not None else "–")
+for name, column, unit in (("iou", "test_iou", 1), ("minutes", "train_seconds", 60), ("width", "base_filters", 1),
+                           ("patch", "patch_size", 1), ("scale", "scale", 1), ("epochs", "epochs", 1)):
+    pages.glue(f"gpu_best_{name}", float(gpu_best[column]) / unit if gpu_best is not None else nan)
+pages.glue("gpu_best_patches", float(gpu_best["epochs"] * gpu_best["samples_per_epoch"]) if gpu_best is not None
+           else nan)
+pages.glue("gpu_best_tta", float(gpu_gains.loc[gpu_best["run_id"], "with"])
+           if gpu_best is not None and gpu_best["run_id"] in gpu_gains.index else nan)
+pages.glue("gpu_disagree", int(len(claims.contradictions(list(gpu_means.index), tiers))))
 pages.glue("book_best_iou", float(done["test_iou"].max()))
 
 # %% [markdown]
@@ -407,134 +433,138 @@ pages.glue("book_best_iou", float(done["test_iou"].max()))
 # alone; `results/gpu_short/README.md` says which did.
 
 # %% tags=["remove-cell"]
-TARGET_IOU = (target(results.profile) or target("cpu"))["test_iou"]  # studies.yml: targets
+goal = target(results.profile) or target("cpu")  # studies.yml: targets
 means = done.groupby("architecture")["test_iou"].mean()
 leader = means.idxmax()  # the highest mean; whether it is resolved from the others is stated above
 lead_runs = done[done["architecture"] == leader]
-per_epoch = int(lead_runs["samples_per_epoch"].iloc[0])
-training = (f"at most {lead_runs['epochs'].iloc[0] * per_epoch} training patches ({lead_runs['epochs'].iloc[0]} "
-            f"epochs of {per_epoch})" if per_epoch else f"at most {lead_runs['epochs'].iloc[0]} passes over the "
-            "training patches")
-pages.glue("target", f"{TARGET_IOU:.2f}")
+pages.glue_record("lead", targets.target_check(lead_runs["test_iou"], lead_runs["train_seconds"] / 60, goal))
 pages.glue("lead_arch", pages.arch_label(leader))
-pages.glue("lead_mean", f"{means[leader]:.3f}")
-pages.glue("lead_best", f"{lead_runs['test_iou'].max():.3f}")
-pages.glue("lead_gap", "which " + targets.target_check(lead_runs["test_iou"], lead_runs["train_seconds"] / 60,
-                                                        target(results.profile) or target("cpu"))[1])
-pages.glue("lead_recipe", f"base width {lead_runs['base_filters'].iloc[0]}, {lead_runs['patch_size'].iloc[0]}-pixel "
-                         f"patches at scale {lead_runs['scale'].iloc[0]:g}, {training}, "
-                         f"{lead_runs['train_seconds'].mean() / 60:.1f} minutes of training on average")
-if gpu is not None and len(gpu.done):
-    gpu_gains = summaries.tta_gains(gpu).set_index("run_id")
-
-    def gpu_tta(run_id: str) -> str:
-        if run_id not in gpu_gains.index:
-            return ""
-        value = gpu_gains.loc[run_id, "with"]
-        side = "above" if value >= TARGET_IOU else "below"
-        return f", and {value:.3f} with test-time augmentation ({side} the target, on another machine's budget)"
-
-    g = gpu.done.loc[gpu.done["test_iou"].idxmax()]
-    where = ("At the same resolution" if g["scale"] == lead_runs["scale"].iloc[0]
-             else f"At scale {g['scale']:g} (not this build's resolution)")
-    pages.glue("gpu_recipe", f"{where}, the `gpu_short` {pages.arch_label(g['architecture'])} (base width "
-                            f"{g['base_filters']}, {g['patch_size']}-pixel patches, "
-                            f"{g['epochs'] * g['samples_per_epoch']} training patches) reached {g['test_iou']:.3f}"
-                            f"{gpu_tta(g['run_id'])}. It differs from the run above in width and in training length "
-                            "together, so it shows what the two levers give together, not each one alone.")
-else:
-    pages.glue("gpu_recipe", "No full-width run is collected in this build.")
-tta_text = ("Test-time augmentation is not measured on the test volume in this build; its cost is in "
-            "the benchmarks appendix.")
-gains = summaries.tta_gains(results)
-if len(gains):
-    measured = "; ".join(f"run `{g.run_id}` ({pages.arch_label(g.architecture)}): {g.without:.3f} without, "
-                         f"{g['with']:.3f} with ({g.gain:+.3f})" for _, g in gains.iterrows())
-    tta_text = ("Test-time augmentation is measured by evaluating saved models again with "
-                f"`mitolib evaluate --tta` (`{rundir.EVALUATIONS}` beside `runs.csv`), test IoU for "
-                f"{measured}. Its cost in time is measured in the benchmarks appendix.")
-pages.glue("tta_text", tta_text)
+pages.glue("lead_best", float(lead_runs["test_iou"].max()))
+for name, column in (("width", "base_filters"), ("patch", "patch_size"), ("scale", "scale"), ("epochs", "epochs"),
+                     ("per_epoch", "samples_per_epoch")):
+    pages.glue(f"lead_{name}", float(lead_runs[column].iloc[0]))
+pages.glue("lead_minutes", float(lead_runs["train_seconds"].mean() / 60))
 
 # %% [markdown]
 # ## How far from the target
 #
-# The project's goal under the `cpu` profile is a test IoU of {glue:md}`target` (`targets` in
-# `studies.yml`). The architecture with the highest mean in this build, {glue:md}`lead_arch`
-# (whether that order is resolved is stated above), reaches {glue:md}`lead_mean` on average over
-# seeds (best run {glue:md}`lead_best`), {glue:md}`lead_gap`. The
-# {doc}`recipe` chapter measures what closes the gap. Its recipe is small: {glue:md}`lead_recipe`.
-# {glue:md}`gpu_recipe` Published 2D and 3D networks, trained for hours on GPUs, are in the
-# table of published figures above.
-# {glue:md}`tta_text`
+# The `cpu` profile aims at a mean test IoU of {glue:text}`lead_target:.2f` over
+# {glue:text}`lead_wanted` seeds, within {glue:text}`lead_limit_minutes:g` minutes of training per
+# run (`targets` in `studies.yml`). The architecture with the highest mean, {glue:md}`lead_arch`,
+# reaches {glue:text}`lead_mean:.3f` (best run {glue:text}`lead_best:.3f`; slowest run
+# {glue:text}`lead_slowest_minutes:.1f` minutes). That is {glue:text}`lead_gap:+.4f` from the
+# target: **{glue:md}`lead_verdict`**. Whether that architecture is better than the others is the
+# question of the table above, not of this one.
+#
+# The recipe is small: base width {glue:text}`lead_width:.0f`, {glue:text}`lead_patch:.0f`-pixel
+# patches at scale {glue:text}`lead_scale:g`, {glue:text}`lead_epochs:.0f` epochs of
+# {glue:text}`lead_per_epoch:,.0f` patches, {glue:text}`lead_minutes:.1f` minutes of training on
+# average. What closes the gap is measured in {doc}`recipe`.
+#
+# The full-width GPU run above, {glue:md}`gpu_best_arch` at base width
+# {glue:text}`gpu_best_width:.0f` and scale {glue:text}`gpu_best_scale:g`
+# ({glue:text}`gpu_best_patches:,.0f` training patches), reached {glue:text}`gpu_best_iou:.3f`, and
+# {glue:text}`gpu_best_tta:.3f` with test-time augmentation. It changes width and training length
+# together, so it shows what the two give together, not each alone; and it ran on another machine.
+# Published 2D and 3D networks, trained for hours on GPUs, are in the table of published figures
+# above.
+#
+# Test-time augmentation is part of the `cpu_long` recipe below; its cost in time is in the
+# benchmarks appendix.
 
 # %% [markdown]
 # ## The longer recipe
 #
 # The `long_training` study trains the `seeds` study's recipe four times longer, under the profile
 # named after this one with `_long` (`cpu_long` beside `cpu`: 72 epochs instead of 18, and 8-fold test-time
-# augmentation), against that profile's own target: U-Net, the {doc}`recipe` chapter's architecture, and
+# augmentation), against that profile's own target: U-Net, the architecture of {doc}`recipe`, and
 # Attention U-Net, whose 18-epoch runs are set against the others above.
 
 # %% tags=["remove-input"]
 long_profile = pages.long_profile(results.profile)
-long_goal = target(long_profile)
+long_goal = target(long_profile) or {"test_iou": nan}
 try:
-    longer = pages.load_study("long_training", long_profile) if long_goal else None
+    longer = pages.load_study("long_training", long_profile)
 except ResultsMissing:
     longer = None
-if longer is None:
-    display(Markdown(
-        f"No `long_training` run of the `{long_profile}` profile is collected in this build, so its target "
-        + (f"({long_goal['test_iou']:.2f} within {long_goal.get('train_minutes', float('nan')):g} minutes of "
-           "training) is not measured yet. " if long_goal else "is not defined. ")
-        + f"Run it with `mitolib study run long_training --profile {long_profile}`, then "
-        f"`mitolib study collect long_training --profile {long_profile}`."))
-else:
-    display(Markdown(notices.notice_text(longer)))
+    display(pages.missing("long_training", long_profile))
+long_done = longer.done if longer is not None else done.iloc[:0]
 
-    def schedule_columns(runs: pd.DataFrame) -> pd.DataFrame:
-        """How each of ``runs`` (with its ``floor`` epoch) used its epochs, as this page's longer tables show it."""
-        return pd.DataFrame({
-            "best / last epoch": [f"{b:.0f} / {e:.0f}" for b, e in zip(runs["best_epoch"], runs["epochs_run"])],
-            "still improving": claims.still_improving(runs).map({True: "yes", False: "no"}).tolist(),
-            "learning rate at its floor from epoch": [
-                "never" if pd.isna(epoch) else f"{epoch:.0f}" for epoch in runs["floor"]],
-            "training minutes": (runs["train_seconds"] / 60).map("{:.1f}".format).tolist()})
 
-    long_done = longer.done
-    long_table = long_done.assign(floor=long_done["run_id"].map(summaries.floor_epochs(long_done, longer.history)))
+def schedule_columns(runs: pd.DataFrame) -> pd.DataFrame:
+    """How each of ``runs`` (with its ``floor`` epoch) used its epochs, as this page's longer tables show it."""
+    return pd.DataFrame({
+        "best / last epoch": [f"{b:.0f} / {e:.0f}" for b, e in zip(runs["best_epoch"], runs["epochs_run"])],
+        "still improving": claims.still_improving(runs).map({True: "yes", False: "no"}).tolist(),
+        "learning rate at its floor from epoch": [
+            "never" if pd.isna(epoch) else f"{epoch:.0f}" for epoch in runs["floor"]],
+        "training minutes": (runs["train_seconds"] / 60).map("{:.1f}".format).tolist()})
+
+
+long_table = long_done.assign(floor=long_done["run_id"].map(summaries.floor_epochs(long_done, longer.history))
+                              if longer is not None else nan)
+trained = list(dict.fromkeys(long_done["architecture"]))
+by_recipe = targets.longer_recipe_table(long_done, done, long_goal)
+if longer is not None:
+    display(notices.notice(longer))
     display(pages.markdown_table(pd.concat([pd.DataFrame({
         "architecture": long_table["architecture"].map(pages.arch_label).tolist(),
         "seed": long_table["seed"].astype(int).tolist(),
         "test IoU": long_table["test_iou"].map("{:.3f}".format).tolist()}), schedule_columns(long_table)], axis=1)))
-    trained = list(dict.fromkeys(long_done["architecture"]))
-    which = ("" if leader in trained else
-             f" The study trains {', '.join(pages.arch_label(a) for a in trained)}; the highest `{results.profile}` mean "
-             f"above is {pages.arch_label(leader)}'s, whose longer training is not measured, so the target is judged "
-             "here on another architecture than the best one.")
-    same_machine = summaries.machines_text(pd.concat([
-        long_done.assign(recipe=long_profile),
-        done[done["architecture"].isin(trained)].assign(recipe=results.profile)]), "recipe")
-    floored = long_table[long_table["lr_schedule"] == "plateau"].dropna(subset=["floor"])
-    schedule = "" if floored.empty else (
-        f"The plateau schedule (the learning rate cut by {floored['reduce_lr_factor'].iloc[0]:g} after "
-        f"{floored['reduce_lr_patience'].iloc[0]:.0f} epochs without a better validation IoU) reached its floor of "
-        f"{floored['min_learning_rate'].iloc[0]:g} in {len(floored)} of {len(long_table)} run(s), at epoch "
-        + tables.span_text(floored["floor"]) + f" of {long_done['epochs_run'].max():.0f}: the epochs after it "
-        "trained at the floor, and those runs' best epochs came at " + tables.span_text(floored["best_epoch"]) + ".")
-    display(Markdown(" ".join(part for part in (
-        targets.longer_recipe_text(long_done, done, (long_profile, results.profile), long_goal,
-                                   label=pages.arch_label), which.strip(),
-        schedule, same_machine) if part)))
+    display(pages.markdown_table(verdicts.effect_cells(by_recipe).assign(
+        architecture=by_recipe["architecture"].map(pages.arch_label),
+        mean=[claims.Summary(r.seeds, r.mean, r.sd).text() for r in by_recipe.itertuples()])
+        [["architecture", "seeds", "mean", "gap", "verdict", "still_improving", "pairs", "interval", "effect"]]
+        .rename(columns={"mean": "test IoU", "gap": "mean minus target", "verdict": "target",
+                         "still_improving": "runs still improving", "pairs": "seeds paired",
+                         "interval": f"minus `{results.profile}` [interval]", "effect": "longer training"}),
+        formats={"mean minus target": "+.4f"}))
+long_tiers = claims.resolved_order(long_done, "test_iou", "architecture") if len(long_done) else []
+floored = long_table[long_table["lr_schedule"] == "plateau"].dropna(subset=["floor"]) if len(long_table) else long_table
+long_machines = summaries.machines(pd.concat([long_done, done[done["architecture"].isin(trained)]]))
+pages.glue("long_target", float(long_goal["test_iou"]))
+pages.glue("long_minutes", float(long_goal.get("train_minutes", nan)))
+pages.glue("long_met", int((by_recipe["verdict"] == verdicts.TARGET_MET).sum()))
+pages.glue("long_archs", int(len(by_recipe)))
+pages.glue("long_raised", int((by_recipe["effect"] == "raises").sum()))
+pages.glue("long_tiers", int(len(long_tiers)))
+pages.glue("long_leader_trained", "yes" if leader in trained else "no")
+pages.glue("long_floored", int(len(floored)))
+pages.glue("long_runs", int(len(long_table)))
+pages.glue("long_epochs", float(long_done["epochs_run"].max()) if len(long_done) else nan)
+for name, column in (("floor", "floor"), ("best", "best_epoch")):
+    pages.glue(f"long_{name}_first", float(floored[column].min()) if len(floored) else nan)
+    pages.glue(f"long_{name}_last", float(floored[column].max()) if len(floored) else nan)
+pages.glue_record("long_machines", long_machines)
 
 # %% [markdown]
+# The first table gives each run; the second judges the target per architecture (the mean over
+# seeds) and pairs each architecture's longer runs with its `cpu` runs of the same seeds. That
+# difference measures the longer training and its test-time steps together.
+# {glue:text}`long_met` of {glue:text}`long_archs` architectures meet the `cpu_long` target of
+# {glue:text}`long_target:.2f` within {glue:text}`long_minutes:g` minutes, and longer training
+# raises the test IoU, with an interval that excludes zero, for {glue:text}`long_raised` of them.
+# Resolved tiers among the architectures under `cpu_long`: {glue:text}`long_tiers` (a single tier
+# means that no order between them is resolved). The best `cpu` architecture is among those trained
+# longer: {glue:md}`long_leader_trained`.
+#
+# The plateau schedule reached its floor in {glue:text}`long_floored` of {glue:text}`long_runs`
+# runs, between epochs {glue:text}`long_floor_first:.0f` and {glue:text}`long_floor_last:.0f` of
+# {glue:text}`long_epochs:.0f`. The epochs after that trained at the floor; those runs' best epochs
+# came between epochs {glue:text}`long_best_first:.0f` and {glue:text}`long_best_last:.0f`.
+# Kinds of machine these runs and their `cpu` partners trained on: {glue:text}`long_machines_kinds`
+# ({glue:md}`long_machines_devices`). For {glue:text}`long_machines_pairs_on_one_machine` of the
+# {glue:text}`long_machines_pairs` seeds, every run of the seed trained on one machine.
+# Where a seed's runs trained on two machines, their difference holds the machines' arithmetic as
+# well as the longer training.
+#
 # ## A schedule matched to the longer budget
 #
 # The plateau schedule halves the learning rate after a few epochs without a better validation IoU, so how
 # long it trains at each rate depends on the run, not on the budget; the table above gives the epoch at which
 # each run's learning rate reached the floor. The `long_schedule` study trains Attention U-Net under the same profile with the
 # schedule matched to the budget instead: cosine decay from the learning rate to the same floor over all
-# the epochs, after one epoch of linear warm-up (the {doc}`recipe` chapter measures this lever over 18
+# the epochs, after one epoch of linear warm-up ({doc}`recipe` measures this lever over 18
 # epochs). Each of its runs is paired with the `long_training` run of the same architecture and seed.
 
 # %% tags=["remove-input"]
@@ -543,14 +573,15 @@ try:
 except ResultsMissing:
     scheduled = None
 if scheduled is None:
-    display(Markdown(
-        f"No `long_schedule` run of the `{long_profile}` profile "
-        + ("is" if longer is not None else "is, nor a `long_training` run to pair it with,")
-        + f" collected in this build. Run it with `{pages.produce_command('long_schedule', long_profile)}`."))
+    display(pages.missing("long_schedule", long_profile))
+    pages.glue_placeholder("fig-long-schedule")
+    schedule_check = targets.target_check([], [], long_goal)
+    effects, reference, lever_runs, changed = {}, long_done.iloc[:0], long_done.iloc[:0], {}
+    plateau, cosine = "plateau", "cosine"
 else:
-    display(Markdown(notices.notice_text(scheduled)))
+    display(notices.notice(scheduled))
     schedule = levers.lever_against(long_done, scheduled.done, "lr_schedule")
-    lever, reference, changed, effects = schedule.lever, schedule.reference, schedule.changed, schedule.effects
+    lever_runs, reference, changed, effects = schedule.lever, schedule.reference, schedule.changed, schedule.effects
     plateau, cosine = schedule.names
     both_history = pd.concat([longer.history, scheduled.history])
     both = schedule.both.assign(floor=lambda t: t["run_id"].map(summaries.floor_epochs(t, both_history)))
@@ -558,68 +589,89 @@ else:
         "schedule": both["group"].tolist(), "study": both["study"].map("`{}`".format).tolist(),
         "seed": both["seed"].astype(int).tolist(), "test IoU": both["test_iou"].map("{:.3f}".format).tolist(),
         "best validation IoU": both["best_val_iou"].map("{:.3f}".format).tolist()}), schedule_columns(both)], axis=1)))
-    kernel = levers.NOT_RECORDED in changed.get("resolved_batch_norm_kernel", ("",))[0] and (
-        "The batch-norm kernel differs because the `long_training` runs predate the fused one: "
-        "`mitolib.model.fused_bn` computes the function of Keras' layer (its tests match the outputs, the moving "
-        "statistics and the gradients), with another order of rounding, so the two runs of a seed do not "
-        "share one trajectory and the pairing removes less of the seed's noise.")
-    display(Markdown(" ".join(part for part in (
-        f"{pages.arch_label(lever['architecture'].iloc[0])}, {cosine} against {plateau}, paired by seed: test IoU "
-        f"{claims.summarize(lever['test_iou']).text()} against {claims.summarize(reference['test_iou']).text()}, "
-        f"paired difference {verdicts.effect_text(effects['test_iou'])}; best validation IoU, paired difference "
-        f"{verdicts.effect_text(effects['best_val_iou'])}.",
-        f"The runs differ in {levers.differences_text(changed)}." if changed else "",
-        kernel or "",
-        f"Against the `{long_profile}` target, the {cosine} runs' mean "
-        + targets.target_check(lever["test_iou"], lever["train_seconds"] / 60, long_goal)[1] + ".",
-        summaries.machines_text(both, "group")) if part)))
+    display(pages.markdown_table(levers.differences_table(changed)))
+    schedule_check = targets.target_check(lever_runs["test_iou"], lever_runs["train_seconds"] / 60, long_goal)
     curves = both_history.merge(both[["run_id", "group"]], on="run_id")
     fig = curve_plots.curves_by_group(curves, metrics=["iou", "learning_rate"], group="group", compare=None,
                                       labels=pages.METRIC_LABELS, best_epochs=both[["run_id", "best_epoch"]],
                                       order=[plateau, cosine])
     pages.glue_figure("fig-long-schedule", fig)
-    display(Markdown(
-        "```{glue:figure} fig-long-schedule\n:name: fig-long-schedule\n\n"
-        f"Validation IoU (top) and learning rate (bottom) per epoch of the {plateau} runs (`long_training`, "
-        f"left) and the {cosine} runs (`long_schedule`, right), {pages.arch_label(lever['architecture'].iloc[0])}, "
-        "one line per seed; open circles mark the best epoch, whose checkpoint is tested.\n**Conclusion:** the "
-        f"{plateau} runs' best epochs came at {tables.span_text(reference['best_epoch'])} and the {cosine} runs' "
-        f"at {tables.span_text(lever['best_epoch'])} of {both['epochs_run'].max():.0f}; against {plateau}, the "
-        f"{cosine} schedule " + (f"{effects['test_iou']['verdict']} the test IoU" if effects["test_iou"]["resolved"]
-                                 else f"has {effects['test_iou']['verdict']} on the test IoU") + ".\n```"))
+    pages.glue_record("schedule_machines", summaries.machines(both))
+for value in ("test_iou", "best_val_iou"):
+    row = effects.get(value)
+    pages.glue(f"schedule_{value}_interval", verdicts.difference(row).text() if row is not None else "–")
+    pages.glue(f"schedule_{value}_verdict", row["verdict"] if row is not None else verdicts.NO_INTERVAL)
+for name, runs in (("plateau", reference), ("cosine", lever_runs)):
+    summary = claims.summarize(runs["test_iou"])
+    pages.glue(f"schedule_{name}_mean", summary.mean)
+    pages.glue(f"schedule_{name}_sd", summary.sd)
+    pages.glue(f"schedule_{name}_best_first", float(runs["best_epoch"].min()) if len(runs) else nan)
+    pages.glue(f"schedule_{name}_best_last", float(runs["best_epoch"].max()) if len(runs) else nan)
+pages.glue_record("schedule_target", schedule_check)
+pages.glue("schedule_epochs", float(long_done["epochs_run"].max()) if len(long_done) else nan)
+if scheduled is None:
+    pages.glue_record("schedule_machines", summaries.machines(long_done.iloc[:0]))
 
 # %% [markdown]
+# Paired by seed, cosine against plateau: test IoU {glue:text}`schedule_cosine_mean:.3f` ±
+# {glue:text}`schedule_cosine_sd:.3f` against {glue:text}`schedule_plateau_mean:.3f` ±
+# {glue:text}`schedule_plateau_sd:.3f`; paired difference {glue:md}`schedule_test_iou_interval`
+# (**{glue:md}`schedule_test_iou_verdict`**). On the best validation IoU the difference is
+# {glue:md}`schedule_best_val_iou_interval` (**{glue:md}`schedule_best_val_iou_verdict`**).
+# Against the `cpu_long` target, the cosine runs' mean is {glue:text}`schedule_target_gap:+.4f`
+# from it: **{glue:md}`schedule_target_verdict`**.
+#
+# The second table lists every setting in which the two sets of runs differ, the schedule
+# included. Where the batch-norm kernel differs, the `long_training` runs predate the fused one:
+# `mitolib.model.fused_bn` computes the function of Keras' layer (its tests match the outputs, the
+# moving statistics and the gradients) with another order of rounding. The two runs of a seed then
+# do not share one trajectory, and the pairing removes less of the seed's noise. Kinds of machine
+# the runs trained on: {glue:text}`schedule_machines_kinds`; for
+# {glue:text}`schedule_machines_pairs_on_one_machine` of the {glue:text}`schedule_machines_pairs`
+# seeds, both runs trained on one machine.
+#
+# ```{glue:figure} fig-long-schedule
+# :name: fig-long-schedule
+#
+# Validation IoU (top) and learning rate (bottom) per epoch of the plateau runs (`long_training`,
+# left) and the cosine runs (`long_schedule`, right), Attention U-Net, one line per seed; open
+# circles mark the best epoch, whose checkpoint is tested.
+# **Conclusion:** the plateau runs' best epochs came between epochs
+# {glue:text}`schedule_plateau_best_first:.0f` and {glue:text}`schedule_plateau_best_last:.0f`, the
+# cosine runs' between {glue:text}`schedule_cosine_best_first:.0f` and
+# {glue:text}`schedule_cosine_best_last:.0f` of {glue:text}`schedule_epochs:.0f`; the effect of the
+# cosine schedule on the test IoU is **{glue:md}`schedule_test_iou_verdict`**.
+# ```
+#
 # ## The GPU target
 #
 # The `gpu` profile trains the corrected recipe at the original width (base 64) and full resolution on
 # a GPU node, against its own target.
 
 # %% tags=["remove-input"]
-gpu_goal = target("gpu")
+gpu_goal = target("gpu") or {"test_iou": nan}
 try:
-    full = pages.load_study("seeds", "gpu") if gpu_goal else None
+    full = pages.load_study("seeds", "gpu")
 except ResultsMissing:
     full = None
-if full is not None and len(full.done):
-    display(Markdown(notices.notice_text(full)))
-    display(Markdown(f"Test IoU {claims.summarize(full.done['test_iou']).text()} over "
-                     f"{full.done['seed'].nunique()} seed(s) against the `gpu` target of {gpu_goal['test_iou']:.2f}: "
-                     "the mean " + targets.target_check(full.done["test_iou"], full.done["train_seconds"] / 60,
-                                                          gpu_goal)[1] + "."))
-elif gpu_goal:
-    nearest = ""
-    if gpu is not None and len(gpu.done):
-        g = gpu.done.loc[gpu.done["test_iou"].idxmax()]
-        gap = gpu_goal["test_iou"] - g["test_iou"]
-        nearest = (f" The nearest measured recipe is the `gpu_short` run above: {pages.arch_label(g['architecture'])} "
-                   f"at {g['test_iou']:.3f}, " + (f"{gap:.3f} below" if gap > 0 else f"{-gap:.3f} above")
-                   + f" the target's level with one seed, at scale {g['scale']:g} and {g['epochs']} epochs. It is another recipe, so it does "
-                   "not judge the target.")
-    display(Markdown(
-        f"The `gpu` target ({gpu_goal['test_iou']:.2f}, the mean over {gpu_goal.get('seeds', 1)} seed(s)) is not "
-        "measured in this build: no `seeds` run of the `gpu` profile is collected. Those runs need a GPU node: "
-        "`mitolib study submit seeds --profile gpu` on a PBS cluster, or `mitolib study run seeds --profile gpu` "
-        "on a GPU machine, then `mitolib study collect seeds --profile gpu`." + nearest))
+    display(pages.missing("seeds", "gpu", "`seeds` runs of the `gpu` profile"))
+if full is not None:
+    display(notices.notice(full))
+    display(pages.markdown_table(summaries.gpu_summary(full)))
+full_done = full.done if full is not None else done.iloc[:0]
+pages.glue_record("gpu_target", targets.target_check(full_done["test_iou"], full_done["train_seconds"] / 60, gpu_goal))
+pages.glue("gpu_short_gap", float(gpu_best["test_iou"] - gpu_goal["test_iou"]) if gpu_best is not None else nan)
+
+# %% [markdown]
+# The `gpu` target is a mean test IoU of {glue:text}`gpu_target_target:.2f` over
+# {glue:text}`gpu_target_wanted` seeds: **{glue:md}`gpu_target_verdict`**, with
+# {glue:text}`gpu_target_seeds` seeds measured so far (their runs, when there are any, are in the box
+# and table above). On a PBS cluster,
+# `mitolib study submit seeds --profile gpu` runs them (`mitolib study run seeds --profile gpu` on
+# a GPU machine), then `mitolib study collect seeds --profile gpu`. The nearest measured recipe is
+# the `gpu_short` run above, {glue:text}`gpu_short_gap:+.3f` from the target's level with one seed
+# at scale {glue:text}`gpu_best_scale:g` and {glue:text}`gpu_best_epochs:.0f` epochs. It is
+# another recipe, so it does not judge the target.
 
 # %% [markdown]
 # ## Summary
@@ -634,9 +686,23 @@ elif gpu_goal:
 #
 # ## Try it yourself
 #
-# * Evaluate a finished run again with test-time augmentation:
-#   `mitolib evaluate runs/cpu/seeds/<run_id> --tta`, or train with it: `-p tta true`.
+# * Segment a stack with a finished run and count its mitochondria:
+#   `mitolib predict runs/cpu/seeds/<run_id> stack.tif -o mask.tif --objects objects.csv`. The runs
+#   above scored the whole test volume (165 slices of 768 by 1024) in {glue:text}`eval_seconds:.0f`
+#   seconds on average on two cores. On that volume, `objects.csv` should list about
+#   {glue:text}`predicted_objects_mean:.0f` objects where the truth has {glue:text}`true_objects:.0f`:
+#   the fragments of the object table above.
+# * Evaluate a finished run again with 8-fold test-time augmentation:
+#   `mitolib evaluate runs/cpu/seeds/<run_id> --tta`. It predicts eight flipped and rotated copies
+#   of every slice, so it takes several times as long (the benchmarks appendix measures it). On the
+#   `gpu_short` run above it raised the test IoU from
+#   {glue:text}`gpu_best_iou:.3f` to {glue:text}`gpu_best_tta:.3f`.
+# * Open the model in Fiji or another tool of the BioImage Model Zoo:
+#   `mitolib export runs/cpu/seeds/<run_id> -o mito.zip` writes a package with Keras, TensorFlow
+#   and ONNX weights that passes the zoo's own model test (the README's "Segment your own stack" says
+#   how to check it and open it in Fiji).
 # * Look at the saved predictions of the best runs slice by slice with
 #   `notebooks/view_predictions.py`.
-# * Train one longer run with the cosine schedule yourself (about half an hour on two cores):
+# * Train one longer run with the cosine schedule (about half an hour on two cores; expect a test IoU
+#   near {glue:text}`schedule_cosine_mean:.2f`):
 #   `mitolib train --profile cpu_long -p architecture attention_unet -p lr_schedule cosine -p warmup_epochs 1`.

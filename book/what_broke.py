@@ -24,7 +24,7 @@
 # %% tags=["remove-cell"]
 import numpy as np
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import display
 
 from mitolib.report import pages, notices, reproduction, summaries, verdicts
 from mitolib.core import claims
@@ -284,9 +284,7 @@ if repro is not None:
     shown_settings["architecture"] = shown_settings["architecture"].map(pages.arch_label)
     display(pages.markdown_table(shown_settings, formats={"runs": "d", "reproduce": "d", "epochs": ".1f"}))
 else:
-    display(Markdown(":::{note}\nNo run of the `original_logs` study is collected in this build: "
-                     "`mitolib study run original_logs --profile original_0926`, then "
-                     "`mitolib study collect original_logs --profile original_0926`.\n:::"))
+    display(pages.missing("original_logs", "original_0926", "Runs of the `original_logs` study"))
 
 # %% [markdown]
 # **Table 2.** Each reproduced setting against the rule: its runs, how many reproduce the logs,
@@ -374,14 +372,13 @@ pages.glue_figure("fig-logs-reproduced", fig)
 if explanations is not None and len(explanations):
     shown_explanations = explanations.assign(
         architecture=explanations["architecture"].map(pages.arch_label),
-        interval=[f"{row.difference:+.3f} [{row.low:+.3f}, {row.high:+.3f}]" if row.pairs >= 2 else "n/a"
-                  for row in explanations.itertuples()])
+        interval=[verdicts.difference(row).text() for _, row in explanations.iterrows()])
     display(pages.markdown_table(shown_explanations[["explanation", "architecture", "with", "without", "verdict_with",
                                                     "verdict_without", "interval", "verdict"]]
                                 .rename(columns={"verdict_with": "with it", "verdict_without": "without it",
                                                  "interval": "best validation IoU, with minus without"})))
 else:
-    display(Markdown(":::{note}\nNo explanation has both of its settings collected yet.\n:::"))
+    display(pages.missing("original_logs", "original_0926", "Explanations with both of their settings"))
 
 # %% [markdown]
 # **Table 3.** Each candidate cause on each architecture where both of its settings have run:
@@ -459,8 +456,8 @@ notices.notice(results)
 if effects is not None:
     display(pages.markdown_table(pd.DataFrame({
         "variant": [f"`{g}`" for g in effects["group"]],
-        f"test IoU minus `corrected` [{claims.CONFIDENCE:.0%} paired interval]": [
-            verdicts.effect_text(row) for _, row in effects.iterrows()]})))
+        f"test IoU minus `corrected` [{claims.CONFIDENCE:.0%} paired interval]": verdicts.effect_cells(effects)["interval"],
+        "pairs": effects["pairs"], "verdict": effects["verdict"]})))
 
 # %% [markdown]
 # **The pairing hazard, measured.** The original lists its two folders with two unsorted
@@ -586,7 +583,7 @@ if selection_path.is_file():
     display(pages.markdown_table(selection.groupby("monitor")[["best_epoch", "best_val_iou", "test_iou"]]
                                 .agg(summary_of).reset_index()))
 else:
-    display(Markdown(":::{note}\nNo `corrected` run of the current design is collected in this build.\n:::"))
+    display(pages.missing("bug_ablation", results.profile, "`corrected` runs of the current design"))
 
 # %% [markdown]
 # ## How the variants train

@@ -12,8 +12,6 @@ from mitolib.report import pages, figure_sources, lesson, notices, predictions, 
 from mitolib.core import locations, rundir, tables
 from test_book_fixtures import write_fixture_results
 
-SMOKE_NOTICE = ("These results come from the smoke profile on synthetic data; "
-                "they demonstrate the pipeline, not the science")
 
 
 @pytest.fixture
@@ -66,24 +64,42 @@ def test_failed_runs_come_back_with_their_parameters(fixture_root):
 
 def test_notices(fixture_root):
     results = pages.load_study("seeds")
-    assert "test fixtures, not measurements" in notices.notice_text(results)
+    assert notices.provenance(results).kind == notices.FIXTURE
     results.provenance.pop("fixture")
-    assert SMOKE_NOTICE in notices.notice_text(results)
+    assert notices.provenance(results).kind == notices.SYNTHETIC
     real = pages.StudyResults("seeds", "cpu", results.path, results.runs.assign(data_source="epfl"),
                              results.history, results.test_slices, {"git_commit": "abc"})
-    text = notices.notice_text(real)
-    assert "EPFL" in text and "not the science" not in text and "Partial" not in text
+    record = notices.provenance(real)
+    assert (record.kind, record.data, record.commit, record.partial, record.dirty) == (
+        notices.MEASURED, "epfl", "abc", False, 0)
     real.provenance["counts"] = {"planned": 9, "collected": 7}
-    assert "**Partial:** 7 of the 9 planned runs are complete" in notices.notice_text(real)
-    assert "Uncommitted" not in notices.notice_text(real)
+    record = notices.provenance(real)
+    assert record.partial and (record.collected, record.planned) == (7, 9)
     real.provenance["run_git_commits"] = ["a" * 40, "b" * 40 + "+dirty"]
     assert notices.uncommitted_code(real) == (1, 2)
-    assert "**Uncommitted code:** 1 of the 2 code versions" in notices.notice_text(real)
+    assert (notices.provenance(real).dirty, notices.provenance(real).versions) == (1, 2)
+    box = notices.notice(real).data  # the shared box, filled: every field of the record that the state needs
+    assert box.startswith(":::{note}") and "`results/cpu/seeds`" in box and "7" in box and "9" in box
+    assert not pages.FIELD.search(box)  # no field left unfilled
+
+
+def test_every_shared_box_fills_from_its_fields():
+    templates = pages.admonition_templates()
+    assert {notices.MEASURED, notices.SYNTHETIC, notices.FIXTURE, "missing", "not_drawn", "lesson"} <= set(templates)
+    assert pages.box_fields("missing") == {"what", "command"}
+    for name in templates:
+        filled = pages.fill(name, **{field: "<x>" for field in pages.box_fields(name)})
+        assert not pages.FIELD.search(filled)
+    assert pages.fill("partial", collected=7, planned=9).count("7") == 1
+    with pytest.raises(KeyError, match="no box"):
+        pages.fill("no_such_box")
+    with pytest.raises(KeyError, match="planned"):
+        pages.fill("partial", collected=7)
 
 
 def test_lesson_notice_without_results(monkeypatch, tmp_path):
     monkeypatch.setenv(locations.RESULTS_ENV, str(tmp_path))
-    assert "Computed live" in notices.notice("cpu", lesson=True).data
+    assert notices.notice("cpu", lesson=True).data.startswith(pages.fill("lesson"))
 
 
 def test_metrics_at_best_epoch_picks_the_best_epoch(fixture_root):
@@ -135,7 +151,7 @@ def test_predictions_are_found_and_picked(tmp_path, monkeypatch):
 
 
 def test_benchmark_report(tmp_path):
-    assert "No benchmark has been run" in summaries.benchmark_report(tmp_path).data
+    assert summaries.benchmark_report(tmp_path).data.startswith(":::{note} Not drawn")
     (tmp_path / "latest.json").write_text(json.dumps({"results": [{"case": "a", "images_per_second": 6.2}]}))
     assert "| case | images_per_second |" in summaries.benchmark_report(tmp_path).data
     (tmp_path / "latest.md").write_text("# Benchmarks\n\ntext\n")
@@ -249,9 +265,9 @@ def test_tta_gains_pair_each_run_with_its_latest_tta_evaluation(tmp_path):
     assert gains.loc[0, "gain"] == pytest.approx(0.03)
 
 
-def test_span_text_gives_one_number_or_a_range():
-    assert tables.span_text([6400, 6400.0]) == "6,400"
-    assert tables.span_text([34.0, 20, 27]) == "20–34"
+def test_span_gives_one_number_or_a_range():
+    assert tables.span([6400, 6400.0]) == "6,400"
+    assert tables.span([34.0, 20, 27]) == "20–34"
 
 
 def test_budget_studies_count_the_longer_profile_too(fixture_root):
@@ -276,3 +292,14 @@ def test_a_constant_prediction_scores_the_foreground_fraction():
     assert sweep["soft_jaccard"] == pytest.approx(5631 / 100_001, rel=1e-5)  # (sum y + 1) / (N + 1)
     with pytest.raises(ValueError, match="between 0 and 1"):
         lesson.mask_with_fraction(1.5)
+
+
+def test_glue_record_glues_each_field_under_its_prefix(monkeypatch):
+    from mitolib.report import targets
+
+    glued = {}
+    monkeypatch.setattr(pages, "glue", lambda name, value, display=False: glued.__setitem__(name, value))
+    pages.glue_record("lead", targets.target_check([0.86, 0.85, 0.87], [10, 11, 12], {"test_iou": 0.85, "seeds": 3}))
+    assert glued["lead_mean"] == pytest.approx(0.86) and glued["lead_seeds"] == 3
+    assert glued["lead_met"] == "yes" and glued["lead_verdict"] == "met"
+    assert np.isnan(glued["lead_limit_minutes"])  # no limit in the target: NaN, not a made-up number

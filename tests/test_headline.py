@@ -65,15 +65,15 @@ def test_readme_without_markers_is_left_alone(results, tmp_path):
 def test_the_protocol_is_read_from_the_runs():
     import pandas as pd
 
-    from mitolib.results.headline import protocol_text
+    from mitolib.results.headline import protocol_label
 
     plain = pd.DataFrame({"threshold": [0.5, 0.5], "tune_threshold": [False, False], "z_median": [1, 1]})
-    assert protocol_text(plain) == "threshold 0.5, no post-processing"
+    assert protocol_label(plain) == "threshold 0.5, no post-processing"
     tuned = pd.DataFrame({"threshold": [0.5], "tune_threshold": ["True"], "z_median": [5], "tta": [True]})
-    assert protocol_text(tuned) == ("threshold chosen on the validation slices, 8-fold TTA, median over 5 slices "
+    assert protocol_label(tuned) == ("threshold chosen on the validation slices, 8-fold TTA, median over 5 slices "
                                     "of the probabilities")
     older = pd.DataFrame({"threshold": [0.5]})  # a table from before the test-time settings existed
-    assert protocol_text(older) == "threshold 0.5, no post-processing"
+    assert protocol_label(older) == "threshold 0.5, no post-processing"
 
 
 def test_long_training_has_its_own_block_and_leaves_the_seeds_block_alone(results, tmp_path):

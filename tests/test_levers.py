@@ -28,8 +28,9 @@ def test_setting_differences_name_what_a_lever_changes():
     changed = levers.setting_differences(reference, lever)
     assert changed == {"lr_schedule": ("plateau", "cosine"), "warmup_epochs": ("0", "1"),
                        "resolved_batch_norm_kernel": ("keras (not recorded)", "fused")}
-    assert levers.differences_text(changed) == ("`lr_schedule` plateau → cosine, `warmup_epochs` 0 → 1, "
-                                                   "`resolved_batch_norm_kernel` keras (not recorded) → fused")
+    assert levers.differences_table(changed).values.tolist() == [
+        ["`lr_schedule`", "plateau", "cosine"], ["`warmup_epochs`", "0", "1"],
+        ["`resolved_batch_norm_kernel`", "keras (not recorded)", "fused"]]
     assert levers.setting_differences(reference, reference) == {}  # the empty mixed_precision reads back alike
 
 

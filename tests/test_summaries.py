@@ -117,28 +117,18 @@ def test_same_training_pairs_compare_the_validation_curves_of_identical_training
     assert summaries.same_training_pairs({"recipe": a}).empty
 
 
-def test_machines_text_names_which_group_trained_where():
-    done = pd.DataFrame({"architecture": ["unet", "unet", "attention_unet", "attention_unet"],
-                         "device": ["CPU: A", "CPU: A", "CPU: B", "CPU: B"]})
-    text = summaries.machines_text(done, "architecture", str.upper)
-    assert text.startswith("The runs did not all train on one machine: UNET on CPU: A; ATTENTION_UNET on CPU: B.")
-    assert "not the compared setting's alone" in text
-
-
-def test_machines_text_says_when_every_pair_trained_on_one_machine():
+def test_machines_count_the_kinds_and_the_pairs_on_one_machine():
     done = pd.DataFrame({"configuration": ["a", "b", "a", "b", "a", "b"], "seed": [0, 0, 1, 1, 2, 2],
                          "device": ["CPU: A", "CPU: A", "CPU: B", "CPU: B", "CPU: B", "CPU: B"]})
-    assert summaries.machines_text(done, "configuration") == (
-        "The runs trained on more than one machine, but the runs of each seed on one: seed 0 on CPU: A; seeds 1, 2 "
-        "on CPU: B. Every paired difference compares runs of one machine.")
-    mixed = done.assign(device=["CPU: A", "CPU: B", "CPU: B", "CPU: B", "CPU: B", "CPU: B"])
-    assert summaries.machines_text(mixed, "configuration").startswith("The runs did not all train on one machine")
-
-
-def test_machines_text_is_empty_on_one_machine_or_without_the_column():
-    done = pd.DataFrame({"architecture": ["unet", "attention_unet"], "device": ["CPU: A", "CPU: A"]})
-    assert summaries.machines_text(done, "architecture") == ""
-    assert summaries.machines_text(done.drop(columns="device"), "architecture") == ""
+    record = summaries.machines(done)
+    assert (record.kinds, record.pairs, record.pairs_on_one_machine, record.devices) == (2, 3, 3, "CPU: A / CPU: B")
+    assert not record.one_machine
+    mixed = summaries.machines(done.assign(device=["CPU: A", "CPU: B", "CPU: B", "CPU: B", "CPU: B", "CPU: B"]))
+    assert (mixed.kinds, mixed.pairs_on_one_machine) == (2, 2)
+    alike = summaries.machines(done.assign(device="CPU: A"))
+    assert alike.one_machine and alike.pairs_on_one_machine == 3
+    unrecorded = summaries.machines(done.drop(columns="device"))
+    assert (unrecorded.kinds, unrecorded.pairs, unrecorded.devices) == (0, 3, "")
 
 
 def test_floor_epochs_find_where_the_schedule_reached_its_floor():
@@ -165,3 +155,15 @@ def test_own_rows_add_the_raw_prediction_beside_the_post_processed_one():
     assert raw["value"] == "0.840 ± 0.000" and "no post-processing" in raw["protocol"]
     assert raw["source"] == "results/cpu/seeds/postprocessing.csv"
     assert rows.loc["this book: U-Net (2 seeds)", "value"] == "0.855 ± 0.007"
+
+
+def test_architecture_pairs_rank_by_mean_and_flag_the_machine():
+    done = pd.DataFrame({"architecture": ["unet"] * 3 + ["attention_unet"] * 3 + ["attention_resunet"] * 3,
+                         "seed": [0, 1, 2] * 3,
+                         "test_iou": [0.850, 0.852, 0.851, 0.855, 0.857, 0.856, 0.840, 0.845, 0.838],
+                         "device": ["A"] * 3 + ["B"] * 3 + ["A"] * 3})
+    pairs = summaries.architecture_pairs(done)
+    assert pairs[["group", "reference"]].values.tolist() == [["attention_unet", "unet"], ["unet", "attention_resunet"]]
+    assert pairs["difference"].tolist() == pytest.approx([0.005, (0.010 + 0.007 + 0.013) / 3])
+    assert pairs["resolved"].tolist() == [True, True]  # differences 0.005 each: zero spread
+    assert pairs["same_machine"].tolist() == [False, True]  # B against A; A against A

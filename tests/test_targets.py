@@ -2,34 +2,39 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
+import pytest
 
-from mitolib.report import targets
+from mitolib.report import targets, verdicts
 
 
-def test_target_verdict_waits_for_the_seeds_the_target_is_a_mean_over():
+def test_target_check_waits_for_the_seeds_the_target_is_a_mean_over():
     goal = {"test_iou": 0.85, "seeds": 3}
-    assert targets.target_verdict(0.856, 1, goal) == ("is 0.0060 above it on 1 of the 3 seeds the target is a "
-                                                        "mean over, so not judged yet")
-    assert targets.target_verdict(0.8475, 2, goal).startswith("is 0.0025 below it on 2 of the 3 seeds")
-    assert targets.target_verdict(0.856, 3, goal) == "meets it by 0.0060"
-    assert targets.target_verdict(0.848, 3, goal) == "is 0.0020 short of it"
-    assert targets.target_verdict(0.848, 1, {"test_iou": 0.85}) == "is 0.0020 short of it"
-    assert targets.target_verdict(0.8498, 3, goal) == "is 0.0002 short of it"  # not "0.000 short"
+    one = targets.target_check([0.856], [], goal)
+    assert (one.seeds, one.wanted, one.judged, one.met, one.verdict) == (1, 3, False, False, verdicts.TARGET_NOT_JUDGED)
+    assert one.gap == pytest.approx(0.006)
+    assert targets.target_check([0.856, 0.857, 0.855], [], goal).verdict == verdicts.TARGET_MET
+    short = targets.target_check([0.848, 0.848, 0.848], [], goal)
+    assert short.verdict == verdicts.TARGET_MISSED and short.gap == pytest.approx(-0.002)
+    assert targets.target_check([0.848], [], {"test_iou": 0.85}).verdict == verdicts.TARGET_MISSED  # one seed wanted
 
 
 def test_target_check_needs_the_seeds_the_mean_and_every_runs_time():
     goal = {"test_iou": 0.85, "train_minutes": 15, "seeds": 3}
-    assert targets.target_check([0.851, 0.854, 0.849], [10.3, 11.6, 10.9], goal) == (
-        True, "meets it by 0.0013; its slowest run trained 11.6 minutes against the 15 allowed")
-    assert targets.target_check([0.851, 0.854, 0.849], [10.3, 16.0, 10.9], goal) == (
-        False, "meets it by 0.0013; its slowest run trained 16.0 minutes against the 15 allowed, over the limit, so "
-               "the target is missed on time")
-    assert targets.target_check([0.84, 0.85, 0.845], [10, 11, 12], goal) == (
-        False, "is 0.0050 short of it; its slowest run trained 12.0 minutes against the 15 allowed")
-    assert targets.target_check([0.86], [10], goal)[0] is False  # one seed of three: not judged
-    assert targets.target_check([0.86], [], {"test_iou": 0.85}) == (True, "meets it by 0.0100")
-    assert targets.target_check([], [], goal) == (False, "cannot be checked: no run has a test IoU")
+    met = targets.target_check([0.851, 0.854, 0.849], [10.3, 11.6, 10.9], goal)
+    assert met.met and met.verdict == verdicts.TARGET_MET
+    assert (met.slowest_minutes, met.limit_minutes) == (11.6, 15.0) and met.gap == pytest.approx(0.004 / 3)
+    slow = targets.target_check([0.851, 0.854, 0.849], [10.3, 16.0, 10.9], goal)
+    assert not slow.met and slow.over_time and slow.verdict == verdicts.TARGET_OVER_TIME
+    short = targets.target_check([0.84, 0.85, 0.845], [10, 11, 12], goal)
+    assert not short.met and not short.over_time and short.verdict == verdicts.TARGET_MISSED
+    assert targets.target_check([0.86], [10], goal).met is False  # one seed of three: not judged
+    alone = targets.target_check([0.86], [], {"test_iou": 0.85})
+    assert alone.met and math.isnan(alone.limit_minutes) and math.isnan(alone.slowest_minutes)
+    empty = targets.target_check([], [], goal)
+    assert not empty.met and empty.verdict == verdicts.TARGET_NOT_JUDGED and math.isnan(empty.mean)
 
 
 def _long_runs(values, architecture="unet", improving=(False, False, False)):
@@ -39,37 +44,20 @@ def _long_runs(values, architecture="unet", improving=(False, False, False)):
                          "epochs_run": [72] * len(values)})
 
 
-def test_longer_recipe_text_judges_the_target_and_pairs_with_the_shorter_recipe():
+def test_longer_recipe_table_judges_the_target_and_pairs_with_the_shorter_recipe():
     goal = {"test_iou": 0.87, "train_minutes": 60, "seeds": 3}
-    longer = _long_runs([0.870, 0.875, 0.880], improving=(True, False, False))
-    shorter = pd.concat([_long_runs([0.850, 0.853, 0.857]), _long_runs([0.9, 0.9, 0.9], "attention_unet")])
-    text = targets.longer_recipe_text(longer, shorter, ("cpu_long", "cpu"), goal)
-    assert text.startswith("unet: test IoU 0.875 ± 0.005 over 3 seed(s) against the `cpu_long` target of 0.87: the mean "
-                           "meets it by 0.0050; its slowest run trained 53.3 minutes against the 60 allowed; 1 of 3 "
-                           "run(s) were still improving at their last epoch.")
-    # paired with the unet runs only: differences 0.020, 0.022, 0.023
-    assert "Paired with the `cpu` runs of the same architecture and seeds" in text
-    assert "+0.022 [" in text and text.endswith("which raises the test IoU.")
-
-
-def test_longer_recipe_text_without_a_shorter_run_to_pair_with():
-    goal = {"test_iou": 0.87}
-    text = targets.longer_recipe_text(_long_runs([0.86]), _long_runs([0.85], "attention_unet"), ("cpu_long", "cpu"),
-                                        goal)
-    assert text.endswith("No `cpu` run of this architecture is collected to pair with.")
-    assert "is 0.0100 short of it" in text
-
-
-def test_longer_recipe_text_goes_architecture_by_architecture_and_orders_them():
-    goal = {"test_iou": 0.87, "train_minutes": 60, "seeds": 3}
-    longer = pd.concat([_long_runs([0.860, 0.865, 0.862]), _long_runs([0.875, 0.880, 0.878], "attention_unet")])
-    shorter = _long_runs([0.850, 0.853, 0.857])
-    text = targets.longer_recipe_text(longer, shorter, ("cpu_long", "cpu"), goal, label=str.upper)
-    unet, attention = text.split(" ATTENTION_UNET: ")
-    assert unet.startswith("UNET: test IoU 0.862 ± 0.003") and "is 0.0077 short of it" in unet
-    assert "Paired with the `cpu` runs" in unet
-    assert "meets it by 0.0077" in attention and "No `cpu` run of this architecture" in attention
-    assert text.endswith("Between the architectures under `cpu_long`, by the claims rule: ATTENTION_UNET, above UNET.")
+    longer = pd.concat([_long_runs([0.870, 0.875, 0.880], improving=(True, False, False)),
+                        _long_runs([0.860, 0.865, 0.862], "attention_unet")])
+    shorter = pd.concat([_long_runs([0.850, 0.853, 0.857]), _long_runs([0.9], "resunet")])
+    table = targets.longer_recipe_table(longer, shorter, goal).set_index("architecture")
+    unet = table.loc["unet"]
+    assert (unet["seeds"], unet["verdict"], unet["still_improving"], unet["pairs"]) == (3, verdicts.TARGET_MET, 1, 3)
+    assert unet["mean"] == pytest.approx(0.875) and unet["gap"] == pytest.approx(0.005)
+    # paired differences 0.020, 0.022, 0.023: the interval excludes zero
+    assert unet["difference"] == pytest.approx(0.065 / 3) and unet["low"] > 0 and unet["effect"] == "raises"
+    attention = table.loc["attention_unet"]  # no shorter run of this architecture to pair with
+    assert attention["verdict"] == verdicts.TARGET_MISSED and attention["pairs"] == 0
+    assert attention["effect"] == verdicts.NO_INTERVAL and math.isnan(attention["difference"])
 
 
 def test_speed_target_table_checks_each_architecture_against_each_target():

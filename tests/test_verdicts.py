@@ -79,4 +79,5 @@ def test_one_pair_has_no_interval_and_no_verdict():
     table = runs({"corrected": [0.80, 0.80, 0.80], "original_recipe": [0.40]})
     effects = verdicts.effects_table(table, "test_iou", "corrected")
     assert effects.loc[0, "verdict"] == verdicts.NO_INTERVAL and effects.loc[0, "pairs"] == 1
-    assert verdicts.effect_text(effects.iloc[0]) == "-0.400 (one pair, no interval)"
+    assert verdicts.difference(effects.iloc[0]).pairs == 1 and not verdicts.difference(effects.iloc[0]).resolved
+    assert verdicts.effect_cells(effects)["interval"].iloc[0].startswith("-0.400")

@@ -188,18 +188,6 @@ def resolved_order(table: pd.DataFrame, value: str, group: str, *, pair: str = "
     return tiers
 
 
-def order_text(tiers: list[list], label=str) -> str:
-    """Words for :func:`resolved_order`: ``a > b = c`` style prose (``not resolved`` where it is one tier)."""
-    if len(tiers) == 1 and len(tiers[0]) == 1:
-        return f"only {label(tiers[0][0])} has runs: no order to state"
-    if len(tiers) <= 1:
-        names = ", ".join(label(name) for name in (tiers[0] if tiers else []))
-        return f"no order between {names}: {NOT_RESOLVED}" if names else "no groups"
-    parts = [" and ".join(label(name) for name in tier) + (" (not resolved from each other)" if len(tier) > 1 else "")
-             for tier in tiers]
-    return ", above ".join(parts)
-
-
 def contradictions(ranking: Sequence, tiers: list[list]) -> list[tuple]:
     """The resolved pairs of :func:`resolved_order`'s ``tiers`` that ``ranking`` (names, highest first: for
     example another budget's unresolved values) puts the other way round, as ``(above, below)`` by ``tiers``.

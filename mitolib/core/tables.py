@@ -28,8 +28,8 @@ def markdown_table_text(frame: pd.DataFrame, floatfmt: str = ".3f", index: bool 
     return "\n".join([head, rule, *rows])
 
 
-def span_text(values) -> str:
-    """The range of whole numbers ``values`` in words: ``"6,400"`` when they are all one, else ``"20–34"``."""
+def span(values) -> str:
+    """The range of whole numbers ``values`` as a table cell: ``"6,400"`` when they are all one, else ``"20–34"``."""
     values = [int(round(float(v))) for v in values]
     low, high = min(values), max(values)
     return f"{low:,}" if low == high else f"{low:,}–{high:,}"

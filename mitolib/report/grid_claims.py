@@ -26,7 +26,7 @@ import pandas as pd
 
 from mitolib.core import claims
 from mitolib.core.schema import steps_per_epoch
-from mitolib.core.tables import span_text
+from mitolib.core.tables import span
 
 GRID_KEYS = ("architecture", "learning_rate", "batch_size")
 PAIR_COLUMN = "cell"  # the paired unit of a region comparison: the values of the keys held fixed
@@ -51,8 +51,8 @@ def budget_table(done: pd.DataFrame) -> pd.DataFrame:
     each as one number when equal across the batch size's runs, else ``min–max``."""
     counts = steps_and_samples(done).assign(batch_size=done["batch_size"])
     rows = [{"batch size": int(batch), "runs": len(part),
-             "optimizer steps per run": span_text(part["optimizer_steps"]),
-             "samples seen per run": span_text(part["samples_seen"])}
+             "optimizer steps per run": span(part["optimizer_steps"]),
+             "samples seen per run": span(part["samples_seen"])}
             for batch, part in counts.groupby("batch_size")]
     return pd.DataFrame(rows, columns=["batch size", "runs", "optimizer steps per run", "samples seen per run"])
 

@@ -57,9 +57,10 @@ def setting_differences(reference: pd.DataFrame, lever: pd.DataFrame, pair: str 
     return out
 
 
-def differences_text(changed: Mapping[str, tuple]) -> str:
-    """``"`lr_schedule` plateau → cosine, `warmup_epochs` 0 → 1"`` for :func:`setting_differences`."""
-    return ", ".join(f"`{key}` {before or '(empty)'} → {after or '(empty)'}" for key, (before, after) in changed.items())
+def differences_table(changed: Mapping[str, tuple]) -> pd.DataFrame:
+    """:func:`setting_differences` as a table: ``setting``, ``reference``, ``lever`` (an empty value as ``–``)."""
+    return pd.DataFrame([{"setting": f"`{key}`", "reference": before or "–", "lever": after or "–"}
+                         for key, (before, after) in changed.items()], columns=["setting", "reference", "lever"])
 
 
 LEVER_VALUES = ("test_iou", "best_val_iou")  # what a lever is judged on: the test volume, and validation

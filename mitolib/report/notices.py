@@ -1,9 +1,19 @@
 """The box every results page opens with: which study, data and commit its numbers come from, and whether the
-study is partial or of an earlier design than ``studies.yml`` plans now."""
+study is partial, of an earlier design than ``studies.yml`` plans now, or trained from uncommitted code.
+
+:func:`provenance` gives these facts as a record; :func:`notice` shows them in the shared boxes of
+``book/_admonitions.md``, whose words are the book's (this module picks the box and fills its fields).
+"""
 
 from __future__ import annotations
 
-from mitolib.report.pages import StudyResults, book_profile, collected_studies, load_study, _missing
+from dataclasses import dataclass
+
+from mitolib.report.pages import (StudyResults, _missing, book_profile, collected_studies, fill,
+                                  load_study)
+
+MEASURED, SYNTHETIC, FIXTURE = "provenance", "not_the_science", "fixture"  # the three boxes of a study (their names)
+
 
 def data_source(results: StudyResults) -> str:
     """``synthetic`` or ``epfl`` (from the provenance, else the runs' ``data_source`` column)."""
@@ -24,34 +34,54 @@ def short_commit(commit) -> str:
     return commit[:12] + ("+dirty" if commit.endswith("+dirty") and len(commit) > 18 else "")
 
 
-def notice_text(results: StudyResults) -> str:
-    """The MyST admonition every results page opens with, generated from the provenance."""
+@dataclass(frozen=True)
+class Provenance:
+    """Where a collected study's numbers come from, and what is partial or old about it."""
+
+    profile: str
+    study: str
+    kind: str  # MEASURED (EPFL data), SYNTHETIC (not the science) or FIXTURE (generated numbers)
+    data: str  # data_source
+    runs: int  # rows of runs.csv
+    done: int  # completed runs
+    commit: str  # short commit of the collection
+    collected_at: str
+    collected: int  # complete runs, as the collector counted them
+    planned: int  # runs the plan had when collected (0: not recorded)
+    current: int  # completed runs of the current plan (same run id and parameters)
+    current_planned: int  # runs of the recorded plan
+    dirty: int  # code versions with uncommitted changes
+    versions: int  # code versions the runs recorded
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.planned) and self.collected < self.planned
+
+    @property
+    def earlier(self) -> int:
+        """Completed runs of an earlier design (0 without a recorded plan)."""
+        return self.done - self.current if self.current_planned and self.current < self.done else 0
+
+
+def provenance(results: StudyResults) -> Provenance:
+    """The :class:`Provenance` record of a collected study."""
     source = data_source(results)
-    commit = results.provenance.get("git_commit") or results.provenance.get("commit") or "unknown"
-    when = results.provenance.get("collected_at") or results.provenance.get("created") or "unknown"
-    where = (f"`results/{results.profile}/{results.study}` ({len(results.runs)} runs, "
-             f"code at commit `{short_commit(commit)}`, collected {when})")
     counts = results.provenance.get("counts") or {}
-    if counts.get("planned") and counts.get("collected", 0) < counts["planned"]:
-        where += (f". **Partial:** {counts.get('collected', 0)} of the {counts['planned']} planned runs are "
-                  "complete; the others count in no number or figure of this page")
     current, planned = design_counts(results)
-    if planned and current < len(results.done):
-        where += (f". **Earlier design:** {len(results.done) - current} of these {len(results.done)} runs were made "
-                  f"with settings that `studies.yml` has changed since (its plan has {planned} runs, {current} of "
-                  "them collected); their numbers describe the earlier recipe, and `make reference` runs the "
-                  "current one")
     dirty, versions = uncommitted_code(results)
-    if dirty:
-        where += (f". **Uncommitted code:** {dirty} of the {versions} code versions these runs were trained with "
-                  "had uncommitted changes (`+dirty`), so their commit does not fully say what ran")
     if results.provenance.get("fixture"):
-        return (":::{danger} Test fixture\nThese numbers are generated test fixtures, not measurements: "
-                f"they only exercise the book's code. Source: {where}.\n:::")
-    if source != "epfl" or results.profile == "smoke":
-        return (f":::{{warning}} Not the science\nThese results come from the {results.profile} profile "
-                f"on {source} data; they demonstrate the pipeline, not the science. Source: {where}.\n:::")
-    return f":::{{note}} Provenance\nMeasured with the {results.profile} profile on the EPFL data. Source: {where}.\n:::"
+        kind = FIXTURE
+    elif source != "epfl" or results.profile == "smoke":
+        kind = SYNTHETIC
+    else:
+        kind = MEASURED
+    return Provenance(
+        profile=results.profile, study=results.study, kind=kind, data=source, runs=len(results.runs),
+        done=len(results.done),
+        commit=short_commit(results.provenance.get("git_commit") or results.provenance.get("commit") or "unknown"),
+        collected_at=str(results.provenance.get("collected_at") or results.provenance.get("created") or "unknown"),
+        collected=int(counts.get("collected", 0)), planned=int(counts.get("planned") or 0), current=current,
+        current_planned=planned, dirty=dirty, versions=versions)
 
 
 def uncommitted_code(results: StudyResults) -> tuple[int, int]:
@@ -75,47 +105,50 @@ def design_counts(results: StudyResults) -> tuple[int, int]:
     return len(current), len(planned)
 
 
-def studies_notice_text(profile: str | None = None) -> str:
-    """One notice naming every collected study of ``profile`` (a page that reads several): for each, its runs,
-    the data, the collection commit and whether it is partial or of an earlier design."""
-    profile = profile or book_profile()
-    lines = []
+def _study_box(record: Provenance) -> str:
+    states = []
+    if record.partial:
+        states.append(fill("partial", collected=record.collected, planned=record.planned))
+    if record.earlier:
+        states.append(fill("earlier_design", earlier=record.earlier, done=record.done,
+                           planned=record.current_planned, current=record.current))
+    if record.dirty:
+        states.append(fill("uncommitted", dirty=record.dirty, versions=record.versions))
+    source = fill("source", profile=record.profile, study=record.study, runs=record.runs, commit=record.commit,
+                  collected=record.collected_at)
+    return fill(record.kind, profile=record.profile, data=record.data, source=source,
+                states="".join(" " + state for state in states))
+
+
+def _studies_box(profile: str) -> str:
+    items = []
     for name in collected_studies(profile):
-        results = load_study(name, profile, min_done=0)
-        counts = results.provenance.get("counts") or {}
-        current, planned = design_counts(results)
-        state = []
-        if counts.get("planned") and counts.get("collected", 0) < counts["planned"]:
-            state.append(f"partial, {counts.get('collected', 0)} of {counts['planned']} planned")
-        if planned and current < len(results.done):
-            state.append(f"{len(results.done) - current} of {len(results.done)} runs of an earlier design")
-        lines.append(f"* `results/{profile}/{name}`: {len(results.done)} runs on {data_source(results)} data, code at "
-                     f"`{short_commit(results.provenance.get('git_commit'))}`" + (f" ({'; '.join(state)})" if state else ""))
-    kind = "note" if profile != "smoke" else "warning"
-    return (f":::{{{kind}}} Provenance\nThis page reads the collected studies of the `{profile}` profile:\n\n"
-            + "\n".join(lines) + "\n:::") if lines else ""
-
-
-LESSON_TEXT = (":::{note} Computed live\nEverything on this page is computed from controlled inputs when the book "
-               "is built, except the paragraph that quotes the real runs, which reads the collected studies listed "
-               "below (and the EPFL volumes when this build has them).\n:::")
+        record = provenance(load_study(name, profile, min_done=0))
+        states = ""
+        if record.partial:
+            states += fill("studies_partial", collected=record.collected, planned=record.planned)
+        if record.earlier:
+            states += fill("studies_earlier", earlier=record.earlier, done=record.done)
+        items.append(fill("studies_item", profile=profile, study=name, done=record.done, data=record.data,
+                          commit=record.commit, states=states))
+    return fill("studies", profile=profile, items="\n".join(items)) if items else ""
 
 
 def notice(subject: StudyResults | str | None = None, *, required: bool = True, lesson: bool = False):
     """The box a page opens with, as a Markdown display object (the one notice function of the pages):
 
-    * ``notice(results)``: the study's provenance, partial or of an earlier design (:func:`notice_text`);
-    * ``notice(profile)``: every collected study of the profile (:func:`studies_notice_text`); raises
-      :class:`ResultsMissing` when there is none, unless ``required`` is false (then nothing is shown);
+    * ``notice(results)``: the study's :func:`provenance`, partial or of an earlier design;
+    * ``notice(profile)``: every collected study of the profile; raises :class:`ResultsMissing` when there is
+      none, unless ``required`` is false (then nothing is shown);
     * ``notice(profile, lesson=True)``: a page computed from controlled inputs, with the studies it quotes."""
     from IPython.display import Markdown
 
     if isinstance(subject, StudyResults):
-        return Markdown(notice_text(subject))
+        return Markdown(_study_box(provenance(subject)))
     profile = subject or book_profile()
-    listed = studies_notice_text(profile)
+    listed = _studies_box(profile)
     if lesson:
-        return Markdown(LESSON_TEXT + ("\n\n" + listed if listed else ""))
+        return Markdown(fill("lesson") + ("\n\n" + listed if listed else ""))
     if required and not listed:
         raise _missing("seeds", profile, "no collected study")
     return Markdown(listed)

@@ -15,6 +15,7 @@ The metric chapter's lessons are computed live on controlled inputs by :mod:`mit
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -30,6 +31,7 @@ from mitolib.core.rundir import (HISTORY_TABLE, PLAN_TABLE, PREDICTIONS, PROVENA
 from mitolib.core.tables import markdown_table_text
 
 BOOK_DATA = project_root() / "book" / "data"
+ADMONITIONS = project_root() / "book" / "_admonitions.md"  # the words of the boxes the pages share
 
 ARCHITECTURE_LABELS = {
     "unet": "U-Net",
@@ -249,6 +251,79 @@ def glue(name: str, value, display: bool = False) -> None:
 
         value = Markdown(value)
     _glue(name, value, display=display)
+
+
+def admonition_templates(path: Path | None = None) -> dict[str, str]:
+    """``{name: MyST source}`` of the shared boxes: the ``## name`` sections of ``book/_admonitions.md``."""
+    text = (path or ADMONITIONS).read_text(encoding="utf-8")
+    parts = re.split(r"^## (\w+)\n", text, flags=re.M)
+    return {name: body.strip("\n") for name, body in zip(parts[1::2], parts[2::2])}
+
+
+FIELD = re.compile(r"\{\{(\w+)\}\}")  # {{name}}: single braces are MyST's (:::{note}, {doc}`x`)
+
+
+def box_fields(name: str) -> set[str]:
+    """The fields the shared box ``name`` is filled with."""
+    return set(FIELD.findall(_template(name)))
+
+
+def _template(name: str) -> str:
+    templates = admonition_templates()
+    if name not in templates:
+        raise KeyError(f"no box {name!r} in {ADMONITIONS}; it has: {', '.join(templates)}")
+    return templates[name]
+
+
+def fill(name: str, **fields) -> str:
+    """The shared box (or box part) ``name`` of ``book/_admonitions.md`` with its ``{{fields}}`` filled; a
+    missing field or template raises ``KeyError`` naming it."""
+    template = _template(name)
+    absent = box_fields(name) - set(fields)
+    if absent:
+        raise KeyError(f"the box {name!r} needs the field(s) {', '.join(sorted(absent))}")
+    return FIELD.sub(lambda match: str(fields[match.group(1)]), template)
+
+
+def admonition(name: str, **fields):
+    """:func:`fill` as a Markdown display object, for a page's code cell to show."""
+    from IPython.display import Markdown
+
+    return Markdown(fill(name, **fields))
+
+
+def missing(study: str, profile: str, what: str | None = None):
+    """The shared box saying that ``study`` of ``profile`` is not collected in this build, with the commands
+    that produce it."""
+    return admonition("missing", what=what or f"`{study}` ({profile})", command=produce_command(study, profile))
+
+
+def not_drawn(what: str, reason) -> object:
+    """The shared box saying that ``what`` (a figure or table) is not drawn in this build, and why."""
+    return admonition("not_drawn", what=what, reason=reason)
+
+
+def glue_placeholder(name: str) -> None:
+    """Glue an empty figure under ``name``, so a page's ``{glue:figure}`` still resolves in a build that lacks
+    the data to draw it (the page then shows :func:`not_drawn`)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 0.4))
+    ax.set_axis_off()
+    glue_figure(name, fig)
+
+
+def glue_record(prefix: str, record: Mapping) -> None:
+    """Glue every number, flag and name of ``record`` (a mapping or dataclass) as ``<prefix>_<field>``, so a
+    page's Markdown quotes and formats them (``{glue:text}`prefix_mean:.3f```)."""
+    from dataclasses import asdict, is_dataclass
+
+    fields = asdict(record) if is_dataclass(record) else dict(record)
+    for key, value in fields.items():
+        if isinstance(value, bool) or value is None:
+            value = "–" if value is None else ("yes" if value else "no")
+        if isinstance(value, (int, float, str)):
+            glue(f"{prefix}_{key}", value)
 
 
 def glue_figure(name: str, fig) -> None:

@@ -3,6 +3,8 @@ checks, the ablation's variant settings, repeated trainings, machines and the be
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import json
 from pathlib import Path
 from typing import Mapping
@@ -12,9 +14,9 @@ import pandas as pd
 
 from mitolib.core.rundir import STATUS_DONE
 from mitolib.core import claims
-from mitolib.report.pages import StudyResults, arch_label, by_architecture
+from mitolib.report.pages import StudyResults, arch_label, by_architecture, fill
 from mitolib.core.config import load_config
-from mitolib.results.headline import protocol_text
+from mitolib.results.headline import protocol_label
 from mitolib.core.locations import benchmark_results_dir, project_root
 from mitolib.core.rundir import EVAL_PARAMS, EVALUATIONS
 from mitolib.core.tables import markdown_table_text
@@ -122,8 +124,7 @@ def benchmark_report(folder: Path | None = None):
         frame = pd.json_normalize(records if isinstance(records, list) else [records])
         return Markdown(f"From `{js.relative_to(project_root()) if js.is_relative_to(project_root()) else js}`:"
                         f"\n\n{markdown_table_text(frame, floatfmt='.4g')}")
-    return Markdown(":::{note} No benchmark has been run\nThere is no `benchmarks/results/latest.md` or "
-                    "`latest.json` yet, so this page has nothing to show. The chapters do not depend on it.\n:::")
+    return Markdown(fill("not_drawn", what="The benchmark report", reason="`python -m benchmarks.run` writes it."))
 
 
 RAW_STEP = {"z_median": 1, "threshold_source": "fixed"}  # the raw prediction of postprocessing.csv
@@ -152,7 +153,7 @@ def own_rows(done: pd.DataFrame, study: str, profile: str, postprocessing: pd.Da
             "dataset": "EPFL (Lucchi) test volume, 165x768x1024",
             "metric": "foreground IoU",
             "value": claims.summarize(part["test_iou"]).text(),
-            "protocol": f"foreground IoU over the whole test volume at full resolution, {protocol_text(part)}; "
+            "protocol": f"foreground IoU over the whole test volume at full resolution, {protocol_label(part)}; "
                         "mean ± sd over seeds",
             "source": f"results/{profile}/{study}/runs.csv"})
         unprocessed = raw[raw["run_id"].isin(part["run_id"])] if len(raw) else raw
@@ -261,29 +262,43 @@ TEST_TIME_ONLY = (*EVAL_PARAMS, "tune_threshold", "save_predictions", *MEASUREME
 CHECKED_METRIC, CHECKED_SPLIT = "iou", "val"  # the curve compared between two trainings
 
 
-def machines_text(done: pd.DataFrame, group: str, label=str, pair: str = "seed") -> str:
-    """A caveat for a comparison of ``group`` values whose runs trained on different machines (the ``device`` of
-    ``runs.csv``): which group trained where, and that a pair across machines differs in the machine's
-    arithmetic as well; ``""`` where every run trained on one kind of machine. Where the runs of each ``pair``
-    value (the runs a paired difference compares) trained on one machine, it says so instead: every pair then
-    compares on one machine."""
-    if "device" not in done.columns or done["device"].nunique() < 2:
-        return ""
-    if pair in done.columns and (done.groupby(pair)["device"].nunique() == 1).all():
-        where = {}
-        for value, part in done.groupby(pair):
-            where.setdefault(str(part["device"].iloc[0]), []).append(f"{value:g}" if isinstance(value, float)
-                                                                      else str(value))
-        return ("The runs trained on more than one machine, but the runs of each " + pair + " on one: " + "; ".join(
-            f"{pair}{'s' if len(values) > 1 else ''} {', '.join(values)} on {device}" for device, values in where.items())
-            + ". Every paired difference compares runs of one machine.")
-    where = {}
-    for name, part in done.groupby(group, sort=False):
-        where.setdefault(", ".join(sorted(part["device"].astype(str).unique())), []).append(label(name))
-    return ("The runs did not all train on one machine: " + "; ".join(
-        f"{' and '.join(names)} on {device}" for device, names in where.items())
-        + ". A pair from two machines differs in the machine's arithmetic as well as in what is compared, so a "
-        "difference between groups trained on different machines is not the compared setting's alone.")
+def architecture_pairs(done: pd.DataFrame, value: str = "test_iou") -> pd.DataFrame:
+    """Each architecture of ``done`` against the next lower mean of ``value``, paired by seed: the columns of
+    :func:`claims.compare` and ``same_machine`` (both architectures' runs trained on one and the same kind of
+    machine, the ``device`` of ``runs.csv``), highest mean first."""
+    ranked = done.groupby("architecture")[value].mean().sort_values(ascending=False).index
+    pairs = claims.compare(done.assign(order=done["architecture"].map({a: i for i, a in enumerate(ranked)}))
+                           .sort_values(["order", "seed"]), value, "architecture")
+    pairs = pairs[pairs["reference"].notna()].reset_index(drop=True)
+    devices = (done.groupby("architecture")["device"].agg(lambda d: frozenset(d.astype(str)))
+               if "device" in done else None)
+    return pairs.assign(same_machine=[devices is not None and devices[g] == devices[r] and len(devices[g]) == 1
+                                      for g, r in zip(pairs["group"], pairs["reference"])])
+
+
+@dataclass(frozen=True)
+class Machines:
+    """On which machines (the ``device`` of ``runs.csv``) the runs of a comparison trained: how many kinds,
+    how many of its pairs (runs sharing a ``pair`` value) trained on one machine, and the groups that trained
+    on more than one machine or on another machine than the first group."""
+
+    kinds: int  # distinct devices (0 where none is recorded)
+    pairs: int
+    pairs_on_one_machine: int
+    devices: str  # the distinct devices, sorted, joined with " / "
+
+    @property
+    def one_machine(self) -> bool:
+        return self.kinds <= 1
+
+
+def machines(done: pd.DataFrame, pair: str = "seed") -> Machines:
+    """The :class:`Machines` record of the completed runs ``done`` of a comparison paired on ``pair``."""
+    if "device" not in done.columns or done["device"].isna().all():
+        return Machines(0, done[pair].nunique() if pair in done else 0, 0, "")
+    devices = sorted(done["device"].dropna().astype(str).unique())
+    per_pair = done.groupby(pair)["device"].nunique() if pair in done.columns else pd.Series(dtype=int)
+    return Machines(len(devices), int(len(per_pair)), int((per_pair == 1).sum()), " / ".join(devices))
 
 
 def same_training_pairs(studies: Mapping[str, StudyResults]) -> pd.DataFrame:

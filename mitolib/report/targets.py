@@ -4,12 +4,14 @@ over the seeds a target is a mean over, and the training minutes it allows), and
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Mapping
 
 import pandas as pd
 
 from mitolib.core import claims
-from mitolib.report.pages import arch_label
+from mitolib.report import verdicts
 
 BASELINE_VARIANT, PLAIN_VARIANT = "baseline", "project"  # the benchmark's original and plain project pipelines
 CEILING_VARIANT = "fixed"  # the benchmark's training on one fixed batch: no input work, the ceiling of any pipeline
@@ -50,67 +52,74 @@ def speed_target_table(table: pd.DataFrame, targets: Mapping[str, float]) -> pd.
     return pd.DataFrame(out, columns=SPEED_TARGET_COLUMNS)
 
 
-def target_verdict(mean: float, seeds: int, goal: dict) -> str:
-    """How a mean over ``seeds`` seeds stands against ``goal`` (a ``targets`` entry): "meets it by …", "is … short
-    of it", or, on fewer seeds than the target's mean is over, the distance and "so not judged yet"."""
-    wanted = goal.get("seeds", 1)
-    if seeds < wanted:
-        gap = mean - goal["test_iou"]
-        return (f"is {abs(gap):.4f} {'above' if gap >= 0 else 'below'} it on {seeds} of the {wanted} seeds the "
-                "target is a mean over, so not judged yet")
-    if mean >= goal["test_iou"]:
-        return f"meets it by {mean - goal['test_iou']:.4f}"
-    return f"is {goal['test_iou'] - mean:.4f} short of it"
+@dataclass(frozen=True)
+class TargetCheck:
+    """Runs against a ``targets`` entry of ``studies.yml``: the mean test IoU over ``seeds`` runs against
+    ``target`` (``gap`` = mean - target), the slowest run's training minutes against ``limit_minutes`` (NaN
+    where the target sets none), and the :mod:`mitolib.report.verdicts` word for the result."""
+
+    mean: float
+    seeds: int
+    wanted: int  # the seeds the target is a mean over
+    target: float
+    gap: float
+    slowest_minutes: float
+    limit_minutes: float
+    judged: bool  # as many seeds as the target wants
+    over_time: bool
+    met: bool
+    verdict: str
 
 
-def target_check(test_iou, train_minutes, goal: dict) -> tuple[bool, str]:
+def target_check(test_iou, train_minutes, goal: dict) -> TargetCheck:
     """Whether runs with test IoUs ``test_iou`` and training times ``train_minutes`` (one per run) meet ``goal``
-    (a ``targets`` entry), and the sentence that says so, to follow "the mean": the mean's
-    :func:`target_verdict`, then the slowest run against the ``train_minutes`` limit where the goal has one.
-    A target is met only on as many seeds as it is a mean over, by the mean, and by every run's time."""
+    (a ``targets`` entry). A target is met only on as many seeds as it is a mean over, by the mean, and by every
+    run's time; on fewer seeds it is not judged yet."""
     values = [float(v) for v in test_iou]
-    if not values:
-        return False, "cannot be checked: no run has a test IoU"
-    mean, seeds = sum(values) / len(values), len(values)
-    text = target_verdict(mean, seeds, goal)
-    met = seeds >= goal.get("seeds", 1) and mean >= goal["test_iou"]
-    limit = goal.get("train_minutes")
-    if limit is not None and len(train_minutes):
-        slowest = max(float(m) for m in train_minutes)
-        text += f"; its slowest run trained {slowest:.1f} minutes against the {limit:g} allowed"
-        if slowest > limit:
-            text += ", over the limit" + (", so the target is missed on time" if met else "")
-            met = False
-    return met, text
+    minutes = [float(m) for m in train_minutes]
+    mean = sum(values) / len(values) if values else math.nan
+    wanted = int(goal.get("seeds", 1))
+    limit = float(goal["train_minutes"]) if goal.get("train_minutes") is not None else math.nan
+    slowest = max(minutes) if minutes else math.nan
+    judged = len(values) >= wanted and bool(values)
+    over_time = not math.isnan(limit) and not math.isnan(slowest) and slowest > limit
+    met = judged and mean >= goal["test_iou"] and not over_time
+    if not judged:
+        verdict = verdicts.TARGET_NOT_JUDGED
+    elif met:
+        verdict = verdicts.TARGET_MET
+    elif mean >= goal["test_iou"]:
+        verdict = verdicts.TARGET_OVER_TIME
+    else:
+        verdict = verdicts.TARGET_MISSED
+    return TargetCheck(mean=mean, seeds=len(values), wanted=wanted, target=float(goal["test_iou"]),
+                       gap=mean - float(goal["test_iou"]), slowest_minutes=slowest, limit_minutes=limit,
+                       judged=judged, over_time=over_time, met=met, verdict=verdict)
 
 
-def longer_recipe_text(longer: pd.DataFrame, shorter: pd.DataFrame, names: tuple[str, str], goal: dict,
-                       label=str) -> str:
-    """The completed runs ``longer`` of a longer profile, architecture by architecture: against its target
-    ``goal``, and paired by seed with the completed runs ``shorter`` of that architecture under the shorter
-    profile; then, where it trains more than one architecture, their order by the claims rule. ``names`` are the
-    two profiles' names (longer, shorter); ``label`` names an architecture."""
-    long_name, short_name = names
-    parts = []
+LONGER_COLUMNS = ["architecture", "seeds", "mean", "sd", "target", "gap", "verdict", "still_improving", "pairs",
+                  "difference", "low", "high", "effect"]
+
+
+def longer_recipe_table(longer: pd.DataFrame, shorter: pd.DataFrame, goal: dict) -> pd.DataFrame:
+    """The completed runs ``longer`` of a longer profile, one row per architecture: the mean ± sd test IoU over
+    its seeds, the :func:`target_check` of ``goal`` (gap and verdict), how many runs were still improving at
+    their last epoch, and the paired difference from the completed runs ``shorter`` of the same architecture
+    and seeds under the shorter profile (``effect``: the claims verdict; NaN and :data:`verdicts.NO_INTERVAL`
+    without pairs)."""
+    rows = []
     for arch, runs in longer.groupby("architecture", sort=False):
-        verdict = target_check(runs["test_iou"], runs["train_seconds"] / 60, goal)[1]
+        check = target_check(runs["test_iou"], runs["train_seconds"] / 60, goal)
         summary = claims.summarize(runs["test_iou"])
-        improving = int(claims.still_improving(runs).sum())
-        text = (f"{label(arch)}: test IoU {summary.text()} over {summary.n} seed(s) against the `{long_name}` "
-                f"target of {goal['test_iou']:.2f}: the mean {verdict}; {improving} of {len(runs)} run(s) were "
-                "still improving at their last epoch.")
+        row = {"architecture": arch, "seeds": summary.n, "mean": summary.mean, "sd": summary.sd,
+               "target": check.target, "gap": check.gap, "verdict": check.verdict,
+               "still_improving": int(claims.still_improving(runs).sum()), "pairs": 0, "difference": math.nan,
+               "low": math.nan, "high": math.nan, "effect": verdicts.NO_INTERVAL}
         same = shorter[shorter["architecture"] == arch]
-        if same.empty:
-            parts.append(text + f" No `{short_name}` run of this architecture is collected to pair with.")
-            continue
-        row = claims.compare(pd.concat([runs.assign(recipe=long_name), same.assign(recipe=short_name)]),
-                             "test_iou", "recipe", reference=short_name, higher="raises", lower="lowers").iloc[0]
-        difference = claims.Difference(int(row["pairs"]), row["difference"], float("nan"), row["low"], row["high"])
-        parts.append(text + f" Paired with the `{short_name}` runs of the same architecture and seeds (longer "
-                     f"training and its test-time steps together): {difference.text()}, "
-                     + (f"which {row['verdict']} the test IoU." if row["resolved"] else f"{claims.NOT_RESOLVED}."))
-    if longer["architecture"].nunique() > 1:
-        tiers = claims.resolved_order(longer, "test_iou", "architecture")
-        parts.append(f"Between the architectures under `{long_name}`, by the claims rule: "
-                     f"{claims.order_text(tiers, label=label)}.")
-    return " ".join(parts)
+        if len(same):
+            both = pd.concat([runs.assign(recipe="longer"), same.assign(recipe="shorter")])
+            effect = verdicts.effects_table(both, "test_iou", "shorter", group="recipe").iloc[0]
+            row.update(pairs=int(effect["pairs"]), difference=float(effect["difference"]), low=float(effect["low"]),
+                       high=float(effect["high"]), effect=effect["verdict"])
+        rows.append(row)
+    return pd.DataFrame(rows, columns=LONGER_COLUMNS)

@@ -21,6 +21,11 @@ from mitolib.core.identity import row_params_hash
 
 NO_EFFECT = claims.NO_EFFECT
 NO_INTERVAL = "no interval yet"  # one pair: a difference, but nothing to set it against
+# A target of studies.yml (mitolib.report.targets.target_check):
+TARGET_MET = "met"
+TARGET_MISSED = "missed"
+TARGET_OVER_TIME = "missed on time"  # the mean is there, a run trained longer than the target allows
+TARGET_NOT_JUDGED = "not judged yet"  # fewer seeds than the target is a mean over
 
 
 def split_by_plan(runs: pd.DataFrame, planned: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -77,13 +82,17 @@ def effects_table(runs: pd.DataFrame, value: str, reference: str, group: str = "
     return table
 
 
-def effect_text(row: pd.Series, digits: int = 3) -> str:
-    """``+0.012 [-0.004, +0.028] (3 pairs): not resolved`` for one row of
-    :func:`effects_table`."""
-    diff = claims.Difference(int(row["pairs"]), row["difference"], float("nan"), row["low"], row["high"])
-    if diff.pairs < 2:
-        return diff.text(digits)  # "(one pair, no interval)": nothing more to say
-    return f"{diff.text(digits)} ({diff.pairs} pairs): {row['verdict']}"
+def difference(row: pd.Series) -> claims.Difference:
+    """The paired difference of one row of :func:`effects_table` (or :func:`claims.compare`), whose ``text()``
+    is its table cell: ``+0.012 [-0.004, +0.028]``."""
+    return claims.Difference(int(row["pairs"]), float(row["difference"]), float("nan"), float(row["low"]),
+                             float(row["high"]))
+
+
+def effect_cells(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (rows of :func:`effects_table`) with the table cells a page shows: ``interval`` (the paired
+    difference with its interval) beside ``pairs`` and ``verdict``."""
+    return table.assign(interval=[difference(row).text() for _, row in table.iterrows()])
 
 
 def planned_hashes(plan: pd.DataFrame | None) -> dict[str, str]:
