@@ -221,7 +221,8 @@ rule = "z-median 5, validation threshold"
 chosen_runs = done[done["variant"] == chosen]
 scored = post[(post["step"] == rule) & post["run_id"].isin(chosen_runs["run_id"])]["test_iou"]
 scored = scored if len(scored) else chosen_runs["test_iou"]
-check = targets.target_check(scored, chosen_runs["train_seconds"] / 60, goal) if chosen is not None and goal else None
+check = (targets.target_check(scored, chosen_runs["train_seconds"] / 60, goal, objects=chosen_runs)
+         if chosen is not None and goal else None)
 pages.glue("target_met", check.verdict if check else verdicts.TARGET_NOT_JUDGED)
 pages.glue("chosen_variant", f"`{chosen}`" if chosen is not None else "none")
 pages.glue("chosen_seeds", int(len(scored)))

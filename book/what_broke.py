@@ -318,6 +318,16 @@ for recipe in ("faithful", "mispaired"):
     pages.glue(f"{recipe}_test_iou", float(part["test_iou"].mean()) if len(part) else float("nan"))
     in_band = part[part["in_band"]] if len(part) else part
     pages.glue(f"{recipe}_in_band_test_iou", float(in_band["test_iou"].mean()) if len(in_band) else float("nan"))
+mispaired_all = (reproduced[reproduced["recipe"] == "mispaired"] if reproduced is not None and len(reproduced)
+                 else pd.DataFrame({"epochs": [], "final_train_jaccard": [], "architecture": []}))
+longest = mispaired_all.sort_values("epochs").iloc[-1] if len(mispaired_all) else None
+pages.glue("mispaired_longest_epochs", float(longest["epochs"]) if longest is not None else float("nan"))
+pages.glue("mispaired_longest_train_jaccard", float(longest["final_train_jaccard"]) if longest is not None
+           else float("nan"))
+pages.glue("mispaired_longest_arch", pages.arch_label(longest["architecture"]) if longest is not None else "–")
+main_epochs = histories[histories["study"] == "main"].groupby("run")["epoch"].max()
+pages.glue("logged_main_epochs_min", int(main_epochs.min()))
+pages.glue("logged_main_epochs_max", int(main_epochs.max()))
 mispairing_unet = (explanations[(explanations["explanation"] == "mispairing") & (explanations["architecture"] == "unet")]
                    if explanations is not None and len(explanations) else pd.DataFrame())
 for key in ("difference", "low", "high"):
@@ -357,6 +367,12 @@ pages.glue_figure("fig-logs-reproduced", fig)
 # {glue:text}`mispaired_reproducing` of {glue:text}`mispaired_runs` runs reproduce the logs. The
 # report's number alone can come from either recipe; the training curves are reproduced only with
 # mispaired data.
+#
+# A mispaired run that trains long enough begins to memorise its mispaired patches. The longest one
+# ({glue:md}`mispaired_longest_arch`, {glue:text}`mispaired_longest_epochs:.0f` epochs) ended at a
+# training `jacard_coef` of {glue:text}`mispaired_longest_train_jaccard:.3f`, above the rule's limit of
+# {glue:text}`rule_train_jaccard`. The three logged runs stopped after
+# {glue:text}`logged_main_epochs_min` to {glue:text}`logged_main_epochs_max` epochs.
 #
 # The rule asks for more before it calls a cause supported: the paired difference in best
 # validation IoU must also exclude zero. For U-Net it is {glue:text}`mispairing_unet_difference:+.3f`

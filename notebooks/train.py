@@ -75,6 +75,7 @@ reduce_lr_monitor = "monitor"
 reduce_lr_factor = 0.5
 min_learning_rate = 1e-05
 warmup_epochs = 0.0
+ema_momentum = 0.0
 mixed_precision = ""
 jit_compile = "false"
 require_gpu = False

@@ -222,15 +222,18 @@ def test_compute_budgets_are_read_and_checked(tmp_path):
 def test_targets_are_read_and_checked(tmp_path):
     from mitolib.core.config import target
 
-    assert target("cpu") == {"test_iou": 0.85, "train_minutes": 15, "seeds": 3} and target("smoke") is None
+    assert target("cpu") == {"test_iou": 0.87, "train_minutes": 15, "seeds": 3} and target("smoke") is None
+    assert target("cpu_long")["object_f1_50"] == 0.85 and target("cpu_long")["count_error"] == 0.10
     text = Path(config_path()).read_text(encoding="utf-8")
     for entry, message in {"cpu: {test_iou: 1.5}": "targets.cpu: write it as {test_iou: <number between 0 and 1>}",
                            "laptop: {test_iou: 0.8}": "targets.laptop: unknown profile",
                            "cpu: {test_iou: 0.8, train_minutes: 0}": "'train_minutes' must be a positive number",
                            "cpu: {test_iou: 0.8, seeds: 2.5}": "'seeds' (how many seeds the target's mean is over) "
-                                                               "must be a whole number of at least 1, got 2.5"}.items():
+                                                               "must be a whole number of at least 1, got 2.5",
+                           "cpu: {test_iou: 0.8, count_error: 10}": "'count_error' (the allowed",
+                           "cpu: {test_iou: 0.8, object_f1: 0.9}": "unknown key(s) object_f1"}.items():
         path = tmp_path / "studies.yml"
-        path.write_text(text.replace("cpu: {test_iou: 0.85, train_minutes: 15, seeds: 3}", entry), encoding="utf-8")
+        path.write_text(text.replace("cpu: {test_iou: 0.87, train_minutes: 15, seeds: 3}", entry), encoding="utf-8")
         with pytest.raises(ConfigError, match=re.escape(message)):
             load_config(path)
 

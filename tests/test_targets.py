@@ -80,3 +80,18 @@ def test_speed_target_table_checks_each_architecture_against_each_target():
     assert targets.speed_target_table(table.iloc[:0], {"best": 1.5}).empty
 
 
+
+
+def test_an_object_target_needs_the_object_numbers_and_meets_them():
+    goal = {"test_iou": 0.87, "seeds": 3, "object_f1_50": 0.85, "count_error": 0.10}
+    scores = [0.88, 0.89, 0.90]
+    unrecorded = targets.target_check(scores, [], goal, objects=pd.DataFrame({"test_iou": scores}))
+    assert unrecorded.verdict == verdicts.TARGET_NOT_JUDGED and not unrecorded.met and math.isnan(unrecorded.object_f1)
+    good = pd.DataFrame({"object_f1_50": [0.86, 0.88, 0.87], "count_ratio": [1.05, 0.95, 1.06]})
+    met = targets.target_check(scores, [], goal, objects=good)
+    assert met.met and met.verdict == verdicts.TARGET_MET
+    assert met.object_f1 == pytest.approx(0.87) and met.count_ratio == pytest.approx(1.02)
+    fragments = good.assign(count_ratio=[1.9, 1.8, 2.0])  # twice the true count: the fragments of a 2-D model
+    assert targets.target_check(scores, [], goal, objects=fragments).verdict == verdicts.TARGET_MISSED
+    low_iou = targets.target_check([0.85, 0.85, 0.85], [], goal)  # the IoU misses: no object numbers needed
+    assert low_iou.verdict == verdicts.TARGET_MISSED

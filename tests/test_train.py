@@ -232,3 +232,41 @@ def test_train_command_terminal_shows_progress_and_the_threshold_and_no_tensorfl
     threshold = resolve_params("smoke", {})["threshold"]
     result = [line for line in done.stdout.splitlines() if line.startswith("result: ")]
     assert len(result) == 1 and f"threshold={threshold:.4g}" in result[0]
+
+
+def test_a_moving_average_of_the_weights_is_what_validation_and_the_checkpoint_see(tmp_path):
+    """``ema_momentum`` > 0: Adam keeps a moving average of the weights, and the checkpoint a run keeps (and
+    tests) holds that average, not the raw weights of its epoch."""
+    import numpy as np
+
+    from mitolib.core.errors import ConfigError
+    from mitolib.training.train import CHECKPOINT, compile_model, make_callbacks
+
+    params = resolve_params("smoke", {"ema_momentum": 0.5, "epochs": 2, "early_stopping_patience": 0,
+                                      "reduce_lr_patience": 0})
+    keras.utils.set_random_seed(0)
+    model = compile_model(params, steps_per_epoch=2)
+    assert model.optimizer.use_ema and model.optimizer.ema_momentum == 0.5
+    assert not compile_model({**params, "ema_momentum": 0.0}).optimizer.use_ema
+    seen = []
+
+    class Peek(keras.callbacks.Callback):  # after the swap: the model holds the average, the optimizer the raw
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(([v.numpy().copy() for v in self.model.trainable_variables],
+                         [v.numpy().copy() for v in self.model.optimizer._model_variables_moving_average]))
+
+    callbacks = make_callbacks(params, tmp_path, progress=False)
+    assert isinstance(callbacks[0], keras.callbacks.SwapEMAWeights)
+    size = params["patch_size"]
+    x = np.random.default_rng(0).random((8, size, size, 1)).astype("float32")
+    model.fit(x, (x > 0.5).astype("float32"), validation_data=(x, (x > 0.5).astype("float32")), epochs=2,
+              batch_size=4, callbacks=[*callbacks, Peek()], verbose=0)
+    gap = lambda a, b: max(float(np.abs(p - q).max()) for p, q in zip(a, b))  # noqa: E731
+    average, raw = seen[0]
+    assert gap(average, raw) > 1e-6  # two steps at momentum 0.5: the average is not the last weights
+    kept = [v.numpy() for v in keras.models.load_model(tmp_path / CHECKPOINT).trainable_variables]
+    assert min(gap(kept, seen[0][0]), gap(kept, seen[1][0])) == 0.0  # one epoch's average, exactly
+    if gap(kept, seen[0][0]) == 0.0:
+        assert gap(kept, raw) > 1e-6
+    with pytest.raises(ConfigError, match="ema_momentum"):
+        resolve_params("smoke", {"ema_momentum": 1.0})

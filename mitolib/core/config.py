@@ -100,9 +100,13 @@ def _positive(value) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float)) and value > 0
 
 
+TARGET_FRACTIONS = {"object_f1_50": "the mean object F1 at IoU 0.5",
+                    "count_error": "the allowed |predicted / true objects - 1|"}
+
+
 def _check_targets(config: dict, path: Path) -> None:
     """Check the optional ``targets`` section (``{profile: {test_iou: <0..1>, train_minutes: <positive>,
-    seeds: <positive whole number>}}``)."""
+    seeds: <positive whole number>, object_f1_50: <0..1>, count_error: <0..1>}}``)."""
     for where, target in _per_profile(config, path, "targets", "{test_iou: <number between 0 and 1>}"):
         if not 0 < target.get("test_iou", -1) < 1:
             raise ConfigError(f"{where}: write it as {{test_iou: <number between 0 and 1>}}, got {target!r}")
@@ -112,6 +116,13 @@ def _check_targets(config: dict, path: Path) -> None:
         if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1):
             raise ConfigError(f"{where}: 'seeds' (how many seeds the target's mean is over) must be a whole "
                               f"number of at least 1, got {seeds!r}")
+        for key, meaning in TARGET_FRACTIONS.items():
+            if key in target and not 0 < (target[key] if _positive(target[key]) else -1) < 1:
+                raise ConfigError(f"{where}: {key!r} ({meaning}) must be a number between 0 and 1, got {target[key]!r}")
+        unknown = set(target) - {"test_iou", "train_minutes", "seeds", *TARGET_FRACTIONS}
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; a target takes test_iou, "
+                              f"train_minutes, seeds, {', '.join(TARGET_FRACTIONS)}")
 
 
 SPEED_TARGETS = ("best", "plain")  # the best configuration, and the plain project pipeline
@@ -155,7 +166,8 @@ def speed_targets(config: Mapping[str, Any] | None = None) -> dict:
 
 
 def target(profile: str, config: Mapping[str, Any] | None = None) -> dict | None:
-    """The quality target of ``profile`` (``{"test_iou", "train_minutes"?, "seeds"?}``), or ``None``."""
+    """The quality target of ``profile`` (``{"test_iou", "train_minutes"?, "seeds"?, "object_f1_50"?,
+    "count_error"?}``), or ``None``."""
     config = config if config is not None else load_config()
     return (config.get("targets") or {}).get(profile)
 

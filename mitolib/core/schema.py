@@ -81,7 +81,7 @@ RULES: dict[str, Rule] = {
     "early_stopping_patience": NON_NEGATIVE, "lr_schedule": Rule(choices=LR_SCHEDULES),
     "reduce_lr_patience": NON_NEGATIVE, "reduce_lr_monitor": Rule(choices=REDUCE_LR_MONITORS),
     "train_slices": NON_NEGATIVE, "reduce_lr_factor": FRACTION_OPEN, "min_learning_rate": NON_NEGATIVE,
-    "warmup_epochs": NON_NEGATIVE,
+    "warmup_epochs": NON_NEGATIVE, "ema_momentum": Rule(low=0, high=1, high_open=True),
     "mixed_precision": Rule(choices=PRECISIONS), "jit_compile": Rule(choices=SWITCHES),
     "seed": NON_NEGATIVE, "mask_threshold": Rule(low=0, high=255, high_open=True),
     "context_slices": Rule(low=0, high=3),

@@ -52,11 +52,15 @@ def speed_target_table(table: pd.DataFrame, targets: Mapping[str, float]) -> pd.
     return pd.DataFrame(out, columns=SPEED_TARGET_COLUMNS)
 
 
+OBJECT_F1, COUNT_RATIO = "object_f1_50", "count_ratio"  # the per-run object numbers a target may ask for
+
+
 @dataclass(frozen=True)
 class TargetCheck:
     """Runs against a ``targets`` entry of ``studies.yml``: the mean test IoU over ``seeds`` runs against
     ``target`` (``gap`` = mean - target), the slowest run's training minutes against ``limit_minutes`` (NaN
-    where the target sets none), and the :mod:`mitolib.report.verdicts` word for the result."""
+    where the target sets none), where the target asks for them the mean object F1 at IoU 0.5 and the mean
+    predicted/true object count, and the :mod:`mitolib.report.verdicts` word for the result."""
 
     mean: float
     seeds: int
@@ -65,36 +69,60 @@ class TargetCheck:
     gap: float
     slowest_minutes: float
     limit_minutes: float
-    judged: bool  # as many seeds as the target wants
+    object_f1: float  # mean object F1 at IoU 0.5 of the runs (NaN where not recorded)
+    object_f1_target: float  # NaN where the target asks for none
+    count_ratio: float  # mean predicted / true objects of the runs (NaN where not recorded)
+    count_error: float  # allowed |count_ratio - 1| (NaN where the target asks for none)
+    judged: bool  # as many seeds as the target wants, and the object numbers it asks for
     over_time: bool
     met: bool
     verdict: str
 
 
-def target_check(test_iou, train_minutes, goal: dict) -> TargetCheck:
+def _mean_of(objects, column: str) -> float:
+    if objects is None or column not in objects:
+        return math.nan
+    values = pd.to_numeric(objects[column], errors="coerce").dropna()
+    return float(values.mean()) if len(values) else math.nan
+
+
+def target_check(test_iou, train_minutes, goal: dict, objects: pd.DataFrame | None = None) -> TargetCheck:
     """Whether runs with test IoUs ``test_iou`` and training times ``train_minutes`` (one per run) meet ``goal``
-    (a ``targets`` entry). A target is met only on as many seeds as it is a mean over, by the mean, and by every
-    run's time; on fewer seeds it is not judged yet."""
+    (a ``targets`` entry), with the runs' object numbers ``objects`` (their ``object_f1_50`` and
+    ``count_ratio`` columns) where the goal asks for ``object_f1_50`` or ``count_error``. A target is met only on
+    as many seeds as it is a mean over, by the mean, by every run's time and by the object numbers; on fewer
+    seeds, or without the object numbers it asks for, it is not judged yet (unless the IoU already misses)."""
     values = [float(v) for v in test_iou]
     minutes = [float(m) for m in train_minutes]
     mean = sum(values) / len(values) if values else math.nan
     wanted = int(goal.get("seeds", 1))
     limit = float(goal["train_minutes"]) if goal.get("train_minutes") is not None else math.nan
     slowest = max(minutes) if minutes else math.nan
-    judged = len(values) >= wanted and bool(values)
+    f1_target = float(goal.get(OBJECT_F1, math.nan))
+    count_error = float(goal.get("count_error", math.nan))
+    f1, ratio = _mean_of(objects, OBJECT_F1), _mean_of(objects, COUNT_RATIO)
+    objects_judged = ((math.isnan(f1_target) or not math.isnan(f1))
+                      and (math.isnan(count_error) or not math.isnan(ratio)))
+    objects_met = objects_judged and (math.isnan(f1_target) or f1 >= f1_target) and (
+        math.isnan(count_error) or abs(ratio - 1) <= count_error)
+    enough = len(values) >= wanted and bool(values)
     over_time = not math.isnan(limit) and not math.isnan(slowest) and slowest > limit
-    met = judged and mean >= goal["test_iou"] and not over_time
-    if not judged:
+    reaches = enough and mean >= goal["test_iou"]
+    met = reaches and not over_time and objects_met
+    if not enough:
         verdict = verdicts.TARGET_NOT_JUDGED
-    elif met:
-        verdict = verdicts.TARGET_MET
-    elif mean >= goal["test_iou"]:
-        verdict = verdicts.TARGET_OVER_TIME
-    else:
+    elif not reaches:
         verdict = verdicts.TARGET_MISSED
+    elif over_time:
+        verdict = verdicts.TARGET_OVER_TIME
+    elif not objects_judged:
+        verdict = verdicts.TARGET_NOT_JUDGED
+    else:
+        verdict = verdicts.TARGET_MET if met else verdicts.TARGET_MISSED
     return TargetCheck(mean=mean, seeds=len(values), wanted=wanted, target=float(goal["test_iou"]),
                        gap=mean - float(goal["test_iou"]), slowest_minutes=slowest, limit_minutes=limit,
-                       judged=judged, over_time=over_time, met=met, verdict=verdict)
+                       object_f1=f1, object_f1_target=f1_target, count_ratio=ratio, count_error=count_error,
+                       judged=enough and objects_judged, over_time=over_time, met=met, verdict=verdict)
 
 
 LONGER_COLUMNS = ["architecture", "seeds", "mean", "sd", "target", "gap", "verdict", "still_improving", "pairs",
@@ -109,7 +137,7 @@ def longer_recipe_table(longer: pd.DataFrame, shorter: pd.DataFrame, goal: dict)
     without pairs)."""
     rows = []
     for arch, runs in longer.groupby("architecture", sort=False):
-        check = target_check(runs["test_iou"], runs["train_seconds"] / 60, goal)
+        check = target_check(runs["test_iou"], runs["train_seconds"] / 60, goal, objects=runs)
         summary = claims.summarize(runs["test_iou"])
         row = {"architecture": arch, "seeds": summary.n, "mean": summary.mean, "sd": summary.sd,
                "target": check.target, "gap": check.gap, "verdict": check.verdict,

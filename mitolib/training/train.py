@@ -84,7 +84,11 @@ class EpochLog(keras.callbacks.Callback):
 def make_callbacks(params: dict, run_dir: Path, progress: bool) -> list:
     """Checkpoint, early stopping and learning-rate schedule on ``val_<monitor>``, NaN guard, log."""
     monitor = f"val_{params['monitor']}"
+    # With a moving average of the weights, validation, checkpoints and the test all see the averaged
+    # weights: the swap comes before every callback that reads them.
+    averaged = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if params["ema_momentum"] > 0 else []
     callbacks = [
+        *averaged,
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.ModelCheckpoint(run_dir / CHECKPOINT, monitor=monitor, mode="max", save_best_only=True),
         EpochLog(run_dir / rundir.HISTORY, params["epochs"], progress),
@@ -153,10 +157,12 @@ def model_from_params(params: dict, input_shape: tuple | None = None) -> keras.M
 
 
 def compile_model(params: dict, steps_per_epoch: int = 1) -> keras.Model:
-    """The architecture of ``params`` (:func:`model_from_params`), compiled with Adam, the loss and the three
-    metric variants."""
+    """The architecture of ``params`` (:func:`model_from_params`), compiled with Adam (keeping a moving average
+    of the weights where ``ema_momentum`` > 0), the loss and the three metric variants."""
     model = model_from_params(params)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate(params, steps_per_epoch)),
+    averaged = {"use_ema": True, "ema_momentum": params["ema_momentum"]} if params["ema_momentum"] > 0 else {}
+    optimizer = keras.optimizers.Adam(learning_rate=learning_rate(params, steps_per_epoch), **averaged)
+    model.compile(optimizer=optimizer,
                   loss=metrics.make_loss(params["loss"], params["gamma"]),
                   metrics=metrics.training_metrics(params["threshold"]),
                   jit_compile=numerics.resolve_numerics(params)["jit_compile"])
