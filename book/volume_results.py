@@ -166,6 +166,7 @@ pages.markdown_table(pd.DataFrame([
 # %% tags=["remove-input"]
 from mitolib.data import volumes as data_module  # noqa: E402
 from mitolib.data.epfl import lucchipp_masks  # noqa: E402
+from mitolib.model import objects as objects_module  # noqa: E402
 
 object_rows, object_note = [], ""
 for run_id in sorted(results.provenance.get("predictions") or {}):
@@ -187,6 +188,11 @@ for run_id in sorted(results.provenance.get("predictions") or {}):
         row["IoU against Lucchi++"] = float("nan")
         object_note = str(missing)
     row["IoU against EPFL labels"] = scores.iou_against(predicted, truth)
+    sizes = objects_module.object_sizes(predicted, truth)
+    false_sizes = sizes[(sizes["kind"] == "predicted") & ~sizes["matched"]]["voxels"]
+    row["false median voxels"] = float(false_sizes.median())
+    row["true median voxels"] = float(sizes[sizes["kind"] == "true"]["voxels"].median())
+    row["false voxel share"] = float(false_sizes.sum() / sizes[sizes["kind"] == "predicted"]["voxels"].sum())
     object_rows.append(row)
 labels = {"labels_iou": float("nan"), "epfl_foreground": float("nan"), "lucchipp_foreground": float("nan")}
 if object_rows:  # the two label sets of the test volume against each other: how far apart the labels are
@@ -200,9 +206,12 @@ pages.glue("labels_iou", labels["labels_iou"])
 pages.glue("epfl_foreground", labels["epfl_foreground"])
 pages.glue("lucchipp_foreground", labels["lucchipp_foreground"])
 objects_frame = pd.DataFrame(object_rows) if object_rows else pd.DataFrame(
-    columns=["predicted_objects", "true_objects", "detected", "false", "IoU against Lucchi++", "IoU against EPFL labels"])
+    columns=["predicted_objects", "true_objects", "detected", "false", "IoU against Lucchi++", "IoU against EPFL labels",
+             "false median voxels", "true median voxels", "false voxel share"])
 for name, column in (("predicted", "predicted_objects"), ("detected", "detected"), ("false", "false"),
-                     ("iou_lucchipp", "IoU against Lucchi++"), ("iou_epfl", "IoU against EPFL labels")):
+                     ("iou_lucchipp", "IoU against Lucchi++"), ("iou_epfl", "IoU against EPFL labels"),
+                     ("false_median", "false median voxels"), ("true_median", "true median voxels"),
+                     ("false_share", "false voxel share")):
     pages.glue(f"objects_{name}_low", float(objects_frame[column].min()) if object_rows else float("nan"))
     pages.glue(f"objects_{name}_high", float(objects_frame[column].max()) if object_rows else float("nan"))
 pages.glue("objects_ratio", float((objects_frame["predicted_objects"] / objects_frame["true_objects"]).mean())
@@ -215,7 +224,8 @@ if object_rows:
     objects_table = pd.DataFrame(object_rows).rename(columns={
         "true_objects": "true objects", "predicted_objects": "predicted objects",
         "object_recall": "object recall", "object_precision": "object precision"})
-    display(pages.markdown_table(objects_table))
+    display(pages.markdown_table(objects_table.drop(columns="true median voxels"),
+                                 formats={"false median voxels": ",.0f", "false voxel share": ".1%"}))
 if object_note or not object_rows:
     display(pages.not_drawn("The object table", object_note or "No run saved its test masks."))
 
@@ -224,10 +234,13 @@ if object_note or not object_rows:
 # (IoU {glue:text}`objects_iou_epfl_low:.2f`–{glue:text}`objects_iou_epfl_high:.2f` on these runs) but
 # cut the volume into too many pieces: {glue:text}`objects_predicted_low:.0f`–{glue:text}`objects_predicted_high:.0f`
 # predicted objects where the test volume holds {glue:text}`true_objects:.0f`, about
-# {glue:text}`objects_ratio:.1f` times too many. Most of the {glue:text}`objects_false_low:.0f`–{glue:text}`objects_false_high:.0f`
-# false objects are small fragments. They cost little IoU, because they hold few voxels, but a count
-# taken from these masks would be far too high, and a size distribution would gain a tail of tiny
-# "mitochondria". Only {glue:text}`objects_detected_low:.0f`–{glue:text}`objects_detected_high:.0f`
+# {glue:text}`objects_ratio:.1f` times too many. The {glue:text}`objects_false_low:.0f`–{glue:text}`objects_false_high:.0f`
+# false objects are small fragments: their median size is
+# {glue:text}`objects_false_median_low:,.0f`–{glue:text}`objects_false_median_high:,.0f` voxels, against
+# {glue:text}`objects_true_median_low:,.0f` for a true mitochondrion, and together they hold
+# {glue:text}`objects_false_share_low:.1%`–{glue:text}`objects_false_share_high:.1%` of the predicted
+# voxels. So they cost little IoU, but a count taken from these masks would be far too high, and a
+# size distribution would gain a tail of tiny "mitochondria". Only {glue:text}`objects_detected_low:.0f`–{glue:text}`objects_detected_high:.0f`
 # true mitochondria are matched at IoU one half: one split in two, or merged with a neighbour, fails
 # the match even where its voxels are right. Count and measure mitochondria only after removing the
 # fragments. Newer runs score that step too (`object_cleanup.csv`, the smallest kept size chosen on
@@ -339,7 +352,6 @@ pages.glue("example_high", float(slice_scores.reindex(picks).max()) if len(picks
 # slice's largest true mitochondrion.
 
 # %% tags=["remove-input"]
-from mitolib.model import objects as objects_module  # noqa: E402
 from mitolib.data.epfl import EPFL_PIXEL_SIZE_NM  # noqa: E402
 from mitolib.results.scores import saved_volume  # noqa: E402
 

@@ -125,3 +125,16 @@ def test_object_cleanup_removes_fragments_fills_holes_and_is_chosen_on_validatio
     assert np.array_equal(objects.remove_small(prediction, 0), prediction > 0)
     # on these "validation" data the fragments cost object precision: the smallest size that removes them wins
     assert objects.choose_min_voxels(prediction, truth, candidates=(0, 2, 1000)) == 2
+
+
+def test_object_sizes_list_every_component_and_whether_it_matched():
+    truth = two_cubes()
+    prediction = np.zeros_like(truth)
+    prediction[3:6, 5:8, 5:8] = 1      # the large cube (27 voxels): detected
+    prediction[0, 8:10, 8:10] = 1      # a 4-voxel false object
+    sizes = objects.object_sizes(prediction, truth)
+    predicted = sizes[sizes["kind"] == "predicted"].sort_values("voxels")
+    true = sizes[sizes["kind"] == "true"].sort_values("voxels")
+    assert predicted[["voxels", "matched"]].values.tolist() == [[4, False], [27, True]]
+    assert true[["voxels", "matched"]].values.tolist() == [[8, False], [27, True]]
+    assert objects.object_sizes(np.zeros_like(truth), truth)["matched"].sum() == 0

@@ -177,6 +177,18 @@ def _match(prediction: np.ndarray, truth: np.ndarray, iou: float) -> dict:
             "pred": matched_pred, "true": matched_true, "pred_size": pred_size, "true_size": true_size}
 
 
+def object_sizes(prediction: np.ndarray, truth: np.ndarray, iou: float = MATCH_IOU) -> pd.DataFrame:
+    """Every 3-D component of a binary ``prediction`` and of ``truth``, one row each: ``kind`` (``predicted`` or
+    ``true``), ``label``, ``voxels`` and ``matched`` (whether it has a partner at voxel IoU >= ``iou``). A
+    predicted row with ``matched`` false is a false object; a true one, a missed mitochondrion."""
+    matching = _match(prediction, truth, iou)
+    rows = [{"kind": kind, "label": label, "voxels": int(sizes[label]), "matched": label in matched}
+            for kind, sizes, matched, count in (("predicted", matching["pred_size"], matching["pred"], matching["n_pred"]),
+                                                ("true", matching["true_size"], matching["true"], matching["n_true"]))
+            for label in range(1, count + 1)]
+    return pd.DataFrame(rows, columns=["kind", "label", "voxels", "matched"])
+
+
 def largest_unmatched(prediction: np.ndarray, truth: np.ndarray, iou: float = MATCH_IOU) -> dict:
     """The largest false predicted object and the largest missed true object (3-D components matching nothing at
     voxel IoU >= ``iou``): ``{"false": {...}, "missed": {...}}``, each ``{"voxels", "z", "y", "x"}`` (centroid,
