@@ -116,10 +116,15 @@ def output_literals(source: str) -> list[str]:
     return found
 
 
+FORMAT_SPEC = re.compile(r"[,+ ]?\.?\d*[dfeg%]")  # a number format (".1%", ",.0f"), not a number
+
+
 def prose_in_code(source: str) -> list[str]:
     """Sentences (eight words or more) and typed numbers that code cells send to the reader."""
     flagged = []
     for text in output_literals(source):
+        if FORMAT_SPEC.fullmatch(text):
+            continue
         if len(re.findall(r"[A-Za-z]+", text)) >= PROSE_WORDS or typed_numbers(text):
             flagged.append(text.strip()[:70])
     return flagged
@@ -130,7 +135,7 @@ def test_prose_detector_flags_sentences_and_numbers_sent_to_output():
               'pages.glue("c", f"{share:.0%}")\n'
               'pages.glue("b", 0.85)\n'
               'display(Markdown("IoU 0.85"))\n'
-              'display(pages.markdown_table(t.rename(columns={"n": "seeds"})))\n'
+              'display(pages.markdown_table(t.rename(columns={"n": "seeds"}), formats={"share": ".1%"}))\n'
               'label = "a long sentence that is not sent to output by any call"\n')
     assert prose_in_code(source) == ["The model reached  on the whole test volume today", "IoU 0.85"]
 
