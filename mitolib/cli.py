@@ -77,7 +77,8 @@ def _evaluate(args) -> int:
     if args.tta:
         overrides["tta"] = "true"
     out = Path(args.out) if args.out else Path(args.run_dir) / EVALUATIONS
-    row = evaluate_run(args.run_dir, overrides, out=out, data_root=args.data_root, other_data=args.other_data)
+    row = evaluate_run(args.run_dir, overrides, out=out, data_root=args.data_root, other_data=args.other_data,
+                       ensemble=args.ensemble or ())
     print("result: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
     print(f"appended to: {out}")
     return 0
@@ -310,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                "(other evaluation settings, e.g. --tta)")
     evaluate.add_argument("run_dir", help="a finished run directory (params.json and model.keras)")
     evaluate.add_argument("--tta", action="store_true", help="8-fold flip/rotation test-time augmentation")
+    evaluate.add_argument("--ensemble", action="append", metavar="OTHER_RUN_DIR",
+                          help="average this run's probabilities with another finished run's on the same data "
+                               "(repeatable); the run's own z-median and threshold then apply")
     evaluate.add_argument("--out", help="CSV to append the result to (default: RUN_DIR/evaluations.csv)")
     evaluate.add_argument("--data-root", help="the run's data folder, where it has moved since the run")
     evaluate.add_argument("--other-data", action="store_true",

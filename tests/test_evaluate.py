@@ -170,3 +170,41 @@ def test_one_threshold_rule_for_every_command():
     assert run_threshold({"threshold": 0.5, "tune_threshold": True}, {"threshold_used": 0.45}) == 0.45
     assert run_threshold({"threshold": 0.5, "tune_threshold": False}, {"threshold_used": 0.45}) == 0.5
     assert run_threshold({"threshold": 0.5, "tune_threshold": True}, {}) == 0.5  # a run that recorded none
+
+
+def test_an_ensemble_averages_the_members_probabilities(tmp_path, capsys):
+    """``mitolib evaluate RUN --ensemble OTHER``: the mean of the two models' probabilities, then the run's own
+    steps; a run averaged with itself scores what it scores alone; a member on another scale is refused."""
+    import shutil
+
+    from mitolib.cli import main
+    from mitolib.core.config import resolve_params
+    from mitolib.core.rundir import MODEL
+    from mitolib.data.volumes import recorded_params, resolve_volumes
+    from mitolib.model.architectures import load_saved_model
+    from mitolib.training.evaluate import options_from_params, predict_probabilities
+    from mitolib.training.train import train
+
+    runs = [train(resolve_params("smoke", {"epochs": 1, "seed": seed}), tmp_path / f"seed-{seed}", progress=False)
+            for seed in (0, 1)]
+    alone = evaluate_run(runs[0], progress=False)
+    itself = evaluate_run(runs[0], ensemble=[runs[0]], progress=False)
+    assert itself["test_iou"] == alone["test_iou"] and itself["ensemble"] == "seed-0"
+    pair = evaluate_run(runs[0], ensemble=[runs[1]], progress=False)
+    assert pair["ensemble"] == "seed-1" and alone["ensemble"] == ""
+    params = recorded_params(json.loads((runs[0] / "params.json").read_text()))
+    images, masks = resolve_volumes(params, "test")
+    mean = sum(predict_probabilities(load_saved_model(run / MODEL), images, progress=False,
+                                     **options_from_params(params)) for run in runs) / 2
+    summary, _ = evaluate_volume(load_saved_model(runs[0] / MODEL), images, masks, probs=mean,
+                                 threshold=pair["threshold"], progress=False)
+    assert pair["test_iou"] == pytest.approx(summary["test_iou"], abs=1e-6)
+
+    other = tmp_path / "other-scale"
+    shutil.copytree(runs[1], other)
+    record = json.loads((other / "params.json").read_text())
+    record["params"]["scale"] = 0.5
+    (other / "params.json").write_text(json.dumps(record))
+    assert main(["evaluate", str(runs[0]), "--ensemble", str(other)]) == 2
+    assert "its scale is 0.5" in capsys.readouterr().err
+    assert len(pd.read_csv(runs[0] / "evaluations.csv")) == 3  # the refused ensemble appended nothing

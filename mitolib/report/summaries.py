@@ -38,7 +38,8 @@ def tta_gains(results: StudyResults) -> pd.DataFrame:
     runs = results.done[~results.done["tta"].astype(str).str.lower().eq("true")].set_index("run_id")
     rows = []
     for _, row in pd.read_csv(path).iterrows():
-        if row["run_id"] not in runs.index or str(row["tta"]).lower() != "true":
+        if row["run_id"] not in runs.index or str(row["tta"]).lower() != "true" \
+                or str(row.get("ensemble", "")) not in ("", "nan"):  # an ensemble is another model
             continue
         run = runs.loc[row["run_id"]]
         shared = [key for key in EVAL_PARAMS if key != "tta" and key in row.index and key in run.index]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Sequence
 
 import keras
 import numpy as np
@@ -278,8 +279,21 @@ def evaluate_volume(model, images: np.ndarray, masks: np.ndarray, *, scale: floa
     return summary, per_slice
 
 
+ENSEMBLE_SAME = ("data_source", "scale", "channels", "context_slices")  # what the members of an ensemble share
+
+
+def _finished_run(run_dir: Path) -> tuple[dict, Path]:
+    record = rundir.read_json(run_dir / rundir.PARAMS)
+    model_path = run_dir / rundir.MODEL
+    if not isinstance(record, dict) or not isinstance(record.get("params"), dict) or not model_path.exists():
+        raise ConfigError(f"{run_dir} is not a finished run directory: it needs {rundir.PARAMS} and "
+                          f"{rundir.MODEL} (train one with `mitolib train`)")
+    return record, model_path
+
+
 def evaluate_run(run_dir: str | Path, overrides: dict | None = None, *, out: str | Path | None = None,
-                 data_root: str | Path | None = None, other_data: bool = False, progress: bool = True) -> dict:
+                 data_root: str | Path | None = None, other_data: bool = False, progress: bool = True,
+                 ensemble: Sequence[str | Path] = ()) -> dict:
     """Evaluate a finished run's saved model again on its test volume, with other evaluation settings.
 
     ``overrides`` may change only :data:`EVAL_PARAMS` (values are cast to the configured types);
@@ -289,6 +303,10 @@ def evaluate_run(run_dir: str | Path, overrides: dict | None = None, *, out: str
     test IoU and Dice, seconds) is appended to ``out`` (default ``run_dir/evaluations.csv``, an evaluations
     table or a new file), rewritten atomically; the row is returned.  Everything is checked before the
     model loads.
+
+    With ``ensemble`` (other finished runs on the same data, scale and input channels), the probabilities of
+    this run's model and of theirs are averaged before the run's own test-time steps: its z-median and its
+    threshold (chosen for its own model where it tunes one). The row's ``ensemble`` names the other members.
     """
     run_dir = Path(run_dir)
     out = Path(out) if out else run_dir / EVALUATIONS
@@ -298,12 +316,21 @@ def evaluate_run(run_dir: str | Path, overrides: dict | None = None, *, out: str
     if out.is_file() and not {"run_id", "test_iou"} <= set(table.columns):
         raise ConfigError(f"{out}: exists and is not an evaluations table (no run_id and test_iou columns); "
                           "give --out a new file or an earlier evaluations.csv")
-    record = rundir.read_json(run_dir / rundir.PARAMS)
-    model_path = run_dir / rundir.MODEL
-    if not isinstance(record, dict) or not isinstance(record.get("params"), dict) or not model_path.exists():
-        raise ConfigError(f"{run_dir} is not a finished run directory: it needs {rundir.PARAMS} and "
-                          f"{rundir.MODEL} (train one with `mitolib train`)")
+    record, model_path = _finished_run(run_dir)
     params = recorded_params(record)  # the run's data folder where it names none
+    members = []
+    for other in map(Path, ensemble):
+        other_record, other_model = _finished_run(other)
+        other_params = recorded_params(other_record)
+        for key in ENSEMBLE_SAME:
+            if other_params.get(key) != params.get(key):
+                raise ConfigError(f"{other.name} cannot join {run_dir.name}'s ensemble: its {key} is "
+                                  f"{other_params.get(key)!r}, not {params.get(key)!r} (members share "
+                                  f"{', '.join(ENSEMBLE_SAME)})")
+        if str(other_record.get("data_identity") or "") != str(record.get("data_identity") or ""):
+            raise ConfigError(f"{other.name} cannot join {run_dir.name}'s ensemble: it was trained on other data "
+                              f"(identity {other_record.get('data_identity')}, not {record.get('data_identity')})")
+        members.append((other.name, other_model, other_params))
     params["threshold"] = run_threshold(params, rundir.read_metrics(run_dir) or {})  # unless overridden below
     defaults = load_config()["defaults"]
     for key, value in (overrides or {}).items():
@@ -321,10 +348,20 @@ def evaluate_run(run_dir: str | Path, overrides: dict | None = None, *, out: str
                         "these data anyway (the row records their identity)")
     images, masks = resolve_volumes(params, "test")
     model = load_saved_model(model_path)
+    started, probs = time.perf_counter(), None
+    if members:  # the mean of every member's probabilities, all predicted with this run's evaluation settings
+        probs = predict_probabilities(model, images, progress=progress, **options_from_params(params))
+        for _, other_model, other_params in members:
+            probs += predict_probabilities(load_saved_model(other_model), images, progress=progress,
+                                           **options_from_params({**other_params, **{
+                                               key: params[key] for key in EVAL_PARAMS if key != "threshold"}}))
+        probs /= len(members) + 1
     summary, _ = evaluate_volume(model, images, masks, threshold=params["threshold"],
-                                 z_median_size=z_median_size(params), progress=progress,
+                                 z_median_size=z_median_size(params), progress=progress, probs=probs,
                                  **options_from_params(params))
-    row = {"run_id": run_dir.name, **{key: params[key] for key in EVAL_PARAMS},
+    summary["eval_seconds"] = time.perf_counter() - started  # every member's prediction included
+    row = {"run_id": run_dir.name, "ensemble": "+".join(name for name, _, _ in members),
+           **{key: params[key] for key in EVAL_PARAMS},
            "test_iou": summary["test_iou"], "test_dice": summary["test_dice"],
            **{key: summary[key] for key in objects.OBJECT_FIELDS}, "data_identity": identity,
            "eval_seconds": summary["eval_seconds"], "git_commit": git_commit(project_root())}
