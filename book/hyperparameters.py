@@ -15,9 +15,9 @@
 # reported a best configuration per architecture, all with a Jaccard in the stuck band, and three
 # "insights" about learning rate, batch size and architecture. This page runs the same 36-point grid
 # (the `hyperparameter_optimization` study) with the corrected recipe, at an **equal budget of training
-# samples per run**, selects by the whole-set validation IoU, reruns the three best configurations with
-# more seeds (the `hyperparameter_reruns` study), and tests each of the report's statements against the
-# grid.
+# samples per run**, and selects by the whole-set validation IoU. It reruns the three best
+# configurations with more seeds (the `hyperparameter_reruns` study) and tests each of the report's
+# statements against the grid.
 #
 # **What you need:** the results of the `hyperparameter_optimization` study for the book's
 # profile (and of `hyperparameter_reruns` for the reruns section). Configurations are compared on
@@ -192,9 +192,10 @@ else:
 # that trained at the same rate. The grid on this page varies the rate for real, so it can test them.
 #
 # Each statement of the original report's "Key Insights" is tested on the grid by comparing a region
-# with the rest, **paired over the cells the statement holds fixed** (for the learning-rate range: every
-# architecture and batch size gives one pair, the mean validation IoU inside the range minus the mean
-# outside it), with the {glue:md}`confidence` interval of {doc}`the claims rule <introduction>`. Stability is measured as
+# with the rest, **paired over the cells the statement holds fixed**, with the {glue:md}`confidence`
+# interval of {doc}`the claims rule <introduction>`. For the learning-rate range, for example, every
+# architecture and batch size gives one pair: the mean validation IoU inside the range minus the
+# mean outside it. Stability is measured as
 # the largest fall of the validation IoU from one epoch to the next.
 
 # %% tags=["remove-input"]

@@ -146,8 +146,8 @@ except Exception as missing:  # no seeds study in this build
 # the image. The reproduction tests why. So far {glue:text}`broke_mispaired_reproducing` of
 # {glue:text}`broke_mispaired_runs` runs with the archive's images and masks mispaired reproduce the
 # logs, and {glue:text}`broke_faithful_reproducing` of {glue:text}`broke_faithful_runs` correctly paired
-# ones do; by its pre-registered rule, which also asks for a resolved difference in validation IoU,
-# mispairing is **{glue:md}`broke_mispairing`** yet ({doc}`what_broke`).
+# ones do. The pre-registered rule also asks for a resolved difference in validation IoU, so by that
+# rule mispairing is **{glue:md}`broke_mispairing`** yet ({doc}`what_broke`).
 #
 # **What do the three architectures reach on the test volume?** A foreground IoU of about
 # {glue:text}`seeds_mean:.2f` after {glue:text}`seeds_minutes:.0f` minutes of training on a laptop's
@@ -186,7 +186,7 @@ except Exception as missing:  # no seeds study in this build
 # ## What the original study did and claimed
 #
 # The study trained a U-Net, an Attention U-Net and an Attention ResU-Net on 144 pre-made
-# patches of the EPFL training volume, with focal loss, a batch normalisation right before the
+# patches of the EPFL training volume. It used focal loss, a batch normalisation right before the
 # sigmoid, Adam at its default learning rate and three-channel copies of the grayscale images.
 # It monitored a Jaccard coefficient averaged over batches. The best value of that Jaccard, for
 # every architecture and every configuration the report lists, lay between

@@ -12,8 +12,8 @@
 # # A stronger recipe for a laptop
 #
 # The levers the literature uses to reach its quality on this volume, each measured against the
-# recipe before it on the same seeds: training long enough to converge, a learning-rate schedule
-# matched to a fixed budget, a Dice term in the loss, the numerics of the machine, and the
+# recipe before it on the same seeds. They are: training long enough to converge, a learning-rate
+# schedule matched to a fixed budget, a Dice term in the loss, the numerics of the machine, and the
 # test-time steps (a median over neighbouring slices, a threshold chosen on validation). The data
 # are the `recipe` study (U-Net, the `cpu` profile's width and resolution), and, for the starting
 # point, the U-Net runs of the `seeds` study.
@@ -53,11 +53,11 @@ notices.notice(results)
 # %% [markdown]
 # ## The runs
 #
-# {glue:text}`recipe_done` of {glue:text}`recipe_planned` planned runs are complete. Each row is one run: its variant, its seed,
-# the epoch whose checkpoint was kept against the epochs trained, whether it was still improving
-# at its last epoch (best epoch = last epoch, so its number is not a converged result), the
-# minutes of training, the numerics the machine chose, and the test foreground IoU over the whole
-# volume at threshold one half, before any post-processing.
+# {glue:text}`recipe_done` of {glue:text}`recipe_planned` planned runs are complete. Each row is one
+# run: its variant, its seed, and the epoch whose checkpoint was kept against the epochs trained.
+# "Still improving" means that the best epoch was the last one, so the number is not a converged
+# result. Then come the minutes of training, the numerics the machine chose, and the test
+# foreground IoU over the whole volume at threshold one half, before any post-processing.
 
 # %% tags=["remove-input"]
 columns = {"variant": "variant", "seed": "seed", "best_epoch": "best epoch", "epochs_run": "epochs",
@@ -144,10 +144,9 @@ pages.markdown_table(shown[["lever", "pairs", "interval", "verdict"]].rename(
 #
 # ## The test-time steps
 #
-# Every run scores its one prediction of the test volume several ways (`postprocessing.csv`): a
-# median of the probabilities over three or five neighbouring slices, and the threshold that
-# scores best on the validation slices (never on the test volume), against the plain threshold of
-# one half. The table pairs each step with the plain prediction (no median, threshold one half).
+# Every run scores its one prediction of the test volume several ways (`postprocessing.csv`). The
+# steps are a median of the probabilities over three or five neighbouring slices, and the threshold
+# that scores best on the validation slices (never on the test volume) instead of one half. The table pairs each step with the plain prediction (no median, threshold one half).
 # These need no retraining, so every run of the study contributes a pair. Where saved
 # models were evaluated again with 8-fold test-time augmentation (`mitolib evaluate --tta`), that
 # step is paired too. Its cost, on this machine beside a training: {glue:text}`tta_seconds:.0f` s per
@@ -244,8 +243,8 @@ pages.glue("now_z_median", int(now.get("z_median", 1)))
 # Among the variants with the most seeds so far, the one with the best mean validation IoU is
 # {glue:md}`chosen_variant` ({glue:text}`chosen_seeds` seeds). With the test-time rule fixed in
 # advance ({glue:md}`chosen_rule`), its test IoU is {glue:text}`chosen_mean:.3f` ±
-# {glue:text}`chosen_sd:.3f`, against the profile's target of {glue:text}`target_iou:.2f` on average
-# within {glue:text}`target_minutes:g` minutes of training per run; its slowest run trained
+# {glue:text}`chosen_sd:.3f`. The profile's target is {glue:text}`target_iou:.2f` on average within
+# {glue:text}`target_minutes:g` minutes of training per run, and its slowest run trained
 # {glue:text}`chosen_slowest:.1f` minutes: the target is **{glue:md}`target_met`**.
 #
 # The profile of `studies.yml` now trains {glue:text}`now_epochs` epochs without early stopping and

@@ -122,13 +122,13 @@ pages.glue_figure("fig-test-scores", fig)
 # ```{glue:figure} fig-test-scores
 # :name: fig-test-scores
 #
-# Test-volume foreground IoU of every run of the `seeds` study (dots), with the mean ± one
-# standard deviation per architecture, with the run's own post-processing and raw (", raw": no
-# z-median, the fixed threshold, like for like with the benchmark's plain row); below the rule, published figures (diamonds) with the
-# protocols of the table above (a mean IoU of both classes is in the table, not drawn: the
-# background lifts it). A published value compares with ours only where its protocol matches
-# (a threshold fixed or chosen on validation data, never on the test volume; the same
-# post-processing) and only on a real-data profile (see the box at the top).
+# Test-volume foreground IoU of every run of the `seeds` study (dots) and the mean ± one standard
+# deviation per architecture. Each run appears twice: with its own post-processing, and raw (no
+# z-median, threshold one half), like for like with the benchmark's plain row. Below the rule are
+# published figures (diamonds), with the protocols of the table above; a mean IoU of both classes
+# is left out, because the background lifts it. A published value compares with ours only where
+# its protocol matches: a threshold fixed or chosen on validation data, never on the test volume,
+# and the same post-processing.
 # **Conclusion:** like for like (no post-processing, threshold one half), this book's best
 # architecture scores {glue:text}`raw_best:.3f` against the benchmark's {glue:text}`benchmark_plain:.3f`.
 # With its own post-processing it reaches {glue:text}`processed_best:.3f`. The benchmark's rows with
@@ -478,12 +478,12 @@ pages.glue("book_best_iou", float(done["test_iou"].max()))
 # runs above resolve, the GPU values contradict {glue:text}`gpu_disagree`.
 #
 # "Steady images/s" leaves out the first epoch, which includes the compilation. "Best / last
-# epoch" is the epoch whose model was kept (highest validation IoU) and the last one trained:
-# early stopping ends a run once the validation IoU has not improved for
-# `early_stopping_patience` epochs. "Test IoU, TTA" is the same saved model evaluated again
-# with 8-fold test-time augmentation (`mitolib evaluate --tta`), where that was done. Runs that
-# trained at the same time on one GPU have longer training times and lower throughput than a run
-# alone; `results/gpu_short/README.md` says which did.
+# epoch" is the epoch whose model was kept (highest validation IoU) and the last one trained.
+# Early stopping ends a run once the validation IoU has not improved for
+# `early_stopping_patience` epochs. "Test IoU, TTA" is the same saved model evaluated again with
+# 8-fold test-time augmentation (`mitolib evaluate --tta`), where that was done. Runs that trained
+# at the same time on one GPU are slower than a run alone; `results/gpu_short/README.md` says which
+# did.
 
 # %% tags=["remove-cell"]
 goal = target(results.profile) or target("cpu")  # studies.yml: targets
@@ -513,9 +513,9 @@ pages.glue("lead_minutes", float(lead_runs["train_seconds"].mean() / 60))
 # The recipe is small: base width {glue:text}`lead_width:.0f`, {glue:text}`lead_patch:.0f`-pixel
 # patches at scale {glue:text}`lead_scale:g`, {glue:text}`lead_epochs:.0f` epochs of
 # {glue:text}`lead_per_epoch:,.0f` patches, {glue:text}`lead_minutes:.1f` minutes of training on
-# average. The training levers measured so far are in {doc}`recipe`; those still to be measured
-# against this target (a moving average of the weights, a larger field of view, a network twice as
-# wide) are the `quality_levers` study of `studies.yml`, planned and not yet run.
+# average. The training levers measured so far are in {doc}`recipe`. Those still to be measured
+# against this target are the `quality_levers` study of `studies.yml`, planned and not yet run: a
+# moving average of the weights, a larger field of view and a network twice as wide.
 #
 # The full-width GPU run above, {glue:md}`gpu_best_arch` at base width
 # {glue:text}`gpu_best_width:.0f` and scale {glue:text}`gpu_best_scale:g`
@@ -531,9 +531,9 @@ pages.glue("lead_minutes", float(lead_runs["train_seconds"].mean() / 60))
 # %% [markdown]
 # ## The longer recipe
 #
-# The `long_training` study trains the `seeds` study's recipe four times longer, under the profile
-# named after this one with `_long` (`cpu_long` beside `cpu`: 72 epochs instead of 18, and 8-fold test-time
-# augmentation), against that profile's own target: U-Net, the architecture of {doc}`recipe`, and
+# The `long_training` study trains the `seeds` study's recipe four times longer, under the `cpu_long`
+# profile: 72 epochs instead of 18, and 8-fold test-time augmentation. It is judged against that
+# profile's own target. It trains two architectures: U-Net, the architecture of {doc}`recipe`, and
 # Attention U-Net, whose 18-epoch runs are set against the others above.
 
 # %% tags=["remove-input"]
@@ -600,7 +600,7 @@ pages.glue_record("long_machines", long_machines)
 # seeds) and pairs each architecture's longer runs with its `cpu` runs of the same seeds. That
 # difference measures the longer training and its test-time steps together.
 # The `cpu_long` target asks for a mean test IoU of {glue:text}`long_target:.2f` within
-# {glue:text}`long_minutes:g` minutes of training, a mean object F1 of
+# {glue:text}`long_minutes:g` minutes of training. It also asks for a mean object F1 of
 # {glue:text}`long_f1_target:.2f` (objects matched at IoU one half) and a predicted count within
 # {glue:text}`long_count_error:.0%` of the true one. {glue:text}`long_met` of
 # {glue:text}`long_archs` architectures meet it. A target whose IoU is reached but whose object
@@ -622,12 +622,13 @@ pages.glue_record("long_machines", long_machines)
 #
 # ## A schedule matched to the longer budget
 #
-# The plateau schedule halves the learning rate after a few epochs without a better validation IoU, so how
-# long it trains at each rate depends on the run, not on the budget; the table above gives the epoch at which
-# each run's learning rate reached the floor. The `long_schedule` study trains Attention U-Net under the same profile with the
-# schedule matched to the budget instead: cosine decay from the learning rate to the same floor over all
-# the epochs, after one epoch of linear warm-up ({doc}`recipe` measures this lever over 18
-# epochs). Each of its runs is paired with the `long_training` run of the same architecture and seed.
+# The plateau schedule halves the learning rate after a few epochs without a better validation IoU.
+# How long it trains at each rate therefore depends on the run, not on the budget; the table above
+# gives the epoch at which each run's learning rate reached the floor. The `long_schedule` study
+# trains Attention U-Net under the same profile with a schedule matched to the budget instead. It
+# decays the learning rate along a cosine to the same floor over all the epochs, after one epoch of
+# linear warm-up ({doc}`recipe` measures this lever over 18 epochs). Each of its runs is paired with
+# the `long_training` run of the same architecture and seed.
 
 # %% tags=["remove-input"]
 try:
@@ -762,9 +763,9 @@ pages.glue("gpu_short_gap", float(gpu_best["test_iou"] - gpu_goal["test_iou"]) i
 #   `gpu_short` run above it raised the test IoU from
 #   {glue:text}`gpu_best_iou:.3f` to {glue:text}`gpu_best_tta:.3f`.
 # * Open the model in Fiji or another tool of the BioImage Model Zoo:
-#   `mitolib export runs/cpu/seeds/<run_id> -o mito.zip` writes a package with Keras, TensorFlow
-#   and ONNX weights that passes the zoo's own model test (the README's "Segment your own stack" says
-#   how to check it and open it in Fiji).
+#   `mitolib export runs/cpu/seeds/<run_id> -o mito.zip`. The package holds Keras, TensorFlow and
+#   ONNX weights and passes the zoo's own model test. The README's "Segment your own stack" says how
+#   to check it and open it in Fiji.
 # * Look at the saved predictions of the best runs slice by slice with
 #   `notebooks/view_predictions.py`.
 # * Train one longer run with the cosine schedule (about half an hour on two cores; expect a test IoU

@@ -252,10 +252,11 @@ pages.glue_figure("fig-original-logs", fig)
 #
 # ## The reproduction
 #
-# The `original_0926` profile is the recipe above: the first 12 training slices cut into 144
-# patches of 256, a random patch split of {glue:text}`original_val_fraction:.0%` (15 validation patches, as the logs print), three
-# channels, no augmentation, one fixed order, focal loss, batch norm before the sigmoid with
-# momentum {glue:text}`original_bn_momentum`, early stopping and the learning-rate plateau as written. Two things differ.
+# The `original_0926` profile is the recipe above. It cuts the first 12 training slices into 144
+# patches of 256 and splits them at random, {glue:text}`original_val_fraction:.0%` for validation
+# (15 patches, as the logs print). It keeps three channels, no augmentation, one fixed order, focal
+# loss, batch norm before the sigmoid with momentum {glue:text}`original_bn_momentum`, and early
+# stopping and the learning-rate plateau as written. Two things differ.
 # The network is 16 filters wide instead of 64, so that one run takes minutes on two CPU cores;
 # the study's `base64` runs use the original width. And it runs in bfloat16 mixed precision on
 # this CPU where the original ran float32 on an A40 GPU.
@@ -289,8 +290,9 @@ else:
 # %% [markdown]
 # **Table 2.** Each reproduced setting against the rule: its runs, how many reproduce the logs,
 # the verdict, and the means over seeds of the rule's statistics and of the validation and test
-# IoU (dataset-level validation IoU at threshold {glue:text}`original_threshold`; foreground IoU of the whole test volume, no
-# post-processing). The test IoU is of the weights early stopping restored.
+# IoU. The validation IoU is over the whole validation set at threshold
+# {glue:text}`original_threshold`; the test IoU is the foreground IoU of the whole test volume,
+# without post-processing, of the weights early stopping restored.
 
 # %% tags=["remove-cell"]
 if reproduced is not None and len(reproduced):
@@ -397,9 +399,9 @@ else:
     display(pages.missing("original_logs", "original_0926", "Explanations with both of their settings"))
 
 # %% [markdown]
-# **Table 3.** Each candidate cause on each architecture where both of its settings have run:
-# the two settings' verdicts by the rule, the paired difference in best validation IoU with its
-# {glue:text}`confidence_level:.0%` interval over seeds, and the verdict. `mispairing` adds a defect to the faithful recipe;
+# **Table 3.** Each candidate cause on each architecture where both of its settings have run. The
+# columns give the two settings' verdicts by the rule, the paired difference in best validation IoU
+# with its {glue:text}`confidence_level:.0%` interval over seeds, and the cause's verdict. `mispairing` adds a defect to the faithful recipe;
 # the others remove one part of it.
 #
 # ## The next day's high score
@@ -414,10 +416,10 @@ else:
 # That score is not a test score. It is a per-batch thresholded Jaccard on validation patches
 # drawn at random from the same 165 slices as the training patches. Neighbouring slices are
 # nearly identical, so validation sees near-copies of training images. The `bug_ablation`
-# study's `random_patch_split` runs measure the same protocol with this project's pipeline: a
-# per-batch thresholded Jaccard of {glue:text}`random_split_val_thresholded:.3f` on their random
-# validation patches, against a foreground IoU of {glue:text}`random_split_test_iou:.3f` on the
-# official test volume (means over {glue:text}`random_split_runs` seeds). The split flatters the
+# study's `random_patch_split` runs measure the same protocol with this project's pipeline. They
+# score a per-batch thresholded Jaccard of {glue:text}`random_split_val_thresholded:.3f` on their
+# random validation patches, against a foreground IoU of {glue:text}`random_split_test_iou:.3f` on
+# the official test volume (means over {glue:text}`random_split_runs` seeds). The split flatters the
 # number; only the test volume says what a model does on slices it has not seen.
 #
 # ## What the metric fix would and would not have changed
