@@ -190,10 +190,10 @@ pages.glue("gap_median", float(gap.median()) if len(gap) else float("nan"))
 # **The loss.** For pixels that are foreground with frequency $q$, the expected loss of
 # predicting $p$ is $q\,L(1,p) + (1-q)\,L(0,p)$. Binary cross-entropy is minimised at $p=q$: a
 # model trained with it is calibrated. Focal loss down-weights pixels that are already well
-# classified, and its minimum lies closer to one half. The curves below are the minimisers,
-# found on a grid with the library's own losses (`mitolib.model.metrics.make_loss`); read as a
-# reliability diagram, they show what a perfectly trained model predicts (horizontal axis)
-# for pixels whose true foreground frequency is on the vertical axis.
+# classified, and its minimum lies closer to one half. The curves below are the minimisers, found
+# on a grid with the library's own losses (`mitolib.model.metrics.make_loss`). Read them as a
+# reliability diagram: they show what a perfectly trained model predicts (horizontal axis) for
+# pixels whose true foreground frequency is on the vertical axis.
 
 # %% tags=["hide-input"]
 frequencies = np.linspace(0.01, 0.99, 50)
@@ -226,7 +226,7 @@ pages.glue_figure("fig-reliability", fig)
 #
 # With focal loss and gamma 2, pixels that are foreground {glue:text}`focal_q_high:.2f` of the time
 # are best predicted at {glue:text}`focal_p_high:.2f`, and pixels that are foreground
-# {glue:text}`focal_q_low:.2f` of the time at {glue:text}`focal_p_low:.2f`: the loss itself asks for
+# {glue:text}`focal_q_low:.2f` of the time at {glue:text}`focal_p_low:.2f`. The loss itself asks for
 # under-confident probabilities, which the soft Jaccard then punishes.
 #
 # **The head.** The original model put a batch normalisation between the last 1x1 convolution

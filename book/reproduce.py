@@ -66,9 +66,9 @@ notices.notice(profile)
 #
 # ## Under Slurm
 #
-# The same scripts run under Slurm through the `qsub` wrapper of `slurm-wlm-torque`
-# (`qsub -J 0-<runs-1> -v STUDY=seeds,PROFILE=gpu pbs/pbs_study.sh`); they read the array
-# index from `PBS_ARRAY_INDEX`, `PBS_ARRAYID` or `SLURM_ARRAY_TASK_ID`, whichever is set. With
+# The same scripts run under Slurm through the `qsub` wrapper of `slurm-wlm-torque`:
+# `qsub -J 0-<runs-1> -v STUDY=seeds,PROFILE=gpu pbs/pbs_study.sh`. They read the array index from
+# `PBS_ARRAY_INDEX`, `PBS_ARRAYID` or `SLURM_ARRAY_TASK_ID`, whichever is set. With
 # plain `sbatch`, one array task per run works the same way:
 # `sbatch --array=0-<runs-1> --export=ALL,STUDY=seeds,PROFILE=gpu pbs/pbs_study.sh`, then
 # `mitolib study collect seeds --profile gpu` when the array has finished.
@@ -153,9 +153,9 @@ pages.glue("budget_share", float(total_seconds / 3600 / budget["hours"]) if budg
 # {glue:text}`budget_share:.0%` of that plan.
 #
 # Each results folder also holds `provenance.json` (library versions, data fingerprints, the
-# commits the runs were made at) and `plan.csv`, the runs `studies.yml` plans for the study (the
-# pages tell the current design's runs from earlier ones by it), and every run folder its
-# `params.json` and executed `train.ipynb`.
+# commits the runs were made at) and `plan.csv`, the runs `studies.yml` plans for the study; the
+# pages tell the current design's runs from earlier ones by it. Every run folder holds its
+# `params.json` and its executed `train.ipynb`.
 #
 # ## Same settings, same numbers
 #
