@@ -81,7 +81,8 @@ def write_study(root: Path, study: str, profile: str, seed: int = 0, predictions
         row.update(status="done", best_epoch=best, best_val_iou=val["iou"][best - 1],
                    best_val_monitor=monitor[best - 1], test_iou=quality - 0.03,
                    test_dice=2 * (quality - 0.03) / (1 + quality - 0.03), train_seconds=30 + rng.uniform(0, 10),
-                   eval_seconds=2.0, epochs_run=EPOCHS, images_per_second=40.0)
+                   eval_seconds=2.0, epochs_run=EPOCHS, images_per_second=40.0, device="CPU: fixture",
+                   optimizer_steps=EPOCHS * 10, samples_seen=EPOCHS * 10 * params["batch_size"])
         runs.append(row)
         for e in range(EPOCHS):
             for metric, values in val.items():
