@@ -275,7 +275,7 @@ pages.glue_figure("fig-original-logs", fig)
 
 # %% tags=["remove-input"]
 if repro is not None:
-    notices.notice(repro)
+    display(notices.notice(repro))
     columns = {"recipe": "recipe", "architecture": "architecture", "runs": "runs", "reproducing": "reproduce",
                "verdict": "verdict", "final_accuracy_mean": "final training accuracy",
                "final_train_jaccard_mean": "final training jacard_coef",
@@ -470,7 +470,7 @@ effects = (verdicts.effects_table(shown, "test_iou", "corrected")
            if design == "current" and "corrected" in set(shown["variant"]) else None)
 
 # %% tags=["remove-input"]
-notices.notice(results)
+display(notices.notice(results))
 if effects is not None:
     display(pages.markdown_table(pd.DataFrame({
         "variant": [f"`{g}`" for g in effects["group"]],

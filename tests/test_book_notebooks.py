@@ -60,3 +60,27 @@ def test_segment_your_stack_with_a_smoke_model(monkeypatch, tmp_path, smoke_run)
     warned = [o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if o.get("name") == "stderr"]
     assert not warned, f"the notebook's output carries warnings: {warned}"
+
+
+BOOK = NOTEBOOKS.parent / "book"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", ["volume_results.py", "what_broke.py", "recipe.py"])
+def test_pages_with_missing_studies_run_on_fixture_results(page, monkeypatch, tmp_path):
+    """The branches a full build never takes: studies not collected, figures without their data. The page runs,
+    shows the shared boxes with every field filled, and sends no error to the reader."""
+    from mitolib.report import pages
+
+    write_fixture_results(tmp_path / "results")
+    monkeypatch.setenv("MITOLIB_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("MITOLIB_BOOK_PROFILE", "smoke")
+    monkeypatch.delenv("MITOLIB_DATA", raising=False)
+    notebook = jupytext.read(BOOK / page)
+    NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(BOOK)}}).execute()
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not any(o.get("output_type") == "error" for o in outputs)
+    boxes = ["".join(o["data"]["text/markdown"]) for o in outputs
+             if "".join(o.get("data", {}).get("text/markdown", "")).startswith(":::")]
+    assert any("Test fixture" in box for box in boxes)  # the page says its numbers are fixtures
+    assert all(not pages.FIELD.search(box) for box in boxes)

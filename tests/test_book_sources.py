@@ -270,3 +270,32 @@ def test_every_caption_ends_with_a_computed_conclusion(figure):
     assert "\n\n" not in last.strip(), f"{figure.name}: text follows the conclusion: {last}"
     assert "{glue:md}" in last or re.search(r"\{[^}]+\}", last), \
         f"{figure.name}: the conclusion is typed, not computed: {last}"
+
+
+SHOWN_BY_DISPLAY = {"notice", "missing", "not_drawn", "admonition", "markdown_table", "Markdown"}  # return a display
+
+
+def unshown_displays(cell: str) -> list[str]:
+    """Calls in ``cell`` that build something to show but are neither passed to ``display`` nor the cell's last
+    expression: Jupyter shows only the last one, so these show nothing."""
+    tree = ast.parse(cell)
+    last = tree.body[-1] if tree.body else None
+    return [ast.unparse(node.value)[:60] for node in ast.walk(tree)
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+            and _call_name(node.value) in SHOWN_BY_DISPLAY and node is not last]
+
+
+def test_unshown_display_detector():
+    assert unshown_displays("notices.notice(r)\nx = 1\n") == ["notices.notice(r)"]
+    assert unshown_displays("if r:\n    notices.notice(r)\n    y = 2\n") == ["notices.notice(r)"]
+    assert unshown_displays("x = 1\nnotices.notice(r)\n") == []
+    assert unshown_displays("display(notices.notice(r))\nx = 1\n") == []
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.suffix == ".py"], ids=lambda p: p.name)
+def test_every_box_and_table_a_cell_builds_is_shown(page):
+    notebook = jupytext.read(page)
+    found = [call for cell in notebook.cells if cell.cell_type == "code"
+             for call in unshown_displays("\n".join(line for line in cell.source.splitlines()
+                                                    if not line.lstrip().startswith(("%", "!"))))]
+    assert not found, f"{page.name}: built but never shown (wrap them in display()): {found}"
