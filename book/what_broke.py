@@ -314,8 +314,8 @@ for recipe in ("faithful", "mispaired"):
     pages.glue(f"{recipe}_runs", int(len(part)))
     pages.glue(f"{recipe}_reproducing", int(part["reproduces"].sum()))
     pages.glue(f"{recipe}_final_accuracy", float(part["final_accuracy"].mean()) if len(part) else float("nan"))
-    pages.glue(f"{recipe}_final_train_jaccard", float(part["final_train_jaccard"].mean()) if len(part)
-               else float("nan"))
+    pages.glue(f"{recipe}_final_train_jaccard", float(part["final_train_jaccard"].median()) if len(part)
+               else float("nan"))  # the median: one run that memorises does not speak for the others
     pages.glue(f"{recipe}_in_band", int(part["in_band"].sum()) if len(part) else 0)
     pages.glue(f"{recipe}_test_iou", float(part["test_iou"].mean()) if len(part) else float("nan"))
     in_band = part[part["in_band"]] if len(part) else part
@@ -364,8 +364,8 @@ pages.glue_figure("fig-logs-reproduced", fig)
 # `momentum_0.9` runs test, is that with momentum {glue:text}`original_bn_momentum` the batch-norm
 # statistics that validation uses lag far behind training. Those runs score a test IoU of
 # {glue:text}`faithful_in_band_test_iou:.3f` on average (all correctly paired runs:
-# {glue:text}`faithful_test_iou:.3f`). Mispaired, the training accuracy ends at {glue:text}`mispaired_final_accuracy:.3f` and
-# the training `jacard_coef` at {glue:text}`mispaired_final_train_jaccard:.4f`, as logged:
+# {glue:text}`faithful_test_iou:.3f`). Mispaired, the training accuracy ends at {glue:text}`mispaired_final_accuracy:.3f`
+# on average and the training `jacard_coef` at {glue:text}`mispaired_final_train_jaccard:.4f` (median), as logged:
 # {glue:text}`mispaired_reproducing` of {glue:text}`mispaired_runs` runs reproduce the logs. The
 # report's number alone can come from either recipe; the training curves are reproduced only with
 # mispaired data.
