@@ -303,3 +303,7 @@ def test_glue_record_glues_each_field_under_its_prefix(monkeypatch):
     assert glued["lead_mean"] == pytest.approx(0.86) and glued["lead_seeds"] == 3
     assert glued["lead_met"] == "yes" and glued["lead_verdict"] == "met"
     assert np.isnan(glued["lead_limit_minutes"])  # no limit in the target: NaN, not a made-up number
+
+
+def test_the_smoke_profiles_studies_box_warns(fixture_root):
+    assert notices.notice("smoke").data.startswith(":::{warning}")

@@ -13,6 +13,7 @@ from mitolib.report.pages import (StudyResults, _missing, book_profile, collecte
                                   load_study)
 
 MEASURED, SYNTHETIC, FIXTURE = "provenance", "not_the_science", "fixture"  # the three boxes of a study (their names)
+SMOKE_PROFILE = "smoke"  # synthetic data for tests and CI: never the science
 
 
 def data_source(results: StudyResults) -> str:
@@ -71,7 +72,7 @@ def provenance(results: StudyResults) -> Provenance:
     dirty, versions = uncommitted_code(results)
     if results.provenance.get("fixture"):
         kind = FIXTURE
-    elif source != "epfl" or results.profile == "smoke":
+    elif source != "epfl" or results.profile == SMOKE_PROFILE:
         kind = SYNTHETIC
     else:
         kind = MEASURED
@@ -131,7 +132,8 @@ def _studies_box(profile: str) -> str:
             states += fill("studies_earlier", earlier=record.earlier, done=record.done)
         items.append(fill("studies_item", profile=profile, study=name, done=record.done, data=record.data,
                           commit=record.commit, states=states))
-    return fill("studies", profile=profile, items="\n".join(items)) if items else ""
+    box = "studies" if profile != SMOKE_PROFILE else "studies_not_the_science"
+    return fill(box, profile=profile, items="\n".join(items)) if items else ""
 
 
 def notice(subject: StudyResults | str | None = None, *, required: bool = True, lesson: bool = False):
