@@ -404,6 +404,23 @@ else:
 # with its {glue:text}`confidence_level:.0%` interval over seeds, and the cause's verdict. `mispairing` adds a defect to the faithful recipe;
 # the others remove one part of it.
 #
+# **What has not run yet.** {glue:text}`repro_settings_open` of the study's
+# {glue:text}`repro_settings` settings still miss runs; until they have them, the causes they test
+# stay out of Table 3 or are judged on fewer seeds. Table 4 lists them.
+
+# %% tags=["remove-input"]
+progress = reproduction.progress_table(repro.runs) if repro is not None else pd.DataFrame(
+    columns=["recipe", "architecture", "planned", "done"])
+open_settings = progress[progress["done"] < progress["planned"]]
+pages.glue("repro_settings", int(len(progress)))
+pages.glue("repro_settings_open", int(len(open_settings)))
+display(pages.markdown_table(open_settings.assign(architecture=open_settings["architecture"].map(pages.arch_label))
+                             .rename(columns={"done": "runs done", "planned": "runs planned"})))
+
+# %% [markdown]
+# **Table 4.** The settings of the `original_logs` study with runs still to do. `studies.yml` gives
+# the order in which they run and the hours they take.
+#
 # ## The next day's high score
 #
 # On 2025-09-27 the same script ran again on the new 1,980 patches of all 165 slices

@@ -108,3 +108,11 @@ def test_wide_history_restores_the_run_columns():
 def test_recipe_of_strips_the_architecture():
     assert reproduction.recipe_of("faithful_attention_unet", "attention_unet") == "faithful"
     assert reproduction.recipe_of("momentum_0.9", "unet") == "momentum_0.9"
+
+
+def test_progress_table_counts_each_settings_planned_and_done_runs():
+    runs = pd.DataFrame({"variant": ["faithful", "faithful", "mispaired_attention_unet", "mispaired_attention_unet"],
+                         "architecture": ["unet", "unet", "attention_unet", "attention_unet"],
+                         "status": ["done", "unfinished", "done", "done"]})
+    table = reproduction.progress_table(runs)
+    assert table.values.tolist() == [["faithful", "unet", 2, 1], ["mispaired", "attention_unet", 2, 2]]

@@ -142,6 +142,16 @@ def reproduced_table(runs: pd.DataFrame, history: pd.DataFrame, rule: Rule) -> p
     return pd.DataFrame(rows)
 
 
+def progress_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per setting (``recipe``, ``architecture``) of an ``original_logs`` study's planned runs (``runs``: its runs
+    table with the incomplete planned rows, each with ``variant``, ``architecture`` and ``status``): ``planned``
+    and ``done``, in plan order."""
+    table = runs.assign(recipe=[recipe_of(v, a) for v, a in zip(runs["variant"], runs["architecture"])],
+                        finished=runs["status"] == STATUS_DONE)
+    grouped = table.groupby(["recipe", "architecture"], sort=False)["finished"]
+    return pd.DataFrame({"planned": grouped.size(), "done": grouped.sum().astype(int)}).reset_index()
+
+
 def _verdict(flags: pd.Series) -> str:
     return REPRODUCES if flags.all() else DOES_NOT if not flags.any() else MIXED
 
