@@ -24,7 +24,7 @@ from mitolib.core.config import load_config
 from mitolib.results.collect import plan_table
 from mitolib.studies.plan import plan
 
-STUDIES = ("bug_ablation", "seeds", "hyperparameter_optimization", "architectures", "recipe")
+STUDIES = ("bug_ablation", "seeds", "hyperparameter_optimization", "architectures", "recipe", "quality_levers")
 EPOCHS = 8
 FAILED = {"hyperparameter_optimization": 5}  # index of a run recorded as failed
 
@@ -82,6 +82,8 @@ def write_study(root: Path, study: str, profile: str, seed: int = 0, predictions
                    best_val_monitor=monitor[best - 1], test_iou=quality - 0.03,
                    test_dice=2 * (quality - 0.03) / (1 + quality - 0.03), train_seconds=30 + rng.uniform(0, 10),
                    eval_seconds=2.0, epochs_run=EPOCHS, images_per_second=40.0, device="CPU: fixture",
+                   object_f1_50=float(np.clip(quality - 0.3 + rng.normal(0, 0.02), 0, 1)),
+                   count_ratio=float(1.9 + rng.normal(0, 0.1)),
                    optimizer_steps=EPOCHS * 10, samples_seen=EPOCHS * 10 * params["batch_size"])
         runs.append(row)
         for e in range(EPOCHS):
