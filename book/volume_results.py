@@ -168,7 +168,7 @@ from mitolib.data import volumes as data_module  # noqa: E402
 from mitolib.data.epfl import lucchipp_masks  # noqa: E402
 from mitolib.model import objects as objects_module  # noqa: E402
 
-object_rows, object_note = [], ""
+object_rows, object_note, lucchipp = [], "", None
 for run_id in sorted(results.provenance.get("predictions") or {}):
     if run_id not in set(done["run_id"]):
         continue
@@ -183,7 +183,9 @@ for run_id in sorted(results.provenance.get("predictions") or {}):
     row = {"architecture": pages.arch_label(done.set_index("run_id").loc[run_id, "architecture"]), "run": f"`{run_id}`",
            **scores.object_scores(predicted, truth)}
     try:
-        row["IoU against Lucchi++"] = scores.iou_against(predicted, lucchipp_masks(data_module.resolve_root(params)))
+        if lucchipp is None:  # the re-annotation of the test volume, read once
+            lucchipp = lucchipp_masks(data_module.resolve_root(params))
+        row["IoU against Lucchi++"] = scores.iou_against(predicted, lucchipp)
     except (data_module.DataError, OSError) as missing:
         row["IoU against Lucchi++"] = float("nan")
         object_note = str(missing)
@@ -195,13 +197,9 @@ for run_id in sorted(results.provenance.get("predictions") or {}):
     row["false voxel share"] = float(false_sizes.sum() / sizes[sizes["kind"] == "predicted"]["voxels"].sum())
     object_rows.append(row)
 labels = {"labels_iou": float("nan"), "epfl_foreground": float("nan"), "lucchipp_foreground": float("nan")}
-if object_rows:  # the two label sets of the test volume against each other: how far apart the labels are
-    try:
-        lucchipp = lucchipp_masks(data_module.resolve_root(params))
-        labels = {"labels_iou": scores.iou_against(lucchipp, truth), "epfl_foreground": float((truth > 0).mean()),
-                  "lucchipp_foreground": float((lucchipp > 0).mean())}
-    except (data_module.DataError, OSError):
-        pass  # the note under the object table names what is missing
+if lucchipp is not None:  # the two label sets of the test volume against each other: how far apart they are
+    labels = {"labels_iou": scores.iou_against(lucchipp, truth), "epfl_foreground": float((truth > 0).mean()),
+              "lucchipp_foreground": float((lucchipp > 0).mean())}
 pages.glue("labels_iou", labels["labels_iou"])
 pages.glue("epfl_foreground", labels["epfl_foreground"])
 pages.glue("lucchipp_foreground", labels["lucchipp_foreground"])
@@ -217,7 +215,7 @@ for name, column in (("predicted", "predicted_objects"), ("detected", "detected"
 pages.glue("objects_ratio", float((objects_frame["predicted_objects"] / objects_frame["true_objects"]).mean())
            if object_rows else float("nan"))
 pages.glue("eval_seconds", float(done["eval_seconds"].mean()) if "eval_seconds" in done else float("nan"))
-pages.glue("predicted_objects_mean", float(pd.DataFrame(object_rows)["predicted_objects"].mean()) if object_rows
+pages.glue("predicted_objects_mean", float(objects_frame["predicted_objects"].mean()) if object_rows
            else float("nan"))
 pages.glue("true_objects", float(object_rows[0]["true_objects"]) if object_rows else float("nan"))
 if object_rows:

@@ -114,7 +114,7 @@ def test_metrics_at_best_epoch_picks_the_best_epoch(fixture_root):
 
 def test_markdown_table_formats_and_escapes():
     frame = pd.DataFrame({"a": ["x|y"], "b": [0.12345], "c": [np.nan], "lr": [0.0005]})
-    text = tables.markdown_table_text(frame, formats={"lr": "g"})
+    text = tables.markdown_table_source(frame, formats={"lr": "g"})
     assert text.splitlines()[0] == "| a | b | c | lr |"
     assert "x\\|y" in text and "0.123" in text and "–" in text and "0.0005" in text
 

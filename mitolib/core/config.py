@@ -117,7 +117,7 @@ def _check_targets(config: dict, path: Path) -> None:
             raise ConfigError(f"{where}: 'seeds' (how many seeds the target's mean is over) must be a whole "
                               f"number of at least 1, got {seeds!r}")
         for key, meaning in TARGET_FRACTIONS.items():
-            if key in target and not 0 < (target[key] if _positive(target[key]) else -1) < 1:
+            if key in target and not (_positive(target[key]) and target[key] < 1):
                 raise ConfigError(f"{where}: {key!r} ({meaning}) must be a number between 0 and 1, got {target[key]!r}")
         unknown = set(target) - {"test_iou", "train_minutes", "seeds", *TARGET_FRACTIONS}
         if unknown:

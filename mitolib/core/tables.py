@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 
-def markdown_table_text(frame: pd.DataFrame, floatfmt: str = ".3f", index: bool = False,
+def markdown_table_source(frame: pd.DataFrame, floatfmt: str = ".3f", index: bool = False,
                         formats: Mapping[str, str] | None = None) -> str:
     """Markdown source of ``frame``: floats as ``floatfmt`` (or ``formats[column]``), missing
     values as an en dash, pipes escaped."""

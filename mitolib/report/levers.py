@@ -22,7 +22,7 @@ NOT_RECORDED = "not recorded"
 UNRECORDED_MEANING = {"resolved_batch_norm_kernel": UNRECORDED_BATCH_NORM_KERNEL}  # what a run without it used
 
 
-def _setting_text(value) -> str:
+def _setting_value(value) -> str:
     text = f"{value:g}" if isinstance(value, float) else str(value)
     return text.lower() if text in ("True", "False") else text  # pandas reads a text "false" as a bool
 
@@ -31,7 +31,7 @@ def _setting_values(runs: pd.DataFrame, key: str, recorded: bool) -> list[str]:
     column = runs[key] if key in runs.columns else [float("nan")] * len(runs)
     missing = (f"{UNRECORDED_MEANING[key]} ({NOT_RECORDED})" if key in UNRECORDED_MEANING else NOT_RECORDED) \
         if recorded else ""  # an empty setting (mixed_precision "") reads back as NaN
-    return sorted({missing if pd.isna(value) else _setting_text(value) for value in column})
+    return sorted({missing if pd.isna(value) else _setting_value(value) for value in column})
 
 
 def setting_differences(reference: pd.DataFrame, lever: pd.DataFrame, pair: str = "seed") -> dict[str, tuple]:
@@ -88,7 +88,7 @@ class Lever:
 
 
 def _both(reference: pd.DataFrame, lever: pd.DataFrame, key: str) -> pd.DataFrame:
-    return pd.concat([reference, lever]).assign(group=lambda t: t[key].map(_setting_text))
+    return pd.concat([reference, lever]).assign(group=lambda t: t[key].map(_setting_value))
 
 
 def lever_against(reference: pd.DataFrame, lever: pd.DataFrame, key: str, pair: str = "seed") -> Lever:

@@ -14,6 +14,7 @@ The metric chapter's lessons are computed live on controlled inputs by :mod:`mit
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from mitolib.core.locations import BOOK_PROFILE_ENV, RESULTS_ENV, book_profile_s
 from mitolib.results.collect import HISTORY_COLUMNS, METRIC_FIELDS
 from mitolib.core.rundir import (HISTORY_TABLE, PLAN_TABLE, PREDICTIONS, PROVENANCE, RUNS_TABLE, SLICES_TABLE,
                             STATUS_DONE)
-from mitolib.core.tables import markdown_table_text
+from mitolib.core.tables import markdown_table_source
 
 BOOK_DATA = project_root() / "book" / "data"
 ADMONITIONS = project_root() / "book" / "_admonitions.md"  # the words of the boxes the pages share
@@ -236,10 +237,10 @@ def metrics_at_best_epoch(results: StudyResults, split: str = "val",
 
 def markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f", index: bool = False,
                    formats: Mapping[str, str] | None = None):
-    """A Markdown display object for ``frame`` (see :func:`markdown_table_text`)."""
+    """A Markdown display object for ``frame`` (see :func:`markdown_table_source`)."""
     from IPython.display import Markdown
 
-    return Markdown(markdown_table_text(frame, floatfmt, index, formats))
+    return Markdown(markdown_table_source(frame, floatfmt, index, formats))
 
 
 def glue(name: str, value, display: bool = False) -> None:
@@ -253,9 +254,11 @@ def glue(name: str, value, display: bool = False) -> None:
     _glue(name, value, display=display)
 
 
-def admonition_templates(path: Path | None = None) -> dict[str, str]:
-    """``{name: MyST source}`` of the shared boxes: the ``## name`` sections of ``book/_admonitions.md``."""
-    text = (path or ADMONITIONS).read_text(encoding="utf-8")
+@functools.lru_cache(maxsize=None)
+def admonition_templates(path: Path = ADMONITIONS) -> dict[str, str]:
+    """``{name: MyST source}`` of the shared boxes: the ``## name`` sections of ``book/_admonitions.md`` (read
+    once per process)."""
+    text = path.read_text(encoding="utf-8")
     parts = re.split(r"^## (\w+)\n", text, flags=re.M)
     return {name: body.strip("\n") for name, body in zip(parts[1::2], parts[2::2])}
 
@@ -279,7 +282,7 @@ def fill(name: str, **fields) -> str:
     """The shared box (or box part) ``name`` of ``book/_admonitions.md`` with its ``{{fields}}`` filled; a
     missing field or template raises ``KeyError`` naming it."""
     template = _template(name)
-    absent = box_fields(name) - set(fields)
+    absent = set(FIELD.findall(template)) - set(fields)
     if absent:
         raise KeyError(f"the box {name!r} needs the field(s) {', '.join(sorted(absent))}")
     return FIELD.sub(lambda match: str(fields[match.group(1)]), template)

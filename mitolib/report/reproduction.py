@@ -145,7 +145,7 @@ def reproduced_table(runs: pd.DataFrame, history: pd.DataFrame, rule: Rule) -> p
 def progress_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Per setting (``recipe``, ``architecture``) of an ``original_logs`` study's planned runs (``runs``: its runs
     table with the incomplete planned rows, each with ``variant``, ``architecture`` and ``status``): ``planned``
-    and ``done``, in plan order."""
+    and ``done``, in the order the settings first appear in ``runs``."""
     table = runs.assign(recipe=[recipe_of(v, a) for v, a in zip(runs["variant"], runs["architecture"])],
                         finished=runs["status"] == STATUS_DONE)
     grouped = table.groupby(["recipe", "architecture"], sort=False)["finished"]

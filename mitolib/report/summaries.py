@@ -19,7 +19,7 @@ from mitolib.core.config import load_config
 from mitolib.results.headline import protocol_label
 from mitolib.core.locations import benchmark_results_dir, project_root
 from mitolib.core.rundir import EVAL_PARAMS, EVALUATIONS
-from mitolib.core.tables import markdown_table_text
+from mitolib.core.tables import markdown_table_source
 from mitolib.report.targets import BASELINE_VARIANT, PLAIN_VARIANT, training_configurations
 
 
@@ -124,7 +124,7 @@ def benchmark_report(folder: Path | None = None):
         records = data.get("results", data) if isinstance(data, dict) else data
         frame = pd.json_normalize(records if isinstance(records, list) else [records])
         return Markdown(f"From `{js.relative_to(project_root()) if js.is_relative_to(project_root()) else js}`:"
-                        f"\n\n{markdown_table_text(frame, floatfmt='.4g')}")
+                        f"\n\n{markdown_table_source(frame, floatfmt='.4g')}")
     return Markdown(fill("not_drawn", what="The benchmark report", reason="`python -m benchmarks.run` writes it."))
 
 
@@ -279,9 +279,8 @@ def architecture_pairs(done: pd.DataFrame, value: str = "test_iou") -> pd.DataFr
 
 @dataclass(frozen=True)
 class Machines:
-    """On which machines (the ``device`` of ``runs.csv``) the runs of a comparison trained: how many kinds,
-    how many of its pairs (runs sharing a ``pair`` value) trained on one machine, and the groups that trained
-    on more than one machine or on another machine than the first group."""
+    """On which machines (the ``device`` of ``runs.csv``) the runs of a comparison trained: how many kinds, which,
+    and how many of its pairs (the runs sharing a ``pair`` value) trained all on one machine."""
 
     kinds: int  # distinct devices (0 where none is recorded)
     pairs: int

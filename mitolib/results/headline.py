@@ -19,7 +19,7 @@ from mitolib.core.claims import summarize
 from mitolib.core.locations import results_root
 from mitolib.core.rundir import PROVENANCE, RUNS_TABLE, SLICES_TABLE, STATUS_DONE
 from mitolib.core.schema import ARCHITECTURES
-from mitolib.core.tables import markdown_table_text
+from mitolib.core.tables import markdown_table_source
 
 START = "<!-- headline:start -->"
 END = "<!-- headline:end -->"
@@ -89,7 +89,7 @@ def render(profile: str, root: Path | None = None, study: str = STUDY) -> str:
     runs = _done_runs(profile, root, study)
     table = headline_table(profile, root, study, runs)
     provenance = json.loads((root / profile / study / PROVENANCE).read_text(encoding="utf-8"))
-    rows = markdown_table_text(table) + "\n"
+    rows = markdown_table_source(table) + "\n"
     commit = str(provenance.get("git_commit", "unknown"))[:12]
     counts = provenance.get("counts", {})
     complete = ""

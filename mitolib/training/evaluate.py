@@ -325,12 +325,12 @@ def evaluate_run(run_dir: str | Path, overrides: dict | None = None, *, out: str
         for key in ENSEMBLE_SAME:
             if other_params.get(key) != params.get(key):
                 raise ConfigError(f"{other.name} cannot join {run_dir.name}'s ensemble: its {key} is "
-                                  f"{other_params.get(key)!r}, not {params.get(key)!r} (members share "
+                                  f"{other_params.get(key)!r}, not {params.get(key)!r}; pick runs that share "
                                   f"{', '.join(ENSEMBLE_SAME)})")
         if str(other_record.get("data_identity") or "") != str(record.get("data_identity") or ""):
             raise ConfigError(f"{other.name} cannot join {run_dir.name}'s ensemble: it was trained on other data "
                               f"(identity {other_record.get('data_identity')}, not {record.get('data_identity')})")
-        members.append((other.name, other_model, other_params))
+        members.append((other.name, other_model))
     params["threshold"] = run_threshold(params, rundir.read_metrics(run_dir) or {})  # unless overridden below
     defaults = load_config()["defaults"]
     for key, value in (overrides or {}).items():
@@ -350,17 +350,16 @@ def evaluate_run(run_dir: str | Path, overrides: dict | None = None, *, out: str
     model = load_saved_model(model_path)
     started, probs = time.perf_counter(), None
     if members:  # the mean of every member's probabilities, all predicted with this run's evaluation settings
-        probs = predict_probabilities(model, images, progress=progress, **options_from_params(params))
-        for _, other_model, other_params in members:
-            probs += predict_probabilities(load_saved_model(other_model), images, progress=progress,
-                                           **options_from_params({**other_params, **{
-                                               key: params[key] for key in EVAL_PARAMS if key != "threshold"}}))
+        options = options_from_params(params)
+        probs = predict_probabilities(model, images, progress=progress, **options)
+        for _, other_model in members:
+            probs += predict_probabilities(load_saved_model(other_model), images, progress=progress, **options)
         probs /= len(members) + 1
     summary, _ = evaluate_volume(model, images, masks, threshold=params["threshold"],
                                  z_median_size=z_median_size(params), progress=progress, probs=probs,
                                  **options_from_params(params))
     summary["eval_seconds"] = time.perf_counter() - started  # every member's prediction included
-    row = {"run_id": run_dir.name, "ensemble": "+".join(name for name, _, _ in members),
+    row = {"run_id": run_dir.name, "ensemble": "+".join(name for name, _ in members),
            **{key: params[key] for key in EVAL_PARAMS},
            "test_iou": summary["test_iou"], "test_dice": summary["test_dice"],
            **{key: summary[key] for key in objects.OBJECT_FIELDS}, "data_identity": identity,
