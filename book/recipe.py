@@ -25,7 +25,7 @@
 import pandas as pd
 from IPython.display import display
 
-from mitolib.report import pages, notices, summaries, targets, verdicts
+from mitolib.report import evaluations, pages, notices, summaries, targets, verdicts
 from mitolib.core import claims
 from mitolib.figures import plots
 from mitolib.core.config import target
@@ -161,7 +161,7 @@ post = post[post["run_id"].isin(done["run_id"])]
 post["step"] = [f"z-median {z}, " + ("validation threshold" if s == "validation" else "fixed threshold")
                 for z, s in zip(post["z_median"], post["threshold_source"])]
 plain = "z-median 1, fixed threshold"
-gains = summaries.tta_gains(results)  # saved models evaluated again with 8-fold TTA (evaluations.csv)
+gains = evaluations.tta_gains(results)  # saved models evaluated again with 8-fold TTA (evaluations.csv)
 if len(gains):
     post = pd.concat([post, pd.DataFrame({"run_id": gains["run_id"], "step": "8-fold TTA, fixed threshold",
                                           "test_iou": gains["with"]})], ignore_index=True)
@@ -260,6 +260,10 @@ pages.glue("now_z_median", int(now.get("z_median", 1)))
 # at the same pixels per epoch (256-pixel patches), and a network twice as wide. Each is judged on
 # the test IoU and on the objects: the object F1 at IoU one half, and the ratio of predicted to true
 # objects, whose ideal is one.
+#
+# The fourth lever trains nothing new. It averages the probabilities of two `reference` runs, seeds
+# K and K + 1, and pairs that ensemble with seed K alone. It costs twice the training time, and
+# neighbouring ensembles share a member, so their pairs are not independent.
 
 # %% tags=["remove-input"]
 try:
@@ -278,6 +282,10 @@ if quality is not None:
         quality_rows += [{"lever": f"`{row['group']}`", "measure": label, "seeds paired": row["pairs"],
                           "lever minus reference [interval]": row["interval"], "verdict": row["verdict"]}
                          for _, row in verdicts.effect_cells(effects).iterrows()]
+    _, ensemble_effects = evaluations.ensemble_lever(quality, "reference")  # mitolib evaluate --ensemble
+    quality_rows += [{"lever": "ensemble of two `reference` runs", "measure": QUALITY_VALUES[row["value"]],
+                      "seeds paired": row["pairs"], "lever minus reference [interval]": row["interval"],
+                      "verdict": row["verdict"]} for _, row in verdicts.effect_cells(ensemble_effects).iterrows()]
     display(pages.markdown_table(pd.DataFrame(quality_rows)) if quality_rows else
             pages.not_drawn("The lever table", "The runs record no test IoU."))
 quality_table = pd.DataFrame(quality_rows, columns=["lever", "measure", "verdict"])

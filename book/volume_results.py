@@ -24,7 +24,7 @@
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mitolib.report import pages, levers, notices, predictions, summaries, targets, verdicts
+from mitolib.report import evaluations, pages, levers, notices, predictions, summaries, targets, verdicts
 from mitolib.core import claims, rundir
 from mitolib.figures import curve_plots, image_plots, plots
 from mitolib.results import scores
@@ -450,7 +450,7 @@ if gpu is not None:
     display(notices.notice(gpu))
     display(pages.markdown_table(summaries.gpu_summary(gpu)))
 gpu_best = gpu_done.loc[gpu_done["test_iou"].idxmax()] if len(gpu_done) else None
-gpu_gains = summaries.tta_gains(gpu).set_index("run_id") if gpu is not None else pd.DataFrame(columns=["with"])
+gpu_gains = evaluations.tta_gains(gpu).set_index("run_id") if gpu is not None else pd.DataFrame(columns=["with"])
 gpu_means = gpu_done.groupby("architecture")["test_iou"].mean().sort_values(ascending=False)
 pages.glue("gpu_done", int(len(gpu_done)))
 pages.glue("gpu_planned", int(len(gpu.runs)) if gpu is not None else 0)

@@ -59,7 +59,7 @@ def _train(args) -> int:
     if metrics.get("status") != rundir.STATUS_DONE:
         print(f"run failed: {metrics.get('error')}", file=sys.stderr)
         return 1
-    from mitolib.training.evaluate import run_threshold
+    from mitolib.core.rundir import run_threshold
 
     shown = {key: metrics.get(key) for key in ("best_epoch", "best_val_iou", "test_iou", "test_dice",
                                                  "train_seconds")}

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mitolib.report import pages, figure_sources, lesson, notices, predictions, summaries
+from mitolib.report import evaluations, pages, figure_sources, lesson, notices, predictions, summaries
 from mitolib.core import locations, rundir, tables
 from test_book_fixtures import write_fixture_results
 
@@ -253,12 +253,12 @@ def test_tta_gains_pair_each_run_with_its_latest_tta_evaluation(tmp_path):
                          "tta": [False, False, False], "eval_window": [512] * 3, "eval_overlap": [0.25] * 3,
                          "eval_batch_size": [8] * 3, "threshold": [0.5] * 3})
     results = pages.StudyResults("seeds", "cpu", tmp_path, runs, pd.DataFrame(), pd.DataFrame())
-    assert summaries.tta_gains(results).empty  # no evaluations.csv
+    assert evaluations.tta_gains(results).empty  # no evaluations.csv
     pd.DataFrame({"run_id": ["a", "a", "a", "b", "c"], "tta": [False, True, True, True, True],
                   "eval_window": [512, 512, 512, 256, 512], "eval_overlap": 0.25, "eval_batch_size": 8,
                   "threshold": 0.5, "test_iou": [0.80, 0.81, 0.83, 0.90, 0.5]}).to_csv(
         tmp_path / rundir.EVALUATIONS, index=False)
-    gains = summaries.tta_gains(results)
+    gains = evaluations.tta_gains(results)
     # a: the later TTA row wins; b: another window is not the same evaluation; c: not done
     assert gains["run_id"].tolist() == ["a"]
     assert gains.loc[0, "without"] == 0.80 and gains.loc[0, "with"] == 0.83
@@ -307,3 +307,42 @@ def test_glue_record_glues_each_field_under_its_prefix(monkeypatch):
 
 def test_the_smoke_profiles_studies_box_warns(fixture_root):
     assert notices.notice("smoke").data.startswith(":::{warning}")
+
+
+def test_ensemble_lever_pairs_each_ensemble_with_its_run_alone(tmp_path):
+    runs = pd.DataFrame({"run_id": [f"reference_seed-{k}" for k in range(3)] + ["ema_seed-0"],
+                         "variant": ["reference"] * 3 + ["ema"], "architecture": "attention_unet",
+                         "seed": [0, 1, 2, 0], "status": "done", "tta": True, "eval_window": 512,
+                         "eval_overlap": 0.25, "eval_batch_size": 8, "z_median": 5, "threshold": 0.5,
+                         "tune_threshold": True, "threshold_used": [0.45, 0.55, float("nan"), 0.5],
+                         "test_iou": [0.85, 0.86, 0.84, 0.9], "object_f1_50": [0.6, 0.7, 0.5, 0.9],
+                         "count_ratio": [2.0, 1.8, 1.9, 1.0]})
+    results = pages.StudyResults("quality_levers", "cpu", tmp_path, runs, pd.DataFrame(), pd.DataFrame())
+    pairs, effects = evaluations.ensemble_lever(results, "reference")
+    assert pairs.empty and effects.empty  # nothing evaluated again yet
+    pd.DataFrame({"run_id": ["reference_seed-0", "reference_seed-1", "reference_seed-2", "reference_seed-2",
+                             "reference_seed-0", "ema_seed-0"],
+                  "ensemble": ["reference_seed-1", "reference_seed-2", "reference_seed-0", "reference_seed-0", "",
+                               "reference_seed-0"],
+                  "tta": True, "eval_window": 512, "eval_overlap": 0.25, "eval_batch_size": [8, 8, 8, 4, 8, 8],
+                  # each run's own threshold (seed 2 recorded none: its parameter), but seed 1's last row
+                  "threshold": [0.45, 0.55, 0.5, 0.5, 0.45, 0.5], "z_median": [5, 5, 5, 5, 5, 5],
+                  "test_iou": [0.87, 0.87, 0.85, 0.86, 0.855, 0.91], "object_f1_50": [0.7, 0.8, 0.5, 0.55, 0.6, 0.9],
+                  "count_ratio": [1.5, 1.5, 1.6, 1.7, 2.0, 1.0]}).to_csv(tmp_path / rundir.EVALUATIONS, index=False)
+    table = evaluations.evaluations(results)
+    assert table["changed"].tolist() == ["", "", "", "", "", ""]  # the batch size changes no prediction
+    pairs, effects = evaluations.ensemble_lever(results, "reference")
+    ensembles = pairs[pairs["group"] == evaluations.ENSEMBLE].sort_values("seed")
+    # seed 2's later row wins; the single-model row and the other variant's ensemble are not ensembles of it
+    assert ensembles["members"].tolist() == ["reference_seed-0+reference_seed-1", "reference_seed-1+reference_seed-2",
+                                             "reference_seed-2+reference_seed-0"]
+    assert ensembles["test_iou"].tolist() == [0.87, 0.87, 0.86]
+    iou = effects.set_index("value").loc["test_iou"]
+    assert iou["pairs"] == 3 and iou["difference"] == pytest.approx((0.02 + 0.01 + 0.02) / 3)
+    assert effects.set_index("value").loc["count_ratio", "difference"] == pytest.approx((-0.5 - 0.3 - 0.2) / 3)
+    # another z-median is another evaluation, not the ensemble of the run's own
+    table = pd.read_csv(tmp_path / rundir.EVALUATIONS)
+    table.loc[0, "z_median"] = 1
+    table.to_csv(tmp_path / rundir.EVALUATIONS, index=False)
+    assert evaluations.evaluations(results).loc[0, "changed"] == "z_median"
+    assert evaluations.ensemble_runs(results, "reference")["seed"].tolist() == [1, 2]

@@ -165,11 +165,13 @@ def test_a_run_remembers_its_data_folder(tmp_path, monkeypatch):
 
 
 def test_one_threshold_rule_for_every_command():
-    from mitolib.training.evaluate import run_threshold
+    from mitolib.core.rundir import run_threshold
 
     assert run_threshold({"threshold": 0.5, "tune_threshold": True}, {"threshold_used": 0.45}) == 0.45
     assert run_threshold({"threshold": 0.5, "tune_threshold": False}, {"threshold_used": 0.45}) == 0.5
     assert run_threshold({"threshold": 0.5, "tune_threshold": True}, {}) == 0.5  # a run that recorded none
+    row = {"threshold": 0.5, "tune_threshold": True, "threshold_used": float("nan")}  # runs.csv's empty cell
+    assert run_threshold(row, row) == 0.5
 
 
 def test_an_ensemble_averages_the_members_probabilities(tmp_path, capsys):

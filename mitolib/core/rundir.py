@@ -23,8 +23,8 @@ HISTORY = "history.csv"
 TEST_SLICES = "test_slices.csv"
 POSTPROCESSING = "postprocessing.csv"
 SELECTION = "selection.csv"
-TEST_OBJECTS = "test_objects.csv"
-OBJECT_CLEANUP = "object_postprocessing.csv"  # the test volume scored after each object-level step  # each true object of the test volume and the predicted object matched to it
+TEST_OBJECTS = "test_objects.csv"  # each true object of the test volume and the predicted object matched to it
+OBJECT_CLEANUP = "object_postprocessing.csv"  # the test volume scored after each object-level step
 MODEL = "model.keras"
 NOTEBOOK = "train.ipynb"
 METRICS = "metrics.json"
@@ -119,6 +119,16 @@ def read_json(path: str | Path) -> dict | None:
 def read_metrics(run_dir: str | Path) -> dict | None:
     """``metrics.json`` of a run, or None when the run has not finished."""
     return read_json(Path(run_dir) / METRICS)
+
+
+def run_threshold(params, metrics) -> float:
+    """The one threshold rule of a finished run, for evaluate, predict, the exported package and the pages: the
+    threshold its training chose on the validation slices (``threshold_used``, with ``tune_threshold``), else its
+    ``threshold`` parameter. ``params`` and ``metrics`` are mappings (a row of ``runs.csv`` serves as both)."""
+    chosen = metrics.get("threshold_used")
+    if params.get("tune_threshold") and isinstance(chosen, (int, float)) and not math.isnan(chosen):
+        return float(chosen)
+    return float(params["threshold"])
 
 
 def is_complete(run_dir: str | Path) -> bool:

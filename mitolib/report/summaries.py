@@ -12,42 +12,15 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from mitolib.core.rundir import STATUS_DONE
+from mitolib.core.rundir import EVAL_PARAMS, STATUS_DONE
 from mitolib.core import claims
+from mitolib.report.evaluations import tta_gains
 from mitolib.report.pages import StudyResults, arch_label, by_architecture, fill
 from mitolib.core.config import load_config
 from mitolib.results.headline import protocol_label
 from mitolib.core.locations import benchmark_results_dir, project_root
-from mitolib.core.rundir import EVAL_PARAMS, EVALUATIONS
 from mitolib.core.tables import markdown_table_source
 from mitolib.report.targets import BASELINE_VARIANT, PLAIN_VARIANT, training_configurations
-
-
-def tta_gains(results: StudyResults) -> pd.DataFrame:
-    """Test IoU of done runs without and with test-time augmentation.
-
-    "without" is the run's own test IoU (``runs.csv``, runs trained with ``tta`` off); "with" is the
-    latest ``mitolib evaluate --tta`` row of ``evaluations.csv`` beside it that keeps the run's other
-    evaluation settings.  Columns ``run_id, architecture, without, with, gain``; empty when nothing
-    was evaluated again.
-    """
-    columns = ["run_id", "architecture", "without", "with", "gain"]
-    path = results.path / EVALUATIONS
-    if not path.is_file():
-        return pd.DataFrame(columns=columns)
-    runs = results.done[~results.done["tta"].astype(str).str.lower().eq("true")].set_index("run_id")
-    rows = []
-    for _, row in pd.read_csv(path).iterrows():
-        if row["run_id"] not in runs.index or str(row["tta"]).lower() != "true" \
-                or str(row.get("ensemble", "")) not in ("", "nan"):  # an ensemble is another model
-            continue
-        run = runs.loc[row["run_id"]]
-        shared = [key for key in EVAL_PARAMS if key != "tta" and key in row.index and key in run.index]
-        if all(str(row[key]) == str(run[key]) for key in shared):  # settings older tables lack were off
-            rows.append({"run_id": row["run_id"], "architecture": run["architecture"],
-                         "without": float(run["test_iou"]), "with": float(row["test_iou"])})
-    table = pd.DataFrame(rows, columns=columns[:-1]).drop_duplicates("run_id", keep="last")
-    return table.assign(gain=table["with"] - table["without"]).reset_index(drop=True)
 
 
 def gpu_summary(results: StudyResults) -> pd.DataFrame:

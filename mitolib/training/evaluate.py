@@ -29,7 +29,7 @@ from mitolib.core import schema
 from mitolib.core.config import cast_value, load_config
 from mitolib.core.errors import ConfigError, DataError
 from mitolib.core.locations import project_root
-from mitolib.core.rundir import EVAL_PARAMS, EVALUATIONS
+from mitolib.core.rundir import EVAL_PARAMS, EVALUATIONS, run_threshold
 from mitolib.data.volumes import data_identity, recorded_params, resolve_volumes
 from mitolib.data.patches import rescale, with_context
 from mitolib.data.pipeline import PIXEL_SCALE, SYMMETRIES, dihedral, undo_dihedral
@@ -50,15 +50,6 @@ def options_from_params(params) -> dict:
     return {"scale": float(params["scale"]), "window": int(params["eval_window"] or params["patch_size"]),
             "overlap": float(params["eval_overlap"]), "tta": bool(params["tta"]),
             "batch_size": int(params["eval_batch_size"]), "context": int(params.get("context_slices", 0) or 0)}
-
-
-def run_threshold(params, metrics) -> float:
-    """The one threshold rule of a finished run, for evaluate, predict and the exported package: the threshold
-    its training chose on the validation slices (``threshold_used``, with ``tune_threshold``), else its
-    ``threshold`` parameter."""
-    if params.get("tune_threshold") and isinstance(metrics.get("threshold_used"), (int, float)):
-        return float(metrics["threshold_used"])
-    return float(params["threshold"])
 
 
 def z_median_size(params) -> int:

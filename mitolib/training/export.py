@@ -118,7 +118,7 @@ def _documentation(params: dict, pixel: float | None, data: dict, metrics: dict,
     from mitolib.training import evaluate
 
     result = (f"Foreground IoU on the run's test volume (whole volume, full resolution, threshold "
-              f"{evaluate.run_threshold(params, metrics):g}): {metrics['test_iou']:.3f}."
+              f"{rundir.run_threshold(params, metrics):g}): {metrics['test_iou']:.3f}."
               if isinstance(metrics.get("test_iou"), float) else "")
     scale = f"at {pixel:g} nm per pixel (resample other data to it)" if pixel else (
         "at the pixel size of the training data, which was not recorded")
@@ -129,7 +129,7 @@ def _documentation(params: dict, pixel: float | None, data: dict, metrics: dict,
         f"profile, seed {params['seed']}. {result}\n\n"
         f"## Input\nOne grayscale EM slice, uint8, {scale}; "
         f"height and width multiples of {2 ** params['depth']}. Preprocessing: x 1/255.\n\n"
-        f"## Output\nThe probability of mitochondrion per pixel; threshold at {evaluate.run_threshold(params, metrics):g} "
+        f"## Output\nThe probability of mitochondrion per pixel; threshold at {rundir.run_threshold(params, metrics):g} "
         "for a mask (the run's own rule: chosen on its validation slices where it tuned one). "
         f"Tile with a halo of {HALO} pixels.\n\n"
         f"## Training\nAll parameters are in `params.json`.\n\n"
@@ -249,7 +249,7 @@ def export_run(run_dir: str | Path, package: str | Path, *, overwrite: bool = Fa
             inputs=inputs, outputs=outputs, weights=weights,
             config={"mitolib": {"run_id": run_dir.name, "params": params,
                                 "test_iou": metrics.get("test_iou"),
-                                "threshold": evaluate.run_threshold(params, metrics)}})
+                                "threshold": rundir.run_threshold(params, metrics)}})
         package.parent.mkdir(parents=True, exist_ok=True)
         partial = package.with_name(f".{package.name}.partial.zip")
         try:

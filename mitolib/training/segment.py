@@ -121,7 +121,7 @@ def model_spec(source: str | Path, *, model_pixel_size: float | None = None) -> 
     derived = evaluate.options_from_params(params)
     options = {**{name: derived[name] for name in ("window", "overlap", "tta", "batch_size")},
                "threshold": params["threshold"], "z_median": evaluate.z_median_size(params)}
-    options["threshold"] = evaluate.run_threshold(params, metrics)
+    options["threshold"] = rundir.run_threshold(params, metrics)
     return ModelSpec(path, pixel, options, where, data_pixel, derived["context"])
 
 
