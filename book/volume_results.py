@@ -24,7 +24,7 @@
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mitolib.report import evaluations, pages, levers, notices, predictions, summaries, targets, verdicts
+from mitolib.report import evaluations, pages, levers, notices, object_steps, predictions, summaries, targets, verdicts
 from mitolib.core import claims, rundir
 from mitolib.figures import curve_plots, image_plots, plots
 from mitolib.results import scores
@@ -241,8 +241,10 @@ if object_note or not object_rows:
 # size distribution would gain a tail of tiny "mitochondria". Only {glue:text}`objects_detected_low:.0f`–{glue:text}`objects_detected_high:.0f`
 # true mitochondria are matched at IoU one half: one split in two, or merged with a neighbour, fails
 # the match even where its voxels are right. Count and measure mitochondria only after removing the
-# fragments. Newer runs score that step too (`object_cleanup.csv`, the smallest kept size chosen on
-# the validation slices), and `mitolib predict --objects` writes the per-object table to check.
+# fragments. Newer runs score that step on the test volume (`object_postprocessing.csv`), with two more:
+# holes filled, and touching objects split by a watershed. Each run chooses the smallest kept size and
+# the split's depth on its validation slices. `mitolib predict --objects` writes the per-object table
+# to check.
 #
 # Against the Lucchi++ labels the same masks score
 # {glue:text}`objects_iou_lucchipp_low:.2f`–{glue:text}`objects_iou_lucchipp_high:.2f`, against
@@ -489,7 +491,7 @@ means = done.groupby("architecture")["test_iou"].mean()
 leader = means.idxmax()  # the highest mean; whether it is resolved from the others is stated above
 lead_runs = done[done["architecture"] == leader]
 pages.glue_record("lead", targets.target_check(lead_runs["test_iou"], lead_runs["train_seconds"] / 60, goal,
-                                               objects=lead_runs))
+                                               objects=object_steps.with_final_objects(results, lead_runs)))
 pages.glue("lead_arch", pages.arch_label(leader))
 pages.glue("lead_best", float(lead_runs["test_iou"].max()))
 for name, column in (("width", "base_filters"), ("patch", "patch_size"), ("scale", "scale"), ("epochs", "epochs"),
@@ -558,7 +560,8 @@ def schedule_columns(runs: pd.DataFrame) -> pd.DataFrame:
 long_table = long_done.assign(floor=long_done["run_id"].map(summaries.floor_epochs(long_done, longer.history))
                               if longer is not None else nan)
 trained = list(dict.fromkeys(long_done["architecture"]))
-by_recipe = targets.longer_recipe_table(long_done, done, long_goal)
+by_recipe = targets.longer_recipe_table(object_steps.with_final_objects(longer, long_done) if longer is not None
+                                        else long_done, done, long_goal)  # objects after each run's object steps
 if longer is not None:
     display(notices.notice(longer))
     display(pages.markdown_table(pd.concat([pd.DataFrame({
@@ -602,7 +605,8 @@ pages.glue_record("long_machines", long_machines)
 # {glue:text}`long_f1_target:.2f` (objects matched at IoU one half) and a predicted count within
 # {glue:text}`long_count_error:.0%` of the true one. {glue:text}`long_met` of
 # {glue:text}`long_archs` architectures meet it. A target whose IoU is reached but whose object
-# numbers these runs did not record yet is "not judged yet". Longer training raises the test IoU,
+# numbers these runs did not record yet is "not judged yet". Objects are counted after the object
+# steps each run chose on its validation slices, where it records them. Longer training raises the test IoU,
 # with an interval that excludes zero, for {glue:text}`long_raised` of them.
 # Resolved tiers among the architectures under `cpu_long`: {glue:text}`long_tiers` (a single tier
 # means that no order between them is resolved). The best `cpu` architecture is among those trained
@@ -652,7 +656,7 @@ else:
         "best validation IoU": both["best_val_iou"].map("{:.3f}".format).tolist()}), schedule_columns(both)], axis=1)))
     display(pages.markdown_table(levers.differences_table(changed)))
     schedule_check = targets.target_check(lever_runs["test_iou"], lever_runs["train_seconds"] / 60, long_goal,
-                                          objects=lever_runs)
+                                          objects=object_steps.with_final_objects(scheduled, lever_runs))
     curves = both_history.merge(both[["run_id", "group"]], on="run_id")
     fig = curve_plots.curves_by_group(curves, metrics=["iou", "learning_rate"], group="group", compare=None,
                                       labels=pages.METRIC_LABELS, best_epochs=both[["run_id", "best_epoch"]],

@@ -346,3 +346,33 @@ def test_ensemble_lever_pairs_each_ensemble_with_its_run_alone(tmp_path):
     table.to_csv(tmp_path / rundir.EVALUATIONS, index=False)
     assert evaluations.evaluations(results).loc[0, "changed"] == "z_median"
     assert evaluations.ensemble_runs(results, "reference")["seed"].tolist() == [1, 2]
+
+
+def test_object_steps_are_paired_levers_and_give_the_final_object_numbers(tmp_path):
+    from mitolib.model.objects import CLEANUP_STEPS
+    from mitolib.report import object_steps
+
+    runs = pd.DataFrame({"run_id": ["a", "b", "c"], "architecture": "unet", "seed": [0, 1, 2], "status": "done",
+                         "test_iou": [0.85, 0.86, 0.84], "object_f1_50": [0.4, 0.5, 0.45],
+                         "count_ratio": [2.0, 1.8, 1.9]})
+    results = pages.StudyResults("quality_levers", "cpu", tmp_path, runs, pd.DataFrame(), pd.DataFrame())
+    assert object_steps.step_effects(results).empty
+    assert object_steps.with_final_objects(results)["object_step"].eq(object_steps.RAW_STEP).all()
+    rows = []
+    for run, f1, ratio, depth in (("a", 0.4, 2.0, 0), ("b", 0.5, 1.8, 4)):  # c recorded no steps (an older run)
+        for index, step in enumerate(CLEANUP_STEPS):
+            rows.append({"run_id": run, "step": step, "min_voxels": 1000 * (index > 0),
+                         "split_depth": depth * (index == 3), "test_iou": 0.85 + 0.001 * index,
+                         "object_f1_50": f1 + 0.1 * index, "count_ratio": ratio - 0.3 * index,
+                         "predicted_objects": 90 - 10 * index, "true_objects": 47})
+    pd.DataFrame(rows).sample(frac=1, random_state=0).to_csv(tmp_path / rundir.OBJECT_CLEANUP, index=False)
+    effects = object_steps.step_effects(results)
+    f1 = effects[effects["value"] == "object_f1_50"].set_index("group")["difference"]
+    assert f1.to_dict() == pytest.approx({CLEANUP_STEPS[1]: 0.1, CLEANUP_STEPS[2]: 0.2, CLEANUP_STEPS[3]: 0.3})
+    assert effects["pairs"].eq(2).all()
+    final = object_steps.with_final_objects(results).set_index("run_id")
+    assert final.loc["b", "object_f1_50"] == pytest.approx(0.8) and final.loc["b", "predicted_objects"] == 60
+    assert final.loc["b", "object_step"] == CLEANUP_STEPS[-1]
+    assert final.loc["c", "object_f1_50"] == 0.45 and final.loc["c", "object_step"] == object_steps.RAW_STEP
+    chosen = object_steps.chosen_parameters(results).set_index("run_id")
+    assert chosen.loc["b", "split_depth"] == 4 and chosen.loc["a", "min_voxels"] == 1000

@@ -138,3 +138,35 @@ def test_object_sizes_list_every_component_and_whether_it_matched():
     assert predicted[["voxels", "matched"]].values.tolist() == [[4, False], [27, True]]
     assert true[["voxels", "matched"]].values.tolist() == [[8, False], [27, True]]
     assert objects.object_sizes(np.zeros_like(truth), truth)["matched"].sum() == 0
+
+
+def touching_balls(gap: bool) -> np.ndarray:
+    """Two balls of radius 8 whose centres lie 14 voxels apart, so they touch through a neck; with ``gap`` the
+    plane midway between them is empty (two objects, as a biologist would label them)."""
+    z, y, x = np.mgrid[:20, :20, :40]
+    mask = ((z - 10) ** 2 + (y - 10) ** 2 + (x - 13) ** 2 <= 64) | ((z - 10) ** 2 + (y - 10) ** 2 + (x - 27) ** 2 <= 64)
+    if gap:
+        mask[:, :, 20] = False
+    return mask
+
+
+def test_a_watershed_splits_touching_objects_and_leaves_single_ones_whole():
+    merged, truth = touching_balls(gap=False), touching_balls(gap=True)
+    assert objects.label_objects(merged)[1] == 1 and objects.label_objects(truth)[1] == 2
+    split = objects.split_touching(merged, 2)
+    assert objects.label_objects(split)[1] == 2
+    assert split.sum() < merged.sum() and not (split & ~merged).any()  # the cut only removes voxels
+    assert objects.object_metrics(split, truth)["object_f1_50"] == 1.0
+    assert objects.object_metrics(merged, truth)["object_f1_50"] == 0.0
+    assert np.array_equal(objects.split_touching(merged, 0), merged)  # depth 0: nothing split
+    assert np.array_equal(objects.split_touching(merged, 8), merged)  # the neck is shallower than 8 voxels
+    ball = touching_balls(gap=False)
+    ball[:, :, 20:] = False  # one ball (cut flat) stays whole
+    assert np.array_equal(objects.split_touching(ball, 2), ball)
+    empty = np.zeros((4, 5, 6), bool)
+    assert np.array_equal(objects.split_touching(empty, 2), empty)
+    # chosen on "validation" data: the depth that separates the two wins; where nothing needs it, 0 does
+    assert objects.choose_by_object_f1(objects.split_touching, merged, truth, (0, 2, 8)) == 2
+    assert objects.choose_by_object_f1(objects.split_touching, truth, truth, (0, 2, 8)) == 0
+    steps = objects.cleanup_masks(merged, 0, 2)
+    assert list(steps) == list(objects.CLEANUP_STEPS) and objects.label_objects(steps[objects.CLEANUP_STEPS[-1]])[1] == 2

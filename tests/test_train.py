@@ -196,6 +196,7 @@ def test_every_run_records_its_object_scores(smoke_run):
     """metrics.json carries the object-level scores of the test volume (the protocol of mitolib.model.objects)."""
     import json
 
+    from mitolib.model import objects
     from mitolib.model.objects import OBJECT_FIELDS
 
     recorded = json.loads((smoke_run.run_dir / "metrics.json").read_text())
@@ -207,9 +208,11 @@ def test_every_run_records_its_object_scores(smoke_run):
     assert len(matched) == recorded["true_objects"]
     assert matched["iou"].notna().sum() == round(recorded["object_recall_50"] * recorded["true_objects"])
     cleanup = pd.read_csv(smoke_run.run_dir / "object_postprocessing.csv")  # each object step on the test volume
-    assert list(cleanup["step"]) == ["none", "remove_small", "remove_small+fill_holes"]
+    assert list(cleanup["step"]) == list(objects.CLEANUP_STEPS)
     assert cleanup.loc[0, "test_iou"] == pytest.approx(recorded["test_iou"])  # "none" is the run's own result
     assert set(cleanup["min_voxels"].iloc[1:]) == {recorded["min_object_voxels"]}
+    assert cleanup["split_depth"].tolist() == [0, 0, 0, recorded["split_depth"]]
+    assert recorded["split_depth"] in objects.SPLIT_DEPTHS
 
 
 @pytest.mark.slow

@@ -12,7 +12,9 @@ from __future__ import annotations
 import pandas as pd
 
 from mitolib.core.rundir import EVAL_PARAMS, EVALUATIONS, run_threshold
+from mitolib.model.objects import OBJECT_FIELDS
 from mitolib.report import verdicts
+from mitolib.report.object_steps import RAW_STEP, with_final_objects
 from mitolib.report.pages import StudyResults
 
 COMPARED = tuple(key for key in EVAL_PARAMS if key != "eval_batch_size")  # the batch size changes no prediction
@@ -87,16 +89,24 @@ def ensemble_runs(results: StudyResults, variant: str) -> pd.DataFrame:
 
 def ensemble_lever(results: StudyResults, variant: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(pairs, effects)``: each ensemble of :func:`ensemble_runs` beside its run alone (the run's own test
-    evaluation, ``group`` :data:`SINGLE`), and per value of :data:`ENSEMBLE_VALUES` that both record, the paired
+    evaluation, its objects counted after its object steps as the ensemble's are, ``group`` :data:`SINGLE`), and
+    per value of :data:`ENSEMBLE_VALUES` that both record (the object values only where both sides were counted
+    after the same step), the paired
     difference ensemble minus single model by seed (a row of :func:`mitolib.report.verdicts.effects_table`, with
     ``value``). The ensembles of seed K and K+1 share a member, so their pairs are not independent; an
     ensemble also trains twice as long."""
     ensembles = ensemble_runs(results, variant)
-    singles = results.done[results.done["run_id"].isin(ensembles["run_id"])].assign(group=SINGLE)
-    pairs = pd.concat([singles, ensembles], ignore_index=True)
+    if "object_step" not in ensembles:
+        ensembles["object_step"] = RAW_STEP  # rows from before the column: the raw prediction's objects
+    ensembles["object_step"] = ensembles["object_step"].fillna(RAW_STEP)
+    singles = with_final_objects(results, results.done[results.done["run_id"].isin(ensembles["run_id"])])
+    pairs = pd.concat([singles.assign(group=SINGLE), ensembles], ignore_index=True)
+    same_steps = singles.set_index("run_id")["object_step"].sort_index().equals(
+        ensembles.set_index("run_id")["object_step"].sort_index())  # objects counted alike on both sides
     effects = []
     for value in ENSEMBLE_VALUES:
-        if len(ensembles) == 0 or value not in pairs or pairs[value].isna().any():
+        if len(ensembles) == 0 or value not in pairs or pairs[value].isna().any() or (
+                value in OBJECT_FIELDS and not same_steps):
             continue
         effects.append(verdicts.effects_table(pairs, value, SINGLE, group="group").assign(value=value))
     return pairs, (pd.concat(effects, ignore_index=True) if effects else pd.DataFrame())

@@ -53,7 +53,7 @@ METRIC_FIELDS = ("status", "best_epoch", "best_val_iou", "best_val_monitor", "te
 OPTIONAL_METRIC_FIELDS = ("optimizer_steps", "samples_seen", "still_improving", "threshold_used", "val_threshold",
                           "resolved_mixed_precision", "resolved_jit_compile", "resolved_batch_norm_kernel",
                           "device", "train_patches", "val_patches", "train_foreground", "val_foreground",
-                          *OBJECT_FIELDS, "min_object_voxels")
+                          *OBJECT_FIELDS, "min_object_voxels", "split_depth")
 NUMERIC_METRIC_FIELDS = ("best_epoch", "best_val_iou", "best_val_monitor", "test_iou", "test_dice", "train_seconds",
                          "eval_seconds", "epochs_run", "images_per_second")  # a number or absent, never text
 POSTPROCESSING_TABLE = POSTPROCESSING

@@ -270,6 +270,18 @@ def evaluate_volume(model, images: np.ndarray, masks: np.ndarray, *, scale: floa
     return summary, per_slice
 
 
+def _after_object_steps(probs: np.ndarray, masks: np.ndarray, params: dict, metrics: dict) -> tuple[str, dict]:
+    """``(step, scores)``: the object scores of the test masks after the object steps the run chose on its
+    validation slices (``min_object_voxels`` and ``split_depth`` of its metrics; a run from before the split
+    stops at holes filled), and the last step's name; ``("none", {})`` for a run that recorded no steps."""
+    if "min_object_voxels" not in metrics:
+        return objects.CLEANUP_STEPS[0], {}
+    mask = z_median(probs, z_median_size(params)) >= params["threshold"]
+    steps = objects.cleanup_masks(mask, int(metrics["min_object_voxels"]), float(metrics.get("split_depth", 0)))
+    step = objects.CLEANUP_STEPS[-1] if "split_depth" in metrics else objects.CLEANUP_STEPS[2]
+    return step, objects.object_metrics(steps[step], masks)
+
+
 ENSEMBLE_SAME = ("data_source", "scale", "channels", "context_slices")  # what the members of an ensemble share
 
 
@@ -298,6 +310,8 @@ def evaluate_run(run_dir: str | Path, overrides: dict | None = None, *, out: str
     With ``ensemble`` (other finished runs on the same data, scale and input channels), the probabilities of
     this run's model and of theirs are averaged before the run's own test-time steps: its z-median and its
     threshold (chosen for its own model where it tunes one). The row's ``ensemble`` names the other members.
+    The row's object scores are counted after the object steps the run chose on its validation slices
+    (``object_step`` names the last; ``none`` for a run that recorded none), as the pages count a run's own.
     """
     run_dir = Path(run_dir)
     out = Path(out) if out else run_dir / EVALUATIONS
@@ -339,21 +353,21 @@ def evaluate_run(run_dir: str | Path, overrides: dict | None = None, *, out: str
                         "these data anyway (the row records their identity)")
     images, masks = resolve_volumes(params, "test")
     model = load_saved_model(model_path)
-    started, probs = time.perf_counter(), None
-    if members:  # the mean of every member's probabilities, all predicted with this run's evaluation settings
-        options = options_from_params(params)
-        probs = predict_probabilities(model, images, progress=progress, **options)
-        for _, other_model in members:
-            probs += predict_probabilities(load_saved_model(other_model), images, progress=progress, **options)
-        probs /= len(members) + 1
+    started, options = time.perf_counter(), options_from_params(params)
+    # the mean of every member's probabilities, all predicted with this run's evaluation settings
+    probs = predict_probabilities(model, images, progress=progress, **options)
+    for _, other_model in members:
+        probs += predict_probabilities(load_saved_model(other_model), images, progress=progress, **options)
+    probs /= len(members) + 1
     summary, _ = evaluate_volume(model, images, masks, threshold=params["threshold"],
-                                 z_median_size=z_median_size(params), progress=progress, probs=probs,
-                                 **options_from_params(params))
+                                 z_median_size=z_median_size(params), progress=progress, probs=probs, **options)
+    step, counted = _after_object_steps(probs, masks, params, rundir.read_metrics(run_dir) or {})
     summary["eval_seconds"] = time.perf_counter() - started  # every member's prediction included
     row = {"run_id": run_dir.name, "ensemble": "+".join(name for name, _ in members),
            **{key: params[key] for key in EVAL_PARAMS},
            "test_iou": summary["test_iou"], "test_dice": summary["test_dice"],
-           **{key: summary[key] for key in objects.OBJECT_FIELDS}, "data_identity": identity,
+           **{key: counted.get(key, summary[key]) for key in objects.OBJECT_FIELDS}, "object_step": step,
+           "data_identity": identity,
            "eval_seconds": summary["eval_seconds"], "git_commit": git_commit(project_root())}
     rundir.atomic_write_csv(out, pd.concat([table, pd.DataFrame([row])], ignore_index=True))
     return row

@@ -324,16 +324,19 @@ def evaluate_test(model, params: dict, run_dir: Path, train_volume, test_volume,
     rundir.atomic_write_csv(run_dir / rundir.TEST_SLICES, per_slice)
     if val_mask is not None:  # object-level steps, their parameter chosen on the validation slices
         min_voxels = objects.choose_min_voxels(val_mask, validation[1])
-        test_mask = evaluate.z_median(probs, size) >= threshold
-        kept = objects.remove_small(test_mask, min_voxels)
+        filled = objects.fill_holes(objects.remove_small(val_mask, min_voxels))
+        split_depth = objects.choose_by_object_f1(objects.split_touching, filled, validation[1], objects.SPLIT_DEPTHS)
+        steps = objects.cleanup_masks(evaluate.z_median(probs, size) >= threshold, min_voxels, split_depth)
         rows = []
-        for step, mask in (("none", test_mask), ("remove_small", kept), ("remove_small+fill_holes", objects.fill_holes(kept))):
+        for index, (step, mask) in enumerate(steps.items()):
             scored, _ = evaluate.score_volume(mask.astype(np.float32), test_masks, 0.5)
-            rows.append({"step": step, "min_voxels": 0 if step == "none" else min_voxels,
+            rows.append({"step": step, "min_voxels": min_voxels if index >= 1 else 0,
+                         "split_depth": split_depth if index >= 3 else 0,
                          "test_iou": scored["test_iou"], "test_dice": scored["test_dice"],
                          **objects.object_metrics(mask, test_masks)})
         rundir.atomic_write_csv(run_dir / rundir.OBJECT_CLEANUP, pd.DataFrame(rows, columns=objects.CLEANUP_COLUMNS))
         summary["min_object_voxels"] = min_voxels
+        summary["split_depth"] = split_depth
     summary["eval_seconds"] = time.perf_counter() - started
     return {**summary, "threshold_used": threshold, "val_threshold": chosen.get(size, math.nan)}
 
