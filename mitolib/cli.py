@@ -94,7 +94,8 @@ def _predict(args) -> int:
                "window": args.window, "overlap": args.overlap, "batch_size": args.batch_size}
     report = predict_stack(args.model, args.input, args.output, probabilities_path=args.probabilities,
                            pixel_size=args.pixel_size, model_pixel_size=args.model_pixel_size, convert=args.convert,
-                           overwrite=args.overwrite, objects_path=args.objects, progress=not args.quiet, **options)
+                           overwrite=args.overwrite, objects_path=args.objects, object_steps=not args.raw_mask,
+                           progress=not args.quiet, **options)
     if report["pixel_size_assumed"]:
         print(f"mitolib: WARNING: {args.input} states no pixel size; it was taken to be the training data's "
               f"{report['input_pixel_size_nm']:g} nm. If it is not, the masks are wrong: run again with --pixel-size "
@@ -103,6 +104,11 @@ def _predict(args) -> int:
           f"{report['model_pixel_size_nm']:g} nm; resampled by {report['resampling']:g}")
     print(f"intensity: {report['intensity']}; settings: window {report['window']}, overlap {report['overlap']}, "
           f"tta {report['tta']}, z-median {report['z_median']}, threshold {report['threshold']:g}")
+    if report["object_steps"]:
+        steps = report["object_steps"]
+        print(f"object steps (chosen on the run's validation slices): components under {steps['min_voxels']} voxels "
+              f"removed, holes filled, touching objects split at depth {steps['split_depth']:g} "
+              "(0: not split); --raw-mask skips them")
     print(f"wrote {report['output']}: {report['slices']} slices, {report['foreground_fraction']:.2%} mitochondria, "
           f"{report['seconds']:.1f} s")
     if report["objects_path"]:
@@ -329,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--probabilities", help="also write the probability map (uint8, p x 255) here")
     predict.add_argument("--objects", help="also write one row per mitochondrion (3-D component) to this .csv: "
                                            "label, voxels, volume in µm³, centroid, bounding box, touching the border")
+    predict.add_argument("--raw-mask", action="store_true",
+                         help="write the thresholded probabilities as they are, without the object steps the run "
+                              "chose on its validation slices (small components removed, holes filled, touching "
+                              "objects split)")
     predict.add_argument("--pixel-size", type=float, help="input pixel size in nm (default: from the file's metadata)")
     predict.add_argument("--model-pixel-size", type=float,
                          help="pixel size the model was trained at, in nm (default: from the run's params.json)")

@@ -87,6 +87,8 @@ table.head(10)
 
 # %% [markdown]
 # ## Summary
-# The mask stack is in `output`, at the stack's own size and pixel size. Objects that touch the stack's
-# border are cut by it, so their volumes are lower bounds; very small objects are often noise (sort
-# `table` by `voxels` to check).
+# The mask stack is in `output`, at the stack's own size and pixel size. Where the run chose object steps
+# on its validation slices, the masks are written after them: fragments below a size removed, holes
+# filled, touching objects split (`report["object_steps"]` gives the size and depth used, in this stack's
+# voxels; `object_steps=False` writes the thresholded probabilities as they are). Objects that touch the
+# stack's border are cut by it, so their volumes are lower bounds.

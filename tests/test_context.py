@@ -70,7 +70,8 @@ def test_a_2_5d_model_trains_and_predicts_as_it_evaluates(context_run, tmp_path)
     assert rundir.read_metrics(context_run.run_dir)["status"] == "done"
     images, masks = resolve_volumes(context_run.params, "test")
     tifffile.imwrite(tmp_path / "stack.tif", images)
-    predict_stack(context_run.run_dir, tmp_path / "stack.tif", tmp_path / "masks.tif", progress=False)
+    predict_stack(context_run.run_dir, tmp_path / "stack.tif", tmp_path / "masks.tif", object_steps=False,
+                  progress=False)  # the thresholded probabilities, which the test IoU scores
     predicted = tifffile.imread(tmp_path / "masks.tif") > 0
     assert metrics.iou(masks, predicted) == pytest.approx(rundir.read_metrics(context_run.run_dir)["test_iou"])
 

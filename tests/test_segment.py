@@ -3,6 +3,7 @@ with its message before a model is loaded."""
 
 from __future__ import annotations
 
+import json
 
 import numpy as np
 import pytest
@@ -39,7 +40,7 @@ def test_predict_stack_scores_what_evaluate_reports(smoke_run, test_volume, tmp_
     images, masks = test_volume
     tifffile.imwrite(tmp_path / "stack.tif", images)
     report = predict_stack(smoke_run.run_dir, tmp_path / "stack.tif", tmp_path / "masks.tif", z_median=3,
-                           progress=False)
+                           object_steps=False, progress=False)  # the thresholded probabilities the IoU scores
     written = tifffile.imread(tmp_path / "masks.tif")
     assert written.shape == images.shape and written.dtype == np.uint8 and set(np.unique(written)) <= {0, 255}
     assert metrics.iou(masks, written > 0) == evaluate_iou(smoke_run, images, masks, z_median_size=3)
@@ -380,3 +381,33 @@ def test_ome_zarr_is_read_and_written_with_its_scale(smoke_run, test_volume, tmp
     out = open_stack(tmp_path / "masks.zarr")
     assert out.ngff and out.shape == images.shape
     assert out.pixel_size_nm == pytest.approx(10) and out.z_spacing_nm == pytest.approx(40)
+
+
+def test_predict_writes_the_masks_after_the_runs_object_steps(smoke_run, test_volume, tmp_path):
+    """A run that chose object steps on its validation slices: the masks are written after them (the size and
+    depth converted to the input's voxels), or as thresholded with `object_steps=False` (`--raw-mask`)."""
+    from mitolib.model import objects
+
+    metrics = json.loads((smoke_run.run_dir / "metrics.json").read_text())
+    assert "min_object_voxels" in metrics and "split_depth" in metrics
+    images, _ = test_volume
+    write_stack(tmp_path / "stack.ome.tif", iter(images), images.shape, pixel_size_nm=10.0)  # twice the data's
+    raw = predict_stack(smoke_run.run_dir, tmp_path / "stack.ome.tif", tmp_path / "raw.tif", object_steps=False,
+                        progress=False)
+    assert raw["object_steps"] is None
+    done = predict_stack(smoke_run.run_dir, tmp_path / "stack.ome.tif", tmp_path / "steps.tif", progress=False)
+    min_voxels, depth, sampling = objects.steps_at(metrics["min_object_voxels"], metrics["split_depth"], 5.0, 10.0)
+    assert done["object_steps"] == {"min_voxels": min_voxels, "split_depth": depth, "sampling": sampling}
+    assert min_voxels == round(metrics["min_object_voxels"] / 8) and sampling == (1.0, 1, 1)
+    raw_mask = open_stack(tmp_path / "raw.tif").read(0, len(images)) > 0
+    expected = objects.cleanup_masks(raw_mask, min_voxels, depth, sampling)[objects.CLEANUP_STEPS[-1]]
+    assert np.array_equal(open_stack(tmp_path / "steps.tif").read(0, len(images)) > 0, expected)
+    assert done["foreground_fraction"] == pytest.approx(expected.mean())
+
+
+def test_object_steps_keep_their_physical_size_at_another_pixel_size():
+    from mitolib.model import objects
+
+    # 1000 voxels of 5 nm = 125,000 nm³ = 125 voxels of 10 nm, or 62.5 voxels of 10 x 10 x 20 nm (rounded)
+    assert objects.steps_at(1000, 4, 5.0, 10.0) == (125, 2.0, (1.0, 1, 1))
+    assert objects.steps_at(1000, 4, 5.0, 10.0, 20.0) == (62, 2.0, (2.0, 1, 1))

@@ -142,7 +142,7 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
         ndimage.binary_fill_holes(mask)
 
 
-def split_touching(mask: np.ndarray, depth: float) -> np.ndarray:
+def split_touching(mask: np.ndarray, depth: float, sampling: tuple | None = None) -> np.ndarray:
     """A binary ``mask`` whose touching objects are cut apart, its other voxels unchanged.
 
     Within each component (faces), the Euclidean distance to the background is computed; its maxima of dynamic
@@ -152,7 +152,8 @@ def split_touching(mask: np.ndarray, depth: float) -> np.ndarray:
     (``skimage.segmentation.watershed``, face connectivity); where two parts touch by a face, the voxel of the
     part with the higher label becomes background, so each part is a component of its own. A component with one
     such maximum is left whole; ``depth`` 0 returns the mask unchanged. The cuts remove a few voxels, which the
-    test IoU counts. (The watershed's own ``watershed_line`` is not used: it took about a minute on a component
+    test IoU counts. ``sampling`` is the voxel's extent per axis in units of ``depth`` (anisotropic stacks:
+    ``(slice spacing / pixel size, 1, 1)``; default isotropic). (The watershed's own ``watershed_line`` is not used: it took about a minute on a component
     that takes 0.02 s without it, with scikit-image 0.26.)
     """
     mask = np.asarray(mask) > 0
@@ -162,7 +163,7 @@ def split_touching(mask: np.ndarray, depth: float) -> np.ndarray:
     out = mask.copy()
     for label, box in enumerate(ndimage.find_objects(labels), start=1):
         component = np.pad(labels[box] == label, 1)  # the box's edge is background (or the volume's edge)
-        distance = ndimage.distance_transform_edt(component)
+        distance = ndimage.distance_transform_edt(component, sampling=sampling)
         domes = morphology.reconstruction(distance - depth, distance, method="dilation")
         seeds, count = ndimage.label(morphology.local_maxima(domes, connectivity=mask.ndim) & component,
                                      structure=ndimage.generate_binary_structure(mask.ndim, mask.ndim))
@@ -202,11 +203,21 @@ def choose_min_voxels(prediction: np.ndarray, truth: np.ndarray, candidates=MIN_
     return int(choose_by_object_f1(remove_small, prediction, truth, candidates))
 
 
-def cleanup_masks(mask: np.ndarray, min_voxels: int, split_depth: float) -> dict:
+def cleanup_masks(mask: np.ndarray, min_voxels: int, split_depth: float, sampling: tuple | None = None) -> dict:
     """Each step of :data:`CLEANUP_STEPS` applied in turn to a binary ``mask``: ``{step: mask}``."""
     kept = remove_small(mask, min_voxels)
     filled = fill_holes(kept)
-    return dict(zip(CLEANUP_STEPS, (np.asarray(mask) > 0, kept, filled, split_touching(filled, split_depth))))
+    return dict(zip(CLEANUP_STEPS, (np.asarray(mask) > 0, kept, filled, split_touching(filled, split_depth, sampling))))
+
+
+def steps_at(min_voxels: float, split_depth: float, pixel_from_nm: float, pixel_to_nm: float,
+             z_to_nm: float | None = None) -> tuple[int, float, tuple]:
+    """The object steps' parameters chosen on data of isotropic ``pixel_from_nm`` voxels, for a stack of
+    ``pixel_to_nm`` pixels and ``z_to_nm`` slice spacing (default: isotropic): ``(min_voxels, split_depth,
+    sampling)``, the same physical volume and depth (in the stack's pixels) and the EDT's voxel extent."""
+    z_to_nm = z_to_nm or pixel_to_nm
+    volume_ratio = pixel_from_nm ** 3 / (pixel_to_nm ** 2 * z_to_nm)
+    return round(min_voxels * volume_ratio), split_depth * pixel_from_nm / pixel_to_nm, (z_to_nm / pixel_to_nm, 1, 1)
 
 
 def matched_objects(prediction: np.ndarray, truth: np.ndarray) -> pd.DataFrame:

@@ -26,6 +26,7 @@ from mitolib.core.config import load_config
 from mitolib.data.epfl import EPFL_PIXEL_SIZE_NM
 from mitolib.core.errors import DataError
 from mitolib.data.stacks import check_output, open_stack, write_stack
+from mitolib.model import objects
 from mitolib.model.architectures import load_saved_model
 
 
@@ -46,6 +47,8 @@ class ModelSpec:
     source: str = ""
     data_pixel_size_nm: float | None = None  # the training data's own pixel size (before the run's rescaling)
     context: int = 0  # 2.5D models: neighbouring slices on each side given as channels
+    # the object steps the run chose on its validation slices (min_object_voxels, split_depth; voxels of its data)
+    object_steps: dict = field(default_factory=dict)
 
 
 TEMPORARY_BYTES_PER_VOXEL = 4  # the float32 probabilities predict_stack keeps on disk beside the output
@@ -122,7 +125,9 @@ def model_spec(source: str | Path, *, model_pixel_size: float | None = None) -> 
     options = {**{name: derived[name] for name in ("window", "overlap", "tta", "batch_size")},
                "threshold": params["threshold"], "z_median": evaluate.z_median_size(params)}
     options["threshold"] = rundir.run_threshold(params, metrics)
-    return ModelSpec(path, pixel, options, where, data_pixel, derived["context"])
+    steps = {key: float(metrics.get(key, 0)) for key in ("min_object_voxels", "split_depth")} \
+        if "min_object_voxels" in metrics else {}
+    return ModelSpec(path, pixel, options, where, data_pixel, derived["context"], steps)
 
 
 def _check_options(options: dict) -> dict:
@@ -144,7 +149,8 @@ def predict(volume: np.ndarray, model, *, pixel_size: float | None = None, scale
     EPFL data: a ``cpu``-profile model, trained at scale 0.5, then resamples by 0.5).  ``options``:
     ``window``, ``overlap``, ``tta``, ``batch_size``, ``z_median``, ``threshold``.  Returns an array of the
     input's shape: ``output="mask"`` uint8 in {0, 1}, ``output="probabilities"`` float32 in [0, 1]
-    (after the z-median).
+    (after the z-median). The mask is the thresholded probabilities, without the run's object steps (which
+    :func:`predict_stack` applies, knowing the stack's voxel size).
     """
     from mitolib.training import evaluate
 
@@ -187,7 +193,8 @@ def predict(volume: np.ndarray, model, *, pixel_size: float | None = None, scale
 def predict_stack(model_source: str | Path, input_path: str | Path, output_path: str | Path, *,
                   probabilities_path: str | Path | None = None, pixel_size: float | None = None,
                   model_pixel_size: float | None = None, convert: bool = False, overwrite: bool = False,
-                  objects_path: str | Path | None = None, progress: bool = True, **options) -> dict:
+                  objects_path: str | Path | None = None, object_steps: bool = True, progress: bool = True,
+                  **options) -> dict:
     """Segment the stack at ``input_path`` into a uint8 mask stack at ``output_path`` (0 / 255).
 
     Everything that can be wrong with the input, the outputs or the options is checked before the model is
@@ -196,8 +203,12 @@ def predict_stack(model_source: str | Path, input_path: str | Path, output_path:
     with the stack.  ``options`` (``window``, ``overlap``, ``tta``, ``batch_size``, ``z_median``,
     ``threshold``) default to the run's own evaluation settings.  With ``objects_path``, the per-mitochondrion
     table of :func:`mitolib.model.objects.object_table` (3-D components of the written masks, volumes at the
-    input's pixel size) is written there as CSV.  Returns a report: slices, the pixel sizes used and where
-    each came from, the resampling factor, the settings, seconds, the foreground fraction and the object count.
+    input's pixel size) is written there as CSV.  Where the run chose object steps on its validation slices
+    (:mod:`mitolib.model.objects`: components below a size removed, holes filled, touching objects split) and
+    ``object_steps`` is true, the masks are written and counted after them, the size and depth converted to the
+    input's voxels; that needs the whole mask in memory (one byte per voxel, plus the labels).  Returns a report:
+    slices, the pixel sizes used and where each came from, the resampling factor, the settings, the object steps
+    applied (or None), seconds, the foreground fraction and the object count.
     """
     from mitolib.training import evaluate
 
@@ -242,6 +253,12 @@ def predict_stack(model_source: str | Path, input_path: str | Path, output_path:
                         f"resampling by {scale:g}; check --pixel-size (nanometres per pixel)")
 
     check_free_space(stack.shape, output_path, probabilities_path)
+    applied = None
+    if object_steps and spec.object_steps and input_pixel and spec.data_pixel_size_nm:
+        min_voxels, depth, sampling = objects.steps_at(spec.object_steps["min_object_voxels"],
+                                                       spec.object_steps["split_depth"], spec.data_pixel_size_nm,
+                                                       input_pixel, z_spacing)
+        applied = {"min_voxels": min_voxels, "split_depth": depth, "sampling": sampling}
     started = time.perf_counter()
     loaded = load_saved_model(spec.path)
     check_one_channel(loaded, spec.path)
@@ -264,10 +281,14 @@ def predict_stack(model_source: str | Path, input_path: str | Path, output_path:
                 block = evaluate.z_median(np.asarray(probs[low:high], dtype=np.float32), settings["z_median"])
                 yield from block[first - low:first - low + (last - first)]
 
+        planes = (plane >= settings["threshold"] for plane in filtered())
+        if applied is not None:  # 3-D steps: the whole mask at once
+            planes = objects.cleanup_masks(np.stack(list(planes)), applied["min_voxels"], applied["split_depth"],
+                                           applied["sampling"])[objects.CLEANUP_STEPS[-1]]
+
         def masks():
             nonlocal foreground
-            for plane in filtered():
-                mask = plane >= settings["threshold"]
+            for mask in planes:
                 foreground += int(mask.sum())
                 yield np.where(mask, MASK_FOREGROUND, 0).astype(np.uint8)
 
@@ -281,14 +302,12 @@ def predict_stack(model_source: str | Path, input_path: str | Path, output_path:
         del probs
     count = None
     if objects_path is not None:
-        from mitolib.model.objects import object_table
-
-        table = object_table(open_stack(output_path).read(0, slices) > 0, pixel_size_nm=input_pixel,
+        table = objects.object_table(open_stack(output_path).read(0, slices) > 0, pixel_size_nm=input_pixel,
                              slice_thickness_nm=z_spacing)
         rundir.atomic_write_csv(objects_path, table)
         count = len(table)
     return {"pixel_size_assumed": assumed, "z_spacing_nm": z_spacing, "z_spacing_from": z_from, "objects": count, "objects_path": str(objects_path) if objects_path is not None else None,"input": str(input_path), "output": str(output_path), "slices": slices, "shape": [slices, height, width],
             "intensity": stack.intensity, "input_pixel_size_nm": input_pixel, "input_pixel_size_from": input_from,
             "model_pixel_size_nm": model_pixel, "model_settings_from": spec.source, "resampling": scale,
-            **settings, "seconds": time.perf_counter() - started,
+            **settings, "object_steps": applied, "seconds": time.perf_counter() - started,
             "foreground_fraction": foreground / max(1, math.prod(stack.shape))}
