@@ -26,10 +26,11 @@ import pandas as pd
 from IPython.display import display
 
 from mitolib.report import evaluations, object_steps, pages, notices, summaries, targets, verdicts
-from mitolib.core import claims
+from mitolib.core import claims, tables
 from mitolib.figures import plots
 from mitolib.core.config import target
 from mitolib.core.errors import ResultsMissing
+from mitolib.model.objects import CLEANUP_STEPS
 
 results = pages.load_study("recipe")
 done = results.done.copy()
@@ -308,25 +309,26 @@ pages.glue("quality_f1_raised", int(((quality_table["measure"] == QUALITY_VALUES
 # smaller than a size removed, holes filled slice by slice, and touching objects split by a
 # watershed. Each run chooses the size and the split's depth on its validation slices; a depth of
 # zero means the split did not help there and stays off. Each step is paired with the raw
-# prediction of the same run.
+# prediction of the same run, and the table gives the range of the chosen parameters over the
+# runs.
 
 # %% tags=["remove-input"]
-step_rows, chosen_steps = [], pd.DataFrame(columns=["split_depth"])
 if quality is not None:
     step_cells = verdicts.effect_cells(object_steps.step_effects(quality))
-    step_rows = [{"step": f"`{row['group']}`", "measure": QUALITY_VALUES[row["value"]], "runs paired": row["pairs"],
+    chosen_steps = object_steps.chosen_parameters(quality)
+    chosen_cells = {}  # each step's parameter as the runs' validation slices chose it (range over runs)
+    for step, column, cell in ((CLEANUP_STEPS[1], "min_voxels", "{} voxels"),
+                               (CLEANUP_STEPS[3], "split_depth", "depth {}")):
+        if column in chosen_steps and len(chosen_steps):
+            chosen_cells[step] = cell.format(tables.span(chosen_steps[column]))
+    step_rows = [{"step": f"`{row['group']}`", "chosen on validation": chosen_cells.get(row["group"], "–"),
+                  "measure": QUALITY_VALUES[row["value"]], "runs paired": row["pairs"],
                   "step minus raw [interval]": row["interval"], "verdict": row["verdict"]}
                  for _, row in step_cells.iterrows()]
-    chosen_steps = object_steps.chosen_parameters(quality)
     display(pages.markdown_table(pd.DataFrame(step_rows)) if step_rows else
             pages.not_drawn("The object-step table", "The runs record no object steps."))
-pages.glue("steps_runs", int(len(chosen_steps)))
-pages.glue("steps_split_on", int((chosen_steps["split_depth"] > 0).sum()) if "split_depth" in chosen_steps else 0)
 
 # %% [markdown]
-# The validation slices switched the split on in {glue:text}`steps_split_on` of
-# {glue:text}`steps_runs` runs.
-#
 # ## Summary
 #
 # * Each lever is a paired difference over the same seeds with its interval; the table and
