@@ -30,7 +30,6 @@ from mitolib.core import claims, tables
 from mitolib.figures import plots
 from mitolib.core.config import target
 from mitolib.core.errors import ResultsMissing
-from mitolib.model.objects import CLEANUP_STEPS
 
 results = pages.load_study("recipe")
 done = results.done.copy()
@@ -317,10 +316,9 @@ if quality is not None:
     step_cells = verdicts.effect_cells(object_steps.step_effects(quality))
     chosen_steps = object_steps.chosen_parameters(quality)
     chosen_cells = {}  # each step's parameter as the runs' validation slices chose it (range over runs)
-    for step, column, cell in ((CLEANUP_STEPS[1], "min_voxels", "{} voxels"),
-                               (CLEANUP_STEPS[3], "split_depth", "depth {}")):
+    for column, cell in (("min_voxels", "{} voxels"), ("split_depth", "depth {}")):
         if column in chosen_steps and len(chosen_steps):
-            chosen_cells[step] = cell.format(tables.span(chosen_steps[column]))
+            chosen_cells[object_steps.PARAMETER_STEPS[column]] = cell.format(tables.span(chosen_steps[column]))
     step_rows = [{"step": f"`{row['group']}`", "chosen on validation": chosen_cells.get(row["group"], "–"),
                   "measure": QUALITY_VALUES[row["value"]], "runs paired": row["pairs"],
                   "step minus raw [interval]": row["interval"], "verdict": row["verdict"]}

@@ -18,6 +18,7 @@ from mitolib.report import verdicts
 from mitolib.report.pages import StudyResults
 
 RAW_STEP = CLEANUP_STEPS[0]  # the prediction as thresholded, before any object step
+PARAMETER_STEPS = {"min_voxels": CLEANUP_STEPS[1], "split_depth": CLEANUP_STEPS[3]}  # the step each chosen value sets
 STEP_VALUES = ("test_iou", "object_f1_50", "count_ratio")  # what a step is judged on
 
 
@@ -50,7 +51,7 @@ def chosen_parameters(results: StudyResults) -> pd.DataFrame:
     """Per run, the parameters its validation slices chose (``min_voxels``, ``split_depth`` where recorded: the
     largest value of each over the run's steps, the steps before it recording 0)."""
     table = cleanup_table(results)
-    columns = [c for c in ("min_voxels", "split_depth") if c in table.columns]
+    columns = [c for c in PARAMETER_STEPS if c in table.columns]
     return table.groupby(["run_id", "architecture", "seed"], as_index=False)[columns].max()
 
 
