@@ -153,8 +153,8 @@ def split_touching(mask: np.ndarray, depth: float, sampling: tuple | None = None
     part with the higher label becomes background, so each part is a component of its own. A component with one
     such maximum is left whole; ``depth`` 0 returns the mask unchanged. The cuts remove a few voxels, which the
     test IoU counts. ``sampling`` is the voxel's extent per axis in units of ``depth`` (anisotropic stacks:
-    ``(slice spacing / pixel size, 1, 1)``; default isotropic). (The watershed's own ``watershed_line`` is not used: it took about a minute on a component
-    that takes 0.02 s without it, with scikit-image 0.26.)
+    ``(slice spacing / pixel size, 1, 1)``; default isotropic). The watershed's own ``watershed_line`` is not
+    used: with scikit-image 0.26 it took about a minute on a component that takes 0.02 s without it.
     """
     mask = np.asarray(mask) > 0
     if depth <= 0:

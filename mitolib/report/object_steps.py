@@ -35,8 +35,7 @@ def cleanup_table(results: StudyResults) -> pd.DataFrame:
 
 def step_effects(results: StudyResults) -> pd.DataFrame:
     """Each step's paired difference from :data:`RAW_STEP` in each of :data:`STEP_VALUES`, paired by run (rows of
-    :func:`mitolib.report.verdicts.effects_table`, with ``value``, and ``parameters``: the chosen parameters'
-    range over the runs, e.g. ``min_voxels 250–1000``); empty where no run recorded the steps."""
+    :func:`mitolib.report.verdicts.effects_table`, with ``value``); empty where no run recorded the steps."""
     table = cleanup_table(results)
     if table.empty:
         return pd.DataFrame()
