@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from mitolib.core.rundir import atomic_write_json, atomic_write_text
+from mitolib.core.rundir import atomic_write_json, atomic_write_str
 
 GIB = 2**30
 GIGA = 1e9
@@ -165,5 +165,5 @@ def write_results(results: dict, out: Path) -> list[Path]:
     paths = []
     for stem in (results["label"], "latest"):
         paths.append(atomic_write_json(out / f"{stem}.json", results))
-        paths.append(atomic_write_text(out / f"{stem}.md", markdown))
+        paths.append(atomic_write_str(out / f"{stem}.md", markdown))
     return paths

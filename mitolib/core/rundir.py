@@ -78,7 +78,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     return path
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
+def atomic_write_str(path: str | Path, text: str) -> Path:
     """Atomically write UTF-8 text."""
     return atomic_write_bytes(path, text.encode("utf-8"))
 
@@ -98,12 +98,12 @@ def _clean(value: Any) -> Any:
 
 def atomic_write_json(path: str | Path, obj: Any) -> Path:
     """Atomically write ``obj`` as indented, key-sorted JSON."""
-    return atomic_write_text(path, json.dumps(_clean(obj), indent=2, sort_keys=True) + "\n")
+    return atomic_write_str(path, json.dumps(_clean(obj), indent=2, sort_keys=True) + "\n")
 
 
 def atomic_write_csv(path: str | Path, frame) -> Path:
     """Atomically write a pandas DataFrame as CSV without its index."""
-    return atomic_write_text(path, frame.to_csv(index=False))
+    return atomic_write_str(path, frame.to_csv(index=False))
 
 
 
@@ -139,7 +139,7 @@ def is_complete(run_dir: str | Path) -> bool:
 
 def write_progress(run_dir: str | Path, done: int, total: int) -> None:
     """Record that ``done`` of ``total`` test slices are predicted (read by the terminal view of a run)."""
-    atomic_write_text(Path(run_dir) / EVALUATION_PROGRESS, f"{done} {total}\n")
+    atomic_write_str(Path(run_dir) / EVALUATION_PROGRESS, f"{done} {total}\n")
 
 
 def read_progress(run_dir: str | Path) -> tuple[int, int] | None:

@@ -43,7 +43,7 @@ from mitolib.model.objects import OBJECT_FIELDS
 from mitolib.core.locations import project_root, results_root
 from mitolib.core.provenance import git_commit, library_versions
 from mitolib.core.rundir import (HISTORY, HISTORY_TABLE, PARAMS, POSTPROCESSING, PREDICTIONS, PROVENANCE, RUNS_TABLE,
-                            PLAN_TABLE, SELECTION, SLICES_TABLE, TEST_OBJECTS, OBJECT_CLEANUP, STATUS_DONE, STATUS_FAILED, TEST_SLICES, atomic_write_text,
+                            PLAN_TABLE, SELECTION, SLICES_TABLE, TEST_OBJECTS, OBJECT_CLEANUP, STATUS_DONE, STATUS_FAILED, TEST_SLICES, atomic_write_str,
                             METRICS, read_json, read_metrics)
 from mitolib.core.identity import NOT_PARAMETERS, collected_runs, params_differ, params_hash, recorded_identity
 
@@ -179,7 +179,7 @@ def _write_if_changed(path: Path, text: str, same=lambda old, new: old == new) -
     except OSError:
         old = None
     if old is None or not same(old, text):
-        atomic_write_text(path, text)
+        atomic_write_str(path, text)
         return True
     return False
 

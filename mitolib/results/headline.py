@@ -118,7 +118,7 @@ def update_readme(path: str | Path, profile: str, root: Path | None = None, stud
     _, after = rest.split(end, 1)
     new = f"{before}{start}\n{render(profile, root, study)}{end}{after}"
     if new != text:
-        from mitolib.core.rundir import atomic_write_text
+        from mitolib.core.rundir import atomic_write_str
 
-        atomic_write_text(path, new)
+        atomic_write_str(path, new)
     return True
