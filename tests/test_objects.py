@@ -170,3 +170,13 @@ def test_a_watershed_splits_touching_objects_and_leaves_single_ones_whole():
     assert objects.choose_by_object_f1(objects.split_touching, truth, truth, (0, 2, 8)) == 0
     steps = objects.cleanup_masks(merged, 0, 2)
     assert list(steps) == list(objects.CLEANUP_STEPS) and objects.label_objects(steps[objects.CLEANUP_STEPS[-1]])[1] == 2
+
+
+def test_each_object_step_carries_only_the_parameters_set_by_it_or_before():
+    chosen = {"min_voxels": 250, "split_depth": 4}
+    assert objects.parameters_at("none", chosen) == {"min_voxels": 0, "split_depth": 0}
+    assert objects.parameters_at("remove_small", chosen) == {"min_voxels": 250, "split_depth": 0}
+    assert objects.parameters_at("remove_small+fill_holes", chosen) == {"min_voxels": 250, "split_depth": 0}
+    assert objects.parameters_at("remove_small+fill_holes+split", chosen) == chosen
+    with pytest.raises(ValueError):
+        objects.parameters_at("open", chosen)

@@ -121,6 +121,17 @@ MIN_OBJECT_VOXELS = (0, 250, 1000, 4000, 16000)
 SPLIT_DEPTHS = (0, 2, 4, 8)
 CLEANUP_STEPS = ("none", "remove_small", "remove_small+fill_holes", "remove_small+fill_holes+split")
 CLEANUP_COLUMNS = ["step", "min_voxels", "split_depth", "test_iou", "test_dice", *OBJECT_FIELDS]
+PARAMETER_STEPS = {"min_voxels": CLEANUP_STEPS[1], "split_depth": CLEANUP_STEPS[3]}  # the step each parameter sets
+
+
+def parameters_at(step: str, chosen: dict) -> dict:
+    """The ``chosen`` parameters (keys of :data:`PARAMETER_STEPS`) in force after ``step`` of
+    :data:`CLEANUP_STEPS`: a parameter whose step comes later is 0 (not applied)."""
+    if step not in CLEANUP_STEPS:
+        raise ValueError(f"unknown object step {step!r}: the steps are {', '.join(CLEANUP_STEPS)}")
+    index = CLEANUP_STEPS.index(step)
+    return {name: chosen[name] if index >= CLEANUP_STEPS.index(first) else 0
+            for name, first in PARAMETER_STEPS.items()}
 
 
 def remove_small(mask: np.ndarray, min_voxels: int) -> np.ndarray:

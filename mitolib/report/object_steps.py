@@ -13,12 +13,11 @@ from __future__ import annotations
 import pandas as pd
 
 from mitolib.core.rundir import OBJECT_CLEANUP
-from mitolib.model.objects import CLEANUP_STEPS, OBJECT_FIELDS
+from mitolib.model.objects import CLEANUP_STEPS, OBJECT_FIELDS, PARAMETER_STEPS
 from mitolib.report import verdicts
 from mitolib.report.pages import StudyResults
 
 RAW_STEP = CLEANUP_STEPS[0]  # the prediction as thresholded, before any object step
-PARAMETER_STEPS = {"min_voxels": CLEANUP_STEPS[1], "split_depth": CLEANUP_STEPS[3]}  # the step each chosen value sets
 STEP_VALUES = ("test_iou", "object_f1_50", "count_ratio")  # what a step is judged on
 
 

@@ -270,13 +270,12 @@ def evaluate_volume(model, images: np.ndarray, masks: np.ndarray, *, scale: floa
     return summary, per_slice
 
 
-def _after_object_steps(probs: np.ndarray, masks: np.ndarray, params: dict, metrics: dict) -> tuple[str, dict]:
-    """``(step, scores)``: the object scores of the test masks after the object steps the run chose on its
-    validation slices (``min_object_voxels`` and ``split_depth`` of its metrics; a run from before the split
+def _after_object_steps(mask: np.ndarray, masks: np.ndarray, metrics: dict) -> tuple[str, dict]:
+    """``(step, scores)``: the object scores of the thresholded test ``mask`` after the object steps the run chose
+    on its validation slices (``min_object_voxels`` and ``split_depth`` of its metrics; a run from before the split
     stops at holes filled), and the last step's name; ``("none", {})`` for a run that recorded no steps."""
     if "min_object_voxels" not in metrics:
         return objects.CLEANUP_STEPS[0], {}
-    mask = z_median(probs, z_median_size(params)) >= params["threshold"]
     steps = objects.cleanup_masks(mask, int(metrics["min_object_voxels"]), float(metrics.get("split_depth", 0)))
     step = objects.CLEANUP_STEPS[-1] if "split_depth" in metrics else objects.CLEANUP_STEPS[2]
     return step, objects.object_metrics(steps[step], masks)
@@ -358,10 +357,10 @@ def evaluate_run(run_dir: str | Path, overrides: dict | None = None, *, out: str
     probs = predict_probabilities(model, images, progress=progress, **options)
     for _, other_model in members:
         probs += predict_probabilities(load_saved_model(other_model), images, progress=progress, **options)
-    probs /= len(members) + 1
-    summary, _ = evaluate_volume(model, images, masks, threshold=params["threshold"],
-                                 z_median_size=z_median_size(params), progress=progress, probs=probs, **options)
-    step, counted = _after_object_steps(probs, masks, params, rundir.read_metrics(run_dir) or {})
+    probs = z_median(probs / (len(members) + 1), z_median_size(params))  # filtered once: scored, then the steps
+    summary, _ = evaluate_volume(model, images, masks, threshold=params["threshold"], progress=progress,
+                                 probs=probs, **options)
+    step, counted = _after_object_steps(probs >= params["threshold"], masks, rundir.read_metrics(run_dir) or {})
     summary["eval_seconds"] = time.perf_counter() - started  # every member's prediction included
     row = {"run_id": run_dir.name, "ensemble": "+".join(name for name, _ in members),
            **{key: params[key] for key in EVAL_PARAMS},

@@ -317,8 +317,9 @@ def evaluate_test(model, params: dict, run_dir: Path, train_volume, test_volume,
         rundir.atomic_write_csv(run_dir / rundir.POSTPROCESSING, table)
     size = evaluate.z_median_size(params)
     threshold = chosen.get(size, params["threshold"]) if params["tune_threshold"] else params["threshold"]
+    probs = evaluate.z_median(probs, size)  # filtered once: scored here and by the object steps below
     summary, per_slice = evaluate.evaluate_volume(
-        model, test_images, test_masks, probs=probs, threshold=threshold, z_median_size=size,
+        model, test_images, test_masks, probs=probs, threshold=threshold,
         predictions_dir=run_dir / "predictions" if params["save_predictions"] else None,
         objects_path=run_dir / rundir.TEST_OBJECTS)
     rundir.atomic_write_csv(run_dir / rundir.TEST_SLICES, per_slice)
@@ -326,12 +327,12 @@ def evaluate_test(model, params: dict, run_dir: Path, train_volume, test_volume,
         min_voxels = objects.choose_min_voxels(val_mask, validation[1])
         filled = objects.fill_holes(objects.remove_small(val_mask, min_voxels))
         split_depth = objects.choose_by_object_f1(objects.split_touching, filled, validation[1], objects.SPLIT_DEPTHS)
-        steps = objects.cleanup_masks(evaluate.z_median(probs, size) >= threshold, min_voxels, split_depth)
+        steps = objects.cleanup_masks(probs >= threshold, min_voxels, split_depth)
         rows = []
-        for index, (step, mask) in enumerate(steps.items()):
+        for step, mask in steps.items():
             scored, _ = evaluate.score_volume(mask.astype(np.float32), test_masks, 0.5)
-            rows.append({"step": step, "min_voxels": min_voxels if index >= 1 else 0,
-                         "split_depth": split_depth if index >= 3 else 0,
+            rows.append({"step": step, **objects.parameters_at(step, {"min_voxels": min_voxels,
+                                                                       "split_depth": split_depth}),
                          "test_iou": scored["test_iou"], "test_dice": scored["test_dice"],
                          **objects.object_metrics(mask, test_masks)})
         rundir.atomic_write_csv(run_dir / rundir.OBJECT_CLEANUP, pd.DataFrame(rows, columns=objects.CLEANUP_COLUMNS))
