@@ -1,10 +1,6 @@
-"""mitolib export: a bioimage.io package that bioimageio.spec validates, whose two weight formats reproduce its
-own test output.
-
-The zoo's own model test (``bioimageio.core.test_model``) is not run here: bioimageio.core 0.11.0 pins
-bioimageio.spec 0.5.12, which fails under the installed pydantic 2.14 before it reads any package.  The
-consumer steps it would run are checked directly instead: the package's Keras file and its TensorFlow
-SavedModel are loaded from the zip and fed the package's test input.
+"""mitolib export: a bioimage.io package that bioimageio.spec validates, whose three weight formats reproduce its
+own test output (Keras, the SavedModel and ONNX, each loaded from the zip and fed the package's test input).
+The zoo's own model test on such packages is ``tests/test_zoo.py``.
 """
 
 from __future__ import annotations
@@ -18,6 +14,7 @@ import yaml
 
 from mitolib.cli import main
 from mitolib.core.errors import DataError
+from mitolib.training import export
 from mitolib.training.export import export_run, validate_package
 
 
@@ -184,3 +181,39 @@ def test_a_bfloat16_run_is_exported_as_a_float32_model(tmp_path):
     x = np.load(tmp_path / "unpacked" / "test_input.npy").astype("float32") / 255
     np.testing.assert_allclose(model.predict_on_batch(x), np.load(tmp_path / "unpacked" / "test_output.npy"),
                                atol=1e-5)
+
+
+ONNX_CONVERSIONS = 10  # conversions of one model in a row
+
+
+def one_channel_model():
+    import keras
+
+    inputs = keras.Input((None, None, 1))
+    model = keras.Model(inputs, keras.layers.Conv2D(1, 1, activation="sigmoid")(inputs))
+    x = np.random.default_rng(0).random((1, 32, 32, 1), dtype=np.float32)
+    return model, x, np.asarray(model.predict_on_batch(x))
+
+
+def test_a_one_channel_model_converts_to_onnx_with_its_shape_every_time(tmp_path):
+    from tf2onnx import optimizer
+
+    model, x, expected = one_channel_model()
+    before = list(optimizer._optimizers)
+    for attempt in range(ONNX_CONVERSIONS):  # with tf2onnx's reshape optimizer about 1 in 4 had a fifth axis
+        assert export._onnx(model, tmp_path / f"{attempt}.onnx", x, expected) >= 13
+        found = export.onnx_output(tmp_path / f"{attempt}.onnx", x)
+        assert found.shape == (1, 32, 32, 1)
+        np.testing.assert_allclose(found, expected, atol=export.ONNX_ATOL)
+    assert list(optimizer._optimizers) == before and "reshape_optimizer" in before  # tf2onnx's table restored
+
+
+def test_an_onnx_conversion_that_does_not_reproduce_keras_is_refused(tmp_path, monkeypatch):
+    model, x, expected = one_channel_model()
+    real = export.onnx_output
+    monkeypatch.setattr(export, "onnx_output", lambda path, batch: real(path, batch)[None])
+    with pytest.raises(DataError, match=r"shape \(1, 1, 32, 32, 1\)"):
+        export._onnx(model, tmp_path / "m.onnx", x, expected)
+    monkeypatch.setattr(export, "onnx_output", lambda path, batch: real(path, batch) + 0.01)
+    with pytest.raises(DataError, match="largest difference 0.01"):
+        export._onnx(model, tmp_path / "m.onnx", x, expected)

@@ -11,6 +11,7 @@ layer (:func:`mitolib.model.fused_bn.with_keras_batch_norm`), so a U-Net's ``.ke
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -30,6 +31,7 @@ LICENSE = "MIT"
 UNET_CITATION = ("O. Ronneberger, P. Fischer, T. Brox. U-Net: Convolutional Networks for Biomedical Image "
                  "Segmentation. MICCAI 2015.")
 UNET_DOI = "10.1007/978-3-319-24574-4_28"
+ONNX_ATOL = 1e-5           # largest difference allowed between onnxruntime's and Keras' output on the test tile
 
 
 def data_description(record: dict, data_name: str | None = None, pixel_size: float | None = None) -> dict:
@@ -196,7 +198,7 @@ def export_run(run_dir: str | Path, package: str | Path, *, overwrite: bool = Fa
         shutil.copyfile(run_dir / rundir.PARAMS, tmp / "params.json")
         model.save(tmp / "model.keras")  # the fully convolutional copy: any tile size that the axes allow
         _saved_model(model, tmp / "saved_model")
-        opset = _onnx(model, tmp / "model.onnx")
+        opset = _onnx(model, tmp / "model.onnx", tile.astype("float32") / PIXEL_SCALE, probs)
         shutil.make_archive(str(tmp / "tf_saved_model"), "zip", tmp / "saved_model")
         space = {"unit": "nanometer", "scale": pixel} if pixel else {}  # no physical size where none is known
         inputs = [spec.InputTensorDescr(
@@ -274,20 +276,59 @@ def _saved_model(model, path: Path) -> None:
     archive.write_out(str(path), verbose=False)
 
 
-def _onnx(model, path: Path) -> int:
+def _onnx(model, path: Path, x: np.ndarray, expected: np.ndarray) -> int:
     """The model as ONNX weights (Keras' ``export(format="onnx")``, through tf2onnx), for onnxruntime and Fiji's
-    deepImageJ; returns the ONNX opset version.  The model must have been called once (the test tile)."""
+    deepImageJ; returns the ONNX opset version.  The weights are run with onnxruntime on the test input ``x`` and
+    must give Keras' ``expected`` output (shape, and values within :data:`ONNX_ATOL`), or the export stops."""
     import tensorflow as tf
 
     try:
         import onnx
-        import tf2onnx  # noqa: F401 - Keras converts through it
+        import onnxruntime  # noqa: F401 - the check below runs the weights
+        import tf2onnx
     except ImportError as error:
-        raise DataError(f"ONNX weights need onnx and tf2onnx ({error.name} is missing): "
+        raise DataError(f"ONNX weights need onnx, tf2onnx and onnxruntime ({error.name} is missing): "
                         "pip install -e '.[export]'") from None
-    model.export(str(path), format="onnx", verbose=False,
-                 input_signature=[tf.TensorSpec((None, None, None, model.input_shape[-1]), tf.float32)])
+    with _without_reshape_optimizer():
+        model.export(str(path), format="onnx", verbose=False,
+                     input_signature=[tf.TensorSpec((None, None, None, model.input_shape[-1]), tf.float32)])
+    found = onnx_output(path, x)
+    if found.shape != expected.shape or not np.allclose(found, expected, rtol=0, atol=ONNX_ATOL):
+        difference = (f"largest difference {np.abs(found - expected).max():.3g}" if found.shape == expected.shape
+                      else f"shape {found.shape}")
+        raise DataError(f"the ONNX conversion (tf2onnx {tf2onnx.__version__}) does not reproduce the Keras model on "
+                        f"the test tile: onnxruntime gives {difference} where Keras gives shape {expected.shape}; "
+                        "try another tf2onnx version")
     return int(onnx.load(str(path)).opset_import[0].version)
+
+
+@contextlib.contextmanager
+def _without_reshape_optimizer():
+    """tf2onnx's optimizers without its reshape optimizer, for one conversion.  In tf2onnx 1.17 that optimizer can
+    drop the output's last Squeeze: rewriting a reshape that feeds the graph's output directly, it rewires the
+    nodes that read the reshape (``Graph.insert_node_on_output``) but not the graph's output, so its new Squeeze
+    is left unconnected and deleted.  Whether the reshape feeds the output directly depends on the order in which
+    the transpose optimizer visits the nodes, which varies from run to run: a one-channel model's ONNX output
+    then has a fifth axis in about one conversion of four.  Without the optimizer the graph keeps the shapes
+    it computes (Shape, Gather, Reshape) and is right every time."""
+    from tf2onnx import optimizer
+
+    table = optimizer._optimizers  # tf2onnx's own list; convert.from_function, which Keras calls, takes none
+    kept = table.copy()
+    table.pop("reshape_optimizer", None)
+    try:
+        yield
+    finally:
+        table.clear()
+        table.update(kept)
+
+
+def onnx_output(path: Path, x: np.ndarray) -> np.ndarray:
+    """onnxruntime's output of the ONNX model at ``path`` on the input batch ``x`` (its first output)."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return np.asarray(session.run(None, {session.get_inputs()[0].name: x})[0])
 
 
 def _version(name: str) -> str | None:
