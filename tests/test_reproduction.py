@@ -116,3 +116,16 @@ def test_progress_table_counts_each_settings_planned_and_done_runs():
                          "status": ["done", "unfinished", "done", "done"]})
     table = reproduction.progress_table(runs)
     assert table.values.tolist() == [["faithful", "unet", 2, 1], ["mispaired", "attention_unet", 2, 2]]
+
+
+def test_in_the_committed_reproduction_only_mispaired_runs_reproduce_the_logs(monkeypatch):
+    # "What actually broke" says so in words: a collected run that breaks it must change the page.
+    from mitolib.report import pages
+
+    monkeypatch.setenv("MITOLIB_RESULTS", str(project_root() / "results"))
+    results = pages.load_study("original_logs", "original_0926")
+    table = reproduction.reproduced_table(results.done, results.history, reproduction.load_rule())
+    table = table.merge(results.done[["run_id", "mispair"]], on="run_id")
+    assert table["mispair"].any() and (~table["mispair"].astype(bool)).any()
+    assert not table.loc[~table["mispair"].astype(bool), "reproduces"].any()
+    assert table.loc[table["mispair"].astype(bool), "reproduces"].mean() > 0.5
