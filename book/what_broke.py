@@ -132,9 +132,12 @@ else:
 #   sat at {glue:text}`val_plateau:.4f`, an empty mask.
 # * **The formula was not the problem.** The script that ran already thresholded the
 #   predictions (below). An exact metric of an empty prediction is still zero.
-# * **The reproduction** ({glue:text}`repro_done` of {glue:text}`repro_planned` planned runs so
-#   far) tests which defect made the models collapse. Its verdicts are in
-#   [the table of explanations](explanations) below.
+# * **Mispaired data reproduce the logs; correctly paired data do not.** In the reproduction
+#   ({glue:text}`repro_done` of {glue:text}`repro_planned` planned runs so far),
+#   {glue:text}`mispaired_any_reproducing` of {glue:text}`mispaired_any_runs` mispaired runs
+#   reproduce the logs and {glue:text}`paired_any_reproducing` of {glue:text}`paired_any_runs`
+#   correctly paired ones do. The rule written before the runs still calls mispairing
+#   **{glue:md}`mispairing_unet_verdict`**; [the table of explanations](explanations) says why.
 #
 # ## What the original code did
 #
