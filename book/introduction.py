@@ -147,8 +147,8 @@ except Exception as missing:  # no seeds study in this build
 # the image. The reproduction tests why. So far {glue:text}`broke_mispaired_reproducing` of
 # {glue:text}`broke_mispaired_runs` runs with the archive's images and masks mispaired reproduce the
 # logs, and {glue:text}`broke_faithful_reproducing` of {glue:text}`broke_faithful_runs` correctly paired
-# ones do, whatever else they change. The pre-registered rule also asks for a resolved difference in validation IoU, so by that
-# rule mispairing is **{glue:md}`broke_mispairing`** yet ({doc}`what_broke`).
+# ones do, whatever else they change. The pre-registered rule also asks for a resolved difference
+# in validation IoU, so by that rule mispairing is **{glue:md}`broke_mispairing`** yet ({doc}`what_broke`).
 #
 # **What do the three architectures reach on the test volume?** A foreground IoU of about
 # {glue:text}`seeds_mean:.2f` after {glue:text}`seeds_minutes:.0f` minutes of training on a laptop's
