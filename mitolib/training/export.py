@@ -188,7 +188,8 @@ def export_run(run_dir: str | Path, package: str | Path, *, overwrite: bool = Fa
             raise DataError(f"the run's test data, for the package's test tile, cannot be read ({error}); point "
                             "--data-root at them, or pass --generated-tile to test the package on a generated "
                             "tile") from None
-        probs = np.asarray(model.predict_on_batch(tile.astype("float32") / PIXEL_SCALE), dtype="float32")
+        x = tile.astype("float32") / PIXEL_SCALE  # the model's input, as the package's preprocessing makes it
+        probs = np.asarray(model.predict_on_batch(x), dtype="float32")
         np.save(tmp / "test_input.npy", tile)
         np.save(tmp / "test_output.npy", probs)
         tifffile.imwrite(tmp / "sample_input.tif", tile[0] if tile.shape[-1] > 1 else tile[0, ..., 0])
@@ -198,7 +199,7 @@ def export_run(run_dir: str | Path, package: str | Path, *, overwrite: bool = Fa
         shutil.copyfile(run_dir / rundir.PARAMS, tmp / "params.json")
         model.save(tmp / "model.keras")  # the fully convolutional copy: any tile size that the axes allow
         _saved_model(model, tmp / "saved_model")
-        opset = _onnx(model, tmp / "model.onnx", tile.astype("float32") / PIXEL_SCALE, probs)
+        opset = _onnx(model, tmp / "model.onnx", x, probs)
         shutil.make_archive(str(tmp / "tf_saved_model"), "zip", tmp / "saved_model")
         space = {"unit": "nanometer", "scale": pixel} if pixel else {}  # no physical size where none is known
         inputs = [spec.InputTensorDescr(
