@@ -212,5 +212,6 @@ def test_an_onnx_conversion_that_does_not_reproduce_keras_is_refused(tmp_path, m
     with pytest.raises(DataError, match=r"shape \(1, 1, 32, 32, 1\)"):
         export._onnx(model, tmp_path / "m.onnx", x, expected)
     monkeypatch.setattr(export, "onnx_output", lambda path, batch: real(path, batch) + 0.01)
-    with pytest.raises(DataError, match="largest difference 0.01"):
+    with pytest.raises(DataError, match="largest difference 0.01") as refusal:
         export._onnx(model, tmp_path / "m.onnx", x, expected)
+    assert export.ONNX_TESTED in str(refusal.value)  # the refusal names the converter version known to work

@@ -32,6 +32,7 @@ UNET_CITATION = ("O. Ronneberger, P. Fischer, T. Brox. U-Net: Convolutional Netw
                  "Segmentation. MICCAI 2015.")
 UNET_DOI = "10.1007/978-3-319-24574-4_28"
 ONNX_ATOL = 1e-5           # largest difference allowed between onnxruntime's and Keras' output on the test tile
+ONNX_TESTED = "tf2onnx==1.17.0"  # the converter this export was tested with (onnx 1.23, onnxruntime 1.32)
 
 
 def data_description(record: dict, data_name: str | None = None, pixel_size: float | None = None) -> dict:
@@ -299,7 +300,7 @@ def _onnx(model, path: Path, x: np.ndarray, expected: np.ndarray) -> int:
                       else f"shape {found.shape}")
         raise DataError(f"the ONNX conversion (tf2onnx {tf2onnx.__version__}) does not reproduce the Keras model on "
                         f"the test tile: onnxruntime gives {difference} where Keras gives shape {expected.shape}; "
-                        "try another tf2onnx version")
+                        f"install the tested converter (pip install '{ONNX_TESTED}') and export again")
     return int(onnx.load(str(path)).opset_import[0].version)
 
 
