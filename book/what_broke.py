@@ -505,7 +505,8 @@ if not len(all_slices):
 # the thresholded one, and they still scored {glue:text}`band_low:.3f`–{glue:text}`band_high:.3f`. A correct, dataset-level IoU would have
 # scored their empty masks at exactly zero and their everything-masks at about the foreground
 # fraction. No formula can recover a segmentation the model did not learn. What would have
-# changed the outcome is the cause the reproduction identifies above. The
+# changed the outcome lies before the metric, in the data the models were given: that is where
+# the reproduction points, though its rule does not yet call the cause settled. The
 # {doc}`metric_lesson` shows where the metric choice does matter: for models that do segment.
 #
 # ## Each defect on the full data
