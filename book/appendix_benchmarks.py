@@ -135,9 +135,9 @@ if len(plain):
     display(pages.markdown_table(plain))
 
 # %% [markdown]
-# Of the {glue:text}`plain_comparisons` comparisons (committed runs, widths and architectures),
-# {glue:text}`plain_unresolved` are not resolved, {glue:text}`plain_faster` faster and
-# {glue:text}`plain_slower` slower: the table names them. What the pipeline itself costs, without a model, is measured by
+# The {glue:text}`plain_comparisons` comparisons (committed runs, widths and architectures) split
+# into {glue:text}`plain_faster` faster, {glue:text}`plain_slower` slower and
+# {glue:text}`plain_unresolved` not resolved: the table names them. What the pipeline itself costs, without a model, is measured by
 # `python -m benchmarks.pipeline_parts --serving-only` (`benchmarks/README.md`).
 #
 # ## What any input pipeline could reach
@@ -159,10 +159,10 @@ if len(ceiling) and len(cost):
     display(pages.markdown_table(cost))
 
 # %% [markdown]
-# No input work against the original pipeline: {glue:text}`ceiling_faster` of
-# {glue:text}`ceiling_comparisons` comparisons are faster, {glue:text}`ceiling_unresolved` not resolved.
-# The project pipeline against no input work: {glue:text}`cost_slower` of {glue:text}`cost_comparisons`
-# are slower, {glue:text}`cost_unresolved` not resolved. Where doing no input work is not measurably
+# No input work against the original pipeline, in {glue:text}`ceiling_comparisons` comparisons:
+# {glue:text}`ceiling_faster` faster, {glue:text}`ceiling_unresolved` not resolved. The project
+# pipeline against no input work, in {glue:text}`cost_comparisons`: {glue:text}`cost_slower` slower,
+# {glue:text}`cost_unresolved` not resolved. Where doing no input work is not measurably
 # faster, the training step is the model's arithmetic, and a plain-pipeline ratio below its target
 # is the round-to-round spread, not a cost that another pipeline could remove.
 

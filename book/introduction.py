@@ -122,11 +122,13 @@ except Exception as missing:  # no seeds study in this build
 # **What do the three architectures reach on the test volume?** A foreground IoU of about
 # {glue:text}`seeds_mean:.2f` after {glue:text}`seeds_minutes:.0f` minutes of training on two CPU
 # cores, and about {glue:text}`long_mean:.2f` after {glue:text}`long_minutes:.0f`. The three means
-# lie within {glue:text}`arch_spread:.3f` of each other; of their {glue:text}`arch_pairs` paired
-# differences, {glue:text}`arch_resolved_same_machine` is resolved between runs of one machine.
+# lie within {glue:text}`arch_spread:.3f` of each other. Paired over seeds, differences between
+# neighbouring architectures resolved on runs of one machine: {glue:text}`arch_resolved_same_machine`
+# of {glue:text}`arch_pairs`.
 #
-# **Which hyperparameters matter?** Less than the training budget: of the original report's
-# {glue:text}`grid_statements` statements about them, {glue:text}`grid_supported` holds up.
+# **Which hyperparameters matter?** Less than the training budget. The original report made
+# {glue:text}`grid_statements` statements about them; the measured grid supports
+# {glue:text}`grid_supported`.
 #
 # **How do I reproduce it?** `make book` and `make test` on a fresh clone; `make reference` reruns
 # every study ({glue:text}`compute_hours:.0f` hours on two cores).
@@ -168,8 +170,8 @@ except Exception as missing:  # no seeds study in this build
 # **Which hyperparameters matter?** Less than the budget. In the measured grid
 # ({glue:text}`grid_runs` runs, one seed each, an equal number of training samples per run),
 # {glue:text}`grid_improving` runs were still improving at their last epoch. Of the original
-# report's {glue:text}`grid_statements` statements about hyperparameters,
-# {glue:text}`grid_supported` are supported, {glue:text}`grid_contradicted` contradicted and
+# report's {glue:text}`grid_statements` statements about hyperparameters, the grid supports
+# {glue:text}`grid_supported`, contradicts {glue:text}`grid_contradicted` and leaves
 # {glue:text}`grid_not_resolved` not resolved. The original grid itself never varied its learning
 # rate ({doc}`hyperparameters`).
 #
