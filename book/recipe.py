@@ -297,9 +297,9 @@ pages.glue("quality_f1_raised", int(((quality_table["measure"] == QUALITY_VALUES
                                      & (quality_table["verdict"] == "raises")).sum()))
 
 # %% [markdown]
-# Of the {glue:text}`quality_levers` levers measured so far, {glue:text}`quality_iou_raised` raise the
-# test IoU and {glue:text}`quality_f1_raised` raise the object F1, each with an interval that
-# excludes zero. A lower predicted-to-true ratio means fewer false fragments while it stays above
+# Of the {glue:text}`quality_levers` levers measured so far, the test IoU rises with an interval that
+# excludes zero for {glue:text}`quality_iou_raised`, and the object F1 for
+# {glue:text}`quality_f1_raised`. A lower predicted-to-true ratio means fewer false fragments while it stays above
 # one. The object numbers are counted after the object steps below, as a biologist would count.
 #
 # ### The object steps

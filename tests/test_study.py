@@ -197,7 +197,7 @@ def test_profile_settings_apply_under_their_profile_only():
 
 
 def test_compute_budgets_are_read_and_checked(tmp_path):
-    assert compute_budget("cpu") == {"hours": 16, "machine": "a 2-core CPU"}
+    assert compute_budget("cpu") == {"hours": 26, "machine": "a 2-core CPU"}
     assert compute_budget("smoke") is None
     text = Path(config_path()).read_text(encoding="utf-8")
     cases = {"cpu: {hours: 6, machine: a 2-core CPU}": None,
@@ -207,7 +207,8 @@ def test_compute_budgets_are_read_and_checked(tmp_path):
              "cpu: 6": "compute_budgets.cpu: write it as {hours: <number>, machine: <text>}, got 6"}
     for entry, message in cases.items():
         path = tmp_path / "studies.yml"
-        path.write_text(text.replace("cpu: {hours: 16, machine: a 2-core CPU}", entry), encoding="utf-8")
+        path.write_text(re.sub(r"\bcpu: \{hours: [0-9.]+, machine: a 2-core CPU\}", lambda _: entry, text, count=1),
+                        encoding="utf-8")
         if message is None:
             assert load_config(path)["compute_budgets"]["cpu"]["hours"] == 6
         else:
