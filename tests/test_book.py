@@ -376,3 +376,19 @@ def test_object_steps_are_paired_levers_and_give_the_final_object_numbers(tmp_pa
     assert final.loc["c", "object_f1_50"] == 0.45 and final.loc["c", "object_step"] == object_steps.RAW_STEP
     chosen = object_steps.chosen_parameters(results).set_index("run_id")
     assert chosen.loc["b", "split_depth"] == 4 and chosen.loc["a", "min_voxels"] == 1000
+
+
+def test_detections_count_the_runs_that_found_each_true_object(tmp_path):
+    from mitolib.report import object_steps
+
+    runs = pd.DataFrame({"run_id": ["a", "b", "c"], "status": ["done", "done", "failed"]})
+    results = pages.StudyResults("quality_levers", "cpu", tmp_path, runs, pd.DataFrame(), pd.DataFrame())
+    assert object_steps.detections(results).empty
+    nan = float("nan")
+    pd.DataFrame({"run_id": ["a", "a", "b", "b", "c", "c"], "true_label": [1, 2, 1, 2, 1, 2],
+                  "true_voxels": [500, 9, 500, 9, 500, 9], "predicted_label": [3, nan, nan, nan, 1, 2],
+                  "predicted_voxels": [480, nan, nan, nan, 500, 9], "iou": [0.9, nan, nan, nan, 1, 1]}
+                 ).to_csv(tmp_path / rundir.TEST_OBJECTS, index=False)
+    found = object_steps.detections(results).set_index("true_label")
+    assert found.loc[1, "detected_by"] == 1 and found.loc[2, "detected_by"] == 0  # the failed run c is left out
+    assert found["runs"].tolist() == [2, 2] and found.loc[2, "true_voxels"] == 9

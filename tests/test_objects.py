@@ -180,3 +180,31 @@ def test_each_object_step_carries_only_the_parameters_set_by_it_or_before():
     assert objects.parameters_at("remove_small+fill_holes+split", chosen) == chosen
     with pytest.raises(ValueError):
         objects.parameters_at("open", chosen)
+
+
+def test_object_ceiling_counts_true_objects_too_small_for_a_cleaned_prediction():
+    truth = np.zeros((6, 10, 10), np.uint8)
+    truth[0:2, 0:2, 0:2] = 1        # 8 voxels, on the border
+    truth[2:5, 4:7, 4:7] = 1        # 27 voxels, inside
+    truth[3, 8, 1] = 1              # 1 voxel, inside
+    everything = objects.object_ceiling(truth)
+    assert (everything["true_objects"], everything["reachable_objects"], everything["object_f1"]) == (3, 3, 1.0)
+    # a 16-voxel prediction around the 8-voxel cube still matches it at IoU 8/16 = 0.5: the bound is exact
+    prediction = np.zeros_like(truth)
+    prediction[0:2, 0:2, 0:4] = 1
+    assert objects.match_objects(prediction, truth)["detected"] == 1
+    at_16 = objects.object_ceiling(truth, min_voxels=16)
+    assert (at_16["reachable_objects"], at_16["unreachable"], at_16["unreachable_on_border"]) == (2, 1, 0)
+    assert at_16["unreachable_single_slice"] == 1  # the 1-voxel object; the 8-voxel cube spans 2 slices
+    assert at_16["smallest_reachable"] == 8
+    at_17 = objects.object_ceiling(truth, min_voxels=17)
+    assert (at_17["reachable_objects"], at_17["unreachable_on_border"], at_17["smallest_reachable"]) == (1, 1, 27)
+    assert at_17["unreachable_single_slice"] == 1
+    assert at_17["object_recall"] == pytest.approx(1 / 3)
+    assert at_17["object_f1"] == pytest.approx(2 * (1 / 3) / (1 + 1 / 3))  # precision 1: F1 = 2r / (1 + r)
+    assert at_17["count_ratio"] == pytest.approx(1 / 3)
+    assert objects.object_ceiling(truth, min_voxels=100)["smallest_reachable"] == 0
+    empty = objects.object_ceiling(np.zeros((2, 4, 4)))
+    assert empty["true_objects"] == 0 and np.isnan(empty["object_f1"])
+    with pytest.raises(ValueError, match="min_voxels"):
+        objects.object_ceiling(truth, min_voxels=-1)

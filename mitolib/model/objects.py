@@ -9,6 +9,8 @@ precision, recall and F1 at both thresholds and the predicted count against the 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 from scipy import ndimage
@@ -109,6 +111,29 @@ def object_metrics(prediction: np.ndarray, truth: np.ndarray) -> dict:
     :data:`MATCH_IOUS` (as ``_50``, ``_75``) ``object_precision``, ``object_recall`` and ``object_f1``.  With no
     object on either side, precision, recall and F1 are NaN where they divide by zero."""
     return object_evaluation(prediction, truth)[0]
+
+
+def object_ceiling(truth: np.ndarray, min_voxels: int = 0, iou: float = MATCH_IOU) -> dict:
+    """The best object scores a prediction whose components all hold at least ``min_voxels`` voxels can reach
+    against a binary ``truth``: a true object of ``t`` voxels can match a predicted one of ``p >= min_voxels``
+    only when ``t / p >= iou`` (the overlap is at most ``t``, the union at least ``p``), so true objects smaller
+    than ``iou * min_voxels`` are out of reach. Returns ``true_objects``, ``reachable_objects``, ``unreachable``,
+    ``unreachable_on_border`` (of those, the ones touching the stack's border), ``unreachable_single_slice`` (of
+    those, the ones drawn on one slice only), ``smallest_reachable`` (voxels;
+    0 when none), and with every reachable object matched and nothing else predicted: ``object_recall``,
+    ``object_f1`` (precision 1) and ``count_ratio`` (NaN with no true object)."""
+    if min_voxels < 0:
+        raise ValueError(f"min_voxels must be 0 or more, got {min_voxels}")
+    table = object_table(truth, pixel_size_nm=1.0)
+    reachable = table["voxels"] >= iou * min_voxels
+    true_objects, n_reachable = len(table), int(reachable.sum())
+    recall = n_reachable / true_objects if true_objects else math.nan
+    return {"true_objects": true_objects, "reachable_objects": n_reachable, "unreachable": true_objects - n_reachable,
+            "unreachable_on_border": int((~reachable & table["touches_border"].astype(bool)).sum()),
+            "unreachable_single_slice": int((~reachable & (table["slices"] == 1)).sum()),
+            "smallest_reachable": int(table.loc[reachable, "voxels"].min()) if n_reachable else 0,
+            "object_recall": recall, "object_f1": 2 * recall / (1 + recall) if true_objects else math.nan,
+            "count_ratio": recall}
 
 
 MATCHED_COLUMNS = ["true_label", "true_voxels", "predicted_label", "predicted_voxels", "iou"]

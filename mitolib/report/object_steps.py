@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from mitolib.core.rundir import OBJECT_CLEANUP
+from mitolib.core.rundir import OBJECT_CLEANUP, TEST_OBJECTS
 from mitolib.model.objects import CLEANUP_STEPS, OBJECT_FIELDS, PARAMETER_STEPS
 from mitolib.report import verdicts
 from mitolib.report.pages import StudyResults
@@ -69,3 +69,17 @@ def with_final_objects(results: StudyResults, runs: pd.DataFrame | None = None) 
         runs.loc[recorded, field] = runs.loc[recorded, "run_id"].map(last[field])
     runs.loc[recorded, "object_step"] = runs.loc[recorded, "run_id"].map(last["step"])
     return runs
+
+
+def detections(results: StudyResults) -> pd.DataFrame:
+    """Per true object of the test volume (``true_label``, ``true_voxels``), how many of the study's done runs
+    detected it in their raw prediction (``detected_by``, from ``test_objects.csv``) and how many runs recorded
+    it (``runs``); empty (with those columns) where no run recorded its matched objects."""
+    columns = ["true_label", "true_voxels", "detected_by", "runs"]
+    path = results.path / TEST_OBJECTS
+    if not path.is_file():
+        return pd.DataFrame(columns=columns)
+    table = pd.read_csv(path)
+    table = table[table["run_id"].isin(results.done["run_id"])].assign(detected=lambda t: t["predicted_label"].notna())
+    grouped = table.groupby(["true_label", "true_voxels"], as_index=False)
+    return grouped.agg(detected_by=("detected", "sum"), runs=("run_id", "nunique"))[columns]
