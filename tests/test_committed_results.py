@@ -71,12 +71,15 @@ EVALUATION_FILES = sorted(RESULTS.glob("*/*/evaluations.csv"))
 
 
 def same_settings(path: Path) -> pd.DataFrame:
-    """The rows of ``path`` evaluated with their run's own evaluation settings (``runs.csv``)."""
+    """The rows of ``path`` evaluated with their run's own evaluation settings (``runs.csv``), the run alone (an
+    ``--ensemble`` row averages other runs' probabilities in)."""
     runs = pd.read_csv(path.parent / "runs.csv").set_index("run_id")
     evaluations = pd.read_csv(path)
+    if "ensemble" in evaluations:
+        evaluations = evaluations[evaluations["ensemble"].isna()]
     assert set(evaluations["run_id"]) <= set(runs.index), "evaluations of runs that runs.csv does not hold"
-    same = evaluations[[all(str(row[k]) == str(runs.loc[row["run_id"], k]) for k in EVAL_SETTINGS)
-                        for _, row in evaluations.iterrows()]]
+    same = evaluations[pd.Series([all(str(row[k]) == str(runs.loc[row["run_id"], k]) for k in EVAL_SETTINGS)
+                                  for _, row in evaluations.iterrows()], index=evaluations.index, dtype=bool)]
     return same.assign(run_test_iou=[float(runs.loc[r, "test_iou"]) for r in same["run_id"]])
 
 
