@@ -299,8 +299,9 @@ pages.glue("quality_f1_raised", int(((quality_table["measure"] == QUALITY_VALUES
 # %% [markdown]
 # Of the {glue:text}`quality_levers` levers measured so far, the test IoU rises with an interval that
 # excludes zero for {glue:text}`quality_iou_raised`, and the object F1 for
-# {glue:text}`quality_f1_raised`. A lower predicted-to-true ratio means fewer false fragments while it stays above
-# one. The object numbers are counted after the object steps below, as a biologist would count.
+# {glue:text}`quality_f1_raised`. The ratio of predicted to true objects is best at one: above one,
+# the masks hold false fragments; below one, they miss mitochondria or merge them. The object numbers
+# are counted after the object steps below, as a biologist would count.
 #
 # ### The object steps
 #
