@@ -328,45 +328,34 @@ if quality is not None:
             pages.not_drawn("The object-step table", "The runs record no object steps."))
 
 # %% tags=["remove-cell"]
-from mitolib.data import volumes as data_module  # noqa: E402
-from mitolib.model import objects as objects_module  # noqa: E402
-from mitolib.report import predictions  # noqa: E402
+from mitolib.core.errors import DataError  # noqa: E402
 
 nan = float("nan")
-ceiling = dict.fromkeys(("true_objects", "reachable_objects", "unreachable", "unreachable_on_border",
-                         "unreachable_single_slice", "smallest_reachable", "object_recall", "object_f1",
-                         "count_ratio"), nan)
-kept_size, labels_note = nan, ""
-found = object_steps.detections(quality) if quality is not None else pd.DataFrame(columns=["true_voxels"])
-if quality is not None and len(found):
-    try:  # the test labels of the study's runs, and the largest smallest-kept size their validation chose
-        _, truth = data_module.resolve_volumes(predictions.run_params(quality, quality.done["run_id"].iloc[0]), "test")
-        kept_size = int(object_steps.chosen_parameters(quality)["min_voxels"].max())
-        ceiling = objects_module.object_ceiling(truth, kept_size)
-    except (data_module.DataError, OSError) as missing:
+ceiling, labels_note = {}, ""
+if quality is not None:
+    try:  # the test labels of the study's runs, at the largest smallest-kept size their validation chose
+        ceiling = object_steps.label_ceiling(quality)
+    except (DataError, OSError) as missing:
         labels_note = str(missing)
-out_of_reach = found[found["true_voxels"] < objects_module.MATCH_IOU * kept_size] if len(found) else found
-for name, value in ceiling.items():
-    pages.glue(f"ceiling_{name}", float(value))
-pages.glue("ceiling_kept_size", float(kept_size))
-pages.glue("ceiling_found_any", float((out_of_reach["detected_by"] > 0).sum()) if len(out_of_reach) else nan)
-pages.glue("ceiling_runs", float(found["runs"].max()) if len(found) else nan)
+for name in ("true_objects", "reachable_objects", "unreachable", "unreachable_on_border", "unreachable_single_slice",
+             "object_recall", "object_f1", "count_ratio", "min_voxels", "found_any", "runs"):
+    pages.glue(f"ceiling_{name}", float(ceiling.get(name, nan)))
 goal_long = target(pages.long_profile(profile)) or {}
 count_band = float(goal_long.get("count_error", nan))
 pages.glue("ceiling_count_band", count_band)
 pages.glue("ceiling_f1_target", float(goal_long.get("object_f1_50", nan)))
-count_gap = abs(ceiling["count_ratio"] - 1)
+count_gap = abs(ceiling.get("count_ratio", nan) - 1)
 pages.glue("ceiling_count_in_band", "–" if pd.isna(count_gap) or pd.isna(count_band) else
            "inside" if count_gap <= count_band else "outside")
-if quality is not None and (labels_note or not len(found)):
-    display(pages.not_drawn("The ceiling of the object scores", labels_note or "No run recorded its matched objects."))
+if quality is not None and not ceiling:
+    display(pages.not_drawn("The ceiling of the object scores", labels_note or "No run recorded its object steps."))
 
 # %% [markdown]
 # ### What the test labels allow
 #
 # The EPFL labels of the test volume hold {glue:text}`ceiling_true_objects:.0f` 3-D components, and
 # not all of them are mitochondria a model can find. The object steps remove every component
-# smaller than {glue:text}`ceiling_kept_size:,.0f` voxels (the largest size the runs chose), so
+# smaller than {glue:text}`ceiling_min_voxels:,.0f` voxels (the largest size the runs chose), so
 # each predicted object left holds at least that many voxels. It cannot match a true object of less
 # than half that size at IoU one half: the overlap is at most the smaller object, the union at least
 # the larger. {glue:text}`ceiling_unreachable:.0f` true components are that small.

@@ -392,3 +392,32 @@ def test_detections_count_the_runs_that_found_each_true_object(tmp_path):
     found = object_steps.detections(results).set_index("true_label")
     assert found.loc[1, "detected_by"] == 1 and found.loc[2, "detected_by"] == 0  # the failed run c is left out
     assert found["runs"].tolist() == [2, 2] and found.loc[2, "true_voxels"] == 9
+
+
+def test_label_ceiling_reads_the_runs_test_labels_at_their_largest_chosen_size(tmp_path):
+    from mitolib.core.errors import DataError
+    from mitolib.data.volumes import resolve_volumes
+    from mitolib.model.objects import CLEANUP_STEPS, object_ceiling
+    from mitolib.report import object_steps
+
+    data = {"data_source": "synthetic", "synthetic_slices": 8, "synthetic_height": 64, "synthetic_width": 96}
+    runs = pd.DataFrame([{"run_id": run, "architecture": "unet", "seed": seed, "status": "done", **data}
+                         for seed, run in enumerate(("a", "b"))])
+    results = pages.StudyResults("quality_levers", "cpu", tmp_path, runs, pd.DataFrame(), pd.DataFrame())
+    assert object_steps.label_ceiling(results) == {}  # nothing recorded yet
+    pd.DataFrame([{"run_id": run, "step": CLEANUP_STEPS[1], "min_voxels": size, "split_depth": 0}
+                  for run, size in (("a", 100), ("b", 400))]).to_csv(tmp_path / rundir.OBJECT_CLEANUP, index=False)
+    nan = float("nan")
+    pd.DataFrame({"run_id": ["a", "a", "b", "b"], "true_label": [1, 2, 1, 2], "true_voxels": [150, 900, 150, 900],
+                  "predicted_label": [1, 2, nan, 1], "predicted_voxels": [160, 880, nan, 870],
+                  "iou": [0.9, 0.9, nan, 0.9]}).to_csv(tmp_path / rundir.TEST_OBJECTS, index=False)
+    ceiling = object_steps.label_ceiling(results)
+    truth = resolve_volumes(data, "test")[1]
+    assert ceiling["min_voxels"] == 400  # the larger of the two runs' choices
+    assert {k: ceiling[k] for k in object_ceiling(truth, 400)} == pytest.approx(object_ceiling(truth, 400), nan_ok=True)
+    assert (ceiling["found_any"], ceiling["runs"]) == (1, 2)  # the 150-voxel object (< 200) was matched by run a
+    runs["data_source"] = "epfl"
+    runs["data_root"] = str(tmp_path / "no-data-here")
+    with pytest.raises((DataError, OSError)):
+        object_steps.label_ceiling(pages.StudyResults("quality_levers", "cpu", tmp_path, runs, pd.DataFrame(),
+                                                      pd.DataFrame()))

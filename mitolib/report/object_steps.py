@@ -13,7 +13,7 @@ from __future__ import annotations
 import pandas as pd
 
 from mitolib.core.rundir import OBJECT_CLEANUP, TEST_OBJECTS
-from mitolib.model.objects import CLEANUP_STEPS, OBJECT_FIELDS, PARAMETER_STEPS
+from mitolib.model.objects import CLEANUP_STEPS, MATCH_IOU, OBJECT_FIELDS, PARAMETER_STEPS, object_ceiling
 from mitolib.report import verdicts
 from mitolib.report.pages import StudyResults
 
@@ -83,3 +83,23 @@ def detections(results: StudyResults) -> pd.DataFrame:
     table = table[table["run_id"].isin(results.done["run_id"])].assign(detected=lambda t: t["predicted_label"].notna())
     grouped = table.groupby(["true_label", "true_voxels"], as_index=False)
     return grouped.agg(detected_by=("detected", "sum"), runs=("run_id", "nunique"))[columns]
+
+
+def label_ceiling(results: StudyResults) -> dict:
+    """The ceiling the test labels of the study's runs put on their object scores after the object steps
+    (:func:`mitolib.model.objects.object_ceiling` at ``min_voxels``, the largest smallest-kept size the runs chose
+    on validation), with ``min_voxels`` and ``found_any``: how many of the true objects out of reach after the
+    steps the raw predictions matched in at least one run, of ``runs`` runs. Empty where no run recorded its
+    matched objects or its object steps; :class:`mitolib.core.errors.DataError` or ``OSError`` where the test
+    labels cannot be read."""
+    from mitolib.data.volumes import resolve_volumes
+    from mitolib.report.predictions import run_params
+
+    found, chosen = detections(results), chosen_parameters(results)
+    if found.empty or "min_voxels" not in chosen or chosen.empty:
+        return {}
+    min_voxels = int(chosen["min_voxels"].max())
+    _, truth = resolve_volumes(run_params(results, str(chosen["run_id"].iloc[0])), "test")
+    out_of_reach = found[found["true_voxels"] < MATCH_IOU * min_voxels]
+    return {**object_ceiling(truth, min_voxels), "min_voxels": min_voxels,
+            "found_any": int((out_of_reach["detected_by"] > 0).sum()), "runs": int(found["runs"].max())}
