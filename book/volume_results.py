@@ -240,10 +240,9 @@ if object_note or not object_rows:
 # voxels. So they cost little IoU, but a count taken from these masks would be far too high, and a
 # size distribution would gain a tail of tiny "mitochondria". Only {glue:text}`objects_detected_low:.0f`–{glue:text}`objects_detected_high:.0f`
 # true mitochondria are matched at IoU one half. One split in two, or merged with a neighbour, fails
-# the match even where its voxels are right; and some true components are slivers and specks too small
-# for any model to find, which {doc}`recipe` counts ("What the test labels allow"). Count and measure
-# mitochondria only after removing the
-# fragments. Newer runs score that step on the test volume (`object_postprocessing.csv`), with two more:
+# the match even where its voxels are right. And some true components are slivers and specks too
+# small for a cleaned prediction to match; {doc}`recipe` counts them ("What the test labels allow").
+# Count and measure mitochondria only after removing the fragments. Newer runs score that step on the test volume (`object_postprocessing.csv`), with two more:
 # holes filled, and touching objects split by a watershed. Each run chooses the smallest kept size and
 # the split's depth on its validation slices. `mitolib predict --objects` writes the per-object table
 # to check.
@@ -611,8 +610,8 @@ pages.glue_record("long_machines", long_machines)
 # run chose on its validation slices. Where the runs did not record their objects, a target reached
 # on IoU is "not judged yet". Longer training raises the test IoU, with an interval that excludes
 # zero, for {glue:text}`long_raised` of the architectures. An order between them under `cpu_long`
-# is **{glue:md}`long_order`** by the claims rule. {glue:md}`lead_arch`, the best architecture under
-# `cpu`, is among those trained longer: {glue:md}`long_leader_trained`.
+# is **{glue:md}`long_order`** by the claims rule. {glue:md}`lead_arch`, the architecture with the
+# highest `cpu` mean, is among those trained longer: {glue:md}`long_leader_trained`.
 #
 # The plateau schedule reached its floor in {glue:text}`long_floored` of {glue:text}`long_runs`
 # runs, between epochs {glue:text}`long_floor_first:.0f` and {glue:text}`long_floor_last:.0f` of

@@ -119,9 +119,9 @@ def object_ceiling(truth: np.ndarray, min_voxels: int = 0, iou: float = MATCH_IO
     only when ``t / p >= iou`` (the overlap is at most ``t``, the union at least ``p``), so true objects smaller
     than ``iou * min_voxels`` are out of reach. Returns ``true_objects``, ``reachable_objects``, ``unreachable``,
     ``unreachable_on_border`` (of those, the ones touching the stack's border), ``unreachable_single_slice`` (of
-    those, the ones drawn on one slice only), ``smallest_reachable`` (voxels;
-    0 when none), and with every reachable object matched and nothing else predicted: ``object_recall``,
-    ``object_f1`` (precision 1) and ``count_ratio`` (NaN with no true object)."""
+    those, the ones drawn on one slice only), ``smallest_reachable`` (voxels; 0 when none), and with every
+    reachable object matched and nothing else predicted: ``object_recall``, ``object_f1`` (precision 1) and
+    ``count_ratio`` (NaN with no true object)."""
     if min_voxels < 0:
         raise ValueError(f"min_voxels must be 0 or more, got {min_voxels}")
     table = object_table(truth, pixel_size_nm=1.0)
