@@ -297,7 +297,7 @@ pages.glue("quality_f1_raised", int(((quality_table["measure"] == QUALITY_VALUES
                                      & (quality_table["verdict"] == "raises")).sum()))
 
 # %% [markdown]
-# Of the {glue:text}`quality_levers` levers measured so far, the test IoU rises with an interval that
+# Of the {glue:text}`quality_levers` levers measured, the test IoU rises with an interval that
 # excludes zero for {glue:text}`quality_iou_raised`, and the object F1 for
 # {glue:text}`quality_f1_raised`. The ratio of predicted to true objects is best at one: above one,
 # the masks hold false fragments; below one, they miss mitochondria or merge them. The object numbers

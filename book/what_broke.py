@@ -132,8 +132,8 @@ else:
 #   sat at {glue:text}`val_plateau:.4f`, an empty mask.
 # * **The formula was not the problem.** The script that ran already thresholded the
 #   predictions (below). An exact metric of an empty prediction is still zero.
-# * **Mispaired data reproduce the logs; correctly paired data do not.** In the reproduction
-#   ({glue:text}`repro_done` of {glue:text}`repro_planned` planned runs so far),
+# * **Mispaired data reproduce the logs; correctly paired data do not.** Of the reproduction's
+#   {glue:text}`repro_done` runs ({glue:text}`repro_planned` planned),
 #   {glue:text}`mispaired_any_reproducing` of {glue:text}`mispaired_any_runs` mispaired runs
 #   reproduce the logs and {glue:text}`paired_any_reproducing` of {glue:text}`paired_any_runs`
 #   correctly paired ones do. The rule written before the runs still calls mispairing
@@ -273,25 +273,29 @@ pages.glue_figure("fig-original-logs", fig)
 # | `bce_plain_head` | binary cross-entropy and no batch norm before the sigmoid |
 # | `momentum_0.9` | batch-norm momentum `0.9` instead of `0.99` |
 # | `stop_by_iou` | early stopping and the restored weights chosen by the dataset-level validation IoU |
-# | `all_slices` | all 165 slices (1,980 patches, the follow-up's data) |
-# | `base64`, `base64_mispaired` | the original width, 64 filters, under both pairings |
+# | `all_slices` | all 165 slices (1,980 patches, the follow-up's data); U-Net only |
+# | `base64`, `base64_mispaired` | the original width, 64 filters, under both pairings; U-Net only |
 
 # %% tags=["remove-input"]
 if repro is not None:
     display(notices.notice(repro))
-    columns = {"recipe": "recipe", "architecture": "architecture", "runs": "runs", "reproducing": "reproduce",
+    columns = {"recipe": "recipe", "architecture": "architecture", "planned": "planned", "runs": "runs",
+               "reproducing": "reproduce",
                "verdict": "verdict", "final_accuracy_mean": "final training accuracy",
                "final_train_jaccard_mean": "final training jacard_coef",
                "best_val_jaccard_mean": "best validation jacard_coef", "best_val_iou_mean": "best validation IoU",
                "test_iou_mean": "test IoU", "epochs_mean": "epochs"}
-    shown_settings = settings[list(columns)].rename(columns=columns)
+    planned_runs = reproduction.progress_table(repro.runs)[["recipe", "architecture", "planned"]]
+    shown_settings = settings.merge(planned_runs, on=["recipe", "architecture"], how="left")[list(columns)]
+    shown_settings = shown_settings.rename(columns=columns)
     shown_settings["architecture"] = shown_settings["architecture"].map(pages.arch_label)
-    display(pages.markdown_table(shown_settings, formats={"runs": "d", "reproduce": "d", "epochs": ".1f"}))
+    display(pages.markdown_table(shown_settings, formats={"planned": "d", "runs": "d", "reproduce": "d",
+                                                          "epochs": ".1f"}))
 else:
     display(pages.missing("original_logs", "original_0926", "Runs of the `original_logs` study"))
 
 # %% [markdown]
-# **Table 2.** Each reproduced setting against the rule: its runs, how many reproduce the logs,
+# **Table 2.** Each reproduced setting against the rule: its runs planned and done, how many reproduce the logs,
 # the verdict, and the means over seeds of the rule's statistics and of the validation and test
 # IoU. The validation IoU is over the whole validation set at threshold
 # {glue:text}`original_threshold`; the test IoU is the foreground IoU of the whole test volume,
@@ -379,7 +383,7 @@ pages.glue_figure("fig-logs-reproduced", fig)
 # mispaired runs drawn here reproduce the logs.
 # ```
 #
-# **What the reproduction shows so far** (16 filters wide, every architecture run so far).
+# **What the reproduction shows** (16 filters wide, three architectures).
 # Correctly paired, the recipe fits its own training patches: the training accuracy ends at
 # {glue:text}`faithful_final_accuracy:.3f` on average, far above the empty-mask line, so
 # {glue:text}`faithful_reproducing` of {glue:text}`faithful_runs` runs reproduce the logs. Yet
@@ -407,15 +411,14 @@ pages.glue_figure("fig-logs-reproduced", fig)
 #
 # At the original width of 64 filters (U-Net), {glue:text}`base64_reproducing` of
 # {glue:text}`base64_runs` correctly paired runs and {glue:text}`base64_mispaired_reproducing` of
-# {glue:text}`base64_mispaired_runs` mispaired runs reproduce the logs so far (Table 2; Table 4 lists
-# the runs still to come).
+# {glue:text}`base64_mispaired_runs` mispaired runs reproduce the logs (Table 2).
 #
 # The rule asks for more before it calls a cause supported: the paired difference in best
 # validation IoU must also exclude zero. For U-Net it is {glue:text}`mispairing_unet_difference:+.3f`
 # [{glue:text}`mispairing_unet_low:+.3f`, {glue:text}`mispairing_unet_high:+.3f`], because the
 # correctly paired runs that restored an early epoch score as low on validation as the mispaired ones.
 # So, by the rule written before the runs, mispairing is **{glue:md}`mispairing_unet_verdict`** on
-# U-Net so far; Table 3 gives every architecture.
+# U-Net; Table 3 gives every architecture.
 #
 # (explanations)=
 # ## The explanations, judged
@@ -438,23 +441,35 @@ else:
 # with its {glue:text}`confidence_level:.0%` interval over seeds, and the cause's verdict. `mispairing` adds a defect to the faithful recipe;
 # the others remove one part of it.
 #
-# **What has not run yet.** {glue:text}`repro_settings_open` of the study's
-# {glue:text}`repro_settings` settings still miss runs; until they have them, the causes they test
-# stay out of Table 3 or are judged on fewer seeds. Table 4 lists them.
+# **What was not run.** Three settings ran on U-Net only: `base64` and `base64_mispaired` at the
+# original width, and `all_slices` on the follow-up's 1,980 patches. At 64 filters a U-Net run took
+# {glue:text}`base64_minutes:.0f` minutes of training on average, and on all 165 slices
+# {glue:text}`all_slices_hours:.1f` hours. The attention networks train slower: an epoch of their
+# `faithful` runs took {glue:text}`attention_time_ratio_low:.1f` to {glue:text}`attention_time_ratio_high:.1f` times as long
+# as U-Net's. At those ratios, the three settings on both attention networks would have added about
+# {glue:text}`left_out_hours:.0f` hours to a study budgeted at {glue:text}`repro_budget_hours:.0f`. The archive's own
+# patches are lost, so no run trains on exactly the logged images. And no run used the original's
+# software (TensorFlow 2.16 with Keras 2 on a GPU).
 
-# %% tags=["remove-input"]
-progress = reproduction.progress_table(repro.runs) if repro is not None else pd.DataFrame(
-    columns=["recipe", "architecture", "planned", "done"])
-open_settings = progress[progress["done"] < progress["planned"]]
-pages.glue("repro_settings", int(len(progress)))
-pages.glue("repro_settings_open", int(len(open_settings)))
-display(pages.markdown_table(open_settings.assign(architecture=open_settings["architecture"].map(pages.arch_label))
-                             .rename(columns={"done": "runs done", "planned": "runs planned"})))
+# %% tags=["remove-cell"]
+def mean_training(recipe, per_epoch=False):
+    part = repro.done[repro.done["variant"] == recipe] if repro is not None else pd.DataFrame()
+    seconds = part["train_seconds"] / part["epochs_run"] if per_epoch and len(part) else part.get("train_seconds")
+    return float(seconds.mean()) if len(part) else float("nan")
+
+
+U_NET_ONLY = ("base64", "base64_mispaired", "all_slices")
+pages.glue("base64_minutes", mean_training("base64") / 60)
+pages.glue("all_slices_hours", mean_training("all_slices") / 3600)
+ratios = [mean_training(f"faithful_{a}", per_epoch=True) / mean_training("faithful", per_epoch=True)
+          for a in ("attention_unet", "attention_resunet")]
+u_net_only_seconds = (repro.done.loc[repro.done["variant"].isin(U_NET_ONLY), "train_seconds"].sum()
+                      if repro is not None else float("nan"))
+pages.glue("attention_time_ratio_low", min(ratios))
+pages.glue("attention_time_ratio_high", max(ratios))
+pages.glue("left_out_hours", float(u_net_only_seconds * sum(ratios) / 3600))
 
 # %% [markdown]
-# **Table 4.** The settings of the `original_logs` study with runs still to do. `studies.yml` gives
-# the order in which they run and the hours they take.
-#
 # ## The next day's high score
 #
 # On 2025-09-27 the same script ran again on the new 1,980 patches of all 165 slices
@@ -473,7 +488,7 @@ display(pages.markdown_table(open_settings.assign(architecture=open_settings["ar
 # the official test volume (means over {glue:text}`random_split_runs` seeds). The split flatters the
 # number; only the test volume says what a model does on slices it has not seen.
 #
-# Table 5 sets the logged runs of that day beside the reproduction's `all_slices` runs: the
+# Table 4 sets the logged runs of that day beside the reproduction's `all_slices` runs: the
 # 2025-09-26 recipe, 16 filters wide, on the same 1,980 patches and the same kind of random split.
 # Their best validation `jacard_coef` is the follow-up's kind of number; their test IoU is the
 # official one, the foreground IoU of the whole test volume without post-processing.
@@ -495,7 +510,7 @@ if not len(all_slices):
     display(pages.missing("original_logs", "original_0926", "The `all_slices` runs"))
 
 # %% [markdown]
-# **Table 5.** The runs on 1,980 patches of all 165 slices: the logged ones (64 filters) and the
+# **Table 4.** The runs on 1,980 patches of all 165 slices: the logged ones (64 filters) and the
 # reproduction's (16 filters). The best validation `jacard_coef` is per batch, thresholded, on
 # random patches from the training slices; the test IoU is on the official test volume.
 #
@@ -506,7 +521,7 @@ if not len(all_slices):
 # scored their empty masks at exactly zero and their everything-masks at about the foreground
 # fraction. No formula can recover a segmentation the model did not learn. What would have
 # changed the outcome lies before the metric, in the data the models were given: that is where
-# the reproduction points, though its rule does not yet call the cause settled. The
+# the reproduction points, though its rule does not call the cause settled. The
 # {doc}`metric_lesson` shows where the metric choice does matter: for models that do segment.
 #
 # ## Each defect on the full data

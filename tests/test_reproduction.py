@@ -129,3 +129,18 @@ def test_in_the_committed_reproduction_only_mispaired_runs_reproduce_the_logs(mo
     assert table["mispair"].any() and (~table["mispair"].astype(bool)).any()
     assert not table.loc[~table["mispair"].astype(bool), "reproduces"].any()
     assert table.loc[table["mispair"].astype(bool), "reproduces"].mean() > 0.5
+
+
+def test_in_the_committed_reproduction_mispairing_on_unet_is_not_resolved(monkeypatch):
+    # The introduction and the Summary of "What actually broke" call mispairing the one candidate left
+    # standing, not a proven cause: a collected run that resolves it must change their words.
+    from mitolib.report import pages
+
+    monkeypatch.setenv("MITOLIB_RESULTS", str(project_root() / "results"))
+    results = pages.load_study("original_logs", "original_0926")
+    explanations = reproduction.explanation_table(
+        reproduction.reproduced_table(results.done, results.history, reproduction.load_rule()))
+    unet = explanations[(explanations["explanation"] == "mispairing") & (explanations["architecture"] == "unet")]
+    assert len(unet) == 1
+    assert unet["verdict"].iloc[0] == reproduction.NOT_RESOLVED
+    assert unet["low"].iloc[0] < 0 < unet["high"].iloc[0]
