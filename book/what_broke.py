@@ -449,7 +449,7 @@ else:
 # as U-Net's. At those ratios, the three settings on both attention networks would have added about
 # {glue:text}`left_out_hours:.0f` hours to a study budgeted at {glue:text}`repro_budget_hours:.0f`. The archive's own
 # patches are lost, so no run trains on exactly the logged images. And no run used the original's
-# software (TensorFlow 2.16 with Keras 2 on a GPU).
+# software (TensorFlow {glue:md}`job_tf` with Keras 2 on a GPU).
 
 # %% tags=["remove-cell"]
 def mean_training(recipe, per_epoch=False):
