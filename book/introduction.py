@@ -126,7 +126,7 @@ except Exception as missing:  # no seeds study in this build
 # # U-Net variants for mitochondria segmentation, measured
 #
 # **What really broke?** The models never learned: in all {glue:text}`broke_logged_runs` logged
-# runs the training accuracy never rose above that of an empty mask. Mispaired images and masks reproduce
+# runs the training accuracy stopped at that of an empty mask. Mispaired images and masks reproduce
 # the logs ({glue:text}`broke_mispaired_reproducing` of {glue:text}`broke_mispaired_runs` runs);
 # correctly paired ones do not ({glue:text}`broke_faithful_reproducing` of
 # {glue:text}`broke_faithful_runs`).
@@ -155,7 +155,7 @@ except Exception as missing:  # no seeds study in this build
 # ## The answers in detail
 #
 # **What really broke?** The models never learned to segment. In all {glue:text}`broke_logged_runs`
-# runs behind the report, the training accuracy never rose above {glue:text}`broke_max_accuracy:.3f`,
+# runs behind the report, the training accuracy never rose above {glue:text}`broke_max_accuracy:.3f`, about
 # the accuracy of an empty mask ({glue:text}`broke_empty_accuracy:.3f`). The reported "Jaccard" was
 # already thresholded; it measured empty masks and, for an epoch or two, masks that covered much of
 # the image. The reproduction tests why. Of its runs with the archive's images and masks mispaired,
