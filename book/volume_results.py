@@ -66,7 +66,8 @@ pages.glue("arch_resolved_same_machine", int((pairs["resolved"] & pairs["same_ma
 # Mean ± standard deviation over seeds; IoU and Dice count every pixel of the test volume
 # (foreground class only), by the protocol of the runs: {glue:md}`protocol`.
 #
-# **Which architecture is best?** None, yet. The table pairs each architecture with the next lower
+# **Which architecture is best?** The claims rule names one only where its difference to every other
+# excludes zero, from runs on one machine. The table pairs each architecture with the next lower
 # mean over the same seeds, with the {glue:md}`confidence` interval of the difference.
 # Differences whose interval excludes zero: {glue:text}`arch_resolved` of {glue:text}`arch_pairs`.
 # Of those, from runs trained on the same machine: {glue:text}`arch_resolved_same_machine`. A
