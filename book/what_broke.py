@@ -437,32 +437,36 @@ else:
 # with its {glue:text}`confidence_level:.0%` interval over seeds, and the cause's verdict. `mispairing` adds a defect to the faithful recipe;
 # the others remove one part of it.
 #
-# **What was not run.** Three settings ran on U-Net only: `base64` and `base64_mispaired` at the
-# original width, and `all_slices` on the follow-up's 1,980 patches. At 64 filters a U-Net run took
+# **What was not run.** These settings ran on U-Net only: {glue:md}`u_net_only` (the table of recipes
+# above says what each changes). At 64 filters a U-Net run took
 # {glue:text}`base64_minutes:.0f` minutes of training on average, and on all 165 slices
-# {glue:text}`all_slices_hours:.1f` hours. The attention networks train slower: an epoch of their
-# `faithful` runs took {glue:text}`attention_time_ratio_low:.1f` to {glue:text}`attention_time_ratio_high:.1f` times as long
-# as U-Net's. At those ratios, the three settings on both attention networks would have added about
+# {glue:text}`all_slices_hours:.1f` hours. The attention networks train slower: in the `faithful`
+# runs, U-Net trained {glue:text}`attention_time_ratio_low:.1f` to
+# {glue:text}`attention_time_ratio_high:.1f` times as many images a second. At those ratios, these
+# settings on both attention networks would have added about
 # {glue:text}`left_out_hours:.0f` hours to a study budgeted at {glue:text}`repro_budget_hours:.0f`. The archive's own
 # patches are lost, so no run trains on exactly the logged images. And no run used the original's
 # software (TensorFlow {glue:md}`job_tf` with Keras 2 on a GPU).
 
 # %% tags=["remove-cell"]
-def mean_training(recipe, per_epoch=False):
-    part = repro.done[repro.done["variant"] == recipe] if repro is not None else pd.DataFrame()
-    seconds = part["train_seconds"] / part["epochs_run"] if per_epoch and len(part) else part.get("train_seconds")
-    return float(seconds.mean()) if len(part) else float("nan")
-
-
-U_NET_ONLY = ("base64", "base64_mispaired", "all_slices")
-pages.glue("base64_minutes", mean_training("base64") / 60)
-pages.glue("all_slices_hours", mean_training("all_slices") / 3600)
-ratios = [mean_training(f"faithful_{a}", per_epoch=True) / mean_training("faithful", per_epoch=True)
+done_runs = (repro.done.assign(recipe=[reproduction.recipe_of(v, a) for v, a in
+                                       zip(repro.done["variant"], repro.done["architecture"])])
+             if repro is not None else pd.DataFrame(columns=["recipe", "architecture", "train_seconds",
+                                                             "images_per_second"]))
+planned_archs = (reproduction.progress_table(repro.runs).groupby("recipe")["architecture"].agg(frozenset)
+                 if repro is not None else pd.Series(dtype=object))
+u_net_only = [recipe for recipe, archs in planned_archs.items() if archs == {"unet"}]
+pages.glue("u_net_only", ", ".join(f"`{recipe}`" for recipe in u_net_only) or "–")
+by_setting = done_runs.groupby(["recipe", "architecture"])
+seconds, speed = by_setting["train_seconds"].mean(), by_setting["images_per_second"].mean()
+pages.glue("base64_minutes", float(seconds.get(("base64", "unet"), float("nan")) / 60))
+pages.glue("all_slices_hours", float(seconds.get(("all_slices", "unet"), float("nan")) / 3600))
+# how much longer an attention network trains than U-Net, from the throughput of their faithful runs
+ratios = [speed.get(("faithful", "unet"), float("nan")) / speed.get(("faithful", a), float("nan"))
           for a in ("attention_unet", "attention_resunet")]
-u_net_only_seconds = (repro.done.loc[repro.done["variant"].isin(U_NET_ONLY), "train_seconds"].sum()
-                      if repro is not None else float("nan"))
-pages.glue("attention_time_ratio_low", min(ratios))
-pages.glue("attention_time_ratio_high", max(ratios))
+u_net_only_seconds = done_runs.loc[done_runs["recipe"].isin(u_net_only), "train_seconds"].sum()
+pages.glue("attention_time_ratio_low", float(min(ratios)))
+pages.glue("attention_time_ratio_high", float(max(ratios)))
 pages.glue("left_out_hours", float(u_net_only_seconds * sum(ratios) / 3600))
 
 # %% [markdown]
