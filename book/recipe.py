@@ -28,7 +28,7 @@ from IPython.display import display
 from mitolib.report import evaluations, object_steps, pages, notices, summaries, targets, verdicts
 from mitolib.core import claims, tables
 from mitolib.figures import plots
-from mitolib.core.config import target
+from mitolib.core.config import load_config, resolve_params, target
 from mitolib.core.errors import ResultsMissing
 
 results = pages.load_study("recipe")
@@ -234,8 +234,6 @@ pages.glue("target_minutes", float(goal.get("train_minutes", float("nan"))))
 pages.glue("chosen_slowest", float((chosen_runs["train_seconds"] / 60).max()) if len(chosen_runs) else float("nan"))
 
 # %% tags=["remove-cell"]
-from mitolib.core.config import load_config  # noqa: E402
-
 now = load_config()["profiles"].get(profile) or {}
 pages.glue("now_epochs", int(now.get("epochs", 0)))
 pages.glue("now_z_median", int(now.get("z_median", 1)))
@@ -295,6 +293,18 @@ pages.glue("quality_iou_raised", int(((quality_table["measure"] == QUALITY_VALUE
                                       & (quality_table["verdict"] == "raises")).sum()))
 pages.glue("quality_f1_raised", int(((quality_table["measure"] == QUALITY_VALUES["object_f1_50"])
                                      & (quality_table["verdict"] == "raises")).sum()))
+# a lever pays where the test IoU rises (interval excluding zero) and no measure falls; the profile adopts it
+# where its settings in studies.yml are the profile's own
+raising = set(quality_table.loc[(quality_table["measure"] == QUALITY_VALUES["test_iou"])
+                                & (quality_table["verdict"] == "raises"), "lever"])
+paying = sorted(raising - set(quality_table.loc[quality_table["verdict"] == "lowers", "lever"]))
+profile_params = resolve_params(profile)
+lever_settings = {f"`{name}`": settings for name, settings in
+                  (load_config()["studies"].get("quality_levers", {}).get("runs") or {}).items()}
+adopted = [lever for lever in paying if lever in lever_settings and all(
+    str(profile_params.get(key)) == str(value) for key, value in lever_settings[lever].items())]
+pages.glue("quality_paying_names", ", ".join(paying) if paying else "none")
+pages.glue("quality_adopted_names", ", ".join(adopted) if adopted else "none")
 
 # %% [markdown]
 # Of the {glue:text}`quality_levers` levers measured, the test IoU rises with an interval that
@@ -302,6 +312,11 @@ pages.glue("quality_f1_raised", int(((quality_table["measure"] == QUALITY_VALUES
 # {glue:text}`quality_f1_raised`. The ratio of predicted to true objects is best at one: above one,
 # the masks hold false fragments; below one, they miss mitochondria or merge them. The object numbers
 # are counted after the object steps below, as a biologist would count.
+#
+# A lever pays when it raises the test IoU, with an interval that excludes zero, and lowers no
+# measure. Levers that pay: {glue:md}`quality_paying_names`. Those the profile in `studies.yml`
+# now carries: {glue:md}`quality_adopted_names`. The others stay off, and the table above is the
+# record of why.
 #
 # ### The object steps
 #

@@ -573,11 +573,13 @@ if longer is not None:
     display(pages.markdown_table(verdicts.effect_cells(by_recipe).assign(
         architecture=by_recipe["architecture"].map(pages.arch_label),
         mean=[claims.Summary(r.seeds, r.mean, r.sd).text() for r in by_recipe.itertuples()])
-        [["architecture", "seeds", "mean", "gap", "verdict", "still_improving", "pairs", "interval", "effect"]]
-        .rename(columns={"mean": "test IoU", "gap": "mean minus target", "verdict": "target",
+        [["architecture", "seeds", "mean", "gap", "object_f1", "count_ratio", "verdict", "still_improving", "pairs",
+          "interval", "effect"]]
+        .rename(columns={"mean": "test IoU", "gap": "mean minus target", "object_f1": "object F1",
+                         "count_ratio": "predicted / true objects", "verdict": "target",
                          "still_improving": "runs still improving", "pairs": "seeds paired",
                          "interval": f"minus `{results.profile}` [interval]", "effect": "longer training"}),
-        formats={"mean minus target": "+.4f"}))
+        formats={"mean minus target": "+.4f", "object F1": ".2f", "predicted / true objects": ".2f"}))
 long_tiers = claims.resolved_order(long_done, "test_iou", "architecture") if len(long_done) else []
 floored = long_table[long_table["lr_schedule"] == "plateau"].dropna(subset=["floor"]) if len(long_table) else long_table
 long_machines = summaries.machines(pd.concat([long_done, done[done["architecture"].isin(trained)]]))
@@ -608,8 +610,11 @@ pages.glue_record("long_machines", long_machines)
 # {glue:text}`long_f1_target:.2f` (objects matched at IoU one half) and a predicted count within
 # {glue:text}`long_count_error:.0%` of the true one. Architectures that meet it:
 # {glue:text}`long_met` of {glue:text}`long_archs`. Objects are counted after the object steps each
-# run chose on its validation slices. Where the runs did not record their objects, a target reached
-# on IoU is "not judged yet". Longer training raises the test IoU, with an interval that excludes
+# run chose on its validation slices; the second table gives their mean object F1 and their mean
+# ratio of predicted to true objects. Where the runs did not record their objects, a target reached
+# on IoU is "not judged yet". Read the count beside the ceiling the test labels set: even a perfect
+# prediction, cleaned by the same steps, cannot match their smallest components ({doc}`recipe`,
+# "What the test labels allow"). Longer training raises the test IoU, with an interval that excludes
 # zero, for {glue:text}`long_raised` of the architectures. An order between them under `cpu_long`
 # is **{glue:md}`long_order`** by the claims rule. {glue:md}`lead_arch`, the architecture with the
 # highest `cpu` mean, is among those trained longer: {glue:md}`long_leader_trained`.
@@ -690,10 +695,10 @@ if scheduled is None:
 # from it: **{glue:md}`schedule_target_verdict`**.
 #
 # The second table lists every setting in which the two sets of runs differ, the schedule
-# included. Where the batch-norm kernel differs, the `long_training` runs predate the fused one:
+# included. Should the batch-norm kernel be among them, read the pairs with care:
 # `mitolib.model.fused_bn` computes the function of Keras' layer (its tests match the outputs, the
-# moving statistics and the gradients) with another order of rounding. The two runs of a seed then
-# do not share one trajectory, and the pairing removes less of the seed's noise. Kinds of machine
+# moving statistics and the gradients) with another order of rounding, so the two runs of a seed
+# would not share one trajectory, and the pairing would remove less of the seed's noise. Kinds of machine
 # the runs trained on: {glue:text}`schedule_machines_kinds`; for
 # {glue:text}`schedule_machines_pairs_on_one_machine` of the {glue:text}`schedule_machines_pairs`
 # seeds, both runs trained on one machine.

@@ -58,6 +58,18 @@ def test_longer_recipe_table_judges_the_target_and_pairs_with_the_shorter_recipe
     attention = table.loc["attention_unet"]  # no shorter run of this architecture to pair with
     assert attention["verdict"] == verdicts.TARGET_MISSED and attention["pairs"] == 0
     assert attention["effect"] == verdicts.NO_INTERVAL and math.isnan(attention["difference"])
+    assert math.isnan(unet["object_f1"]) and math.isnan(unet["count_ratio"])  # the runs recorded no objects
+
+
+def test_longer_recipe_table_judges_the_objects_the_target_asks_for():
+    goal = {"test_iou": 0.87, "train_minutes": 60, "seeds": 3, "object_f1_50": 0.85, "count_error": 0.10}
+    runs = _long_runs([0.880, 0.885, 0.890]).assign(object_f1_50=[0.80, 0.84, 0.82],
+                                                    count_ratio=[40 / 47, 42 / 47, 44 / 47])
+    row = targets.longer_recipe_table(runs, runs.iloc[:0], goal).iloc[0]
+    assert row["object_f1"] == pytest.approx(0.82) and row["count_ratio"] == pytest.approx(42 / 47)
+    assert row["gap"] == pytest.approx(0.015) and row["verdict"] == verdicts.TARGET_MISSED  # IoU met, F1 short
+    fine = runs.assign(object_f1_50=[0.86, 0.88, 0.87], count_ratio=[45 / 47, 47 / 47, 49 / 47])
+    assert targets.longer_recipe_table(fine, runs.iloc[:0], goal).iloc[0]["verdict"] == verdicts.TARGET_MET
 
 
 def test_speed_target_table_checks_each_architecture_against_each_target():

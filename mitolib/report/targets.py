@@ -125,13 +125,14 @@ def target_check(test_iou, train_minutes, goal: dict, objects: pd.DataFrame | No
                        judged=enough and objects_judged, over_time=over_time, met=met, verdict=verdict)
 
 
-LONGER_COLUMNS = ["architecture", "seeds", "mean", "sd", "target", "gap", "verdict", "still_improving", "pairs",
-                  "difference", "low", "high", "effect"]
+LONGER_COLUMNS = ["architecture", "seeds", "mean", "sd", "target", "gap", "object_f1", "count_ratio", "verdict",
+                  "still_improving", "pairs", "difference", "low", "high", "effect"]
 
 
 def longer_recipe_table(longer: pd.DataFrame, shorter: pd.DataFrame, goal: dict) -> pd.DataFrame:
     """The completed runs ``longer`` of a longer profile, one row per architecture: the mean ± sd test IoU over
-    its seeds, the :func:`target_check` of ``goal`` (gap and verdict), how many runs were still improving at
+    its seeds, the :func:`target_check` of ``goal`` (gap, the mean object F1 and predicted/true count the runs
+    recorded, NaN where they did not, and verdict), how many runs were still improving at
     their last epoch, and the paired difference from the completed runs ``shorter`` of the same architecture
     and seeds under the shorter profile (``effect``: the claims verdict; NaN and :data:`verdicts.NO_INTERVAL`
     without pairs)."""
@@ -140,7 +141,8 @@ def longer_recipe_table(longer: pd.DataFrame, shorter: pd.DataFrame, goal: dict)
         check = target_check(runs["test_iou"], runs["train_seconds"] / 60, goal, objects=runs)
         summary = claims.summarize(runs["test_iou"])
         row = {"architecture": arch, "seeds": summary.n, "mean": summary.mean, "sd": summary.sd,
-               "target": check.target, "gap": check.gap, "verdict": check.verdict,
+               "target": check.target, "gap": check.gap, "object_f1": check.object_f1,
+               "count_ratio": check.count_ratio, "verdict": check.verdict,
                "still_improving": int(claims.still_improving(runs).sum()), "pairs": 0, "difference": math.nan,
                "low": math.nan, "high": math.nan, "effect": verdicts.NO_INTERVAL}
         same = shorter[shorter["architecture"] == arch]
