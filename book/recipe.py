@@ -293,16 +293,15 @@ pages.glue("quality_iou_raised", int(((quality_table["measure"] == QUALITY_VALUE
                                       & (quality_table["verdict"] == "raises")).sum()))
 pages.glue("quality_f1_raised", int(((quality_table["measure"] == QUALITY_VALUES["object_f1_50"])
                                      & (quality_table["verdict"] == "raises")).sum()))
-# a lever pays where the test IoU rises (interval excluding zero) and no measure falls; the profile adopts it
-# where its settings in studies.yml are the profile's own
+# a lever pays where the test IoU rises (interval excluding zero) and no measure falls; the profile has adopted
+# it where its settings, laid over the profile, change none of the profile's (type-checked) parameters
 raising = set(quality_table.loc[(quality_table["measure"] == QUALITY_VALUES["test_iou"])
                                 & (quality_table["verdict"] == "raises"), "lever"])
 paying = sorted(raising - set(quality_table.loc[quality_table["verdict"] == "lowers", "lever"]))
-profile_params = resolve_params(profile)
 lever_settings = {f"`{name}`": settings for name, settings in
                   (load_config()["studies"].get("quality_levers", {}).get("runs") or {}).items()}
-adopted = [lever for lever in paying if lever in lever_settings and all(
-    str(profile_params.get(key)) == str(value) for key, value in lever_settings[lever].items())]
+adopted = [lever for lever in paying if lever in lever_settings
+           and resolve_params(profile, extra=lever_settings[lever]) == resolve_params(profile)]
 pages.glue("quality_paying_names", ", ".join(paying) if paying else "none")
 pages.glue("quality_adopted_names", ", ".join(adopted) if adopted else "none")
 
