@@ -582,8 +582,9 @@ if longer is not None:
         formats={"mean minus target": "+.4f", "object F1": ".2f", "predicted / true objects": ".2f"}))
 long_tiers = claims.resolved_order(long_done, "test_iou", "architecture") if len(long_done) else []
 floored = long_table[long_table["lr_schedule"] == "plateau"].dropna(subset=["floor"]) if len(long_table) else long_table
-long_machines = summaries.machines(pd.concat([long_done, done[done["architecture"].isin(trained)  # paired seeds only
-                                                               & done["seed"].isin(long_done["seed"])]]))
+long_machines = summaries.machines(pd.concat([long_done.assign(profile=long_profile),
+                                              done[done["architecture"].isin(trained)].assign(profile=results.profile)]),
+                                   side="profile")
 pages.glue("long_target", float(long_goal["test_iou"]))
 pages.glue("long_minutes", float(long_goal.get("train_minutes", nan)))
 pages.glue("long_f1_target", float(long_goal.get(targets.OBJECT_F1, nan)))
@@ -670,8 +671,7 @@ else:
                                       labels=pages.METRIC_LABELS, best_epochs=both[["run_id", "best_epoch"]],
                                       order=[plateau, cosine])
     pages.glue_figure("fig-long-schedule", fig)
-    pages.glue_record("schedule_machines",  # the seeds with a run of each schedule
-                      summaries.machines(both[both.groupby("seed")["group"].transform("nunique") == 2]))
+    pages.glue_record("schedule_machines", summaries.machines(both, side="group"))
 for value in ("test_iou", "best_val_iou"):
     row = effects.get(value)
     pages.glue(f"schedule_{value}_interval", verdicts.difference(row).text() if row is not None else "–")

@@ -131,6 +131,15 @@ def test_machines_count_the_kinds_and_the_pairs_on_one_machine():
     assert (unrecorded.kinds, unrecorded.pairs, unrecorded.devices) == (0, 3, "")
 
 
+def test_machines_count_only_the_pairs_with_every_side():
+    done = pd.DataFrame({"profile": ["long", "short", "long", "short", "short"], "seed": [0, 0, 1, 1, 2],
+                         "device": ["CPU: A", "CPU: B", "CPU: A", "CPU: A", "CPU: C"]})
+    record = summaries.machines(done, side="profile")  # seed 2 has a short run only: no pair, its machine unread
+    assert (record.kinds, record.pairs, record.pairs_on_one_machine, record.devices) == (2, 2, 1, "CPU: A / CPU: B")
+    assert summaries.machines(done).pairs == 3
+    assert summaries.machines(done.iloc[:0], side="profile").pairs == 0
+
+
 def test_floor_epochs_find_where_the_schedule_reached_its_floor():
     done = pd.DataFrame({"run_id": ["a", "b"], "min_learning_rate": [1e-5, 1e-5]})
     rates = {"a": [1e-3, 5e-4, 1.0000000656873453e-05, 1e-5], "b": [1e-3, 1e-3, 5e-4, 2.5e-4]}  # a: float32 floor

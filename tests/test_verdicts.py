@@ -81,3 +81,20 @@ def test_one_pair_has_no_interval_and_no_verdict():
     assert effects.loc[0, "verdict"] == verdicts.NO_INTERVAL and effects.loc[0, "pairs"] == 1
     assert verdicts.difference(effects.iloc[0]).pairs == 1 and not verdicts.difference(effects.iloc[0]).resolved
     assert verdicts.effect_cells(effects)["interval"].iloc[0].startswith("-0.400")
+
+
+def test_a_lever_pays_where_it_raises_the_primary_value_and_lowers_no_guarded_one():
+    iou = runs({"reference": [0.80, 0.81, 0.82], "ema": [0.82, 0.83, 0.84], "wide": [0.83, 0.84, 0.85],
+                "fov": [0.82, 0.83, 0.84]})
+    f1 = runs({"reference": [0.60, 0.62, 0.64], "ema": [0.61, 0.62, 0.66], "wide": [0.50, 0.51, 0.52],
+               "fov": [0.60, 0.62, 0.64]}, "object_f1_50")
+    count = runs({"reference": [1.4, 1.5, 1.6], "ema": [1.4, 1.5, 1.6], "wide": [1.4, 1.5, 1.6],
+                  "fov": [1.0, 1.1, 1.2]}, "count_ratio")  # fov: fewer false fragments, a fall towards one
+    effects = pd.concat([verdicts.effects_table(frame, value, "reference").assign(value=value).rename(
+        columns={"group": "lever"}) for frame, value in ((iou, "test_iou"), (f1, "object_f1_50"), (count, "count_ratio"))])
+    assert set(effects.loc[effects["value"] == "test_iou", "verdict"]) == {verdicts.RAISES}
+    assert effects.set_index(["lever", "value"]).loc[("wide", "object_f1_50"), "verdict"] == verdicts.LOWERS
+    assert effects.set_index(["lever", "value"]).loc[("fov", "count_ratio"), "verdict"] == verdicts.LOWERS
+    assert verdicts.paying(effects, "test_iou", guarded=("test_iou", "object_f1_50")) == ["ema", "fov"]
+    assert verdicts.paying(effects, "test_iou", guarded=("test_iou", "object_f1_50", "count_ratio")) == ["ema"]
+    assert verdicts.paying(effects.iloc[:0], "test_iou", guarded=("test_iou",)) == []

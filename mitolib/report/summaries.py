@@ -265,8 +265,12 @@ class Machines:
         return self.kinds <= 1
 
 
-def machines(done: pd.DataFrame, pair: str = "seed") -> Machines:
-    """The :class:`Machines` record of the completed runs ``done`` of a comparison paired on ``pair``."""
+def machines(done: pd.DataFrame, pair: str = "seed", side: str | None = None) -> Machines:
+    """The :class:`Machines` record of the completed runs ``done`` of a comparison paired on ``pair``. With
+    ``side`` (the column naming the sides compared), only the pairs holding a run of every side count: a seed
+    with one side only is no pair, and its runs are left out."""
+    if side is not None and len(done):
+        done = done[done.groupby(pair)[side].transform("nunique") == done[side].nunique()]
     if "device" not in done.columns or done["device"].isna().all():
         return Machines(0, done[pair].nunique() if pair in done else 0, 0, "")
     devices = sorted(done["device"].dropna().astype(str).unique())

@@ -21,6 +21,8 @@ from mitolib.core.identity import row_params_hash
 
 NO_EFFECT = claims.NO_EFFECT
 NO_INTERVAL = "no interval yet"  # one pair: a difference, but nothing to set it against
+RAISES = "raises"  # effects_table: the interval of the difference lies above 0
+LOWERS = "lowers"  # ... below 0
 # A target of studies.yml (mitolib.report.targets.target_check):
 TARGET_MET = "met"
 TARGET_MISSED = "missed"
@@ -75,11 +77,21 @@ def effects_table(runs: pd.DataFrame, value: str, reference: str, group: str = "
     it lies inside ``margin``, by default the equivalence margin of studies.yml; :data:`claims.NOT_RESOLVED`
     otherwise; :data:`NO_INTERVAL` where one seed is paired), the reference dropped."""
     margin = claims.equivalence_margin() if margin is None else margin
-    table = claims.compare(runs, value, group, reference=reference, pair=pair, higher="raises", lower="lowers",
+    table = claims.compare(runs, value, group, reference=reference, pair=pair, higher=RAISES, lower=LOWERS,
                            margin=margin)
     table = table[table["group"] != reference].reset_index(drop=True)
     table.loc[table["pairs"] < 2, "verdict"] = NO_INTERVAL
     return table
+
+
+def paying(effects: pd.DataFrame, primary: str, guarded: tuple[str, ...], lever: str = "lever") -> list[str]:
+    """The levers that pay, sorted: ``effects`` holds one row per ``lever`` and ``value`` with its ``verdict`` (of
+    :func:`effects_table`); a lever pays where it raises ``primary`` and lowers none of ``guarded``, the values
+    for which higher is better. A value whose ideal lies between (a count's ratio to the truth) is no guard: a
+    fall can be a gain there."""
+    raised = set(effects.loc[(effects["value"] == primary) & (effects["verdict"] == RAISES), lever])
+    lowered = set(effects.loc[effects["value"].isin(guarded) & (effects["verdict"] == LOWERS), lever])
+    return sorted(raised - lowered)
 
 
 def difference(row: pd.Series) -> claims.Difference:
